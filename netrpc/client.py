@@ -1,0 +1,436 @@
+"""The RPC client (libvirt's virNetClient): concurrent calls, events, keepalive.
+
+Open a client as an async context manager; it runs one reader task that matches replies to
+calls by serial, hands events to callbacks and answers keepalive PINGs::
+
+    async with Client.unix("/run/greeterd.sock") as client:
+        greeter = client.stub(Greeter)
+        reply = await greeter.greet(GreetArgs(name="world"))
+
+When the connection dies every pending call fails at once with
+:class:`~netrpc.errors.ConnectionLostError`; nothing hangs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import ssl
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+
+from .connection import (
+    NEED_DATA,
+    PAUSED,
+    Connection,
+    ConnectionClosed,
+    MessageReceived,
+    ReplyReceived,
+    Role,
+    StreamReceived,
+)
+from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
+from .program import Procedure, Program
+from .protocol import Header, MessageStatus, decode_error
+
+if TYPE_CHECKING:
+    from .tls import TLSContext
+
+__all__ = ("Client", "EventCallback", "ProgramStub")
+
+log = logging.getLogger("netrpc.client")
+
+EventCallback = Callable[[Header, bytes], Any]
+
+_RECEIVE_SIZE = 65536
+
+
+class _Waiter:
+    __slots__ = ("done", "error", "fds", "header", "payload")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.header: Header | None = None
+        self.payload = b""
+        self.fds: tuple[int, ...] = ()
+        self.error: BaseException | None = None
+
+
+class Client:
+    """A connection to a netrpc (or libvirt) server.
+
+    Use :meth:`unix`, :meth:`tcp`, :meth:`tls` or :meth:`command` to connect, as async
+    context managers.  The constructor wraps an already-connected anyio byte stream; the
+    client serves it between ``__aenter__`` and ``__aexit__``.
+
+    :param stream: a connected byte stream.
+    :param keepalive_interval: when > 0, ping the server after this many idle seconds.
+    :param keepalive_count: unanswered pings before the connection is declared dead.
+    """
+
+    def __init__(
+        self,
+        stream: anyio.abc.ByteStream,
+        *,
+        keepalive_interval: float = 0,
+        keepalive_count: int = 5,
+    ) -> None:
+        self.stream = stream
+        self.conn = Connection(
+            Role.CLIENT, keepalive_interval=keepalive_interval, keepalive_count=keepalive_count
+        )
+        self._keepalive = keepalive_interval > 0
+        self._waiters: dict[int, _Waiter] = {}
+        self._event_handlers: dict[tuple[int, int], list[EventCallback]] = {}
+        self._stream_handlers: dict[int, Callable[[Header, bytes], None]] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._sending = False
+        self._wake_writer: anyio.Event | None = None
+        self._closed_reason: str | None = None
+        self.closed = anyio.Event()
+        self._fd_capable = hasattr(stream, "send_fds")
+
+    # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def unix(cls, path: str | os.PathLike[str], **options: Any) -> AsyncIterator[Client]:
+        """Connect to a unix socket."""
+        stream = await anyio.connect_unix(os.fspath(path))
+        async with cls(stream, **options) as client:
+            yield client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def tcp(cls, host: str, port: int, **options: Any) -> AsyncIterator[Client]:
+        """Connect over plain TCP."""
+        stream = await anyio.connect_tcp(host, port)
+        async with cls(stream, **options) as client:
+            yield client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def tls(
+        cls,
+        host: str,
+        port: int,
+        context: TLSContext | ssl.SSLContext,
+        *,
+        hostname: str | None = None,
+        handshake_timeout: float = 30.0,
+        **options: Any,
+    ) -> AsyncIterator[Client]:
+        """Connect over TLS, check the server's certificate for *hostname* (default: *host*)
+        and read the server's confirmation byte."""
+        from . import tls
+
+        raw = await anyio.connect_tcp(host, port)
+        try:
+            stream = await tls.client_handshake(
+                raw, context, hostname=hostname or host, timeout=handshake_timeout
+            )
+        except BaseException:
+            await anyio.aclose_forcefully(raw)
+            raise
+        async with cls(stream, **options) as client:
+            yield client
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def command(cls, argv: Sequence[str], **options: Any) -> AsyncIterator[Client]:
+        """Talk to a server through a spawned command's stdin/stdout (an ssh-style tunnel,
+        e.g. ``["ssh", "host", "nc", "-U", "/run/libvirt/libvirt-sock"]``)."""
+        from anyio.streams.stapled import StapledByteStream
+
+        process = await anyio.open_process(list(argv))
+        assert process.stdin is not None and process.stdout is not None
+        stream = StapledByteStream(process.stdin, process.stdout)
+        try:
+            async with cls(stream, **options) as client:
+                yield client
+        finally:
+            with anyio.CancelScope(shield=True):
+                await process.aclose()
+
+    async def __aenter__(self) -> Client:
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._wake_writer = anyio.Event()
+        self._task_group.start_soon(self._reader)
+        self._task_group.start_soon(self._writer)
+        if self._keepalive:
+            self.conn.start_keepalive(anyio.current_time())
+            self._task_group.start_soon(self._keepalive_loop)
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        await self.aclose()
+        assert self._task_group is not None
+        return await self._task_group.__aexit__(*exc_info)
+
+    async def aclose(self) -> None:
+        """Close the connection; pending calls fail with ConnectionLostError."""
+        self._fail_all("connection closed by client")
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await anyio.aclose_forcefully(self.stream)
+        self.closed.set()
+
+    # ------------------------------------------------------------------ calls
+
+    async def call(
+        self,
+        program: int,
+        version: int,
+        procedure: int,
+        payload: bytes = b"",
+        *,
+        fds: Sequence[int] = (),
+    ) -> bytes:
+        """Call a procedure with raw XDR *payload*; return the raw reply payload.
+
+        :raises RPCError: when the server answers with an error.
+        :raises ConnectionLostError: when the connection dies before the reply.
+        """
+        _, payload_out, _ = await self.call_with_fds(program, version, procedure, payload, fds=fds)
+        return payload_out
+
+    async def call_with_fds(
+        self,
+        program: int,
+        version: int,
+        procedure: int,
+        payload: bytes = b"",
+        *,
+        fds: Sequence[int] = (),
+    ) -> tuple[Header, bytes, tuple[int, ...]]:
+        """Like :meth:`call`, also returning the reply header and received descriptors."""
+        if self._closed_reason is not None:
+            raise ConnectionLostError(self._closed_reason)
+        if fds and not self._fd_capable:
+            raise LocalProtocolError("file descriptors can only be passed over unix sockets")
+        waiter = _Waiter()
+        serial = self.conn.send_call(program, version, procedure, payload, tuple(fds))
+        self._waiters[serial] = waiter
+        try:
+            await self._flush()
+            await waiter.done.wait()
+        finally:
+            self._waiters.pop(serial, None)
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.header is not None
+        if waiter.header.status == MessageStatus.ERROR:
+            raise decode_error(waiter.payload)
+        return waiter.header, waiter.payload, waiter.fds
+
+    async def call_procedure(
+        self, program: type[Program] | Program, proc: Procedure | int | str, args: Any = None
+    ) -> Any:
+        """Call a declared procedure with typed arguments and decode the typed result."""
+        procedure = _find_procedure(program, proc)
+        payload = procedure.args.encode(args) if procedure.args is not None else b""
+        reply = await self.call(program.number, program.version, procedure.number, payload)
+        if procedure.ret is None:
+            return None
+        return procedure.ret.decode(reply, allow_trailing=True)
+
+    def stub(self, program: type[Program] | Program) -> ProgramStub:
+        """Typed callables for every procedure of *program*, by handler name."""
+        return ProgramStub(self, program)
+
+    # ------------------------------------------------------------------ events
+
+    def on_event(self, program: int, procedure: int, callback: EventCallback) -> None:
+        """Call ``callback(header, payload)`` for every event MESSAGE of that procedure.
+
+        Callbacks run in the reader task: they must not block (an async callback is started
+        as a task).
+        """
+        self._event_handlers.setdefault((program, procedure), []).append(callback)
+
+    def remove_event_handler(self, program: int, procedure: int, callback: EventCallback) -> None:
+        """Undo :meth:`on_event`."""
+        handlers = self._event_handlers.get((program, procedure), [])
+        if callback in handlers:
+            handlers.remove(callback)
+
+    def _set_stream_handler(self, serial: int, handler: Callable[[Header, bytes], None] | None) -> None:
+        if handler is None:
+            self._stream_handlers.pop(serial, None)
+        else:
+            self._stream_handlers[serial] = handler
+
+    # ------------------------------------------------------------------ I/O
+
+    async def _flush(self) -> None:
+        if self._sending:
+            return
+        self._sending = True
+        conn = self.conn
+        try:
+            while conn.has_output:
+                for segment in conn.data_to_send():
+                    if isinstance(segment, int):
+                        await self.stream.send_fds(b"\0", [segment])  # type: ignore[attr-defined]
+                    else:
+                        await self.stream.send(segment)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._connection_lost(f"send failed: {exc!r}")
+        finally:
+            self._sending = False
+
+    async def _writer(self) -> None:
+        while True:
+            assert self._wake_writer is not None
+            await self._wake_writer.wait()
+            self._wake_writer = anyio.Event()
+            await self._flush()
+
+    def _wake(self) -> None:
+        if self._wake_writer is not None:
+            self._wake_writer.set()
+
+    async def _reader(self) -> None:
+        conn = self.conn
+        stream = self.stream
+        receive_fds = getattr(stream, "receive_fds", None)
+        try:
+            while True:
+                while True:
+                    event = conn.next_event()
+                    if event is NEED_DATA or event is PAUSED:
+                        break
+                    if isinstance(event, ReplyReceived):
+                        waiter = self._waiters.get(event.header.serial)
+                        if waiter is None:
+                            for fd in event.fds:
+                                os.close(fd)
+                            continue
+                        waiter.header = event.header
+                        waiter.payload = event.payload
+                        waiter.fds = event.fds
+                        waiter.done.set()
+                    elif isinstance(event, MessageReceived):
+                        self._dispatch_event(event.header, event.payload)
+                    elif isinstance(event, StreamReceived):
+                        handler = self._stream_handlers.get(event.header.serial)
+                        if handler is not None:
+                            handler(event.header, event.payload)
+                    elif isinstance(event, ConnectionClosed):
+                        self._connection_lost(event.reason)
+                        return
+                if conn.has_output:
+                    self._wake()
+                try:
+                    if receive_fds is not None:
+                        data, fds = await receive_fds(_RECEIVE_SIZE, 32)
+                        conn.receive_data(data, anyio.current_time(), tuple(fds))
+                    else:
+                        data = await stream.receive(_RECEIVE_SIZE)
+                        conn.receive_data(data, anyio.current_time())
+                except anyio.EndOfStream:
+                    conn.receive_data(b"")
+        except RemoteProtocolError as exc:
+            log.warning("protocol error from server: %s", exc)
+            self._connection_lost(str(exc))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._connection_lost(f"connection lost: {exc!r}")
+
+    def _dispatch_event(self, header: Header, payload: bytes) -> None:
+        for callback in list(self._event_handlers.get((header.program, header.procedure), ())):
+            try:
+                result = callback(header, payload)
+                if hasattr(result, "__await__") and self._task_group is not None:
+                    self._task_group.start_soon(_await, result)
+            except Exception:
+                log.exception("event callback %r failed", callback)
+
+    async def _keepalive_loop(self) -> None:
+        conn = self.conn
+        while True:
+            deadline = conn.next_deadline()
+            if deadline is None:
+                return
+            delay = deadline - anyio.current_time()
+            if delay > 0:
+                await anyio.sleep(delay)
+                continue
+            if conn.handle_timer(anyio.current_time()):
+                self._connection_lost("connection closed due to keepalive timeout")
+                await anyio.aclose_forcefully(self.stream)
+                return
+            self._wake()
+
+    def _connection_lost(self, reason: str) -> None:
+        if self._closed_reason is None:
+            self._closed_reason = reason
+            self.conn.mark_closed(reason)
+        self._fail_all(reason)
+        for handler in list(self._stream_handlers.values()):
+            with contextlib.suppress(Exception):
+                handler(Header(0, 0, 0, -1, 0, -1), b"")
+        self._stream_handlers.clear()
+        self.closed.set()
+
+    def _fail_all(self, reason: str) -> None:
+        if self._closed_reason is None:
+            self._closed_reason = reason
+        for waiter in self._waiters.values():
+            if not waiter.done.is_set():
+                waiter.error = ConnectionLostError(reason)
+                waiter.done.set()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the connection is gone."""
+        return self._closed_reason is not None
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the connection closed, or None while it is open."""
+        return self._closed_reason
+
+
+async def _await(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.exception("async event callback failed")
+
+
+def _find_procedure(program: type[Program] | Program, proc: Procedure | int | str) -> Procedure:
+    if isinstance(proc, Procedure):
+        return proc
+    table = program.procedures
+    if isinstance(proc, int):
+        try:
+            return table[proc]
+        except KeyError:
+            raise LocalProtocolError(f"program {program.number:#x} has no procedure {proc}") from None
+    for candidate in table.values():
+        if candidate.name == proc:
+            return candidate
+    raise LocalProtocolError(f"program {program.number:#x} has no procedure named {proc!r}")
+
+
+class ProgramStub:
+    """Callables for a program's procedures: ``await stub.greet(args)``."""
+
+    def __init__(self, client: Client, program: type[Program] | Program) -> None:
+        self._client = client
+        self._program = program
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        proc = _find_procedure(self._program, name)
+
+        async def invoke(args: Any = None) -> Any:
+            return await self._client.call_procedure(self._program, proc, args)
+
+        invoke.__name__ = name
+        return invoke

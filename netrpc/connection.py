@@ -1,0 +1,540 @@
+"""Sans-IO connection state for both ends of a libvirt RPC connection.
+
+Theory of operation
+-------------------
+A :class:`Connection` never touches a socket and never reads a clock.  The I/O layer
+
+* feeds it what it read with :meth:`Connection.receive_data` (``b""`` means EOF), together
+  with the file descriptors that arrived and the current time;
+* pulls events with :meth:`Connection.next_event` until it returns :data:`NEED_DATA` (read more)
+  or :data:`PAUSED` (do not read: the request budget is used up, or the connection is closing);
+* writes whatever :meth:`Connection.data_to_send` returns;
+* calls :meth:`Connection.handle_timer` at :meth:`Connection.next_deadline`.
+
+Rules, as libvirt's virNetServerClient / virNetClient apply them:
+
+1. Framing errors (a length word under 28 or over 32 MiB + 4, a short header) are fatal: the
+   connection is closed without a reply.  Everything at the header or dispatch level is
+   answered with an error reply by the program layer and the connection stays usable.
+2. Keepalive messages (program ``0x6b656570``, type MESSAGE) are handled here: a PING is
+   answered with a PONG, anything else of that program and type is swallowed.  Every received
+   byte re-arms the keepalive timer.
+3. A server hands out at most ``max_requests`` calls (and stream packets) that have not been
+   answered yet (libvirt's ``max_client_requests``); beyond that :meth:`next_event` returns
+   :data:`PAUSED` and the I/O layer stops reading the socket, exactly as libvirtd does.  Each
+   :meth:`send_reply`, :meth:`send_error` or :meth:`discard` frees one slot.
+4. A server ignores REPLY and MESSAGE messages from a client, and stream packets for streams
+   that are not open.  A client fails on a reply nobody waits for.
+5. File descriptors follow the message that announces them, one dummy byte each, not counted
+   in the length word.  The connection swallows the dummy bytes and attaches the descriptors.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from collections import deque
+from typing import Final, NamedTuple
+
+from .errors import LocalProtocolError, RemoteProtocolError, RPCError
+from .framing import LIBVIRT_FRAMING, Framing, RecordReader
+from .keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL, KeepAlive, KeepAliveAction
+from .protocol import (
+    HEADER_SIZE,
+    KEEPALIVE_PROC_PING,
+    KEEPALIVE_PROC_PONG,
+    KEEPALIVE_PROGRAM,
+    KEEPALIVE_VERSION,
+    MIN_MESSAGE_LENGTH,
+    NUM_FDS_MAX,
+    Header,
+    MessageStatus,
+    MessageType,
+    encode_error,
+)
+
+__all__ = (
+    "NEED_DATA",
+    "PAUSED",
+    "CallReceived",
+    "Connection",
+    "ConnectionClosed",
+    "Event",
+    "MessageReceived",
+    "ReplyReceived",
+    "Role",
+    "StreamReceived",
+)
+
+_HEADER = struct.Struct(">IIiiIi")
+_FRAME = struct.Struct(">IIIiiIi")
+_U32 = struct.Struct(">I")
+
+_CALL: Final = int(MessageType.CALL)
+_REPLY: Final = int(MessageType.REPLY)
+_MESSAGE: Final = int(MessageType.MESSAGE)
+_STREAM: Final = int(MessageType.STREAM)
+_CALL_WITH_FDS: Final = int(MessageType.CALL_WITH_FDS)
+_REPLY_WITH_FDS: Final = int(MessageType.REPLY_WITH_FDS)
+_STREAM_HOLE: Final = int(MessageType.STREAM_HOLE)
+_OK: Final = int(MessageStatus.OK)
+_ERROR: Final = int(MessageStatus.ERROR)
+
+_PING = _FRAME.pack(
+    MIN_MESSAGE_LENGTH, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, _MESSAGE, 0, 0
+)
+_PONG = _FRAME.pack(
+    MIN_MESSAGE_LENGTH, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PONG, _MESSAGE, 0, 0
+)
+
+
+class Role(enum.Enum):
+    """Which end of the connection this state machine plays."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class _Sentinel:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+#: :meth:`Connection.next_event`: nothing complete is buffered; read more
+NEED_DATA: Final = _Sentinel("NEED_DATA")
+#: :meth:`Connection.next_event`: do not read now (request budget used up, or closing)
+PAUSED: Final = _Sentinel("PAUSED")
+
+
+class CallReceived(NamedTuple):
+    """A CALL (or CALL_WITH_FDS) arrived at a server.
+
+    *payload* is the XDR of the arguments (the FD count word already removed).
+    """
+
+    header: Header
+    payload: bytes
+    fds: tuple[int, ...] = ()
+
+
+class ReplyReceived(NamedTuple):
+    """A REPLY (or REPLY_WITH_FDS) to one of our calls arrived at a client."""
+
+    header: Header
+    payload: bytes
+    fds: tuple[int, ...] = ()
+
+
+class MessageReceived(NamedTuple):
+    """An unsolicited MESSAGE (an event) other than keepalive arrived at a client."""
+
+    header: Header
+    payload: bytes
+
+
+class StreamReceived(NamedTuple):
+    """A STREAM or STREAM_HOLE packet for an open stream arrived."""
+
+    header: Header
+    payload: bytes
+
+
+class ConnectionClosed(NamedTuple):
+    """The peer closed the connection (EOF) or it was closed for a reason."""
+
+    reason: str
+
+
+Event = CallReceived | ReplyReceived | MessageReceived | StreamReceived | ConnectionClosed
+
+
+class Connection:
+    """State of one libvirt RPC connection, for either role.
+
+    :param role: :attr:`Role.SERVER` or :attr:`Role.CLIENT`.
+    :param max_requests: server only: calls and stream packets handed out and not yet
+        answered (libvirt's ``max_client_requests``).
+    :param keepalive_interval: seconds of silence before a PING (``<= 0``: never ping).
+    :param keepalive_count: unanswered PINGs before the peer is declared dead.
+    :param framing: the record framing (libvirt's by default).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_requests: int = 5,
+        keepalive_interval: float = DEFAULT_INTERVAL,
+        keepalive_count: int = DEFAULT_COUNT,
+        framing: Framing = LIBVIRT_FRAMING,
+    ) -> None:
+        if max_requests < 1:
+            raise ValueError(f"max_requests must be at least 1, got {max_requests}")
+        self.role = role
+        self.is_server = role is Role.SERVER
+        self.max_requests = max_requests
+        self.keepalive = KeepAlive(keepalive_interval, keepalive_count)
+        self._reader = RecordReader(framing)
+        self._out = bytearray()
+        # Output that carries FDs: (bytes before the FD, fd) pairs queued behind _out.
+        self._out_segments: deque[bytes | int] = deque()
+        self._fds_in: deque[int] = deque()
+        self._fd_wait: tuple[Header, bytes, int] | None = None
+        self._eof = False
+        self._closed_reason: str | None = None
+        self._closing = False
+        #: server: calls and stream packets handed out and not yet answered
+        self.nrequests = 0
+        #: set once the budget was hit, so the I/O layer can log it a single time
+        self.hit_request_limit = False
+        # client: serial -> (program, version, procedure) of calls waiting for a reply
+        self._pending: dict[int, tuple[int, int, int]] = {}
+        self._next_serial = 0
+        # (program, procedure, serial) of open streams
+        self._streams: set[tuple[int, int, int]] = set()
+        #: messages dropped because nothing handles them (for diagnostics)
+        self.dropped = 0
+
+    # ---------------------------------------------------------------------------- input
+
+    def receive_data(
+        self, data: bytes | bytearray | memoryview, now: float = 0.0, fds: tuple[int, ...] = ()
+    ) -> None:
+        """Feed bytes read from the peer; ``b""`` means end of file.
+
+        :param now: the current time, for keepalive.
+        :param fds: file descriptors that arrived with these bytes (unix sockets only).
+        """
+        if fds:
+            self._fds_in.extend(fds)
+        if not data:
+            if not fds:
+                self._eof = True
+            return
+        self._reader.feed(data)
+        self.keepalive.received(now)
+
+    @property
+    def wants_read(self) -> bool:
+        """False while the I/O layer should not read (budget used up, closing or closed)."""
+        if self._closed_reason is not None or self._closing or self._eof:
+            return False
+        return not (self.is_server and self.nrequests >= self.max_requests)
+
+    def next_event(self) -> Event | _Sentinel:
+        """Return the next event, :data:`NEED_DATA` or :data:`PAUSED`.
+
+        :raises RemoteProtocolError: when the peer broke framing; the connection is then
+            closed and every later call raises too.
+        """
+        if self._closed_reason is not None:
+            return ConnectionClosed(self._closed_reason)
+        if self._closing:
+            return PAUSED
+        while True:
+            if self.is_server and self.nrequests >= self.max_requests:
+                self.hit_request_limit = True
+                return PAUSED
+            if self._fd_wait is not None:
+                event = self._complete_fd_call()
+                if event is None:
+                    return self._need_data()
+                return event
+            try:
+                record = self._reader.next_record()
+            except RemoteProtocolError as exc:
+                self._closed_reason = str(exc)
+                raise
+            if record is None:
+                return self._need_data()
+            if len(record) < HEADER_SIZE:
+                # Cannot happen with libvirt framing (min length 28); other framings may
+                # allow shorter records.
+                self._closed_reason = "Unable to decode message header"
+                raise RemoteProtocolError(self._closed_reason)
+            prog, vers, proc, mtype, serial, status = _HEADER.unpack_from(record)
+            header = Header(prog, vers, proc, mtype, serial, status)
+            if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE:
+                if proc == KEEPALIVE_PROC_PING:
+                    self._out += _PONG
+                continue
+            event = self._route(header, record)
+            if event is not None:
+                return event
+
+    def _need_data(self) -> ConnectionClosed | _Sentinel:
+        if self._eof:
+            self._closed_reason = "end of file"
+            return ConnectionClosed(self._closed_reason)
+        return NEED_DATA
+
+    def _route(self, header: Header, record: bytes) -> Event | None:
+        mtype = header.type
+        if self.is_server:
+            if mtype == _CALL:
+                self.nrequests += 1
+                return CallReceived(header, record[HEADER_SIZE:])
+            if mtype == _CALL_WITH_FDS:
+                return self._start_fd_call(header, record)
+            if mtype == _STREAM or mtype == _STREAM_HOLE:
+                if (header.program, header.procedure, header.serial) in self._streams:
+                    self.nrequests += 1
+                    return StreamReceived(header, record[HEADER_SIZE:])
+            # REPLY / MESSAGE / unknown streams from a client are dropped, as libvirtd does.
+            self.dropped += 1
+            return None
+        if mtype == _REPLY or mtype == _REPLY_WITH_FDS:
+            expected = self._pending.pop(header.serial, None)
+            if expected is None or expected != (header.program, header.version, header.procedure):
+                if expected is not None:
+                    self._pending[header.serial] = expected
+                self._closed_reason = (
+                    f"no call waiting for reply with prog {header.program} "
+                    f"vers {header.version} serial {header.serial}"
+                )
+                raise RemoteProtocolError(self._closed_reason)
+            if mtype == _REPLY_WITH_FDS:
+                return self._start_fd_call(header, record)
+            return ReplyReceived(header, record[HEADER_SIZE:])
+        if mtype == _MESSAGE:
+            return MessageReceived(header, record[HEADER_SIZE:])
+        if mtype == _STREAM or mtype == _STREAM_HOLE:
+            if (header.program, header.procedure, header.serial) in self._streams:
+                return StreamReceived(header, record[HEADER_SIZE:])
+            # libvirt's client ignores late packets of streams it already closed.
+            self.dropped += 1
+            return None
+        self._closed_reason = f"unexpected message type {mtype} from server"
+        raise RemoteProtocolError(self._closed_reason)
+
+    def _start_fd_call(self, header: Header, record: bytes) -> Event | None:
+        if len(record) < HEADER_SIZE + 4:
+            self._closed_reason = "Unable to decode number of FDs"
+            raise RemoteProtocolError(self._closed_reason)
+        nfds = _U32.unpack_from(record, HEADER_SIZE)[0]
+        if nfds > NUM_FDS_MAX:
+            self._closed_reason = f"Received too many FDs {nfds}, expected {NUM_FDS_MAX} maximum"
+            raise RemoteProtocolError(self._closed_reason)
+        if self.is_server:
+            self.nrequests += 1
+        self._reader.skip(nfds)
+        self._fd_wait = (header, record[HEADER_SIZE + 4 :], nfds)
+        return self._complete_fd_call()
+
+    def _complete_fd_call(self) -> Event | None:
+        assert self._fd_wait is not None
+        header, payload, nfds = self._fd_wait
+        if self._reader.consume_skip():
+            return None
+        if len(self._fds_in) < nfds:
+            # The descriptors ride on the dummy bytes; once those are read they must be here.
+            self._closed_reason = f"expected {nfds} file descriptors, received {len(self._fds_in)}"
+            raise RemoteProtocolError(self._closed_reason)
+        fds = tuple(self._fds_in.popleft() for _ in range(nfds))
+        self._fd_wait = None
+        if self.is_server:
+            return CallReceived(header, payload, fds)
+        return ReplyReceived(header, payload, fds)
+
+    def take_unclaimed_fds(self) -> list[int]:
+        """Remove and return descriptors received but not attached to any message.
+
+        The I/O layer closes them when the connection ends, so nothing leaks.
+        """
+        fds = list(self._fds_in)
+        self._fds_in.clear()
+        return fds
+
+    # ---------------------------------------------------------------------------- output
+
+    def _append(self, header_fields: tuple[int, int, int, int, int, int], payload: bytes) -> None:
+        if self._closed_reason is not None:
+            raise LocalProtocolError(f"connection is closed ({self._closed_reason})")
+        target = self._out
+        target += _FRAME.pack(MIN_MESSAGE_LENGTH + len(payload), *header_fields)
+        if payload:
+            target += payload
+
+    def _append_with_fds(
+        self, header_fields: tuple[int, int, int, int, int, int], payload: bytes, fds: tuple[int, ...]
+    ) -> None:
+        if len(fds) > NUM_FDS_MAX:
+            raise LocalProtocolError(f"Too many FDs to send {len(fds)}, expected {NUM_FDS_MAX} maximum")
+        self._append(header_fields, _U32.pack(len(fds)) + payload)
+        # Everything written so far leaves first; each FD follows with its dummy byte.
+        self._out_segments.append(bytes(self._out))
+        self._out.clear()
+        self._out_segments.extend(fds)
+
+    def send_reply(self, call: Header, payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
+        """Server: answer *call* with status OK (REPLY_WITH_FDS when *fds* are given)."""
+        self._release()
+        if fds:
+            self._append_with_fds(
+                (call.program, call.version, call.procedure, _REPLY_WITH_FDS, call.serial, _OK),
+                payload,
+                fds,
+            )
+        else:
+            self._append(
+                (call.program, call.version, call.procedure, _REPLY, call.serial, _OK), payload
+            )
+
+    def send_error(self, call: Header, error: RPCError) -> None:
+        """Server: answer *call* with an error reply carrying *error*.
+
+        The error travels as STREAM/ERROR when *call* was a stream packet, else as
+        REPLY/ERROR, with the program, version, procedure and serial of *call* echoed.
+        """
+        self._release()
+        mtype = _STREAM if call.type in (_STREAM, _STREAM_HOLE) else _REPLY
+        self._append(
+            (call.program, call.version, call.procedure, mtype, call.serial, _ERROR),
+            encode_error(error),
+        )
+
+    def discard(self, call: Header) -> None:
+        """Server: finish *call* without sending anything (libvirt's "dummy reply")."""
+        self._release()
+
+    def _release(self) -> None:
+        if self.is_server:
+            if self.nrequests <= 0:
+                raise LocalProtocolError("more replies than calls")
+            self.nrequests -= 1
+
+    def send_event(
+        self, program: int, version: int, procedure: int, payload: bytes = b"", *, serial: int = 1
+    ) -> None:
+        """Send an unsolicited MESSAGE (libvirtd sends its events with serial 1)."""
+        self._append((program, version, procedure, _MESSAGE, serial, _OK), payload)
+
+    def send_stream(
+        self,
+        stream: Header,
+        status: MessageStatus | int,
+        payload: bytes = b"",
+        *,
+        hole: bool = False,
+    ) -> None:
+        """Send a STREAM (or STREAM_HOLE) packet on the stream opened by call *stream*."""
+        mtype = _STREAM_HOLE if hole else _STREAM
+        self._append(
+            (stream.program, stream.version, stream.procedure, mtype, stream.serial, int(status)),
+            payload,
+        )
+
+    def send_call(
+        self,
+        program: int,
+        version: int,
+        procedure: int,
+        payload: bytes = b"",
+        fds: tuple[int, ...] = (),
+        *,
+        expect_reply: bool = True,
+    ) -> int:
+        """Client: send a CALL and return its serial.
+
+        :param expect_reply: register the serial so that its reply is accepted.
+        """
+        if self.is_server:
+            raise LocalProtocolError("a server does not send calls")
+        serial = self._next_serial
+        self._next_serial = (serial + 1) & 0xFFFFFFFF
+        if fds:
+            self._append_with_fds((program, version, procedure, _CALL_WITH_FDS, serial, _OK), payload, fds)
+        else:
+            self._append((program, version, procedure, _CALL, serial, _OK), payload)
+        if expect_reply:
+            self._pending[serial] = (program, version, procedure)
+        return serial
+
+    def forget_call(self, serial: int) -> None:
+        """Client: stop waiting for the reply of *serial* (a late reply is then an error)."""
+        self._pending.pop(serial, None)
+
+    @property
+    def pending_calls(self) -> int:
+        """Client: calls sent whose reply has not arrived."""
+        return len(self._pending)
+
+    def send_ping(self) -> None:
+        """Queue a keepalive PING."""
+        self._out += _PING
+
+    def open_stream(self, call: Header) -> None:
+        """Accept STREAM packets carrying the program, procedure and serial of *call*."""
+        self._streams.add((call.program, call.procedure, call.serial))
+
+    def close_stream(self, call: Header) -> None:
+        """Stop accepting packets of the stream opened by *call*."""
+        self._streams.discard((call.program, call.procedure, call.serial))
+
+    def data_to_send(self) -> list[bytes | int]:
+        """Take everything queued for the peer.
+
+        Returns segments in order: ``bytes`` to write, and ``int`` file descriptors each to be
+        sent with a single dummy byte (``sendmsg`` with ``SCM_RIGHTS``).
+        """
+        if not self._out_segments:
+            if not self._out:
+                return []
+            data = bytes(self._out)
+            self._out.clear()
+            return [data]
+        segments: list[bytes | int] = list(self._out_segments)
+        self._out_segments.clear()
+        if self._out:
+            segments.append(bytes(self._out))
+            self._out.clear()
+        return segments
+
+    @property
+    def has_output(self) -> bool:
+        """True when :meth:`data_to_send` would return something."""
+        return bool(self._out) or bool(self._out_segments)
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    def start_keepalive(self, now: float) -> bool:
+        """Start pinging a silent peer (a server does so once the client asks for it)."""
+        return self.keepalive.start(now)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timer` is next due, or None."""
+        return self.keepalive.next_deadline()
+
+    def handle_timer(self, now: float) -> bool:
+        """Run keepalive at *now*; returns True when the peer is dead and we must close."""
+        action = self.keepalive.handle_timer(now)
+        if action is KeepAliveAction.PING:
+            self._out += _PING
+        elif action is KeepAliveAction.DEAD:
+            self._closed_reason = "connection closed due to keepalive timeout"
+            return True
+        return False
+
+    def close_after_flush(self) -> None:
+        """Stop reading; the I/O layer closes once the queued output is written."""
+        self._closing = True
+
+    @property
+    def closing(self) -> bool:
+        """True after :meth:`close_after_flush`."""
+        return self._closing
+
+    @property
+    def closed_reason(self) -> str | None:
+        """Why the connection is closed, or None while it is usable."""
+        return self._closed_reason
+
+    def mark_closed(self, reason: str) -> None:
+        """Record that the I/O layer closed the connection."""
+        if self._closed_reason is None:
+            self._closed_reason = reason

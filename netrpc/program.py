@@ -1,0 +1,340 @@
+"""Programs: numbered procedures with XDR argument and return types, and their dispatch.
+
+A daemon author subclasses :class:`Program` and declares procedures with :func:`procedure`::
+
+    class Greeter(Program):
+        number, version = 0x20240001, 1
+
+        @procedure(1, args=GreetArgs, ret=GreetRet, readonly=True)
+        async def greet(self, call: Call, args: GreetArgs) -> GreetRet:
+            return GreetRet(text=f"hello {args.name}")
+
+How a handler runs depends on how it is written (libvirt runs every call on a worker thread,
+or inline in the event loop when ``max_workers`` is 0):
+
+* ``async def``: in its own task on the event loop; it may await anything.
+* ``def``: on a worker thread from the server's pool; it may block.  High-priority procedures
+  (``priority=True``) may also use the priority workers, so they run when every normal worker
+  is busy (libvirt's ``prio_workers``, for calls such as destroying a hung domain).
+* ``def`` or ``async def`` declared ``inline=True``: directly in the connection's read loop,
+  with no task or thread hand-off.  This is the fastest path, for handlers that return at
+  once; an inline handler that blocks or waits stalls its connection.
+
+:class:`Dispatcher` is the sans-IO half of dispatch: it turns a received call into either a
+procedure to run with decoded arguments, or the exact error reply libvirtd 9.0 sends.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar
+
+from . import xdr
+from .errors import ErrorCode, ErrorDomain, RPCError
+from .protocol import Header, MessageStatus, MessageType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = (
+    "Call",
+    "ClientHandle",
+    "Dispatch",
+    "Dispatcher",
+    "Procedure",
+    "Program",
+    "Reply",
+    "procedure",
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class ClientHandle(Protocol):
+    """What a handler may do with the connection that sent its call.
+
+    The server's connection object (:class:`netrpc.server.ServerClient`) implements it.
+    """
+
+    @property
+    def id(self) -> int:
+        """Server-unique client id."""
+        ...
+
+    @property
+    def readonly(self) -> bool:
+        """True on read-only services."""
+        ...
+
+    @property
+    def authenticated(self) -> bool:
+        """True once the client passed authentication."""
+        ...
+
+    def send_event(
+        self, program: int, version: int, procedure: int, payload: bytes, *, serial: int = 1
+    ) -> None:
+        """Queue an event MESSAGE to this client."""
+        ...
+
+    def close_after_reply(self) -> None:
+        """Close the connection once the pending output is written."""
+        ...
+
+    def start_keepalive(self) -> bool:
+        """Start pinging this client when it goes silent."""
+        ...
+
+    def set_authenticated(self) -> None:
+        """Mark the client authenticated."""
+        ...
+
+
+@dataclass(slots=True)
+class Call:
+    """The context a handler receives with its arguments.
+
+    :ivar header: the call's header (program, version, procedure, serial ...).
+    :ivar client: the connection that sent the call.
+    :ivar server: the server that accepted the connection.
+    :ivar fds: file descriptors sent with the call; a handler that keeps one must remove it
+        from :attr:`fds` (e.g. with :meth:`take_fds`); the rest are closed after the call.
+    """
+
+    header: Header
+    client: Any
+    server: Any
+    fds: list[int]
+
+    def take_fds(self) -> list[int]:
+        """Take ownership of the received descriptors (they will not be closed for you)."""
+        fds, self.fds = self.fds, []
+        return fds
+
+
+class Reply(NamedTuple):
+    """Return this from a handler to attach file descriptors to the reply."""
+
+    value: Any
+    fds: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Procedure:
+    """One numbered procedure of a program.
+
+    :ivar number: procedure number on the wire.
+    :ivar name: for logs and errors (the handler's name by default).
+    :ivar args: XDR type of the arguments, or None for none.
+    :ivar ret: XDR type of the return value, or None for none.
+    :ivar handler: the function (unbound: it receives the program instance first).
+    :ivar priority: high priority (libvirt ``@priority: high``): may use priority workers.
+    :ivar auth: the client must be authenticated (libvirt's ``needAuth``); False only for the
+        procedures of the authentication phase.
+    :ivar readonly: allowed on read-only connections.
+    :ivar inline: run directly in the connection's read loop (see the module docs).
+    """
+
+    number: int
+    name: str
+    args: xdr.XdrType[Any] | None
+    ret: xdr.XdrType[Any] | None
+    handler: Callable[..., Any]
+    priority: bool = False
+    auth: bool = True
+    readonly: bool = False
+    inline: bool = False
+
+    @property
+    def is_async(self) -> bool:
+        """True for ``async def`` handlers."""
+        return inspect.iscoroutinefunction(self.handler)
+
+
+def procedure(
+    number: int,
+    *,
+    args: xdr.XdrType[Any] | type | None = None,
+    ret: xdr.XdrType[Any] | type | None = None,
+    priority: bool = False,
+    auth: bool = True,
+    readonly: bool = False,
+    inline: bool = False,
+    name: str | None = None,
+) -> Callable[[_F], _F]:
+    """Declare a method of a :class:`Program` subclass as procedure *number*.
+
+    :param args: the arguments' XDR type (an ``@xdr.struct`` class or any XDR type).
+    :param ret: the return value's XDR type.
+    :param priority: libvirt's ``@priority: high``.
+    :param auth: False for procedures callable before authentication.
+    :param readonly: True for procedures allowed on read-only connections.
+    :param inline: run in the read loop (for handlers that return at once).
+    """
+    if number < 0:
+        raise ValueError(f"procedure numbers are non-negative, got {number}")
+
+    def decorate(func: _F) -> _F:
+        func._netrpc_procedure = Procedure(  # type: ignore[attr-defined]
+            number=number,
+            name=name or func.__name__,
+            args=xdr.codec_for(args) if args is not None else None,
+            ret=xdr.codec_for(ret) if ret is not None else None,
+            handler=func,
+            priority=priority,
+            auth=auth,
+            readonly=readonly,
+            inline=inline,
+        )
+        return func
+
+    return decorate
+
+
+class Program:
+    """Base class of RPC programs.
+
+    Subclasses set :attr:`number` and :attr:`version` and declare procedures with
+    :func:`procedure`.  Override :meth:`client_connected` / :meth:`client_closed` to keep
+    per-connection state, and :meth:`readonly_error` to word the read-only refusal.
+    """
+
+    #: program number on the wire
+    number: ClassVar[int]
+    #: program version on the wire
+    version: ClassVar[int] = 1
+    #: procedures declared on the class, by number (filled in by ``__init_subclass__``)
+    procedures: ClassVar[dict[int, Procedure]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[int, Procedure] = {}
+        for base in reversed(cls.__mro__[1:]):
+            table.update(getattr(base, "procedures", {}))
+        own: dict[int, Procedure] = {}
+        for value in vars(cls).values():
+            proc = getattr(value, "_netrpc_procedure", None)
+            if isinstance(proc, Procedure):
+                if proc.number in own:
+                    raise TypeError(
+                        f"{cls.__name__}: procedure {proc.number} declared twice "
+                        f"({own[proc.number].name} and {proc.name})"
+                    )
+                own[proc.number] = proc
+        table.update(own)
+        cls.procedures = table
+
+    @property
+    def name(self) -> str:
+        """A name for logs (the class name by default)."""
+        return type(self).__name__
+
+    def client_connected(self, client: Any) -> None:
+        """Called when a client connects to a server that carries this program."""
+
+    def client_closed(self, client: Any) -> None:
+        """Called once when a client's connection is gone (EOF, close, error or shutdown)."""
+
+    def readonly_error(self, proc: Procedure) -> RPCError:
+        """The error sent when a read-only client calls a procedure not declared read-only."""
+        return RPCError.formatted(
+            ErrorCode.OPERATION_DENIED,
+            ErrorDomain.RPC,
+            "operation forbidden: %s",
+            f"read only access prevents {proc.name}",
+        )
+
+
+class Dispatch(NamedTuple):
+    """A call that passed every check: what to run, with which decoded arguments."""
+
+    program: Program
+    procedure: Procedure
+    args: Any
+
+
+_CALL = int(MessageType.CALL)
+_CALL_WITH_FDS = int(MessageType.CALL_WITH_FDS)
+_OK = int(MessageStatus.OK)
+
+
+def _signed32(value: int) -> int:
+    # libvirt formats the unsigned program and version words with %d.
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+class Dispatcher:
+    """Sans-IO call dispatch: program lookup and libvirt's checks, in libvirt's order.
+
+    :param programs: the programs of one server; a ``(number, version)`` pair may appear once.
+    """
+
+    def __init__(self, programs: Iterable[Program] = ()) -> None:
+        self._programs: dict[tuple[int, int], Program] = {}
+        for program in programs:
+            self.add(program)
+
+    def add(self, program: Program) -> None:
+        """Register *program*.
+
+        :raises ValueError: if a program with the same number and version is registered.
+        """
+        key = (program.number, program.version)
+        if key in self._programs:
+            raise ValueError(
+                f"program {program.number:#x} version {program.version} is already registered"
+            )
+        self._programs[key] = program
+
+    @property
+    def programs(self) -> Mapping[tuple[int, int], Program]:
+        """Registered programs by ``(number, version)``."""
+        return self._programs
+
+    def resolve(
+        self, header: Header, payload: bytes, *, authenticated: bool, readonly: bool
+    ) -> Dispatch | RPCError | None:
+        """Check a received call and decode its arguments.
+
+        Returns a :class:`Dispatch` to run, an :class:`RPCError` to send back as the reply,
+        or None when libvirt silently drops the message (no program matches a non-call).
+        """
+        program = self._programs.get((header.program, header.version))
+        if program is None:
+            if header.type == _CALL or header.type == _CALL_WITH_FDS:
+                return RPCError.rpc(
+                    f"Cannot find program {_signed32(header.program)} "
+                    f"version {_signed32(header.version)}"
+                )
+            return None
+        if header.type != _CALL and header.type != _CALL_WITH_FDS:
+            return None
+        if header.status != _OK:
+            return RPCError.rpc(f"Unexpected message status {header.status}")
+        proc = program.procedures.get(header.procedure)
+        if proc is None:
+            return RPCError.rpc(f"unknown procedure: {header.procedure}")
+        if proc.auth and not authenticated:
+            return RPCError.rpc("authentication required")
+        if readonly and not proc.readonly:
+            return program.readonly_error(proc)
+        if proc.args is None:
+            # libvirt does not check for trailing bytes: neither do we.
+            return Dispatch(program, proc, None)
+        try:
+            args, _ = proc.args.unpack(payload, 0)
+        except xdr.XdrError:
+            return RPCError.rpc("Unable to decode message payload")
+        return Dispatch(program, proc, args)
+
+    @staticmethod
+    def encode_return(proc: Procedure, value: Any) -> bytes:
+        """Encode a handler's return value with the procedure's ``ret`` type.
+
+        :raises XdrError: when the value does not match the declared type.
+        """
+        if proc.ret is None:
+            return b""
+        return proc.ret.encode(value)

@@ -1,0 +1,19 @@
+"""The anyio I/O shell of the server side: Server, Service, ServerClient, Daemon."""
+
+from .client import Identity as Identity
+from .client import ServerClient as ServerClient
+from .client import Transport as Transport
+from .server import Server as Server
+from .service import Service as Service
+from .service import systemd_listen_fds as systemd_listen_fds
+from .workers import WorkerPool as WorkerPool
+
+__all__ = (
+    "Identity",
+    "Server",
+    "ServerClient",
+    "Service",
+    "Transport",
+    "WorkerPool",
+    "systemd_listen_fds",
+)

@@ -1,0 +1,499 @@
+"""One accepted connection: a read loop feeding the sans-IO core, one writer, keepalive.
+
+A :class:`ServerClient` owns its stream.  Its read loop reads, feeds the
+:class:`~netrpc.connection.Connection`, dispatches every complete call, and writes the
+replies of a batch with one send before reading again.  Replies finished later (by handler
+tasks and worker threads), events and keepalive PINGs are queued on the core and written by a
+writer task; whichever of the two finds the socket idle writes everything queued, so replies
+are coalesced and never interleaved.
+
+While the client has ``max_client_requests`` calls outstanding, the read loop does not read
+(libvirt's throttle; the kernel buffers what the client sends meanwhile).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import logging
+import os
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+from anyio.abc import SocketAttribute
+
+from ..connection import (
+    NEED_DATA,
+    PAUSED,
+    CallReceived,
+    Connection,
+    ConnectionClosed,
+    Role,
+    StreamReceived,
+)
+from ..errors import ErrorDomain, RemoteProtocolError, RPCError
+from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
+
+if TYPE_CHECKING:
+    from .server import Server
+    from .service import Service
+
+__all__ = ("Identity", "ServerClient", "Transport")
+
+log = logging.getLogger("netrpc.server")
+
+_RECEIVE_SIZE = 65536
+_PEERCRED = struct.Struct("3i")
+
+
+class Transport(enum.IntEnum):
+    """How a client is connected (the numbers libvirt's admin API reports)."""
+
+    UNIX = 0
+    TCP = 1
+    TLS = 2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who is on the other end of a connection.
+
+    :ivar transport: unix, TCP or TLS.
+    :ivar address: peer address as ``host:port`` (``[v6]:port``), or None on unix sockets.
+    :ivar unix_uid: peer user id (``SO_PEERCRED``) on unix sockets.
+    :ivar unix_gid: peer group id on unix sockets.
+    :ivar unix_pid: peer process id on unix sockets.
+    :ivar tls_dn: the client certificate's distinguished name on TLS connections.
+    """
+
+    transport: Transport
+    address: str | None = None
+    unix_uid: int | None = None
+    unix_gid: int | None = None
+    unix_pid: int | None = None
+    tls_dn: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def identify(stream: anyio.abc.ByteStream, transport: Transport) -> Identity:
+    """Read the peer's identity from a connected socket stream."""
+    raw: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
+    if raw is not None and raw.family == socket.AF_UNIX:
+        try:
+            pid, uid, gid = _PEERCRED.unpack(
+                raw.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
+            )
+        except OSError:
+            return Identity(transport=Transport.UNIX)
+        return Identity(transport=Transport.UNIX, unix_uid=uid, unix_gid=gid, unix_pid=pid)
+    remote = stream.extra(SocketAttribute.remote_address, None)
+    address = None
+    if isinstance(remote, tuple) and len(remote) >= 2:
+        host, port = remote[0], remote[1]
+        address = f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return Identity(transport=transport, address=address)
+
+
+class ServerClient:
+    """A connected client of a :class:`~netrpc.server.Server`.
+
+    Handlers see it as ``call.client``.  :attr:`private` holds per-program state (programs
+    set it up in :meth:`~netrpc.program.Program.client_connected`).
+    """
+
+    def __init__(
+        self,
+        server: Server,
+        service: Service,
+        stream: anyio.abc.ByteStream,
+        client_id: int,
+        identity: Identity,
+    ) -> None:
+        self.server = server
+        self.service = service
+        self.stream = stream
+        self._id = client_id
+        self.identity = identity
+        self.connect_time = time.time()
+        self._readonly = service.readonly
+        self._authenticated = service.auth == "none"
+        #: per-program private state
+        self.private: dict[Any, Any] = {}
+        self.conn = Connection(
+            Role.SERVER,
+            max_requests=service.max_client_requests or server.max_client_requests,
+            keepalive_interval=server.keepalive_interval,
+            keepalive_count=server.keepalive_count,
+        )
+        self._dispatcher: Dispatcher = server.dispatcher
+        self._sending = False
+        self._wake_writer = anyio.Event()
+        self._slot_freed = anyio.Event()
+        self._keepalive_wake = anyio.Event()
+        self._keepalive_started = False
+        self._close_pending = False
+        self._recv_scope: anyio.CancelScope | None = None
+        self._warned_limit = False
+        #: open streams of this client, by the serial of the call that opened them
+        self.streams: dict[int, Any] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._closed = False
+        self._draining = False
+        self._inflight = 0
+        self._idle = anyio.Event()
+        self.closed_event = anyio.Event()
+        self.log = logging.LoggerAdapter(log, {"client": client_id})
+        self._unix = identity.transport is Transport.UNIX and hasattr(stream, "receive_fds")
+
+    # ------------------------------------------------------------------ ClientHandle API
+
+    @property
+    def id(self) -> int:
+        """Server-unique id (libvirt's client id, shown by virt-admin)."""
+        return self._id
+
+    @property
+    def readonly(self) -> bool:
+        """True when connected through a read-only service."""
+        return self._readonly
+
+    @property
+    def authenticated(self) -> bool:
+        """True once authentication finished (immediately for auth "none")."""
+        return self._authenticated
+
+    def set_authenticated(self) -> None:
+        """Mark the client authenticated (an auth program calls this)."""
+        if not self._authenticated:
+            self._authenticated = True
+            self.server._client_authenticated(self)
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone."""
+        return self._closed
+
+    def send_event(
+        self, program: int, version: int, procedure: int, payload: bytes, *, serial: int = 1
+    ) -> None:
+        """Queue an event MESSAGE; silently dropped once the connection is closed."""
+        if self._closed or self.conn.closed_reason is not None:
+            return
+        self.conn.send_event(program, version, procedure, payload, serial=serial)
+        self._wake_writer.set()
+
+    def close_after_reply(self) -> None:
+        """Close once the reply of the current call is written (libvirt's DelayedClose)."""
+        self._close_pending = True
+
+    def start_keepalive(self) -> bool:
+        """Start pinging this client when it goes silent (server keepalive settings)."""
+        if self._keepalive_started:
+            return True
+        if not self.conn.start_keepalive(anyio.current_time()):
+            return False
+        self._keepalive_started = True
+        if self._task_group is not None:
+            self._task_group.start_soon(self._keepalive_loop)
+        return True
+
+    def close(self, reason: str = "closed by server") -> None:
+        """Close the connection now; pending calls are abandoned, their replies dropped."""
+        if self._closed:
+            return
+        self.conn.mark_closed(reason)
+        self.log.debug("closing: %s", reason)
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; never raises (except cancellation)."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                tg.start_soon(self._writer)
+                try:
+                    await self._read_loop()
+                except RemoteProtocolError as exc:
+                    self.log.warning("closing connection from %s: %s", self._peer(), exc)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                    self.log.debug("connection lost: %r", exc)
+                except Exception:
+                    self.log.exception("unexpected failure serving client")
+                tg.cancel_scope.cancel()
+        finally:
+            self._closed = True
+            self._idle.set()
+            for fd in self.conn.take_unclaimed_fds():
+                _close_fd(fd)
+            with anyio.CancelScope(shield=True):
+                await anyio.aclose_forcefully(self.stream)
+            self.closed_event.set()
+
+    def _peer(self) -> str:
+        ident = self.identity
+        if ident.address:
+            return ident.address
+        if ident.unix_pid is not None:
+            return f"unix pid={ident.unix_pid} uid={ident.unix_uid}"
+        return "unix socket"
+
+    async def _read_loop(self) -> None:
+        conn = self.conn
+        stream = self.stream
+        unix_fds = self._unix and self.service.fd_passing
+        while True:
+            # Hand out every complete call the budget allows.
+            while not self._draining:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    break
+                if event is PAUSED:
+                    if conn.closing:
+                        await self._wait_idle()
+                        return
+                    self._note_request_limit()
+                    if conn.has_output:
+                        await self._flush()
+                    if not conn.wants_read and not conn.closing and not self._draining:
+                        self._slot_freed = anyio.Event()
+                        await self._slot_freed.wait()
+                    continue
+                if isinstance(event, CallReceived):
+                    await self._handle_call(event)
+                elif isinstance(event, StreamReceived):
+                    self._handle_stream(event)
+                elif isinstance(event, ConnectionClosed):
+                    await self._wait_idle()
+                    return
+            if self._draining:
+                await self._wait_idle()
+                return
+            if conn.has_output:
+                await self._flush()
+            with anyio.CancelScope() as self._recv_scope:
+                try:
+                    if unix_fds:
+                        data, fds = await stream.receive_fds(  # type: ignore[attr-defined]
+                            _RECEIVE_SIZE, 32
+                        )
+                        conn.receive_data(data, anyio.current_time(), tuple(fds))
+                    else:
+                        data = await stream.receive(_RECEIVE_SIZE)
+                        conn.receive_data(data, anyio.current_time())
+                except anyio.EndOfStream:
+                    conn.receive_data(b"")
+            self._recv_scope = None
+
+    def _note_request_limit(self) -> None:
+        if self.conn.hit_request_limit and not self._warned_limit:
+            self._warned_limit = True
+            if self.conn.max_requests > 1:
+                self.log.warning(
+                    "Client hit max requests limit %d. This may result in keep-alive "
+                    "timeouts. Consider tuning the max_client_requests server parameter",
+                    self.conn.max_requests,
+                )
+
+    async def _wait_idle(self) -> None:
+        while self._inflight:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+        await self._flush()
+
+    # ------------------------------------------------------------------ calls
+
+    async def _handle_call(self, event: CallReceived) -> None:
+        header = event.header
+        resolved = self._dispatcher.resolve(
+            header, event.payload, authenticated=self._authenticated, readonly=self._readonly
+        )
+        if resolved is None:
+            self.conn.discard(header)
+            _close_fds(event.fds)
+            return
+        if isinstance(resolved, RPCError):
+            self.log.debug("call %s rejected: %s", header, resolved.message)
+            self.conn.send_error(header, resolved)
+            _close_fds(event.fds)
+            return
+        call = Call(header, self, self.server, list(event.fds))
+        proc = resolved.procedure
+        if proc.inline or (not proc.is_async and self.server.workers.max_workers == 0):
+            self._inflight += 1
+            try:
+                result = proc.handler(resolved.program, call, resolved.args)
+                if proc.is_async:
+                    result = await result
+            except BaseException as exc:  # noqa: BLE001 - a handler never kills the server
+                if isinstance(exc, anyio.get_cancelled_exc_class()):
+                    raise
+                self._finish(call, proc, exc, failed=True)
+            else:
+                self._finish(call, proc, result)
+            return
+        assert self._task_group is not None
+        self._inflight += 1
+        if proc.is_async:
+            self._task_group.start_soon(self._run_async, call, resolved)
+        else:
+            self._task_group.start_soon(self._run_in_worker, call, resolved)
+
+    async def _run_async(self, call: Call, resolved: Dispatch) -> None:
+        try:
+            result = await resolved.procedure.handler(resolved.program, call, resolved.args)
+        except Exception as exc:
+            self._finish(call, resolved.procedure, exc, failed=True)
+        else:
+            self._finish(call, resolved.procedure, result)
+        self._wake_writer.set()
+
+    async def _run_in_worker(self, call: Call, resolved: Dispatch) -> None:
+        proc = resolved.procedure
+        try:
+            result = await self.server.workers.run(
+                proc.handler, resolved.program, call, resolved.args, priority=proc.priority
+            )
+        except Exception as exc:
+            self._finish(call, proc, exc, failed=True)
+        else:
+            self._finish(call, proc, result)
+        self._wake_writer.set()
+
+    def _finish(self, call: Call, proc: Procedure, outcome: Any, *, failed: bool = False) -> None:
+        """Queue the reply (or error) of *call* and free its request slot."""
+        self._inflight -= 1
+        header = call.header
+        conn = self.conn
+        fds: tuple[int, ...] = ()
+        try:
+            if conn.closed_reason is not None:
+                return
+            if failed:
+                if isinstance(outcome, RPCError):
+                    conn.send_error(header, outcome)
+                else:
+                    self.log.error(
+                        "procedure %s (%d) failed", proc.name, proc.number, exc_info=outcome
+                    )
+                    conn.send_error(header, _internal_error(proc, outcome))
+                return
+            if isinstance(outcome, Reply):
+                outcome, fds = outcome.value, tuple(outcome.fds)
+                if fds and not self._unix:
+                    raise RPCError.internal("file descriptors can only be sent on unix sockets")
+            try:
+                payload = Dispatcher.encode_return(proc, outcome)
+            except Exception as exc:
+                self.log.error(
+                    "procedure %s (%d) returned a bad value", proc.name, proc.number, exc_info=exc
+                )
+                conn.send_error(header, _internal_error(proc, exc))
+                return
+            conn.send_reply(header, payload, fds)
+        except RPCError as exc:
+            conn.send_error(header, exc)
+        finally:
+            _close_fds(call.fds)
+            if self._close_pending:
+                self._close_pending = False
+                conn.close_after_flush()
+            if not self._slot_freed.is_set():
+                self._slot_freed.set()
+            if self._inflight == 0:
+                self._idle.set()
+
+    def _handle_stream(self, event: StreamReceived) -> None:
+        handler = self.streams.get(event.header.serial)
+        if handler is None:
+            self.conn.discard(event.header)
+            return
+        handler.packet_received(event)
+
+    # ------------------------------------------------------------------ output
+
+    async def _flush(self) -> None:
+        """Write everything queued, unless another task is already doing so."""
+        if self._sending:
+            return
+        self._sending = True
+        conn = self.conn
+        stream = self.stream
+        try:
+            while conn.has_output:
+                for segment in conn.data_to_send():
+                    if isinstance(segment, int):
+                        try:
+                            await stream.send_fds(b"\0", [segment])  # type: ignore[attr-defined]
+                        finally:
+                            _close_fd(segment)
+                    else:
+                        await stream.send(segment)
+        finally:
+            self._sending = False
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wake_writer.wait()
+            self._wake_writer = anyio.Event()
+            await self._flush()
+            if self.conn.closing and not self.conn.has_output and self._inflight == 0:
+                # CONNECT_CLOSE answered by a task: the read loop may be waiting for a slot.
+                self._slot_freed.set()
+
+    async def _keepalive_loop(self) -> None:
+        conn = self.conn
+        while True:
+            deadline = conn.next_deadline()
+            if deadline is None:
+                return
+            delay = deadline - anyio.current_time()
+            if delay > 0:
+                await anyio.sleep(delay)
+                continue
+            if conn.handle_timer(anyio.current_time()):
+                self.log.warning(
+                    "connection closed due to keepalive timeout (%s)", self._peer()
+                )
+                self.close("keepalive timeout")
+                return
+            if conn.has_output:
+                self._wake_writer.set()
+
+    # ------------------------------------------------------------------ shutdown
+
+    def drain(self) -> None:
+        """Stop taking new calls; the connection closes once in-flight calls are answered."""
+        self._draining = True
+        self._slot_freed.set()
+        if self._recv_scope is not None:
+            # The read loop is waiting in receive(): interrupt just that wait.
+            self._recv_scope.cancel()
+
+
+def _internal_error(proc: Procedure, exc: BaseException) -> RPCError:
+    return RPCError.internal(
+        f"procedure {proc.name} failed unexpectedly ({type(exc).__name__})",
+        domain=ErrorDomain.RPC,
+    )
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise
+
+
+def _close_fds(fds: tuple[int, ...] | list[int]) -> None:
+    for fd in fds:
+        _close_fd(fd)
+

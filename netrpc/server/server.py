@@ -1,0 +1,395 @@
+"""The server: programs, services and connected clients (libvirt's virNetServer).
+
+``await server.serve(task_status=...)`` binds every service, reports the bound addresses, and
+accepts connections until the server is shut down.  Client limits work as in libvirtd: when
+``max_clients`` clients are connected, or ``max_anonymous_clients`` are still
+authenticating, the server stops accepting (new connections wait in the kernel's listen
+backlog, ``max_queued_clients`` deep) and resumes as soon as a slot frees.
+
+Graceful shutdown (:meth:`Server.shutdown`) stops accepting, lets every in-flight call finish
+and its reply be written, then closes the connections; what is still running at the deadline
+is cancelled.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.abc import TaskStatus
+
+from ..keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
+from ..program import Dispatcher, Program
+from .client import Identity, ServerClient, Transport, identify
+from .service import Service
+from .workers import WorkerPool
+
+__all__ = ("Server",)
+
+log = logging.getLogger("netrpc.server")
+
+# Errors of accept() that mean "too busy right now", not "broken" (as trio treats them).
+_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+
+ConnectHook = Callable[[ServerClient], Awaitable[bool | None] | bool | None]
+CloseHook = Callable[[ServerClient], None]
+
+
+class Server:
+    """An RPC server.
+
+    :param name: the server's name (libvirtd runs "libvirtd" and "admin").
+    :param programs: programs to serve; more can be added with :meth:`add_program`.
+    :param max_clients: connected clients at most (libvirt default 5000).
+    :param max_anonymous_clients: clients still authenticating at most (default 20).
+    :param max_queued_clients: listen backlog (default 1000).
+    :param max_client_requests: outstanding calls per client (default 5).
+    :param min_workers: see :class:`~netrpc.server.workers.WorkerPool`.
+    :param max_workers: see :class:`~netrpc.server.workers.WorkerPool`.
+    :param prio_workers: see :class:`~netrpc.server.workers.WorkerPool`.
+    :param keepalive_interval: seconds of silence before the server pings a client that asked
+        for keepalive; ``<= 0`` disables server pings.
+    :param keepalive_count: unanswered pings before the client is dropped.
+    :param on_connect: called with each new client before it is served; returning False
+        refuses it (the connection is closed).  May be async.
+    :param on_close: called with each client once it is gone.
+    """
+
+    def __init__(
+        self,
+        name: str = "netrpc",
+        programs: Iterable[Program] = (),
+        *,
+        max_clients: int = 5000,
+        max_anonymous_clients: int = 20,
+        max_queued_clients: int = 1000,
+        max_client_requests: int = 5,
+        min_workers: int = 5,
+        max_workers: int = 20,
+        prio_workers: int = 5,
+        keepalive_interval: float = DEFAULT_INTERVAL,
+        keepalive_count: int = DEFAULT_COUNT,
+        on_connect: ConnectHook | None = None,
+        on_close: CloseHook | None = None,
+    ) -> None:
+        self._check_limits(max_clients, max_anonymous_clients)
+        if max_client_requests < 1:
+            raise ValueError(f"max_client_requests must be at least 1, got {max_client_requests}")
+        self.name = name
+        self.dispatcher = Dispatcher(programs)
+        self.services: list[Service] = []
+        self.max_clients = max_clients
+        self.max_anonymous_clients = max_anonymous_clients
+        self.max_queued_clients = max_queued_clients
+        self.max_client_requests = max_client_requests
+        self.keepalive_interval = keepalive_interval
+        self.keepalive_count = keepalive_count
+        self.workers = WorkerPool(min_workers, max_workers, prio_workers)
+        self.on_connect = on_connect
+        self.on_close = on_close
+        self.clients: dict[int, ServerClient] = {}
+        self.next_client_id = 1
+        self._unauthenticated = 0
+        self._capacity_event: anyio.Event | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._accepting = False
+        self._shutdown_requested: anyio.Event | None = None
+        self._stopped: anyio.Event | None = None
+        self.shutdown_timeout = 30.0
+        self.log = log
+
+    @staticmethod
+    def _check_limits(max_clients: int, max_anonymous_clients: int) -> None:
+        if max_clients < max_anonymous_clients:
+            raise ValueError(
+                "The overall maximum number of clients must not be less than the number of "
+                "clients waiting for authentication"
+            )
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def programs(self) -> list[Program]:
+        """Programs served, in registration order."""
+        return list(self.dispatcher.programs.values())
+
+    def add_program(self, program: Program) -> None:
+        """Serve *program* too."""
+        self.dispatcher.add(program)
+
+    def add_service(self, service: Service) -> Service:
+        """Listen on *service* too (also while serving: it starts listening at once)."""
+        self.services.append(service)
+        if self._task_group is not None:
+            self._task_group.start_soon(self._start_service, service)
+        return service
+
+    @property
+    def nclients(self) -> int:
+        """Connected clients."""
+        return len(self.clients)
+
+    @property
+    def nclients_unauthenticated(self) -> int:
+        """Connected clients still authenticating."""
+        return self._unauthenticated
+
+    def set_client_limits(
+        self, max_clients: int | None = None, max_anonymous_clients: int | None = None
+    ) -> None:
+        """Change the client limits of the running server.
+
+        Raising a limit lets waiting connections in at once; lowering it never drops
+        connected clients.
+
+        :raises ValueError: when ``max_clients < max_anonymous_clients`` (nothing changes).
+        """
+        new_max = self.max_clients if max_clients is None else max_clients
+        new_anon = self.max_anonymous_clients if max_anonymous_clients is None else max_anonymous_clients
+        self._check_limits(new_max, new_anon)
+        self.max_clients, self.max_anonymous_clients = new_max, new_anon
+        self._capacity_changed()
+
+    # ------------------------------------------------------------------ serving
+
+    async def serve(self, *, task_status: TaskStatus[list[Any]] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Bind every service and serve until :meth:`shutdown` (or cancellation).
+
+        Reports the bound addresses of all services through *task_status*, so that
+        ``addresses = await task_group.start(server.serve)`` returns once clients can connect.
+        """
+        self._shutdown_requested = anyio.Event()
+        self._stopped = anyio.Event()
+        self._capacity_event = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                self._task_group = tg
+                for service in self.services:
+                    await service.listen(self.max_queued_clients)
+                    log.info("%s: listening on %s", self.name, service)
+                self._accepting = True
+                for service in self.services:
+                    for listener in service.listeners:
+                        tg.start_soon(self._accept_loop, service, listener)
+                task_status.started([a for s in self.services for a in s.addresses])
+                await self._shutdown_requested.wait()
+                await self._graceful_stop(tg)
+        finally:
+            self._task_group = None
+            self._accepting = False
+            with anyio.CancelScope(shield=True):
+                for service in self.services:
+                    await service.aclose()
+            self._stopped.set()
+
+    async def _start_service(self, service: Service) -> None:
+        await service.listen(self.max_queued_clients)
+        log.info("%s: listening on %s", self.name, service)
+        assert self._task_group is not None
+        for listener in service.listeners:
+            self._task_group.start_soon(self._accept_loop, service, listener)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Ask :meth:`serve` to stop gracefully (safe to call from any task)."""
+        if timeout is not None:
+            self.shutdown_timeout = timeout
+        if self._shutdown_requested is not None:
+            self._shutdown_requested.set()
+
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Shut down gracefully and wait until :meth:`serve` returned."""
+        self.shutdown(timeout)
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def _graceful_stop(self, tg: anyio.abc.TaskGroup) -> None:
+        self._accepting = False
+        for service in self.services:
+            await service.aclose()
+        self._capacity_changed()
+        clients = list(self.clients.values())
+        log.info("%s: shutting down, draining %d clients", self.name, len(clients))
+        for client in clients:
+            client.drain()
+        with anyio.move_on_after(self.shutdown_timeout) as scope:
+            for client in clients:
+                await client.closed_event.wait()
+        if scope.cancelled_caught:
+            log.warning("%s: forcing shutdown after %.1f s", self.name, self.shutdown_timeout)
+        tg.cancel_scope.cancel()
+
+    async def _wait_for_capacity(self) -> None:
+        while self._accepting and (
+            len(self.clients) >= self.max_clients
+            or (self.max_anonymous_clients and self._unauthenticated >= self.max_anonymous_clients)
+        ):
+            assert self._capacity_event is not None
+            self._capacity_event = anyio.Event()
+            await self._capacity_event.wait()
+
+    def _capacity_changed(self) -> None:
+        if self._capacity_event is not None:
+            self._capacity_event.set()
+
+    async def _accept_loop(self, service: Service, listener: anyio.abc.SocketListener) -> None:
+        assert self._task_group is not None
+        tg = self._task_group
+        while self._accepting:
+            await self._wait_for_capacity()
+            if not self._accepting:
+                return
+            try:
+                stream = await listener.accept()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+            except OSError as exc:
+                if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
+                    # libvirt suspends the service for 5 s on EMFILE; trio retries after
+                    # 100 ms.  Either way the server keeps running.
+                    log.error("%s: accept() failed: %s; retrying in 0.1 s", self.name, exc)
+                    await anyio.sleep(0.1)
+                    continue
+                log.error("%s: accept() failed on %s: %s", self.name, service, exc)
+                await anyio.sleep(0.1)
+                continue
+            client = self._register(service, stream)
+            tg.start_soon(self._serve_client, client)
+
+    def _register(self, service: Service, stream: anyio.abc.ByteStream) -> ServerClient:
+        client_id = self.next_client_id
+        self.next_client_id += 1
+        identity = identify(stream, service.transport)
+        client = ServerClient(self, service, stream, client_id, identity)
+        self.clients[client_id] = client
+        if not client.authenticated:
+            self._unauthenticated += 1
+        return client
+
+    def _client_authenticated(self, client: ServerClient) -> None:
+        self._unauthenticated -= 1
+        self._capacity_changed()
+
+    async def _serve_client(self, client: ServerClient) -> None:
+        try:
+            if await self._admit(client):
+                for program in self.programs:
+                    try:
+                        program.client_connected(client)
+                    except Exception:
+                        client.log.exception("%s.client_connected failed", program.name)
+                log.debug("%s: client %d connected (%s)", self.name, client.id, client.identity)
+                await client.run()
+            else:
+                with anyio.CancelScope(shield=True):
+                    await anyio.aclose_forcefully(client.stream)
+                client.closed_event.set()
+        finally:
+            self.clients.pop(client.id, None)
+            if not client.authenticated:
+                self._unauthenticated -= 1
+            for program in self.programs:
+                try:
+                    program.client_closed(client)
+                except Exception:
+                    client.log.exception("%s.client_closed failed", program.name)
+            if self.on_close is not None:
+                try:
+                    self.on_close(client)
+                except Exception:
+                    client.log.exception("on_close hook failed")
+            self._capacity_changed()
+            log.debug("%s: client %d gone", self.name, client.id)
+
+    async def _admit(self, client: ServerClient) -> bool:
+        """Run the per-connection checks: peer credentials, TLS, the connect hook."""
+        service = client.service
+        ident = client.identity
+        if service.allowed_uids is not None and ident.unix_uid not in service.allowed_uids:
+            log.warning(
+                "%s: refusing client %d: uid %s not allowed on %s",
+                self.name, client.id, ident.unix_uid, service,
+            )
+            return False
+        if service.allowed_gids is not None and ident.unix_gid not in service.allowed_gids:
+            log.warning(
+                "%s: refusing client %d: gid %s not allowed on %s",
+                self.name, client.id, ident.unix_gid, service,
+            )
+            return False
+        if service.tls_context is not None:
+            if not await self._tls_handshake(client):
+                return False
+        if self.on_connect is not None:
+            try:
+                verdict = self.on_connect(client)
+                if isinstance(verdict, Awaitable):
+                    verdict = await verdict
+            except Exception:
+                log.exception("%s: on_connect hook failed; refusing client", self.name)
+                return False
+            if verdict is False:
+                log.info("%s: client %d refused by the connect hook", self.name, client.id)
+                return False
+        return True
+
+    async def _tls_handshake(self, client: ServerClient) -> bool:
+        from .. import tls
+
+        service = client.service
+        assert service.tls_context is not None
+        try:
+            stream, peer = await tls.server_handshake(
+                client.stream, service.tls_context, timeout=service.tls_handshake_timeout
+            )
+        except Exception as exc:
+            log.warning(
+                "%s: TLS handshake with %s failed: %s",
+                self.name, client.identity.address, exc,
+            )
+            return False
+        client.stream = stream
+        client.identity = Identity(
+            transport=Transport.TLS, address=client.identity.address, tls_dn=peer.dn
+        )
+        if service.auth == "tls":
+            client.set_authenticated()
+        return True
+
+    # ------------------------------------------------------------------ events
+
+    def broadcast_event(
+        self,
+        program: int,
+        version: int,
+        procedure: int,
+        payload: bytes,
+        *,
+        serial: int = 1,
+        predicate: Callable[[ServerClient], bool] | None = None,
+    ) -> int:
+        """Send an event MESSAGE to every connected client (that *predicate* accepts).
+
+        Returns the number of clients it was queued for.
+        """
+        count = 0
+        for client in list(self.clients.values()):
+            if predicate is None or predicate(client):
+                client.send_event(program, version, procedure, payload, serial=serial)
+                count += 1
+        return count
+
+    def get_client(self, client_id: int) -> ServerClient | None:
+        """The connected client with *client_id*, or None."""
+        return self.clients.get(client_id)
+
+    def __repr__(self) -> str:
+        return f"<Server {self.name!r} clients={len(self.clients)} services={len(self.services)}>"
+
+
+def _pid() -> int:
+    return os.getpid()
