@@ -25,6 +25,7 @@ from .program import procedure as procedure
 from .protocol import Header as Header
 from .protocol import MessageStatus as MessageStatus
 from .protocol import MessageType as MessageType
+from .server import Daemon as Daemon
 from .server import Identity as Identity
 from .server import Server as Server
 from .server import ServerClient as ServerClient
@@ -37,6 +38,7 @@ __all__ = (
     "Call",
     "Client",
     "ConnectionLostError",
+    "Daemon",
     "ErrorCode",
     "ErrorDomain",
     "Header",

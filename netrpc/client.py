@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -118,7 +117,7 @@ class Client:
         cls,
         host: str,
         port: int,
-        context: TLSContext | ssl.SSLContext,
+        context: TLSContext,
         *,
         hostname: str | None = None,
         handshake_timeout: float = 30.0,
@@ -130,7 +129,7 @@ class Client:
 
         raw = await anyio.connect_tcp(host, port)
         try:
-            stream = await tls.client_handshake(
+            stream, _peer = await tls.client_handshake(
                 raw, context, hostname=hostname or host, timeout=handshake_timeout
             )
         except BaseException:
@@ -147,7 +146,8 @@ class Client:
         from anyio.streams.stapled import StapledByteStream
 
         process = await anyio.open_process(list(argv))
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
         stream = StapledByteStream(process.stdin, process.stdout)
         try:
             async with cls(stream, **options) as client:
@@ -260,7 +260,9 @@ class Client:
         if callback in handlers:
             handlers.remove(callback)
 
-    def _set_stream_handler(self, serial: int, handler: Callable[[Header, bytes], None] | None) -> None:
+    def _set_stream_handler(
+        self, serial: int, handler: Callable[[Header, bytes], None] | None
+    ) -> None:
         if handler is None:
             self._stream_handlers.pop(serial, None)
         else:
@@ -412,7 +414,9 @@ def _find_procedure(program: type[Program] | Program, proc: Procedure | int | st
         try:
             return table[proc]
         except KeyError:
-            raise LocalProtocolError(f"program {program.number:#x} has no procedure {proc}") from None
+            raise LocalProtocolError(
+                f"program {program.number:#x} has no procedure {proc}"
+            ) from None
     for candidate in table.values():
         if candidate.name == proc:
             return candidate

@@ -361,10 +361,15 @@ class Connection:
             target += payload
 
     def _append_with_fds(
-        self, header_fields: tuple[int, int, int, int, int, int], payload: bytes, fds: tuple[int, ...]
+        self,
+        header_fields: tuple[int, int, int, int, int, int],
+        payload: bytes,
+        fds: tuple[int, ...],
     ) -> None:
         if len(fds) > NUM_FDS_MAX:
-            raise LocalProtocolError(f"Too many FDs to send {len(fds)}, expected {NUM_FDS_MAX} maximum")
+            raise LocalProtocolError(
+                f"Too many FDs to send {len(fds)}, expected {NUM_FDS_MAX} maximum"
+            )
         self._append(header_fields, _U32.pack(len(fds)) + payload)
         # Everything written so far leaves first; each FD follows with its dummy byte.
         self._out_segments.append(bytes(self._out))
@@ -448,7 +453,9 @@ class Connection:
         serial = self._next_serial
         self._next_serial = (serial + 1) & 0xFFFFFFFF
         if fds:
-            self._append_with_fds((program, version, procedure, _CALL_WITH_FDS, serial, _OK), payload, fds)
+            self._append_with_fds(
+                (program, version, procedure, _CALL_WITH_FDS, serial, _OK), payload, fds
+            )
         else:
             self._append((program, version, procedure, _CALL, serial, _OK), payload)
         if expect_reply:

@@ -25,9 +25,9 @@ from .errors import RPCError
 
 __all__ = (
     "HEADER_SIZE",
-    "KEEPALIVE_PROGRAM",
     "KEEPALIVE_PROC_PING",
     "KEEPALIVE_PROC_PONG",
+    "KEEPALIVE_PROGRAM",
     "KEEPALIVE_VERSION",
     "LEGACY_PAYLOAD_MAX",
     "LENGTH_SIZE",
@@ -165,9 +165,12 @@ class StreamHole:
     flags: xdr.UInt
 
 
+_REMOTE_ERROR = xdr.codec_for(RemoteError)
+
+
 def encode_error(error: RPCError) -> bytes:
     """The ``remote_error`` payload for *error*."""
-    return RemoteError.xdr.encode(  # type: ignore[attr-defined, no-any-return]
+    return _REMOTE_ERROR.encode(
         RemoteError(
             error.code,
             error.domain,
@@ -189,7 +192,7 @@ def decode_error(payload: bytes | memoryview) -> RPCError:
 
     :raises XdrError: if the payload is not a valid ``remote_error``.
     """
-    e = RemoteError.xdr.decode(payload, allow_trailing=True)  # type: ignore[attr-defined]
+    e = _REMOTE_ERROR.decode(payload, allow_trailing=True)
     return RPCError(
         e.code,
         e.domain,

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import inspect
 import struct as _struct
 import sys
 import typing
@@ -696,6 +697,7 @@ def codec_for(annotation: Any) -> XdrType[Any]:
     raise TypeError(f"no XDR type for annotation {annotation!r}")
 
 
+@typing.dataclass_transform()
 def struct(cls: _C) -> _C:
     """Class decorator: make *cls* a slotted dataclass with a compiled XDR codec at ``cls.xdr``.
 
@@ -706,8 +708,8 @@ def struct(cls: _C) -> _C:
     hints = typing.get_type_hints(
         cls, globalns=vars(module) if module else None, include_extras=True
     )
-    own = cls.__dict__.get("__annotations__", {})
+    own = inspect.get_annotations(cls)
     fields = [(name, codec_for(hints[name])) for name in own if name != "xdr"]
-    dc = dataclasses.dataclass(slots=True)(cls)
-    dc.xdr = Struct(dc, fields)  # type: ignore[attr-defined]
-    return dc
+    dc: Any = dataclasses.dataclass(slots=True)(cls)
+    dc.xdr = Struct(dc, fields)
+    return typing.cast(_C, dc)

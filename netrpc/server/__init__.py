@@ -3,12 +3,14 @@
 from .client import Identity as Identity
 from .client import ServerClient as ServerClient
 from .client import Transport as Transport
+from .daemon import Daemon as Daemon
 from .server import Server as Server
 from .service import Service as Service
 from .service import systemd_listen_fds as systemd_listen_fds
 from .workers import WorkerPool as WorkerPool
 
 __all__ = (
+    "Daemon",
     "Identity",
     "Server",
     "ServerClient",

@@ -332,7 +332,7 @@ class ServerClient:
                 result = proc.handler(resolved.program, call, resolved.args)
                 if proc.is_async:
                     result = await result
-            except BaseException as exc:  # noqa: BLE001 - a handler never kills the server
+            except BaseException as exc:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):
                     raise
                 self._finish(call, proc, exc, failed=True)
@@ -459,9 +459,7 @@ class ServerClient:
                 await anyio.sleep(delay)
                 continue
             if conn.handle_timer(anyio.current_time()):
-                self.log.warning(
-                    "connection closed due to keepalive timeout (%s)", self._peer()
-                )
+                self.log.warning("connection closed due to keepalive timeout (%s)", self._peer())
                 self.close("keepalive timeout")
                 return
             if conn.has_output:
@@ -496,4 +494,3 @@ def _close_fd(fd: int) -> None:
 def _close_fds(fds: tuple[int, ...] | list[int]) -> None:
     for fd in fds:
         _close_fd(fd)
-

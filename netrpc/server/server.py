@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -150,14 +149,18 @@ class Server:
         :raises ValueError: when ``max_clients < max_anonymous_clients`` (nothing changes).
         """
         new_max = self.max_clients if max_clients is None else max_clients
-        new_anon = self.max_anonymous_clients if max_anonymous_clients is None else max_anonymous_clients
+        new_anon = (
+            self.max_anonymous_clients if max_anonymous_clients is None else max_anonymous_clients
+        )
         self._check_limits(new_max, new_anon)
         self.max_clients, self.max_anonymous_clients = new_max, new_anon
         self._capacity_changed()
 
     # ------------------------------------------------------------------ serving
 
-    async def serve(self, *, task_status: TaskStatus[list[Any]] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, *, task_status: TaskStatus[list[Any]] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Bind every service and serve until :meth:`shutdown` (or cancellation).
 
         Reports the bound addresses of all services through *task_status*, so that
@@ -201,9 +204,9 @@ class Server:
         if self._shutdown_requested is not None:
             self._shutdown_requested.set()
 
-    async def aclose(self, timeout: float | None = None) -> None:
+    async def aclose(self) -> None:
         """Shut down gracefully and wait until :meth:`serve` returned."""
-        self.shutdown(timeout)
+        self.shutdown()
         if self._stopped is not None:
             await self._stopped.wait()
 
@@ -312,13 +315,19 @@ class Server:
         if service.allowed_uids is not None and ident.unix_uid not in service.allowed_uids:
             log.warning(
                 "%s: refusing client %d: uid %s not allowed on %s",
-                self.name, client.id, ident.unix_uid, service,
+                self.name,
+                client.id,
+                ident.unix_uid,
+                service,
             )
             return False
         if service.allowed_gids is not None and ident.unix_gid not in service.allowed_gids:
             log.warning(
                 "%s: refusing client %d: gid %s not allowed on %s",
-                self.name, client.id, ident.unix_gid, service,
+                self.name,
+                client.id,
+                ident.unix_gid,
+                service,
             )
             return False
         if service.tls_context is not None:
@@ -349,7 +358,9 @@ class Server:
         except Exception as exc:
             log.warning(
                 "%s: TLS handshake with %s failed: %s",
-                self.name, client.identity.address, exc,
+                self.name,
+                client.identity.address,
+                exc,
             )
             return False
         client.stream = stream
@@ -389,7 +400,3 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.name!r} clients={len(self.clients)} services={len(self.services)}>"
-
-
-def _pid() -> int:
-    return os.getpid()

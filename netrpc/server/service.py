@@ -256,7 +256,7 @@ class Service:
             for fd in self.fds:
                 sock = socket.socket(fileno=fd)
                 sock.setblocking(False)
-                self.listeners.append(anyio.abc.SocketListener.from_socket(sock))  # type: ignore[attr-defined]
+                self.listeners.append(await anyio.abc.SocketListener.from_socket(sock))
 
     async def _listen_tcp(self, backlog: int) -> None:
         hosts: list[str | None]
@@ -276,7 +276,7 @@ class Service:
                 self.listeners.append(listener)
             if port == 0 and self.listeners:
                 # Every address of a service shares the port the kernel chose first.
-                port = self.listeners[0].extra(SocketAttribute.local_address)[1]
+                port = int(self.listeners[0].extra(SocketAttribute.local_address)[1])
 
     async def _listen_unix(self, backlog: int) -> None:
         assert self.path is not None
