@@ -104,18 +104,18 @@ class RecordReader:
                 return None
             length = self._prefix.unpack_from(buf, pos)[0]
             framing = self._framing
-            total = length if framing.length_includes_prefix else length + self._prefix_size
-            if total < framing.min_length:
+            if length < framing.min_length:
                 raise MessageTooLargeError(
                     f"packet {length} bytes received too small, want {framing.min_length}",
                     length,
                 )
-            if total > framing.max_length:
+            if length > framing.max_length:
                 raise MessageTooLargeError(
                     f"packet {length} bytes received too large, "
-                    f"want {framing.max_length - self._prefix_size}",
+                    f"want {framing.max_length - (self._prefix_size if framing.length_includes_prefix else 0)}",
                     length,
                 )
+            total = length if framing.length_includes_prefix else length + self._prefix_size
             length = total
             self._len = length
         if avail < length:

@@ -170,11 +170,12 @@ class Server:
         self._stopped = anyio.Event()
         self._capacity_event = anyio.Event()
         try:
+            # Bind before starting tasks, so that a bind failure is a plain OSError.
+            for service in self.services:
+                await service.listen(self.max_queued_clients)
+                log.info("%s: listening on %s", self.name, service)
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
-                for service in self.services:
-                    await service.listen(self.max_queued_clients)
-                    log.info("%s: listening on %s", self.name, service)
                 self._accepting = True
                 for service in self.services:
                     for listener in service.listeners:

@@ -1,0 +1,779 @@
+"""Safe parsing and libvirt-style formatting of domain, network, pool and volume XML.
+
+Only ``xml.parsers.expat`` and ``xml.etree.ElementTree`` are used.  Documents coming from
+clients are size-limited and may not contain a DOCTYPE (so no external entities and no
+entity-expansion bombs are possible).  Errors are reported as :class:`VirtError` with the
+codes and texts libvirt's test driver uses.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import uuid as uuidlib
+import xml.etree.ElementTree as ET
+import xml.parsers.expat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netrpc.errors import RPCError
+
+__all__ = (
+    "MAX_XML_SIZE",
+    "DomainDef",
+    "ErrCode",
+    "ErrDomain",
+    "VirtError",
+    "format_domain_xml",
+    "format_element",
+    "format_uuid",
+    "parse_domain_xml",
+    "parse_size",
+    "parse_uuid",
+    "parse_xml",
+)
+
+#: Largest XML document accepted from a client (bytes, UTF-8).
+MAX_XML_SIZE = 1024 * 1024
+
+
+class ErrCode:
+    """``virErrorNumber`` values used by the test hypervisor."""
+
+    INTERNAL_ERROR = 1
+    NO_SUPPORT = 3
+    INVALID_ARG = 8
+    OPERATION_FAILED = 9
+    NO_NAME = 21
+    XML_ERROR = 27
+    XML_DETAIL = 35
+    NO_DOMAIN = 42
+    NO_NETWORK = 43
+    NO_STORAGE_POOL = 49
+    NO_STORAGE_VOL = 50
+    OPERATION_INVALID = 55
+    CONFIG_UNSUPPORTED = 67
+    ARGUMENT_UNSUPPORTED = 74
+    AGENT_UNRESPONSIVE = 86
+
+
+class ErrDomain:
+    """``virErrorDomain`` values used by the test hypervisor."""
+
+    NONE = 0
+    XML = 5
+    QEMU = 10
+    TEST = 12
+    STORAGE = 18
+    NETWORK = 19
+    DOMAIN = 20
+
+
+class VirtError(RPCError):
+    """An error as libvirt's drivers raise it (``virError``).
+
+    It is an :class:`netrpc.errors.RPCError`, so a procedure handler can let it propagate and
+    the client receives exactly these fields.  ``str1`` usually holds the message template and
+    ``str2`` its argument, as ``virRaiseError`` fills them.
+    """
+
+    def __init__(
+        self,
+        code: int,
+        domain: int,
+        message: str,
+        *,
+        level: int = 2,
+        str1: str | None = None,
+        str2: str | None = None,
+        str3: str | None = None,
+        int1: int = -1,
+        int2: int = -1,
+    ) -> None:
+        super().__init__(
+            code,
+            domain,
+            message,
+            level=level,
+            str1=str1,
+            str2=str2,
+            str3=str3,
+            int1=int1,
+            int2=int2,
+        )
+
+    @classmethod
+    def fmt(cls, code: int, domain: int, template: str, info: str | None = None) -> VirtError:
+        """Build an error from a one-``%s`` template, filling str1/str2 as libvirt does."""
+        if info is None:
+            return cls(code, domain, template, str1=template)
+        return cls(code, domain, template.replace("%s", info, 1), str1=template, str2=info)
+
+    @classmethod
+    def internal_error(cls, domain: int, info: str) -> VirtError:
+        """``internal error: <info>`` (code 1)."""
+        return cls.fmt(ErrCode.INTERNAL_ERROR, domain, "internal error: %s", info)
+
+    @classmethod
+    def invalid(cls, domain: int, info: str) -> VirtError:
+        """``Requested operation is not valid: <info>`` (code 55)."""
+        return cls.fmt(
+            ErrCode.OPERATION_INVALID, domain, "Requested operation is not valid: %s", info
+        )
+
+    @classmethod
+    def failed(cls, domain: int, info: str) -> VirtError:
+        """``operation failed: <info>`` (code 9)."""
+        return cls.fmt(ErrCode.OPERATION_FAILED, domain, "operation failed: %s", info)
+
+    @classmethod
+    def xml_error(cls, domain: int, info: str) -> VirtError:
+        """``XML error: <info>`` (code 27)."""
+        return cls.fmt(ErrCode.XML_ERROR, domain, "XML error: %s", info)
+
+    @classmethod
+    def no_support(cls, domain: int, function: str) -> VirtError:
+        """``this function is not supported by the connection driver: <function>``."""
+        return cls.fmt(
+            ErrCode.NO_SUPPORT,
+            domain,
+            "this function is not supported by the connection driver: %s",
+            function,
+        )
+
+    @classmethod
+    def bad_flags(cls, function: str, flags: int) -> VirtError:
+        """What ``virCheckFlags`` reports (its str1/str2/int fields are peculiar)."""
+        return cls(
+            ErrCode.INVALID_ARG,
+            ErrDomain.TEST,
+            f"unsupported flags (0x{flags:x}) in function {function}",
+            str1=function,
+            str2="flags",
+            int1=0,
+            int2=0,
+        )
+
+    def __repr__(self) -> str:
+        return f"VirtError(code={self.code}, domain={self.domain}, message={self.message!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Safe parsing
+
+
+class _NoDtd(Exception):
+    pass
+
+
+def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) -> ET.Element:
+    """Parse a client document safely and check its root element name.
+
+    :param context: libvirt's document label (``domain_definition``, ``network_definition``,
+        ``storage_pool_definition``, ``storage_volume_definition``), used in parse errors.
+    :param err_domain: the error domain for parse errors (20 for domains, 18 storage, ...).
+    :raises VirtError: code 35 for syntax errors, a DOCTYPE or an oversized document; code 27
+        domain 5 for a wrong root element.
+    """
+    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+
+    def detail(line: int, msg: str, line_text: str | None, col: int) -> VirtError:
+        shown = "(null)" if line_text is None else line_text
+        full = f"({context}):{line}: {msg}\n{shown}\n{'-' * col}^"
+        return VirtError(ErrCode.XML_DETAIL, err_domain, full, str1="%s", str2=full)
+
+    if len(raw) > MAX_XML_SIZE:
+        raise detail(1, f"Document is too large (more than {MAX_XML_SIZE} bytes)", None, 0)
+    if not raw.strip():
+        raise detail(1, "Document is empty", None, 0)
+
+    builder = ET.TreeBuilder()
+    parser = xml.parsers.expat.ParserCreate()
+
+    # Any DOCTYPE is refused outright: that rules out external entities, parameter entities
+    # and entity-expansion bombs without having to reason about expat's defaults.
+    def refuse(*_args: Any) -> None:
+        raise _NoDtd
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartElementHandler = lambda tag, attrs: builder.start(tag, attrs)
+    parser.EndElementHandler = lambda tag: builder.end(tag)
+    parser.CharacterDataHandler = builder.data
+    parser.ordered_attributes = False
+    lines = raw.decode("utf-8", "replace").splitlines()
+
+    def line_at(n: int) -> str | None:
+        return lines[n - 1] if 0 < n <= len(lines) else None
+
+    try:
+        parser.Parse(raw, True)
+    except _NoDtd:
+        line = parser.CurrentLineNumber
+        raise detail(
+            line,
+            "DOCTYPE and entity declarations are not allowed",
+            line_at(line),
+            parser.CurrentColumnNumber,
+        ) from None
+    except xml.parsers.expat.ExpatError as exc:
+        msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
+        msg = msg[:1].upper() + msg[1:]
+        raise detail(exc.lineno, msg, line_at(exc.lineno), exc.offset) from None
+    elem = builder.close()
+    if elem.tag != root:
+        raise VirtError.fmt(
+            ErrCode.XML_ERROR,
+            ErrDomain.XML,
+            "XML error: %s",
+            f"expecting root element of '{root}', not '{elem.tag}'",
+        )
+    return elem
+
+
+# --------------------------------------------------------------------------------------------
+# Small value helpers
+
+_UNITS: dict[str, int] = {
+    "b": 1,
+    "byte": 1,
+    "bytes": 1,
+    "kb": 1000,
+    "k": 1024,
+    "kib": 1024,
+    "mb": 1000**2,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "tb": 1000**4,
+    "t": 1024**4,
+    "tib": 1024**4,
+    "pb": 1000**5,
+    "p": 1024**5,
+    "pib": 1024**5,
+    "eb": 1000**6,
+    "e": 1024**6,
+    "eib": 1024**6,
+}
+
+
+def parse_size(value: str, unit: str | None, default_unit: str, err_domain: int) -> int:
+    """Convert a libvirt scaled integer (``<memory unit='MiB'>512</memory>``) to bytes."""
+    scale = _UNITS.get((unit or default_unit).lower())
+    if scale is None:
+        raise VirtError.fmt(
+            ErrCode.INVALID_ARG, err_domain, "invalid argument: %s", f"unknown suffix '{unit}'"
+        )
+    try:
+        number = int(value.strip(), 0 if value.strip().startswith("0x") else 10)
+    except ValueError:
+        raise VirtError.xml_error(err_domain, f"Invalid value '{value.strip()}'") from None
+    if number < 0:
+        raise VirtError.xml_error(err_domain, f"Invalid value '{value.strip()}'")
+    return number * scale
+
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def parse_uuid(value: str | bytes) -> bytes:
+    """Accept 16 raw bytes or the textual form (dashes anywhere, as libvirt) and return bytes.
+
+    :raises ValueError: if it is not a UUID.
+    """
+    if isinstance(value, bytes | bytearray):
+        if len(value) != 16:
+            raise ValueError("a raw UUID has 16 bytes")
+        return bytes(value)
+    hexdigits = value.strip().replace("-", "")
+    if not _UUID_RE.match(hexdigits):
+        raise ValueError(f"malformed uuid {value!r}")
+    return bytes.fromhex(hexdigits)
+
+
+def format_uuid(raw: bytes) -> str:
+    """The canonical ``8-4-4-4-12`` text of a raw UUID."""
+    return str(uuidlib.UUID(bytes=raw))
+
+
+def random_uuid() -> bytes:
+    """A fresh random (version 4) UUID."""
+    return uuidlib.uuid4().bytes
+
+
+def random_mac() -> str:
+    """A MAC in the QEMU/KVM range 52:54:00, which libvirt uses for generated addresses."""
+    return "52:54:00:" + ":".join(f"{random.randrange(256):02x}" for _ in range(3))
+
+
+# --------------------------------------------------------------------------------------------
+# libvirt-style serialisation of element trees
+
+
+def _esc(text: str) -> str:
+    # libvirt's escaping (virBufferEscapeString) handles quotes in text too.
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("'", "&apos;")
+        .replace('"', "&quot;")
+    )
+
+
+def format_element(elem: ET.Element, indent: int) -> str:
+    """Serialise *elem* the way libvirt's formatters do.
+
+    Two spaces per level, single-quoted attributes, ``<x/>`` for empty elements, text-only
+    elements on one line; whitespace-only text between children is dropped.
+    """
+    pad = " " * indent
+    attrs = "".join(f" {k}='{_esc(v)}'" for k, v in elem.attrib.items())
+    children = list(elem)
+    text = elem.text or ""
+    if not children:
+        if text.strip() or (text and not text.isspace()):
+            return f"{pad}<{elem.tag}{attrs}>{_esc(text)}</{elem.tag}>\n"
+        return f"{pad}<{elem.tag}{attrs}/>\n"
+    out = [f"{pad}<{elem.tag}{attrs}>\n"]
+    if text.strip():
+        out.append(f"{pad}  {_esc(text.strip())}\n")
+    for child in children:
+        out.append(format_element(child, indent + 2))
+        if child.tail and child.tail.strip():
+            out.append(f"{pad}  {_esc(child.tail.strip())}\n")
+    out.append(f"{pad}</{elem.tag}>\n")
+    return "".join(out)
+
+
+def _strip_ws(elem: ET.Element) -> ET.Element:
+    """A deep copy of *elem* without ignorable whitespace text, for compact storage."""
+    clone = copy.deepcopy(elem)
+    for node in clone.iter():
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    return clone
+
+
+# --------------------------------------------------------------------------------------------
+# Domain definitions
+
+#: Values libvirt accepts for <domain type=...> (virDomainVirtType).
+DOMAIN_TYPES = frozenset(
+    {
+        "none",
+        "qemu",
+        "kqemu",
+        "kvm",
+        "xen",
+        "lxc",
+        "uml",
+        "openvz",
+        "test",
+        "vmware",
+        "hyperv",
+        "vbox",
+        "phyp",
+        "parallels",
+        "bhyve",
+        "vz",
+        "hvf",
+    }
+)
+
+#: Top-level elements kept verbatim, in the order libvirt writes them; others are dropped
+#: (as the real test driver drops elements it does not know).
+_BEFORE_MEMORY = ("genid", "metadata", "maxMemory")
+_AFTER_MEMORY = ("blkiotune", "memtune", "memoryBacking")
+_AFTER_VCPU = (
+    "vcpus",
+    "iothreads",
+    "iothreadids",
+    "cputune",
+    "numatune",
+    "resource",
+    "sysinfo",
+    "bootloader",
+    "bootloader_args",
+)
+_AFTER_OS = ("idmap", "features", "cpu")
+_AFTER_LIFECYCLE = ("on_lockfailure", "pm", "perf")
+_AFTER_DEVICES = ("seclabel", "keywrap", "launchSecurity")
+_PASSTHROUGH = frozenset(
+    _BEFORE_MEMORY + _AFTER_MEMORY + _AFTER_VCPU + _AFTER_OS + _AFTER_LIFECYCLE + _AFTER_DEVICES
+)
+
+#: Device ordering of libvirt's formatter (devices are grouped by kind in this order).
+_DEVICE_ORDER = (
+    "emulator",
+    "disk",
+    "controller",
+    "lease",
+    "filesystem",
+    "interface",
+    "smartcard",
+    "serial",
+    "parallel",
+    "console",
+    "channel",
+    "input",
+    "tpm",
+    "graphics",
+    "sound",
+    "audio",
+    "video",
+    "hostdev",
+    "redirdev",
+    "redirfilter",
+    "hub",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "panic",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
+    "crypto",
+)
+_DEVICE_RANK = {name: i for i, name in enumerate(_DEVICE_ORDER)}
+
+_LIFECYCLE_ACTIONS = frozenset(
+    {
+        "destroy",
+        "restart",
+        "rename-restart",
+        "preserve",
+        "coredump-destroy",
+        "coredump-restart",
+    }
+)
+
+
+@dataclass
+class DomainDef:
+    """A parsed domain definition (the parts the test hypervisor models, plus verbatim XML).
+
+    Memory values are KiB.  ``extra`` holds known top-level elements kept as given, and
+    ``devices`` the device elements, both re-serialised in libvirt's order.
+    """
+
+    type: str
+    name: str
+    uuid: bytes
+    memory_kib: int
+    current_memory_kib: int
+    vcpus: int
+    current_vcpus: int | None = None
+    vcpu_attrs: dict[str, str] = field(default_factory=dict)
+    title: str | None = None
+    description: str | None = None
+    os_type: str = "hvm"
+    os_arch: str = "i686"
+    os_machine: str | None = None
+    os_children: list[ET.Element] = field(default_factory=list)
+    clock: ET.Element | None = None
+    on_poweroff: str = "destroy"
+    on_reboot: str = "restart"
+    on_crash: str = "destroy"
+    extra: dict[str, list[ET.Element]] = field(default_factory=dict)
+    devices: list[ET.Element] = field(default_factory=list)
+
+    @property
+    def uuid_str(self) -> str:
+        """The UUID in its textual form."""
+        return format_uuid(self.uuid)
+
+    def copy(self) -> DomainDef:
+        """A deep copy (definitions are mutable; live and config copies must not alias)."""
+        return copy.deepcopy(self)
+
+    def interface_macs(self) -> list[str]:
+        """MAC addresses of the domain's interfaces, in device order."""
+        macs = []
+        for dev in self.devices:
+            if dev.tag == "interface":
+                mac = dev.find("mac")
+                if mac is not None and mac.get("address"):
+                    macs.append(mac.get("address", ""))
+        return macs
+
+
+def _text(elem: ET.Element | None) -> str | None:
+    if elem is None:
+        return None
+    return (elem.text or "").strip()
+
+
+def _normalise_devices(devices: Iterable[ET.Element]) -> list[ET.Element]:
+    """Apply the defaults libvirt fills in for devices, then sort them by kind."""
+    out: list[ET.Element] = []
+    n_iface = 0
+    n_serial = 0
+    has_console = any(d.tag == "console" for d in devices)
+    has_video = any(d.tag == "video" for d in devices)
+    graphics = False
+    for dev in devices:
+        dev = _strip_ws(dev)
+        if dev.tag == "interface":
+            children = list(dev)
+            if dev.find("mac") is None:
+                mac = ET.Element("mac", {"address": random_mac()})
+                dev.insert(0, mac)
+                children = list(dev)
+            if dev.find("target") is None:
+                # The test driver names every interface testnetN.
+                target = ET.Element("target", {"dev": f"testnet{n_iface}"})
+                after = [i for i, c in enumerate(children) if c.tag in ("mac", "source")]
+                dev.insert((after[-1] + 1) if after else 0, target)
+            n_iface += 1
+        elif dev.tag == "serial":
+            if dev.find("target") is None:
+                ET.SubElement(dev, "target", {"port": str(n_serial)})
+            if not has_console and n_serial == 0:
+                console = ET.Element("console", {"type": dev.get("type", "pty")})
+                for child in dev:
+                    if child.tag != "target":
+                        console.append(copy.deepcopy(child))
+                ET.SubElement(console, "target", {"type": "serial", "port": "0"})
+                out.append(console)
+                has_console = True
+            n_serial += 1
+        elif dev.tag == "graphics":
+            graphics = True
+            if dev.get("type") in ("vnc", "spice") and dev.get("port") == "-1":
+                dev.set("autoport", "yes")
+            if dev.get("type") in ("vnc", "spice") and dev.find("listen") is None:
+                ET.SubElement(dev, "listen", {"type": "address"})
+        out.append(dev)
+    if graphics and not has_video:
+        video = ET.Element("video")
+        ET.SubElement(
+            video, "model", {"type": "cirrus", "vram": "16384", "heads": "1", "primary": "yes"}
+        )
+        out.append(video)
+    # sorted() is stable, so devices of one kind keep their order.
+    return sorted(out, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
+
+
+def parse_domain_xml(
+    text: str | bytes, *, default_arch: str = "i686", allowed_types: Iterable[str] | None = None
+) -> DomainDef:
+    """Parse and validate client domain XML (the subset libvirt's test driver checks).
+
+    :param default_arch: arch filled in when ``<type>`` has none (i686 for the test host).
+    :param allowed_types: restrict ``<domain type=...>`` further (for a flavour).
+    :raises VirtError: with the test driver's codes and messages.
+    """
+    dom = ErrDomain.DOMAIN
+    root = parse_xml(text, "domain", context="domain_definition", err_domain=dom)
+    dtype = root.get("type")
+    if dtype is None:
+        raise VirtError.internal_error(dom, "missing domain type attribute")
+    if dtype not in DOMAIN_TYPES:
+        raise VirtError.fmt(
+            ErrCode.CONFIG_UNSUPPORTED,
+            dom,
+            "unsupported configuration: %s",
+            f"invalid domain type {dtype}",
+        )
+    if allowed_types is not None and dtype not in set(allowed_types):
+        raise VirtError.fmt(
+            ErrCode.CONFIG_UNSUPPORTED,
+            dom,
+            "unsupported configuration: %s",
+            f"domain type '{dtype}' is not supported by this host "
+            f"(expecting one of {', '.join(sorted(allowed_types))})",
+        )
+    name = _text(root.find("name"))
+    if not name:
+        raise VirtError(
+            ErrCode.NO_NAME, dom, "missing name information", str1="missing name information"
+        )
+    if "/" in name:
+        raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
+
+    uuid_text = _text(root.find("uuid"))
+    if uuid_text is None:
+        raw_uuid = random_uuid()
+    else:
+        try:
+            raw_uuid = parse_uuid(uuid_text)
+        except ValueError:
+            raise VirtError.internal_error(dom, "malformed uuid element") from None
+
+    os_elem = root.find("os")
+    type_elem = os_elem.find("type") if os_elem is not None else None
+    os_type = _text(type_elem)
+    if os_elem is None or type_elem is None or not os_type:
+        raise VirtError.xml_error(dom, "an os <type> must be specified")
+    if os_type == "linux":
+        os_type = "xen"  # libvirt's historical alias
+    if os_type == "exe" and os_elem.find("init") is None:
+        raise VirtError.xml_error(dom, "init binary must be specified")
+    if os_type not in ("hvm", "xen", "exe"):
+        raise VirtError.fmt(
+            ErrCode.CONFIG_UNSUPPORTED,
+            dom,
+            "unsupported configuration: %s",
+            f"Unknown OS type '{os_type}'",
+        )
+    assert type_elem is not None
+
+    memory = root.find("memory")
+    if memory is None:
+        raise VirtError.xml_error(
+            dom, "Memory size must be specified via <memory> or in the <numa> configuration"
+        )
+    memory_kib = -(-parse_size(memory.text or "", memory.get("unit"), "KiB", dom) // 1024)
+    current = root.find("currentMemory")
+    current_kib = memory_kib
+    if current is not None:
+        current_kib = -(-parse_size(current.text or "", current.get("unit"), "KiB", dom) // 1024)
+        current_kib = min(current_kib, memory_kib)
+
+    vcpu_elem = root.find("vcpu")
+    vcpus = 1
+    vcpu_attrs: dict[str, str] = {"placement": "static"}
+    current_vcpus: int | None = None
+    if vcpu_elem is not None:
+        try:
+            vcpus = int(_text(vcpu_elem) or "1")
+            if vcpus < 1:
+                raise ValueError
+        except ValueError:
+            raise VirtError.xml_error(dom, "maximum vcpus count must be an integer") from None
+        for key in ("placement", "cpuset"):
+            if vcpu_elem.get(key):
+                vcpu_attrs[key] = vcpu_elem.get(key, "")
+        if vcpu_elem.get("current") is not None:
+            try:
+                current_vcpus = int(vcpu_elem.get("current", ""))
+            except ValueError:
+                raise VirtError.xml_error(dom, "current vcpus count must be an integer") from None
+            if current_vcpus > vcpus:
+                raise VirtError.fmt(
+                    ErrCode.INTERNAL_ERROR,
+                    dom,
+                    "internal error: %s",
+                    f"maxvcpus must not be less than current vcpus ({vcpus} < {current_vcpus})",
+                )
+            if current_vcpus == vcpus:
+                current_vcpus = None
+
+    os_children = [_strip_ws(c) for c in os_elem if c.tag != "type"]
+    if os_type == "hvm" and not any(c.tag in ("boot", "kernel") for c in os_children):
+        os_children.insert(0, ET.Element("boot", {"dev": "hd"}))
+
+    lifecycle: dict[str, str] = {}
+    for tag, default in (
+        ("on_poweroff", "destroy"),
+        ("on_reboot", "restart"),
+        ("on_crash", "destroy"),
+    ):
+        value = _text(root.find(tag)) or default
+        if value not in _LIFECYCLE_ACTIONS:
+            raise VirtError.xml_error(dom, f"Invalid value '{value}' for {tag}")
+        lifecycle[tag] = value
+
+    extra: dict[str, list[ET.Element]] = {}
+    for child in root:
+        if child.tag in _PASSTHROUGH:
+            extra.setdefault(child.tag, []).append(_strip_ws(child))
+
+    clock = root.find("clock")
+    devices_elem = root.find("devices")
+    devices = _normalise_devices(list(devices_elem) if devices_elem is not None else [])
+
+    return DomainDef(
+        type=dtype,
+        name=name,
+        uuid=raw_uuid,
+        memory_kib=memory_kib,
+        current_memory_kib=current_kib,
+        vcpus=vcpus,
+        current_vcpus=current_vcpus,
+        vcpu_attrs=vcpu_attrs,
+        title=_text(root.find("title")),
+        description=_text(root.find("description")),
+        os_type=os_type,
+        os_arch=type_elem.get("arch") or default_arch,
+        os_machine=type_elem.get("machine"),
+        os_children=os_children,
+        clock=_strip_ws(clock) if clock is not None else None,
+        on_poweroff=lifecycle["on_poweroff"],
+        on_reboot=lifecycle["on_reboot"],
+        on_crash=lifecycle["on_crash"],
+        extra=extra,
+        devices=devices,
+    )
+
+
+def format_domain_xml(d: DomainDef, dom_id: int | None = None, *, secure: bool = False) -> str:
+    """Render a definition the way libvirt's domain formatter lays it out.
+
+    :param dom_id: the running id (adds ``id='N'`` to the root), ``None`` when inactive.
+    :param secure: include security-sensitive data (graphics passwords); without it they are
+        removed, as ``VIR_DOMAIN_XML_SECURE`` controls in libvirt.
+    """
+    out: list[str] = []
+    head = f"<domain type='{_esc(d.type)}'"
+    if dom_id is not None:
+        head += f" id='{dom_id}'"
+    out.append(head + ">\n")
+    out.append(f"  <name>{_esc(d.name)}</name>\n")
+    out.append(f"  <uuid>{d.uuid_str}</uuid>\n")
+    for tag in ("genid",):
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    if d.title is not None:
+        out.append(f"  <title>{_esc(d.title)}</title>\n")
+    if d.description is not None:
+        out.append(f"  <description>{_esc(d.description)}</description>\n")
+    for tag in ("metadata", "maxMemory"):
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    out.append(f"  <memory unit='KiB'>{d.memory_kib}</memory>\n")
+    out.append(f"  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
+    for tag in _AFTER_MEMORY:
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    attrs = "".join(f" {k}='{_esc(v)}'" for k, v in d.vcpu_attrs.items())
+    if d.current_vcpus is not None:
+        attrs += f" current='{d.current_vcpus}'"
+    out.append(f"  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
+    for tag in _AFTER_VCPU:
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    out.append("  <os>\n")
+    type_attrs = f" arch='{_esc(d.os_arch)}'"
+    if d.os_machine:
+        type_attrs += f" machine='{_esc(d.os_machine)}'"
+    out.append(f"    <type{type_attrs}>{d.os_type}</type>\n")
+    out.extend(format_element(e, 4) for e in d.os_children)
+    out.append("  </os>\n")
+    for tag in _AFTER_OS:
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    if d.clock is not None:
+        out.append(format_element(d.clock, 2))
+    else:
+        out.append("  <clock offset='utc'/>\n")
+    out.append(f"  <on_poweroff>{d.on_poweroff}</on_poweroff>\n")
+    out.append(f"  <on_reboot>{d.on_reboot}</on_reboot>\n")
+    out.append(f"  <on_crash>{d.on_crash}</on_crash>\n")
+    for tag in _AFTER_LIFECYCLE:
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    out.append("  <devices>\n")
+    for dev in d.devices:
+        if not secure and dev.tag == "graphics" and "passwd" in dev.attrib:
+            dev = copy.deepcopy(dev)
+            del dev.attrib["passwd"]
+        out.append(format_element(dev, 4))
+    out.append("  </devices>\n")
+    for tag in _AFTER_DEVICES:
+        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    out.append("</domain>\n")
+    return "".join(out)

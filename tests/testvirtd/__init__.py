@@ -1,0 +1,1 @@
+"""Tests of the test hypervisor, its XML handling, the fake QMP monitor and guest agent."""
