@@ -35,11 +35,20 @@ from .connection import (
 from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from .program import Procedure, Program
 from .protocol import Header, MessageStatus, decode_error
+from .stream import (
+    CHUNK_SIZE,
+    Hole,
+    PacketKind,
+    StreamAbortedError,
+    StreamPacket,
+    classify,
+    encode_hole,
+)
 
 if TYPE_CHECKING:
     from .tls import TLSContext
 
-__all__ = ("Client", "EventCallback", "ProgramStub")
+__all__ = ("Client", "ClientStream", "EventCallback", "ProgramStub")
 
 log = logging.getLogger("netrpc.client")
 
@@ -92,6 +101,8 @@ class Client:
         self._closed_reason: str | None = None
         self.closed = anyio.Event()
         self._fd_capable = hasattr(stream, "send_fds")
+        self._flush_done: anyio.Event | None = None
+        self._backlogged: list[ClientStream] = []
 
     # ------------------------------------------------------------------ connecting
 
@@ -240,6 +251,46 @@ class Client:
             return None
         return procedure.ret.decode(reply, allow_trailing=True)
 
+    async def open_stream(
+        self,
+        program: int,
+        version: int,
+        procedure: int,
+        payload: bytes = b"",
+        *,
+        sparse: bool = False,
+    ) -> tuple[bytes, ClientStream]:
+        """Call a procedure that opens a data stream; return its reply and the stream.
+
+        :raises RPCError: when the call is refused (no stream is opened then).
+        """
+        if self._closed_reason is not None:
+            raise ConnectionLostError(self._closed_reason)
+        waiter = _Waiter()
+        serial = self.conn.send_call(program, version, procedure, payload)
+        header = Header(program, version, procedure, 0, serial, 0)
+        stream = ClientStream(self, header, sparse=sparse)
+        # Registered before the call leaves: data may follow the reply at once.
+        self.conn.open_stream(header)
+        self._stream_handlers[serial] = stream._packet_received
+        self._waiters[serial] = waiter
+        try:
+            await self._flush()
+            await waiter.done.wait()
+        except BaseException:
+            stream._close("call cancelled")
+            raise
+        finally:
+            self._waiters.pop(serial, None)
+        if waiter.error is not None:
+            stream._close(str(waiter.error))
+            raise waiter.error
+        assert waiter.header is not None
+        if waiter.header.status == MessageStatus.ERROR:
+            stream._close("call failed")
+            raise decode_error(waiter.payload)
+        return waiter.payload, stream
+
     def stub(self, program: type[Program] | Program) -> ProgramStub:
         """Typed callables for every procedure of *program*, by handler name."""
         return ProgramStub(self, program)
@@ -274,6 +325,7 @@ class Client:
         if self._sending:
             return
         self._sending = True
+        self._flush_done = anyio.Event()
         conn = self.conn
         try:
             while conn.has_output:
@@ -286,6 +338,19 @@ class Client:
             self._connection_lost(f"send failed: {exc!r}")
         finally:
             self._sending = False
+            self._flush_done.set()
+
+    async def _wait_written(self) -> None:
+        while True:
+            if self._closed_reason is not None:
+                raise StreamAbortedError(self._closed_reason)
+            if self._sending:
+                assert self._flush_done is not None
+                await self._flush_done.wait()
+            elif self.conn.has_output:
+                await self._flush()
+            else:
+                return
 
     async def _writer(self) -> None:
         while True:
@@ -329,6 +394,10 @@ class Client:
                         return
                 if conn.has_output:
                     self._wake()
+                while self._backlogged:
+                    # A stream consumer is behind: stop reading until it catches up, so
+                    # memory stays bounded (the server then blocks on its socket).
+                    await self._backlogged.pop().wait_for_room()
                 try:
                     if receive_fds is not None:
                         data, fds = await receive_fds(_RECEIVE_SIZE, 32)
@@ -375,8 +444,9 @@ class Client:
             self.conn.mark_closed(reason)
         self._fail_all(reason)
         for handler in list(self._stream_handlers.values()):
-            with contextlib.suppress(Exception):
-                handler(Header(0, 0, 0, -1, 0, -1), b"")
+            owner = getattr(handler, "__self__", None)
+            if isinstance(owner, ClientStream):
+                owner._connection_lost(reason)
         self._stream_handlers.clear()
         self.closed.set()
 
@@ -438,3 +508,148 @@ class ProgramStub:
 
         invoke.__name__ = name
         return invoke
+
+
+class ClientStream:
+    """The client end of a data stream opened by :meth:`Client.open_stream`.
+
+    Send with :meth:`send` / :meth:`send_hole` and complete with :meth:`finish`, or read
+    with :meth:`receive` until it returns ``b""`` and then call :meth:`finish`.
+    """
+
+    #: packets buffered before the client stops reading the socket
+    MAX_BUFFERED = 8
+
+    def __init__(self, client: Client, header: Header, *, sparse: bool) -> None:
+        self._client = client
+        self.header = header
+        self.sparse = sparse
+        self._incoming: list[StreamPacket] = []
+        self._arrived = anyio.Event()
+        self._room = anyio.Event()
+        self._eof = False
+        self._closed = False
+        self._reason: str | None = None
+
+    def _packet_received(self, header: Header, payload: bytes) -> None:
+        packet = classify(header, payload, from_server=True, sparse=self.sparse)
+        self._incoming.append(packet)
+        self._arrived.set()
+        if len(self._incoming) >= self.MAX_BUFFERED and self not in self._client._backlogged:
+            self._room = anyio.Event()
+            self._client._backlogged.append(self)
+
+    async def wait_for_room(self) -> None:
+        """Wait until the consumer has taken some of the buffered packets."""
+        while len(self._incoming) >= self.MAX_BUFFERED and not self._closed:
+            await self._room.wait()
+            self._room = anyio.Event()
+
+    async def _next(self) -> StreamPacket:
+        while not self._incoming:
+            if self._closed:
+                raise StreamAbortedError(self._reason or "stream closed")
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+        packet = self._incoming.pop(0)
+        if len(self._incoming) < self.MAX_BUFFERED:
+            self._room.set()
+        return packet
+
+    async def receive(self) -> bytes | Hole:
+        """The next chunk or :class:`~netrpc.stream.Hole`; ``b""`` at the end of the data.
+
+        :raises StreamAbortedError: when the server aborted the stream (with its error).
+        """
+        if self._eof:
+            return b""
+        packet = await self._next()
+        if packet.kind is PacketKind.DATA:
+            return packet.data
+        if packet.kind is PacketKind.HOLE:
+            return Hole(packet.hole)
+        if packet.kind is PacketKind.EOF:
+            self._eof = True
+            return b""
+        if packet.kind is PacketKind.ERROR:
+            self._close("aborted by the server")
+            assert packet.error is not None
+            raise StreamAbortedError(packet.error.message or "stream error", packet.error)
+        self._close("invalid stream packet")
+        raise StreamAbortedError(f"unexpected stream packet {packet.kind.value}", packet.error)
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send data in chunks of at most 256 KiB; returns once written to the socket."""
+        view = memoryview(data)
+        conn = self._client.conn
+        for start in range(0, len(view), CHUNK_SIZE):
+            self._check_open()
+            conn.send_stream(
+                self.header, MessageStatus.CONTINUE, bytes(view[start : start + CHUNK_SIZE])
+            )
+            await self._client._wait_written()
+
+    async def send_hole(self, length: int) -> None:
+        """Send a hole (sparse streams only)."""
+        if not self.sparse:
+            raise ValueError("holes can only be sent on sparse streams")
+        self._check_open()
+        self._client.conn.send_stream(
+            self.header, MessageStatus.CONTINUE, encode_hole(length), hole=True
+        )
+        await self._client._wait_written()
+
+    async def finish(self) -> None:
+        """Ask the server to complete the stream and wait for its confirmation.
+
+        :raises StreamAbortedError: if the server reports an error instead.
+        """
+        self._check_open()
+        self._client.conn.send_stream(self.header, MessageStatus.OK, b"")
+        await self._client._wait_written()
+        while True:
+            packet = await self._next()
+            if packet.kind is PacketKind.FINISH:
+                self._close("finished")
+                return
+            if packet.kind is PacketKind.ERROR:
+                self._close("finish failed")
+                assert packet.error is not None
+                raise StreamAbortedError(packet.error.message or "stream error", packet.error)
+            # Late data after we decided to finish is dropped, as libvirt's client does.
+
+    async def abort(self) -> None:
+        """Abort the stream (the server confirms; late packets are ignored)."""
+        if self._closed:
+            return
+        self._client.conn.send_stream(self.header, MessageStatus.ERROR, b"")
+        try:
+            await self._client._wait_written()
+            with anyio.move_on_after(5):
+                while True:
+                    packet = await self._next()
+                    if packet.kind in (PacketKind.FINISH, PacketKind.ERROR):
+                        break
+        except StreamAbortedError:
+            pass
+        self._close("aborted")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamAbortedError(self._reason or "stream closed")
+
+    def _close(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._reason = reason
+        self._client.conn.close_stream(self.header)
+        self._client._stream_handlers.pop(self.header.serial, None)
+        self._arrived.set()
+        self._room.set()
+
+    def _connection_lost(self, reason: str) -> None:
+        self._closed = True
+        self._reason = reason
+        self._arrived.set()
+        self._room.set()

@@ -108,6 +108,16 @@ class Call:
     server: Any
     fds: list[int]
 
+    def open_stream(self, *, sparse: bool = False) -> Any:
+        """Open a data stream bound to this call (libvirt's virStream on the daemon side).
+
+        Returns a :class:`netrpc.server.stream.ServerStream`; move the data in a task started
+        with ``call.client.spawn(...)``: data can only flow once this call's reply is sent.
+
+        :param sparse: allow holes (STREAM_HOLE) in both directions.
+        """
+        return self.client.open_stream(self.header, sparse=sparse)
+
     def take_fds(self) -> list[int]:
         """Take ownership of the received descriptors (they will not be closed for you)."""
         fds, self.fds = self.fds, []
@@ -115,7 +125,11 @@ class Call:
 
 
 class Reply(NamedTuple):
-    """Return this from a handler to attach file descriptors to the reply."""
+    """Return this from a handler to attach file descriptors to the reply.
+
+    The descriptors are handed over: netrpc closes them once they are sent (pass
+    ``os.dup(fd)`` to keep your own copy).  Descriptors can only be sent on unix sockets.
+    """
 
     value: Any
     fds: tuple[int, ...] = ()

@@ -20,6 +20,7 @@ import os
 import socket
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,9 @@ from ..connection import (
 )
 from ..errors import ErrorDomain, RemoteProtocolError, RPCError
 from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
+from ..protocol import Header
+from ..stream import StreamAbortedError
+from .stream import ServerStream
 
 if TYPE_CHECKING:
     from .server import Server
@@ -140,7 +144,9 @@ class ServerClient:
         self._recv_scope: anyio.CancelScope | None = None
         self._warned_limit = False
         #: open streams of this client, by the serial of the call that opened them
-        self.streams: dict[int, Any] = {}
+        self.streams: dict[int, ServerStream] = {}
+        self._flush_done = anyio.Event()
+        self._flush_done.set()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._draining = False
@@ -231,6 +237,9 @@ class ServerClient:
         finally:
             self._closed = True
             self._idle.set()
+            for stream in list(self.streams.values()):
+                stream.connection_lost()
+            self.streams.clear()
             for fd in self.conn.take_unclaimed_fds():
                 _close_fd(fd)
             with anyio.CancelScope(shield=True):
@@ -401,6 +410,12 @@ class ServerClient:
         except RPCError as exc:
             conn.send_error(header, exc)
         finally:
+            stream = self.streams.get(header.serial)
+            if stream is not None and stream.header is header:
+                if failed:
+                    stream._close("the call failed")
+                else:
+                    stream.reply_sent()
             _close_fds(call.fds)
             if self._close_pending:
                 self._close_pending = False
@@ -424,6 +439,7 @@ class ServerClient:
         if self._sending:
             return
         self._sending = True
+        self._flush_done = anyio.Event()
         conn = self.conn
         stream = self.stream
         try:
@@ -438,8 +454,73 @@ class ServerClient:
                         await stream.send(segment)
         finally:
             self._sending = False
+            self._flush_done.set()
+
+    async def wait_written(self) -> None:
+        """Return once everything queued so far has been written to the socket.
+
+        :raises StreamAbortedError: if the connection is gone.
+        """
+        while True:
+            if self._closed or self.conn.closed_reason is not None:
+                raise StreamAbortedError("connection closed")
+            if self._sending:
+                await self._flush_done.wait()
+            elif self.conn.has_output:
+                await self._flush()
+            else:
+                return
+
+    def _wake(self) -> None:
+        self._wake_writer.set()
+
+    def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``await func(*args)`` in a task tied to this connection (cancelled when it
+        closes).  An exception is logged; it never affects other clients."""
+        if self._task_group is None or self._closed:
+            raise RuntimeError("the client is not running")
+        self._task_group.start_soon(self._guarded, func, args)
+
+    async def _guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        try:
+            await func(*args)
+        except StreamAbortedError as exc:
+            self.log.debug("stream task ended: %s", exc)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            self.log.debug("connection lost in task: %r", exc)
+        except Exception:
+            self.log.exception("task %r failed", func)
+
+    # ------------------------------------------------------------------ streams
+
+    def open_stream(self, header: Header, *, sparse: bool = False) -> ServerStream:
+        """Open a stream bound to the call *header* (see
+        :meth:`netrpc.program.Call.open_stream`)."""
+        if header.serial in self.streams:
+            raise RPCError.internal(f"a stream with serial {header.serial} is already open")
+        stream = ServerStream(self, header, sparse=sparse)
+        self.streams[header.serial] = stream
+        self.conn.open_stream(header)
+        return stream
+
+    def _stream_closed(self, stream: ServerStream) -> None:
+        self.conn.close_stream(stream.header)
+        if self.streams.get(stream.header.serial) is stream:
+            del self.streams[stream.header.serial]
+
+    def _packet_consumed(self, header: Header) -> None:
+        if self.conn.closed_reason is None and self.conn.nrequests > 0:
+            self.conn.discard(header)
+        self._slot_freed.set()
 
     async def _writer(self) -> None:
+        try:
+            await self._write_loop()
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self.log.debug("write failed: %r", exc)
+            self.close("write failed")
+
+    async def _write_loop(self) -> None:
         while True:
             await self._wake_writer.wait()
             self._wake_writer = anyio.Event()

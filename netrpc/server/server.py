@@ -287,7 +287,11 @@ class Server:
                     except Exception:
                         client.log.exception("%s.client_connected failed", program.name)
                 log.debug("%s: client %d connected (%s)", self.name, client.id, client.identity)
-                await client.run()
+                try:
+                    await client.run()
+                except Exception:
+                    # Last line of defence: one client must never take the server down.
+                    log.exception("%s: client %d failed", self.name, client.id)
             else:
                 with anyio.CancelScope(shield=True):
                     await anyio.aclose_forcefully(client.stream)

@@ -165,12 +165,18 @@ def test_error_on_a_stream_goes_out_as_stream_error() -> None:
     server = Connection(Role.SERVER)
     stream = Header(REMOTE, 1, 209, MessageType.CALL, 3, 0)
     server.open_stream(stream)
-    server.receive_data(_call(209, 3, b"data", mtype=MessageType.STREAM, status=MessageStatus.CONTINUE))
+    server.receive_data(
+        _call(209, 3, b"data", mtype=MessageType.STREAM, status=MessageStatus.CONTINUE)
+    )
     [packet] = _events(server)
     assert isinstance(packet, StreamReceived)
     server.send_error(packet.header, RPCError.rpc("boom"))
     header = Header.unpack(_joined(server), 4)
-    assert (header.type, header.status, header.serial) == (MessageType.STREAM, MessageStatus.ERROR, 3)
+    assert (header.type, header.status, header.serial) == (
+        MessageType.STREAM,
+        MessageStatus.ERROR,
+        3,
+    )
 
 
 def test_events_use_serial_one_by_default() -> None:

@@ -79,7 +79,9 @@ def test_skip_drops_dummy_bytes_between_records() -> None:
 
 
 def test_other_framing_16bit_length() -> None:
-    framing = Framing(length_format=">H", length_includes_prefix=False, min_length=2, max_length=100)
+    framing = Framing(
+        length_format=">H", length_includes_prefix=False, min_length=2, max_length=100
+    )
     reader = RecordReader(framing)
     reader.feed(b"\x00\x03abc\x00\x01")
     assert reader.next_record() == b"abc"

@@ -35,7 +35,9 @@ def _resolve(header: Header, payload: bytes = b"", **kw: Any) -> Dispatch | RPCE
     return Dispatcher([Remote()]).resolve(header, payload, **options)
 
 
-def _h(prog: int = 0x20008086, vers: int = 1, proc: int = 66, mtype: int = 0, status: int = 0) -> Header:
+def _h(
+    prog: int = 0x20008086, vers: int = 1, proc: int = 66, mtype: int = 0, status: int = 0
+) -> Header:
     return Header(prog, vers, proc, mtype, 7, status)
 
 

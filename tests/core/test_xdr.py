@@ -107,7 +107,9 @@ def test_struct_round_trip(value: Everything) -> None:
     ids=lambda p: repr(p) if isinstance(p, xdr.XdrType) else "",
 )
 @given(data=st.data())
-def test_every_type_round_trips(codec: xdr.XdrType[object], strategy: st.SearchStrategy[object], data: st.DataObject) -> None:
+def test_every_type_round_trips(
+    codec: xdr.XdrType[object], strategy: st.SearchStrategy[object], data: st.DataObject
+) -> None:
     value = data.draw(strategy)
     encoded = codec.encode(value)
     assert len(encoded) % 4 == 0
@@ -143,8 +145,21 @@ def test_struct_bool_fields_decode_nonzero_as_true() -> None:
 
 def _sample() -> Everything:
     return Everything(
-        1, 2, 3, 4, False, 0.5, Color.BLUE, b"xy", b"12345", "hi", [1, 2], [1, 2, 3],
-        [Inner("a", b"u" * 16, 1)], None, [True],
+        1,
+        2,
+        3,
+        4,
+        False,
+        0.5,
+        Color.BLUE,
+        b"xy",
+        b"12345",
+        "hi",
+        [1, 2],
+        [1, 2, 3],
+        [Inner("a", b"u" * 16, 1)],
+        None,
+        [True],
     )
 
 
@@ -157,7 +172,9 @@ def test_truncation_at_every_offset_names_the_field() -> None:
 
 
 def test_errors_say_what_and_where() -> None:
-    with pytest.raises(xdr.XdrError, match=r"string length 17 exceeds maximum 16 \(Inner.name, offset 0\)"):
+    with pytest.raises(
+        xdr.XdrError, match=r"string length 17 exceeds maximum 16 \(Inner.name, offset 0\)"
+    ):
         Inner.xdr.decode(struct.pack(">I", 17) + b"x" * 20 + b"\0" * 20)
     with pytest.raises(xdr.XdrError, match="bad Color value 5"):
         xdr.Enum(Color).decode(b"\0\0\0\5")

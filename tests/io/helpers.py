@@ -97,7 +97,9 @@ class SampleProgram(Program):
 
 
 @contextlib.asynccontextmanager
-async def running_server(*, unix: bool = True, tcp: bool = True, **options: Any) -> AsyncIterator[tuple[Server, SampleProgram, dict[str, Any]]]:
+async def running_server(
+    *, unix: bool = True, tcp: bool = True, **options: Any
+) -> AsyncIterator[tuple[Server, SampleProgram, dict[str, Any]]]:
     """Serve SampleProgram on a temporary unix socket and/or a loopback TCP port."""
     program = SampleProgram()
     server = Server("test", programs=[program], **options)

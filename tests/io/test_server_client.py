@@ -65,7 +65,11 @@ async def test_failing_handler_gives_internal_error_and_others_unaffected() -> N
             assert "secret detail" not in str(info.value.message)
             with pytest.raises(RPCError) as info:
                 await a.stub(SampleProgram).fail_rpc()
-            assert (info.value.code, info.value.domain, info.value.message) == (42, 12, "Domain not found")
+            assert (info.value.code, info.value.domain, info.value.message) == (
+                42,
+                12,
+                "Domain not found",
+            )
             with pytest.raises(RPCError, match="bad_return failed"):
                 await a.stub(SampleProgram).bad_return()
             assert await a.stub(SampleProgram).echo(Text("still")) == Text("still")
@@ -90,7 +94,7 @@ async def test_events_broadcast_to_every_client() -> None:
             got: dict[str, list[tuple[int, int]]] = {"a": [], "b": []}
             done = anyio.Event()
 
-            def record(name: str):  # noqa: ANN202
+            def record(name: str):
                 def callback(header: Header, payload: bytes) -> None:
                     got[name].append((header.serial, struct.unpack(">i", payload)[0]))
                     if got["a"] and got["b"]:
@@ -238,7 +242,10 @@ async def test_oversized_length_word_closes_without_reply() -> None:
                 stream = await anyio.connect_tcp(*where["tcp"])
                 async with stream:
                     await stream.send(struct.pack(">I", length))
-                    with anyio.fail_after(5), pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    with (
+                        anyio.fail_after(5),
+                        pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)),
+                    ):
                         await stream.receive()
             assert await good.stub(SampleProgram).echo(Text("ok")) == Text("ok")
 

@@ -1,0 +1,208 @@
+"""Server side of a data stream (libvirt's daemon streams).
+
+A handler opens a stream for its own call with :meth:`netrpc.program.Call.open_stream`, returns
+its reply, and moves the data in a task started with :meth:`ServerClient.spawn`::
+
+    @procedure(209, args=DownloadArgs, readonly=True)
+    async def download(self, call, args):
+        stream = call.open_stream(sparse=True)
+        call.client.spawn(self._send_volume, stream, args)
+
+Back-pressure both ways: every received packet holds one of the client's request slots until
+:meth:`ServerStream.receive` takes it, so a client can have at most ``max_client_requests``
+packets waiting in the server; and :meth:`ServerStream.send` returns only when its packet has
+been written to the socket, so a slow reader never makes the server buffer more than one
+packet per stream.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import anyio
+
+from ..connection import StreamReceived
+from ..errors import RPCError
+from ..protocol import Header, MessageStatus, encode_error
+from ..stream import (
+    CHUNK_SIZE,
+    Hole,
+    PacketKind,
+    StreamAbortedError,
+    StreamPacket,
+    classify,
+    encode_hole,
+)
+
+if TYPE_CHECKING:
+    from .client import ServerClient
+
+__all__ = ("ServerStream",)
+
+_CONTINUE = MessageStatus.CONTINUE
+
+
+class ServerStream:
+    """One open stream of a client, bound to the call that opened it.
+
+    :ivar header: the header of the opening call (program, procedure, serial).
+    :ivar sparse: holes are allowed in both directions.
+    """
+
+    def __init__(self, client: ServerClient, header: Header, *, sparse: bool = False) -> None:
+        self.client = client
+        self.header = header
+        self.sparse = sparse
+        self._incoming: deque[tuple[Header, StreamPacket]] = deque()
+        self._arrived = anyio.Event()
+        self._reply_sent = anyio.Event()
+        self._finish_requested = False
+        self._closed = False
+        self._abort_reason: str | None = None
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    @property
+    def closed(self) -> bool:
+        """True once finished, aborted, or the connection is gone."""
+        return self._closed
+
+    # ------------------------------------------------------------------ input
+
+    def packet_received(self, event: StreamReceived) -> None:
+        """Called by the connection's read loop for each packet of this stream."""
+        packet = classify(event.header, event.payload, from_server=False, sparse=self.sparse)
+        self._incoming.append((event.header, packet))
+        self._arrived.set()
+
+    async def receive(self) -> bytes | Hole:
+        """The next chunk of data or :class:`~netrpc.stream.Hole`; ``b""`` once the client
+        finished sending.
+
+        :raises StreamAbortedError: when the client aborted or the connection closed.
+        """
+        while not self._incoming:
+            if self._closed:
+                raise StreamAbortedError(self._abort_reason or "stream closed")
+            if self._finish_requested:
+                return b""
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+        header, packet = self._incoming.popleft()
+        # The packet's request slot is free again: this is libvirt's "dummy reply".
+        self.client._packet_consumed(header)
+        kind = packet.kind
+        if kind is PacketKind.DATA:
+            self.bytes_received += len(packet.data)
+            return packet.data
+        if kind is PacketKind.HOLE:
+            return Hole(packet.hole)
+        if kind is PacketKind.EOF or kind is PacketKind.FINISH:
+            if kind is PacketKind.FINISH:
+                self._finish_requested = True
+            return b""
+        if kind is PacketKind.ABORT:
+            self._send_status(MessageStatus.OK)
+            self._close("stream aborted by the client")
+            raise StreamAbortedError("stream aborted by the client")
+        error = packet.error or RPCError.rpc("stream had unexpected termination")
+        self._send_error(error)
+        self._close(error.message or "invalid stream packet")
+        raise StreamAbortedError(error.message or "invalid stream packet", error)
+
+    # ------------------------------------------------------------------ output
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send data, in chunks of at most 256 KiB; returns once it is written."""
+        await self._reply_sent.wait()
+        view = memoryview(data)
+        for start in range(0, len(view), CHUNK_SIZE):
+            self._check_open()
+            chunk = bytes(view[start : start + CHUNK_SIZE])
+            self.client.conn.send_stream(self.header, _CONTINUE, chunk)
+            self.bytes_sent += len(chunk)
+            await self.client.wait_written()
+
+    async def send_hole(self, length: int) -> None:
+        """Send a hole of *length* bytes (sparse streams only)."""
+        if not self.sparse:
+            raise ValueError("holes can only be sent on sparse streams")
+        if length <= 0:
+            return
+        await self._reply_sent.wait()
+        self._check_open()
+        self.client.conn.send_stream(self.header, _CONTINUE, encode_hole(length), hole=True)
+        await self.client.wait_written()
+
+    async def finish(self) -> None:
+        """Complete the stream.
+
+        Sending side: send end-of-data, wait for the client's finish and confirm it.
+        Receiving side (after :meth:`receive` returned ``b""``): confirm the client's finish.
+
+        :raises StreamAbortedError: if the client aborts instead of finishing.
+        """
+        await self._reply_sent.wait()
+        self._check_open()
+        if not self._finish_requested:
+            self.client.conn.send_stream(self.header, _CONTINUE, b"")
+            await self.client.wait_written()
+            while True:
+                chunk = await self.receive()
+                if chunk == b"" and self._finish_requested:
+                    break
+        self._send_status(MessageStatus.OK)
+        await self.client.wait_written()
+        self._close("finished")
+
+    async def abort(self, error: RPCError | None = None) -> None:
+        """Abort the stream, telling the client why."""
+        if self._closed:
+            return
+        await self._reply_sent.wait()
+        self._send_error(error or RPCError.rpc("stream aborted"))
+        self._close("aborted by the server")
+        await self.client.wait_written()
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StreamAbortedError(self._abort_reason or "stream closed")
+
+    def _send_status(self, status: MessageStatus) -> None:
+        if not self.client.closed and self.client.conn.closed_reason is None:
+            self.client.conn.send_stream(self.header, status, b"")
+            self.client._wake()
+
+    def _send_error(self, error: RPCError) -> None:
+        if self.client.closed or self.client.conn.closed_reason is not None:
+            return
+        self.client.conn.send_stream(self.header, MessageStatus.ERROR, encode_error(error))
+        self.client._wake()
+
+    def reply_sent(self) -> None:
+        """Called once the reply of the opening call is queued: data may follow it."""
+        self._reply_sent.set()
+
+    def _close(self, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._abort_reason = reason
+        self.client._stream_closed(self)
+        # Packets nobody will read still hold request slots: release them.
+        while self._incoming:
+            header, _ = self._incoming.popleft()
+            self.client._packet_consumed(header)
+        self._arrived.set()
+        self._reply_sent.set()
+
+    def connection_lost(self) -> None:
+        """Called when the client's connection is gone."""
+        self._closed = True
+        self._abort_reason = "connection closed"
+        self._incoming.clear()
+        self._arrived.set()
+        self._reply_sent.set()
