@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.abc import TaskStatus
+from anyio.abc import SocketAttribute, TaskStatus
 
+from .._sockio import RawSocketStream
 from ..keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
 from ..program import Dispatcher, Program
 from .client import Identity, ServerClient, Transport, identify
@@ -243,22 +245,31 @@ class Server:
     async def _accept_loop(self, service: Service, listener: anyio.abc.SocketListener) -> None:
         assert self._task_group is not None
         tg = self._task_group
+        # Plain sockets are served through RawSocketStream (the fast path); TLS needs anyio's
+        # socket stream underneath its TLS stream.
+        raw_listener: socket.socket | None = None
+        if service.tls_context is None:
+            raw_listener = listener.extra(SocketAttribute.raw_socket)
         while self._accepting:
             await self._wait_for_capacity()
             if not self._accepting:
                 return
             try:
-                stream = await listener.accept()
+                if raw_listener is not None:
+                    stream: anyio.abc.ByteStream = await _accept_raw(raw_listener)
+                else:
+                    stream = await listener.accept()
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 return
             except OSError as exc:
+                if not self._accepting or exc.errno == errno.EBADF:
+                    return
                 if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
                     # libvirt suspends the service for 5 s on EMFILE; trio retries after
                     # 100 ms.  Either way the server keeps running.
                     log.error("%s: accept() failed: %s; retrying in 0.1 s", self.name, exc)
-                    await anyio.sleep(0.1)
-                    continue
-                log.error("%s: accept() failed on %s: %s", self.name, service, exc)
+                else:
+                    log.error("%s: accept() failed on %s: %s", self.name, service, exc)
                 await anyio.sleep(0.1)
                 continue
             client = self._register(service, stream)
@@ -405,3 +416,16 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.name!r} clients={len(self.clients)} services={len(self.services)}>"
+
+
+async def _accept_raw(listener: socket.socket) -> RawSocketStream:
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:
+            await anyio.wait_readable(listener)
+            continue
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            # As libvirt does: small replies must not wait for Nagle's algorithm.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return RawSocketStream(sock)

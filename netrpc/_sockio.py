@@ -1,0 +1,181 @@
+"""A byte stream over a plain non-blocking socket, for the server's hot path.
+
+anyio's socket streams yield to the event loop on every ``send()`` and ``receive()`` (a
+checkpoint), and on asyncio toggle the transport's reading for each ``receive()``.  For a
+request/response protocol with small messages that is most of the cost of a call.  This
+stream tries the system call first and waits for readiness (``anyio.wait_readable`` /
+``wait_writable``, so it works on every anyio backend) only when the socket would block.
+
+To stay fair to other connections it still yields once every :data:`YIELD_EVERY` calls that
+did not wait: a client that always has data ready cannot monopolise the event loop.
+
+TLS connections keep using anyio's own streams.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.abc import SocketAttribute
+
+__all__ = ("YIELD_EVERY", "RawSocketStream")
+
+#: operations completed without waiting before a forced yield to the event loop
+YIELD_EVERY = 16
+
+_FD_SIZE = array.array("i").itemsize
+
+
+class RawSocketStream(anyio.abc.ByteStream):
+    """A connected, non-blocking stream socket (TCP or unix).
+
+    Raises anyio's exceptions: :class:`anyio.EndOfStream` on EOF,
+    :class:`anyio.BrokenResourceError` when the peer vanished, and
+    :class:`anyio.ClosedResourceError` after :meth:`aclose`.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._closed = False
+        self._eof = False
+        self._streak = 0
+        self._unix = sock.family == socket.AF_UNIX
+
+    @property
+    def socket(self) -> socket.socket:
+        """The underlying socket."""
+        return self._sock
+
+    async def _fair(self) -> None:
+        self._streak += 1
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            await anyio.lowlevel.checkpoint()
+
+    def _check(self) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """Receive at most *max_bytes* bytes.
+
+        :raises anyio.EndOfStream: when the peer closed its end.
+        """
+        sock = self._sock
+        while True:
+            self._check()
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            if not data:
+                raise anyio.EndOfStream
+            await self._fair()
+            return data
+
+    async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
+        """Receive bytes and any file descriptors that came with them (unix sockets).
+
+        Descriptors are received close-on-exec.
+        """
+        sock = self._sock
+        fds = array.array("i")
+        while True:
+            self._check()
+            try:
+                data, ancdata, _flags, _addr = sock.recvmsg(
+                    msglen, socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - (len(payload) % _FD_SIZE)])
+            if not data and not fds:
+                raise anyio.EndOfStream
+            await self._fair()
+            return data, list(fds)
+
+    async def send(self, item: bytes | bytearray | memoryview) -> None:
+        """Send all of *item*."""
+        sock = self._sock
+        view = memoryview(item)
+        while view:
+            self._check()
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_writable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            view = view[sent:]
+        await self._fair()
+
+    async def send_fds(self, message: bytes, fds: list[int]) -> None:
+        """Send *message* with *fds* attached (``SCM_RIGHTS``; unix sockets only)."""
+        if not self._unix:
+            raise anyio.BrokenResourceError("file descriptors can only be sent on unix sockets")
+        sock = self._sock
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        while True:
+            self._check()
+            try:
+                sock.sendmsg([message], ancillary)
+            except BlockingIOError:
+                await anyio.wait_writable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            return
+
+    async def send_eof(self) -> None:
+        """Shut down the sending side."""
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno != errno.ENOTCONN:
+                raise anyio.BrokenResourceError from exc
+
+    async def aclose(self) -> None:
+        """Close the socket (waking any task waiting on it)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            anyio.notify_closing(self._sock)
+        except Exception:
+            pass
+        self._sock.close()
+        await anyio.lowlevel.checkpoint()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        sock = self._sock
+        attributes: dict[Any, Callable[[], Any]] = {
+            SocketAttribute.raw_socket: lambda: sock,
+            SocketAttribute.family: lambda: sock.family,
+            SocketAttribute.local_address: lambda: sock.getsockname(),
+            SocketAttribute.remote_address: lambda: sock.getpeername(),
+        }
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
+            attributes[SocketAttribute.remote_port] = lambda: sock.getpeername()[1]
+        return attributes
