@@ -17,7 +17,7 @@ import errno
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -28,6 +28,9 @@ from ..keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
 from ..program import Dispatcher, Program
 from .client import Identity, ServerClient, Transport, identify
 from .service import Service
+
+if TYPE_CHECKING:
+    from ..mdns import Registration, ServiceAdvertiser
 from .workers import WorkerPool
 
 __all__ = ("Server",)
@@ -103,6 +106,11 @@ class Server:
         self._stopped: anyio.Event | None = None
         self.shutdown_timeout = 30.0
         self.log = log
+        self._advertiser: ServiceAdvertiser | None = None
+        self._advert_name: str | None = None
+        self._advert_type = "_libvirt._tcp"
+        self._advert_txt: dict[str, str] = {}
+        self._registrations: dict[int, list[Registration]] = {}
 
     @staticmethod
     def _check_limits(max_clients: int, max_anonymous_clients: int) -> None:
@@ -129,6 +137,65 @@ class Server:
         if self._task_group is not None:
             self._task_group.start_soon(self._start_service, service)
         return service
+
+    def advertise(
+        self,
+        advertiser: ServiceAdvertiser,
+        *,
+        name: str | None = None,
+        type_: str = "_libvirt._tcp",
+        txt: dict[str, str] | None = None,
+    ) -> None:
+        """Advertise every TCP and TLS service over mDNS once it is listening.
+
+        Each service is published with its bound port and the TXT record
+        ``transport=tcp|tls`` plus *txt*; the advertisements are withdrawn when the server
+        shuts down.  Publishing runs in the background and its failures are only logged: it
+        never delays or stops serving.
+
+        :param advertiser: usually a :class:`netrpc.mdns.Advertiser` (the caller closes it).
+        :param name: instance name (default: libvirt's "Virtualization Host <host>"); with
+            both TCP and TLS services, the TLS one is named "<name> (TLS)".
+        """
+        self._advertiser = advertiser
+        self._advert_name = name
+        self._advert_type = type_
+        self._advert_txt = dict(txt or {})
+
+    async def _publish(self, service: Service) -> None:
+        advertiser = self._advertiser
+        if advertiser is None or service.kind == "unix" or not service.ports:
+            return
+        from ..mdns import default_instance_name
+
+        tls = service.tls_context is not None
+        base = self._advert_name or default_instance_name()
+        both = any(s.tls_context is None and s.kind != "unix" for s in self.services) and any(
+            s.tls_context is not None for s in self.services
+        )
+        name = f"{base} (TLS)" if tls and both else base
+        txt = {"transport": "tls" if tls else "tcp", **self._advert_txt}
+        for port in service.ports:
+            try:
+                registration = await advertiser.publish(
+                    name=name, port=port, type_=self._advert_type, txt=txt
+                )
+            except Exception:
+                log.exception("%s: mDNS advertisement of %s failed", self.name, service)
+                continue
+            self._registrations.setdefault(id(service), []).append(registration)
+
+    async def _withdraw_all(self) -> None:
+        advertiser = self._advertiser
+        if advertiser is None:
+            return
+        registrations = [r for regs in self._registrations.values() for r in regs]
+        self._registrations.clear()
+        for registration in registrations:
+            try:
+                await advertiser.withdraw(registration)
+            except Exception:
+                log.exception("%s: withdrawing mDNS advertisement failed", self.name)
 
     @property
     def nclients(self) -> int:
@@ -182,6 +249,8 @@ class Server:
                 for service in self.services:
                     for listener in service.listeners:
                         tg.start_soon(self._accept_loop, service, listener)
+                    if self._advertiser is not None:
+                        tg.start_soon(self._publish, service)
                 task_status.started([a for s in self.services for a in s.addresses])
                 await self._shutdown_requested.wait()
                 await self._graceful_stop(tg)
@@ -199,6 +268,8 @@ class Server:
         assert self._task_group is not None
         for listener in service.listeners:
             self._task_group.start_soon(self._accept_loop, service, listener)
+        if self._advertiser is not None:
+            self._task_group.start_soon(self._publish, service)
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Ask :meth:`serve` to stop gracefully (safe to call from any task)."""
@@ -215,6 +286,8 @@ class Server:
 
     async def _graceful_stop(self, tg: anyio.abc.TaskGroup) -> None:
         self._accepting = False
+        with anyio.move_on_after(5):
+            await self._withdraw_all()
         for service in self.services:
             await service.aclose()
         self._capacity_changed()
