@@ -52,11 +52,12 @@ class Daemon:
         idle_timeout: float | None = None,
     ) -> None:
         self.servers: dict[str, Server] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self.shutdown_timeout = shutdown_timeout
         for server in servers:
             self.add_server(server)
         self.pid_file = os.fspath(pid_file) if pid_file is not None else None
         self.on_reload = on_reload
-        self.shutdown_timeout = shutdown_timeout
         self.idle_timeout = idle_timeout
         self._pid_fd: int | None = None
         self._quit: anyio.Event | None = None
@@ -71,6 +72,10 @@ class Daemon:
         if server.name in self.servers:
             raise ValueError(f"a server named {server.name!r} already exists")
         self.servers[server.name] = server
+        if self._task_group is not None:
+            # The daemon is running: serve the new server at once.
+            server.shutdown_timeout = self.shutdown_timeout
+            self._task_group.start_soon(server.serve)
 
     def set_idle_timeout(self, seconds: float | None) -> None:
         """Change the idle timeout while running (admin ``SET_DAEMON_TIMEOUT``)."""
@@ -100,6 +105,7 @@ class Daemon:
                 if threading.current_thread() is threading.main_thread():
                     tg.start_soon(self._signal_loop)
                 tg.start_soon(self._idle_loop)
+                self._task_group = tg
                 task_status.started(addresses)
                 await self._quit.wait()
                 log.info("shutting down")
@@ -110,6 +116,7 @@ class Daemon:
                         await server.aclose()
                 tg.cancel_scope.cancel()
         finally:
+            self._task_group = None
             self._remove_pid_file()
 
     async def reload(self) -> None:

@@ -302,11 +302,13 @@ class Server:
             log.warning("%s: forcing shutdown after %.1f s", self.name, self.shutdown_timeout)
         tg.cancel_scope.cancel()
 
+    def _full(self) -> bool:
+        return len(self.clients) >= self.max_clients or bool(
+            self.max_anonymous_clients and self._unauthenticated >= self.max_anonymous_clients
+        )
+
     async def _wait_for_capacity(self) -> None:
-        while self._accepting and (
-            len(self.clients) >= self.max_clients
-            or (self.max_anonymous_clients and self._unauthenticated >= self.max_anonymous_clients)
-        ):
+        while self._accepting and self._full():
             assert self._capacity_event is not None
             self._capacity_event = anyio.Event()
             await self._capacity_event.wait()
@@ -345,6 +347,14 @@ class Server:
                     log.error("%s: accept() failed on %s: %s", self.name, service, exc)
                 await anyio.sleep(0.1)
                 continue
+            if self._full():
+                # Several listeners may each have been waiting in accept() when the server
+                # filled up: hold this connection unserved (as if still in the backlog) until
+                # a slot frees, so that max_clients is never exceeded.
+                await self._wait_for_capacity()
+                if not self._accepting:
+                    await anyio.aclose_forcefully(stream)
+                    return
             client = self._register(service, stream)
             tg.start_soon(self._serve_client, client)
 
