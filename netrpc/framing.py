@@ -110,9 +110,10 @@ class RecordReader:
                     length,
                 )
             if length > framing.max_length:
+                counted_prefix = self._prefix_size if framing.length_includes_prefix else 0
                 raise MessageTooLargeError(
                     f"packet {length} bytes received too large, "
-                    f"want {framing.max_length - (self._prefix_size if framing.length_includes_prefix else 0)}",
+                    f"want {framing.max_length - counted_prefix}",
                     length,
                 )
             total = length if framing.length_includes_prefix else length + self._prefix_size
