@@ -225,19 +225,20 @@ class Program:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         table: dict[int, Procedure] = {}
-        for base in reversed(cls.__mro__[1:]):
-            table.update(getattr(base, "procedures", {}))
-        own: dict[int, Procedure] = {}
-        for value in vars(cls).values():
-            proc = getattr(value, "_netrpc_procedure", None)
-            if isinstance(proc, Procedure):
-                if proc.number in own:
-                    raise TypeError(
-                        f"{cls.__name__}: procedure {proc.number} declared twice "
-                        f"({own[proc.number].name} and {proc.name})"
-                    )
-                own[proc.number] = proc
-        table.update(own)
+        # Walk the whole MRO, so that procedures declared on plain mixin classes count too;
+        # a class nearer to cls overrides a procedure number of a class further away.
+        for klass in reversed(cls.__mro__):
+            own: dict[int, Procedure] = {}
+            for value in vars(klass).values():
+                proc = getattr(value, "_netrpc_procedure", None)
+                if isinstance(proc, Procedure):
+                    if proc.number in own:
+                        raise TypeError(
+                            f"{klass.__name__}: procedure {proc.number} declared twice "
+                            f"({own[proc.number].name} and {proc.name})"
+                        )
+                    own[proc.number] = proc
+            table.update(own)
         cls.procedures = table
 
     @property

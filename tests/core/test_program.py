@@ -126,3 +126,15 @@ def test_subclass_inherits_and_overrides() -> None:
 
     assert Child.procedures[66].name == "auth_list_v2"
     assert 1 in Child.procedures
+
+
+def test_procedures_from_plain_mixins() -> None:
+    class StorageMixin:
+        @procedure(99, readonly=True)
+        def vol_list(self, call: Call, args: None) -> None: ...
+
+    class WithStorage(StorageMixin, Remote):
+        pass
+
+    assert WithStorage.procedures[99].name == "vol_list"
+    assert 66 in WithStorage.procedures

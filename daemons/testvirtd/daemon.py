@@ -1,0 +1,232 @@
+"""Wiring of the testvirtd daemon: hypervisor, programs, server, listeners, state file.
+
+:class:`TestVirtd` is what ``python -m daemons.testvirtd`` runs, and what tests start in
+process.  Signal handling and the graceful shutdown come from :class:`netrpc.Daemon`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import anyio
+from anyio.abc import TaskStatus
+
+from netrpc import Daemon, Server, Service
+
+from .hypervisor import Hypervisor, StateFileError
+from .qemu import QemuProgram
+from .remote import RemoteProgram
+
+__all__ = (
+    "DEFAULT_TCP_PORT",
+    "DEFAULT_URI",
+    "Listen",
+    "ListenError",
+    "TestVirtd",
+    "default_listens",
+    "load_hypervisor",
+    "parse_listen",
+    "runtime_dir",
+)
+
+log = logging.getLogger("testvirtd")
+
+DEFAULT_URI = "test:///default"
+DEFAULT_TCP_PORT = 16509
+
+
+class ListenError(ValueError):
+    """A ``--listen`` URI that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One endpoint to listen on: ``unix``, ``unix-ro`` (read-only) or ``tcp``."""
+
+    kind: Literal["unix", "unix-ro", "tcp"]
+    path: str = ""
+    host: str = ""
+    port: int = 0
+
+    def service(self) -> Service:
+        """The netrpc service for this endpoint."""
+        if self.kind == "tcp":
+            return Service.tcp(self.host, self.port)
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        if self.kind == "unix-ro":
+            return Service.unix(self.path, mode=0o666, readonly=True)
+        return Service.unix(self.path, mode=0o600)
+
+
+def parse_listen(uri: str) -> Listen:
+    """Parse ``unix:///path``, ``unix-ro:///path`` or ``tcp://HOST:PORT``.
+
+    :raises ListenError: for anything else.
+    """
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as exc:
+        raise ListenError(f"bad listen URI {uri!r}: {exc}") from None
+    if parts.scheme in ("unix", "unix-ro"):
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ListenError(f"bad listen URI {uri!r}: want {parts.scheme}:///absolute/path")
+        kind: Literal["unix", "unix-ro"] = "unix" if parts.scheme == "unix" else "unix-ro"
+        return Listen(kind, path=parts.path)
+    if parts.scheme == "tcp":
+        if not parts.hostname or port is None:
+            raise ListenError(f"bad listen URI {uri!r}: want tcp://HOST:PORT")
+        return Listen("tcp", host=parts.hostname, port=port)
+    raise ListenError(f"bad listen URI {uri!r}: the scheme must be unix, unix-ro or tcp")
+
+
+def runtime_dir() -> str:
+    """Where the default unix sockets go: $XDG_RUNTIME_DIR/testvirtd, /run/testvirtd for
+    root, else a per-user directory under the temp dir."""
+    if os.geteuid() == 0:
+        return "/run/testvirtd"
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isdir(xdg):
+        return os.path.join(xdg, "testvirtd")
+    return os.path.join(tempfile.gettempdir(), f"testvirtd-{os.geteuid()}")
+
+
+def default_listens() -> list[Listen]:
+    """``libvirt-sock`` and ``libvirt-sock-ro`` in :func:`runtime_dir`, TCP 127.0.0.1:16509."""
+    directory = runtime_dir()
+    return [
+        Listen("unix", path=os.path.join(directory, "libvirt-sock")),
+        Listen("unix-ro", path=os.path.join(directory, "libvirt-sock-ro")),
+        Listen("tcp", host="127.0.0.1", port=DEFAULT_TCP_PORT),
+    ]
+
+
+def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> Hypervisor:
+    """A fresh hypervisor, or the one saved in *state_file* when that exists.
+
+    :raises StateFileError: when the file exists but cannot be used (never replaced).
+    """
+    flavour: Literal["test", "qemu"] = (
+        "qemu" if urlsplit(default_uri).scheme == "qemu" else "test"
+    )
+    if state_file is not None and os.path.exists(state_file):
+        return Hypervisor.load(state_file)
+    hv = Hypervisor(flavour=flavour)
+    if state_file is not None:
+        try:
+            hv.save(state_file)
+        except OSError as exc:
+            hv.close()
+            raise StateFileError(f"{state_file}: cannot write state file: {exc.strerror}") \
+                from exc
+    return hv
+
+
+class TestVirtd:
+    """The daemon: one "libvirtd" server with the REMOTE and QEMU programs.
+
+    :param hv: the hypervisor (see :func:`load_hypervisor`).
+    :param listens: endpoints to listen on.
+    :param default_uri: what clients that send an empty URI get.
+    :param state_file: save the hypervisor here after every change.
+    :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...).
+    """
+
+    def __init__(
+        self,
+        hv: Hypervisor,
+        listens: Sequence[Listen],
+        *,
+        default_uri: str = DEFAULT_URI,
+        state_file: str | None = None,
+        idle_timeout: float | None = None,
+        pid_file: str | None = None,
+        **server_options: Any,
+    ) -> None:
+        self.hv = hv
+        self.listens = list(listens)
+        self.default_uri = default_uri
+        self.state_file = state_file
+        self.remote = RemoteProgram(hv, default_uri=default_uri, on_change=self.save)
+        self.qemu = QemuProgram(self.remote)
+        self.server = Server("libvirtd", programs=[self.remote, self.qemu], **server_options)
+        self.services = [self.server.add_service(listen.service()) for listen in self.listens]
+        self.daemon = Daemon([self.server], pid_file=pid_file, idle_timeout=idle_timeout)
+
+    def save(self) -> None:
+        """Write the state file (atomically), if there is one."""
+        if self.state_file is not None:
+            self.hv.save(self.state_file)
+
+    async def run(self, *, task_status: TaskStatus[TestVirtd] = anyio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Serve until a signal or :meth:`shutdown`; reports itself once listening."""
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self.daemon.run)
+                task_status.started(self)
+        finally:
+            self.remote.close()
+            self.qemu.close()
+
+    def shutdown(self) -> None:
+        """Stop gracefully (what SIGTERM does)."""
+        self.daemon.shutdown()
+
+    # -------------------------------------------------------------- addresses
+
+    @property
+    def tcp_ports(self) -> list[int]:
+        """Bound TCP ports (after start)."""
+        return sorted({p for s in self.services for p in s.ports})
+
+    def client_uris(self) -> list[tuple[str, str]]:
+        """``(uri, note)`` pairs a client should use, one per endpoint (after start)."""
+        parts = urlsplit(self.default_uri)
+        driver = parts.scheme or "test"
+        path = parts.path or "/"
+        out = []
+        for listen, service in zip(self.listens, self.services, strict=True):
+            if listen.kind == "tcp":
+                for addr in service.addresses:
+                    host, port = addr[0], addr[1]
+                    host = f"[{host}]" if ":" in host else host
+                    out.append((f"{driver}+tcp://{host}:{port}{path}", ""))
+            else:
+                note = "read-only" if listen.kind == "unix-ro" else ""
+                out.append((f"{driver}+unix://{path}?socket={listen.path}", note))
+        return out
+
+    def ready_text(self) -> str:
+        """What the daemon prints once listening."""
+        lines = ["testvirtd: serving " + self.default_uri]
+        for uri, note in self.client_uris():
+            quoted = f"'{uri}'" if "?" in uri else uri
+            lines.append(f"  virsh -c {quoted}" + (f"    ({note})" if note else ""))
+        lines.append("ready")
+        return "\n".join(lines) + "\n"
+
+
+def run_daemon(
+    daemon: TestVirtd,
+    *,
+    backend: str = "asyncio",
+    on_ready: Callable[[TestVirtd], None] | None = None,
+) -> None:
+    """Run *daemon* until it is told to stop (blocking)."""
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tg:
+            await tg.start(daemon.run)
+            if on_ready is not None:
+                on_ready(daemon)
+
+    anyio.run(main, backend=backend)
