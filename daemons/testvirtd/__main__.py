@@ -10,14 +10,17 @@ Real clients (virsh, libvirt-python, go-libvirt) use it exactly as they use libv
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
+
+from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
+from netrpc.logconfig import LogConfig, LoggingError
 
 from .daemon import (
     DEFAULT_URI,
     ListenError,
     TestVirtd,
+    default_admin_socket,
     default_listens,
     load_hypervisor,
     parse_listen,
@@ -55,6 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid to FILE")
     ap.add_argument(
+        "--config", metavar="FILE",
+        help="settings in libvirtd.conf syntax (limits, workers, keepalive, logging, "
+        "admin_*, mdns_*); SIGHUP reloads what can change at run time",
+    )
+    ap.add_argument(
+        "--admin-socket", metavar="PATH",
+        help="where the admin socket for virt-admin goes (default: libvirt-admin-sock next "
+        "to the read-write unix socket)",
+    )
+    ap.add_argument("--no-admin", action="store_true", help="do not serve the admin socket")
+    ap.add_argument(
+        "--mdns", action="store_true", help="advertise the TCP/TLS endpoints over mDNS"
+    )
+    ap.add_argument(
+        "--mdns-name", metavar="NAME",
+        help='mDNS instance name (default: "Virtualization Host <short hostname>")',
+    )
+    ap.add_argument(
         "--backend", choices=("asyncio", "trio"), default="asyncio", help=argparse.SUPPRESS
     )
     ap.add_argument("-v", "--verbose", action="count", default=0,
@@ -65,11 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the exit status (0 after a graceful stop)."""
     args = build_parser().parse_args(argv)
-    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         listens = [parse_listen(uri) for uri in args.listen] or default_listens()
     except ListenError as exc:
+        print(f"testvirtd: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(args.config) if args.config else DaemonConfig()
+    except (ConfigError, OSError) as exc:
+        print(f"testvirtd: error: {exc}", file=sys.stderr)
+        return 2
+    # libvirt's log priorities: 1 debug, 2 info, 3 warning, 4 error; -v / -vv override.
+    priority = (config.log_level, 2, 1)[min(args.verbose, 2)]
+    log_config = LogConfig.default()
+    try:
+        log_config.configure(
+            priority=priority, outputs=config.log_outputs, filters=config.log_filters
+        )
+    except LoggingError as exc:
         print(f"testvirtd: error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -79,9 +113,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("testvirtd: the state file was left untouched; fix or remove it", file=sys.stderr)
         return 1
     try:
+        admin_socket = None
+        if not args.no_admin:
+            admin_socket = args.admin_socket or default_admin_socket(listens)
+        current = {"config": config}
+
+        def reload() -> None:
+            if not args.config:
+                return
+            new = load_config(args.config)
+            apply_runtime(new, daemon.daemon, log_config=log_config, previous=current["config"])
+            current["config"] = new
+
         daemon = TestVirtd(
             hv, listens, default_uri=args.default_uri, state_file=args.state,
-            idle_timeout=args.timeout, pid_file=args.pid_file,
+            idle_timeout=args.timeout, pid_file=args.pid_file, admin_socket=admin_socket,
+            config=config, log_config=log_config,
+            mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
+            on_reload=reload,
         )
 
         def ready(d: TestVirtd) -> None:

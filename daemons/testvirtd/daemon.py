@@ -6,6 +6,7 @@ process.  Signal handling and the graceful shutdown come from :class:`netrpc.Dae
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -18,6 +19,10 @@ import anyio
 from anyio.abc import TaskStatus
 
 from netrpc import Daemon, Server, Service
+from netrpc.admin import enable_admin
+from netrpc.config import DaemonConfig
+from netrpc.logconfig import LogConfig
+from netrpc.mdns import Advertiser
 
 from .hypervisor import Hypervisor, StateFileError
 from .qemu import QemuProgram
@@ -26,9 +31,11 @@ from .remote import RemoteProgram
 __all__ = (
     "DEFAULT_TCP_PORT",
     "DEFAULT_URI",
+    "SERVER_NAME",
     "Listen",
     "ListenError",
     "TestVirtd",
+    "default_admin_socket",
     "default_listens",
     "load_hypervisor",
     "parse_listen",
@@ -38,6 +45,8 @@ __all__ = (
 log = logging.getLogger("testvirtd")
 
 DEFAULT_URI = "test:///default"
+SERVER_NAME = "testvirtd"
+ADMIN_SOCKET_NAME = "libvirt-admin-sock"
 DEFAULT_TCP_PORT = 16509
 
 
@@ -109,6 +118,15 @@ def default_listens() -> list[Listen]:
     ]
 
 
+def default_admin_socket(listens: Sequence[Listen]) -> str:
+    """``libvirt-admin-sock`` next to the first read-write unix socket (as libvirtd puts it
+    in ``unix_sock_dir``), else in :func:`runtime_dir`."""
+    for listen in listens:
+        if listen.kind == "unix":
+            return os.path.join(os.path.dirname(listen.path), ADMIN_SOCKET_NAME)
+    return os.path.join(runtime_dir(), ADMIN_SOCKET_NAME)
+
+
 def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> Hypervisor:
     """A fresh hypervisor, or the one saved in *state_file* when that exists.
 
@@ -131,13 +149,20 @@ def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> H
 
 
 class TestVirtd:
-    """The daemon: one "libvirtd" server with the REMOTE and QEMU programs.
+    """The daemon: a "testvirtd" server with the REMOTE and QEMU programs, and (unless
+    disabled) an "admin" server on its own unix socket for virt-admin.
 
     :param hv: the hypervisor (see :func:`load_hypervisor`).
     :param listens: endpoints to listen on.
     :param default_uri: what clients that send an empty URI get.
     :param state_file: save the hypervisor here after every change.
-    :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...).
+    :param admin_socket: path of the admin socket, or None for no admin server.
+    :param config: settings from a configuration file (limits, logging, admin_*).
+    :param log_config: the logging configuration the admin program reports and changes.
+    :param mdns: advertise the TCP/TLS endpoints over mDNS.
+    :param mdns_name: the mDNS instance name (default "Virtualization Host <host>").
+    :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...);
+        they override *config*.
     """
 
     def __init__(
@@ -149,17 +174,36 @@ class TestVirtd:
         state_file: str | None = None,
         idle_timeout: float | None = None,
         pid_file: str | None = None,
+        admin_socket: str | None = None,
+        config: DaemonConfig | None = None,
+        log_config: LogConfig | None = None,
+        mdns: bool = False,
+        mdns_name: str | None = None,
+        on_reload: Callable[[], None] | None = None,
         **server_options: Any,
     ) -> None:
         self.hv = hv
         self.listens = list(listens)
         self.default_uri = default_uri
         self.state_file = state_file
+        self.config = config or DaemonConfig()
+        self.log_config = log_config
         self.remote = RemoteProgram(hv, default_uri=default_uri, on_change=self.save)
         self.qemu = QemuProgram(self.remote)
-        self.server = Server("libvirtd", programs=[self.remote, self.qemu], **server_options)
+        options = {**self.config.server_options(), **server_options}
+        self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu], **options)
         self.services = [self.server.add_service(listen.service()) for listen in self.listens]
-        self.daemon = Daemon([self.server], pid_file=pid_file, idle_timeout=idle_timeout)
+        self.daemon = Daemon(
+            [self.server], pid_file=pid_file, idle_timeout=idle_timeout, on_reload=on_reload
+        )
+        self.admin_socket = admin_socket
+        self.admin_server: Server | None = None
+        if admin_socket is not None:
+            self.admin_server = enable_admin(
+                self.daemon, admin_socket, log_config=log_config, **self.config.admin_options()
+            )
+        self.mdns = mdns
+        self.mdns_name = mdns_name
 
     def save(self) -> None:
         """Write the state file (atomically), if there is one."""
@@ -170,9 +214,18 @@ class TestVirtd:
                   ) -> None:
         """Serve until a signal or :meth:`shutdown`; reports itself once listening."""
         try:
-            async with anyio.create_task_group() as tg:
-                await tg.start(self.daemon.run)
-                task_status.started(self)
+            async with contextlib.AsyncExitStack() as stack:
+                if self.mdns:
+                    advertiser = await stack.enter_async_context(Advertiser())
+                    parts = urlsplit(self.default_uri)
+                    self.server.advertise(
+                        advertiser,
+                        name=self.mdns_name,
+                        txt={"driver": parts.scheme or "test", "path": parts.path or "/"},
+                    )
+                async with anyio.create_task_group() as tg:
+                    await tg.start(self.daemon.run)
+                    task_status.started(self)
         finally:
             self.remote.close()
             self.qemu.close()
@@ -211,6 +264,8 @@ class TestVirtd:
         for uri, note in self.client_uris():
             quoted = f"'{uri}'" if "?" in uri else uri
             lines.append(f"  virsh -c {quoted}" + (f"    ({note})" if note else ""))
+        if self.admin_socket is not None:
+            lines.append(f"  virt-admin -c 'libvirtd:///system?socket={self.admin_socket}'")
         lines.append("ready")
         return "\n".join(lines) + "\n"
 
