@@ -45,7 +45,12 @@ def tmp() -> Iterator[str]:
 
 def _stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGTERM)
-    return proc.wait(timeout=15)
+    try:
+        return proc.wait(timeout=15)
+    finally:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 def test_admin_socket_next_to_the_unix_socket(tmp: str) -> None:
