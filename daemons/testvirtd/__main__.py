@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
 from netrpc.logconfig import LogConfig, LoggingError
+from netrpc.tls import PKIFiles, TLSContext, TLSError
 
 from .daemon import (
     DEFAULT_URI,
@@ -39,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument(
         "--listen", action="append", metavar="URI", default=[],
-        help="endpoint to listen on: unix:///PATH, unix-ro:///PATH (read-only) or "
-        "tcp://HOST:PORT (port 0: any free port); repeatable.  Default: libvirt-sock and "
+        help="endpoint to listen on: unix:///PATH, unix-ro:///PATH (read-only), "
+        "tcp://HOST:PORT or tls://HOST:PORT (port 0: any free port; tls needs --pki); "
+        "repeatable.  Default: libvirt-sock and "
         "libvirt-sock-ro in the runtime directory, and tcp://127.0.0.1:16509",
     )
     ap.add_argument(
@@ -68,6 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
         "to the read-write unix socket)",
     )
     ap.add_argument("--no-admin", action="store_true", help="do not serve the admin socket")
+    ap.add_argument(
+        "--pki", metavar="DIR",
+        help="TLS credentials for tls:// endpoints: a directory with cacert.pem, "
+        "servercert.pem, serverkey.pem (or private/serverkey.pem) and optional cacrl.pem "
+        "(make one with netrpc-certs); default: libvirt's locations",
+    )
+    ap.add_argument(
+        "--tls-allowed-dn", action="append", metavar="PATTERN", default=None,
+        help="only accept TLS clients whose certificate DN matches PATTERN (glob, e.g. "
+        "'O=netrpc,CN=*'); repeatable; default: any client certificate signed by the CA",
+    )
     ap.add_argument(
         "--mdns", action="store_true", help="advertise the TCP/TLS endpoints over mDNS"
     )
@@ -106,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LoggingError as exc:
         print(f"testvirtd: error: {exc}", file=sys.stderr)
         return 2
+    tls_context = None
+    if any(listen.kind == "tls" for listen in listens) or args.pki:
+        try:
+            tls_context = _tls_context(args, config)
+        except (TLSError, OSError) as exc:
+            print(f"testvirtd: error: {exc}", file=sys.stderr)
+            return 2
     try:
         hv = load_hypervisor(args.state, args.default_uri)
     except StateFileError as exc:
@@ -130,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             idle_timeout=args.timeout, pid_file=args.pid_file, admin_socket=admin_socket,
             config=config, log_config=log_config,
             mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
-            on_reload=reload,
+            on_reload=reload, tls_context=tls_context,
         )
 
         def ready(d: TestVirtd) -> None:
@@ -150,6 +170,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         hv.close()
     return 0
+
+
+def _tls_context(args: argparse.Namespace, config: DaemonConfig) -> TLSContext:
+    allowed = args.tls_allowed_dn
+    if allowed is None and config.tls_allowed_dn_list is not None:
+        allowed = list(config.tls_allowed_dn_list)
+    if args.pki:
+        return TLSContext.server_from_pki(args.pki, allowed_dns=allowed)
+    if config.cert_file and config.key_file and config.ca_file:
+        return TLSContext.server(
+            ca_file=config.ca_file, cert_file=config.cert_file, key_file=config.key_file,
+            crl_file=config.crl_file, allowed_dns=allowed,
+        )
+    files = PKIFiles.locate(role="server")
+    return TLSContext(files, role="server", allowed_dns=allowed)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

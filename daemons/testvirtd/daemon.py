@@ -23,6 +23,7 @@ from netrpc.admin import enable_admin
 from netrpc.config import DaemonConfig
 from netrpc.logconfig import LogConfig
 from netrpc.mdns import Advertiser
+from netrpc.tls import TLSContext
 
 from .hypervisor import Hypervisor, StateFileError
 from .qemu import QemuProgram
@@ -48,6 +49,7 @@ DEFAULT_URI = "test:///default"
 SERVER_NAME = "testvirtd"
 ADMIN_SOCKET_NAME = "libvirt-admin-sock"
 DEFAULT_TCP_PORT = 16509
+DEFAULT_TLS_PORT = 16514
 
 
 class ListenError(ValueError):
@@ -56,17 +58,21 @@ class ListenError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Listen:
-    """One endpoint to listen on: ``unix``, ``unix-ro`` (read-only) or ``tcp``."""
+    """One endpoint to listen on: ``unix``, ``unix-ro`` (read-only), ``tcp`` or ``tls``."""
 
-    kind: Literal["unix", "unix-ro", "tcp"]
+    kind: Literal["unix", "unix-ro", "tcp", "tls"]
     path: str = ""
     host: str = ""
     port: int = 0
 
-    def service(self) -> Service:
-        """The netrpc service for this endpoint."""
+    def service(self, tls_context: TLSContext | None = None) -> Service:
+        """The netrpc service for this endpoint (*tls_context* is needed for ``tls``)."""
         if self.kind == "tcp":
             return Service.tcp(self.host, self.port)
+        if self.kind == "tls":
+            if tls_context is None:
+                raise ListenError(f"tls://{self.host}:{self.port} needs TLS credentials (--pki)")
+            return Service.tls(tls_context, self.host, self.port)
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -76,7 +82,8 @@ class Listen:
 
 
 def parse_listen(uri: str) -> Listen:
-    """Parse ``unix:///path``, ``unix-ro:///path`` or ``tcp://HOST:PORT``.
+    """Parse ``unix:///path``, ``unix-ro:///path``, ``tcp://HOST:PORT`` or
+    ``tls://HOST:PORT`` (the port defaults to 16509 for tcp and 16514 for tls).
 
     :raises ListenError: for anything else.
     """
@@ -90,11 +97,14 @@ def parse_listen(uri: str) -> Listen:
             raise ListenError(f"bad listen URI {uri!r}: want {parts.scheme}:///absolute/path")
         kind: Literal["unix", "unix-ro"] = "unix" if parts.scheme == "unix" else "unix-ro"
         return Listen(kind, path=parts.path)
-    if parts.scheme == "tcp":
-        if not parts.hostname or port is None:
-            raise ListenError(f"bad listen URI {uri!r}: want tcp://HOST:PORT")
-        return Listen("tcp", host=parts.hostname, port=port)
-    raise ListenError(f"bad listen URI {uri!r}: the scheme must be unix, unix-ro or tcp")
+    if parts.scheme in ("tcp", "tls"):
+        if not parts.hostname:
+            raise ListenError(f"bad listen URI {uri!r}: want {parts.scheme}://HOST:PORT")
+        if port is None:
+            port = DEFAULT_TCP_PORT if parts.scheme == "tcp" else DEFAULT_TLS_PORT
+        kind_net: Literal["tcp", "tls"] = "tcp" if parts.scheme == "tcp" else "tls"
+        return Listen(kind_net, host=parts.hostname, port=port)
+    raise ListenError(f"bad listen URI {uri!r}: the scheme must be unix, unix-ro, tcp or tls")
 
 
 def runtime_dir() -> str:
@@ -161,6 +171,7 @@ class TestVirtd:
     :param log_config: the logging configuration the admin program reports and changes.
     :param mdns: advertise the TCP/TLS endpoints over mDNS.
     :param mdns_name: the mDNS instance name (default "Virtualization Host <host>").
+    :param tls_context: server credentials for ``tls`` endpoints.
     :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...);
         they override *config*.
     """
@@ -180,6 +191,7 @@ class TestVirtd:
         mdns: bool = False,
         mdns_name: str | None = None,
         on_reload: Callable[[], None] | None = None,
+        tls_context: TLSContext | None = None,
         **server_options: Any,
     ) -> None:
         self.hv = hv
@@ -192,7 +204,10 @@ class TestVirtd:
         self.qemu = QemuProgram(self.remote)
         options = {**self.config.server_options(), **server_options}
         self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu], **options)
-        self.services = [self.server.add_service(listen.service()) for listen in self.listens]
+        self.tls_context = tls_context
+        self.services = [
+            self.server.add_service(listen.service(tls_context)) for listen in self.listens
+        ]
         self.daemon = Daemon(
             [self.server], pid_file=pid_file, idle_timeout=idle_timeout, on_reload=on_reload
         )
@@ -248,11 +263,16 @@ class TestVirtd:
         path = parts.path or "/"
         out = []
         for listen, service in zip(self.listens, self.services, strict=True):
-            if listen.kind == "tcp":
+            if listen.kind in ("tcp", "tls"):
                 for addr in service.addresses:
                     host, port = addr[0], addr[1]
                     host = f"[{host}]" if ":" in host else host
-                    out.append((f"{driver}+tcp://{host}:{port}{path}", ""))
+                    uri = f"{driver}+{listen.kind}://{host}:{port}{path}"
+                    if listen.kind == "tls" and self.tls_context is not None:
+                        note = "client certificates: add ?pkipath=DIR"
+                        out.append((uri, note))
+                    else:
+                        out.append((uri, ""))
             else:
                 note = "read-only" if listen.kind == "unix-ro" else ""
                 out.append((f"{driver}+unix://{path}?socket={listen.path}", note))

@@ -132,7 +132,15 @@ class Server:
         self.dispatcher.add(program)
 
     def add_service(self, service: Service) -> Service:
-        """Listen on *service* too (also while serving: it starts listening at once)."""
+        """Listen on *service* too (also while serving: it starts listening at once).
+
+        :raises ValueError: when the service's auth policy cannot work (``"tls"`` without
+            TLS, ``"hook"`` without an authenticator).
+        """
+        if service.auth == "tls" and service.tls_context is None:
+            raise ValueError(f"{service}: auth 'tls' needs a TLS service (Service.tls)")
+        if service.auth == "hook" and service.authenticator is None:
+            raise ValueError(f"{service}: auth 'hook' needs an authenticator")
         self.services.append(service)
         if self._task_group is not None:
             self._task_group.start_soon(self._start_service, service)
@@ -432,6 +440,24 @@ class Server:
         if service.tls_context is not None:
             if not await self._tls_handshake(client):
                 return False
+        if service.auth == "hook" and service.authenticator is not None:
+            try:
+                accepted = service.authenticator(client)
+                if isinstance(accepted, Awaitable):
+                    accepted = await accepted
+            except Exception:
+                log.exception("%s: authenticator failed; refusing client %d", self.name, client.id)
+                return False
+            if accepted:
+                client.set_authenticated()
+            else:
+                log.info(
+                    "%s: client %d (%s) not authenticated by the hook; only auth-phase "
+                    "procedures are allowed",
+                    self.name,
+                    client.id,
+                    client._peer(),
+                )
         if self.on_connect is not None:
             try:
                 verdict = self.on_connect(client)
@@ -455,6 +481,7 @@ class Server:
                 client.stream, service.tls_context, timeout=service.tls_handshake_timeout
             )
         except Exception as exc:
+            # Denied DNs, bad certificates, stalls: the peer gets no RPC at all.
             log.warning(
                 "%s: TLS handshake with %s failed: %s",
                 self.name,

@@ -13,7 +13,7 @@ import grp
 import os
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,12 +25,18 @@ from .client import Transport
 
 if TYPE_CHECKING:
     from ..tls import TLSContext
+    from .client import ServerClient
 
-__all__ = ("AuthPolicy", "Service", "systemd_listen_fds")
+__all__ = ("AuthPolicy", "Authenticator", "Service", "systemd_listen_fds")
 
 #: "none": every client is authenticated at once; "tls": the TLS handshake authenticates
-#: (the certificate check and DN allow-list); "hook": the daemon's auth hook decides.
+#: (the certificate check and DN allow-list); "hook": the service's authenticator decides,
+#: and a client it does not accept may still authenticate later through procedures declared
+#: ``auth=False`` that call ``client.set_authenticated()`` (like libvirt's SASL/polkit steps).
 AuthPolicy = Literal["none", "tls", "hook"]
+
+#: Decides whether a newly connected client is authenticated (``auth="hook"``); may be async.
+Authenticator = Callable[["ServerClient"], "bool | Awaitable[bool]"]
 
 SD_LISTEN_FDS_START = 3
 
@@ -73,6 +79,8 @@ class Service:
     :ivar fd_passing: accept and send file descriptors (unix sockets only).
     :ivar name: for logs and admin listings.
     :ivar tls_context: the TLS credentials of a TLS service.
+    :ivar authenticator: with ``auth="hook"``: called with each new client (after TLS); a
+        true result authenticates it.
     """
 
     kind: Literal["unix", "tcp", "fd"]
@@ -90,6 +98,7 @@ class Service:
     fd_passing: bool = True
     allowed_uids: frozenset[int] | None = None
     allowed_gids: frozenset[int] | None = None
+    authenticator: Authenticator | None = None
     name: str = ""
     listeners: list[anyio.abc.SocketListener] = field(default_factory=list, repr=False)
     _unlink_on_close: bool = field(default=False, repr=False)
@@ -109,6 +118,7 @@ class Service:
         fd_passing: bool = True,
         allowed_uids: Sequence[int] | None = None,
         allowed_gids: Sequence[int] | None = None,
+        authenticator: Authenticator | None = None,
         name: str = "",
     ) -> Service:
         """A unix socket at *path* with permissions *mode* and optional *group*.
@@ -130,6 +140,7 @@ class Service:
             fd_passing=fd_passing,
             allowed_uids=frozenset(allowed_uids) if allowed_uids is not None else None,
             allowed_gids=frozenset(allowed_gids) if allowed_gids is not None else None,
+            authenticator=authenticator,
             name=name or ("unix-ro" if readonly else "unix"),
         )
 
@@ -142,6 +153,7 @@ class Service:
         readonly: bool = False,
         auth: AuthPolicy = "none",
         max_client_requests: int | None = None,
+        authenticator: Authenticator | None = None,
         name: str = "",
     ) -> Service:
         """A plain TCP endpoint.
@@ -158,6 +170,7 @@ class Service:
             auth=auth,
             max_client_requests=max_client_requests,
             fd_passing=False,
+            authenticator=authenticator,
             name=name or "tcp",
         )
 
@@ -172,11 +185,21 @@ class Service:
         auth: AuthPolicy = "tls",
         handshake_timeout: float = 30.0,
         max_client_requests: int | None = None,
+        authenticator: Authenticator | None = None,
         name: str = "",
     ) -> Service:
-        """A TCP endpoint where every connection starts with a TLS handshake."""
+        """A TCP endpoint where every connection starts with a TLS handshake.
+
+        With ``auth="tls"`` (the default) a client whose certificate passes the checks and
+        the DN allow-list is authenticated.
+        """
         service = cls.tcp(
-            host, port, readonly=readonly, auth=auth, max_client_requests=max_client_requests
+            host,
+            port,
+            readonly=readonly,
+            auth=auth,
+            max_client_requests=max_client_requests,
+            authenticator=authenticator,
         )
         service.tls_context = context
         service.tls_handshake_timeout = handshake_timeout
