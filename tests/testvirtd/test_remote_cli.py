@@ -34,13 +34,16 @@ ROOT = Path(__file__).resolve().parents[2]
         ("unix-ro:///tmp/x/sock-ro", Listen("unix-ro", path="/tmp/x/sock-ro")),
         ("tcp://127.0.0.1:16509", Listen("tcp", host="127.0.0.1", port=16509)),
         ("tcp://[::1]:0", Listen("tcp", host="::1", port=0)),
+        ("tcp://127.0.0.1", Listen("tcp", host="127.0.0.1", port=16509)),
+        ("tls://h:1", Listen("tls", host="h", port=1)),
+        ("tls://0.0.0.0", Listen("tls", host="0.0.0.0", port=16514)),
     ],
 )
 def test_parse_listen(uri: str, want: Listen) -> None:
     assert parse_listen(uri) == want
 
 
-@pytest.mark.parametrize("uri", ["unix://relative", "tcp://127.0.0.1", "tls://h:1", "sock",
+@pytest.mark.parametrize("uri", ["unix://relative", "tcp://", "ssh://h:1", "sock",
                                  "tcp://h:99999"])
 def test_parse_listen_rejects(uri: str) -> None:
     with pytest.raises(ListenError):
