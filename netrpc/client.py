@@ -181,7 +181,10 @@ class Client:
     async def __aexit__(self, *exc_info: Any) -> bool | None:
         await self.aclose()
         assert self._task_group is not None
-        return await self._task_group.__aexit__(*exc_info)
+        # The reader and writer never raise; the body's own exception must propagate as
+        # itself, not wrapped in the task group's ExceptionGroup.
+        await self._task_group.__aexit__(None, None, None)
+        return None
 
     async def aclose(self) -> None:
         """Close the connection; pending calls fail with ConnectionLostError."""

@@ -503,6 +503,13 @@ class Connection:
         return segments
 
     @property
+    def pending_output(self) -> int:
+        """Bytes queued for the peer and not yet taken by :meth:`data_to_send`."""
+        return len(self._out) + sum(
+            len(seg) for seg in self._out_segments if isinstance(seg, bytes)
+        )
+
+    @property
     def has_output(self) -> bool:
         """True when :meth:`data_to_send` would return something."""
         return bool(self._out) or bool(self._out_segments)

@@ -26,6 +26,7 @@ procedure to run with decoded arguments, or the exact error reply libvirtd 9.0 s
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -239,6 +240,16 @@ class Program:
                         )
                     own[proc.number] = proc
             table.update(own)
+            # A plain method that overrides a procedure's handler by name (an implementation
+            # of an interface program) takes over that procedure.
+            for number, proc in list(table.items()):
+                override = vars(klass).get(proc.handler.__name__)
+                if (
+                    callable(override)
+                    and override is not proc.handler
+                    and getattr(override, "_netrpc_procedure", None) is None
+                ):
+                    table[number] = dataclasses.replace(proc, handler=override)
         cls.procedures = table
 
     @property

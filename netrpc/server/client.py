@@ -190,6 +190,17 @@ class ServerClient:
         """Queue an event MESSAGE; silently dropped once the connection is closed."""
         if self._closed or self.conn.closed_reason is not None:
             return
+        if self.conn.pending_output + len(payload) > self.server.max_pending_output:
+            # A client that does not read its events must not make the server buffer
+            # without bound: drop it, as if its connection had failed.
+            self.log.warning(
+                "closing client %s: %d bytes of unread output (limit %d)",
+                self._peer(),
+                self.conn.pending_output,
+                self.server.max_pending_output,
+            )
+            self.close("too much unread output")
+            return
         self.conn.send_event(program, version, procedure, payload, serial=serial)
         self._wake_writer.set()
 

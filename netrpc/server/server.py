@@ -62,6 +62,9 @@ class Server:
     :param on_connect: called with each new client before it is served; returning False
         refuses it (the connection is closed).  May be async.
     :param on_close: called with each client once it is gone.
+    :param max_pending_output: a client with more unwritten output than this (events it does
+        not read) is disconnected, so a slow reader never makes the server buffer without
+        bound.
     """
 
     def __init__(
@@ -80,6 +83,7 @@ class Server:
         keepalive_count: int = DEFAULT_COUNT,
         on_connect: ConnectHook | None = None,
         on_close: CloseHook | None = None,
+        max_pending_output: int = 64 * 1024 * 1024,
     ) -> None:
         self._check_limits(max_clients, max_anonymous_clients)
         if max_client_requests < 1:
@@ -96,6 +100,7 @@ class Server:
         self.workers = WorkerPool(min_workers, max_workers, prio_workers)
         self.on_connect = on_connect
         self.on_close = on_close
+        self.max_pending_output = max_pending_output
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         self._unauthenticated = 0

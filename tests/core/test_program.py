@@ -138,3 +138,12 @@ def test_procedures_from_plain_mixins() -> None:
 
     assert WithStorage.procedures[99].name == "vol_list"
     assert 66 in WithStorage.procedures
+
+
+def test_plain_override_of_a_handler_takes_over() -> None:
+    class Impl(Remote):
+        def auth_list(self, call: Call, args: None) -> None:
+            return None
+
+    assert Impl.procedures[66].handler is Impl.auth_list
+    assert Impl.procedures[66].auth is False

@@ -324,3 +324,28 @@ async def test_dual_stack_port_zero() -> None:
             async with Client.tcp(host, port) as client:
                 assert await client.stub(SampleProgram).echo(Text(host)) == Text(host)
         server.shutdown()
+
+
+async def test_exceptions_in_the_client_body_are_not_wrapped() -> None:
+    async with running_server() as (_, _, where):
+        with pytest.raises(RPCError, match="Cannot find program"):
+            async with Client.unix(where["unix"]) as client:
+                await client.call(1, 1, 1)
+
+
+async def test_client_that_never_reads_its_events_is_dropped() -> None:
+    async with running_server(max_pending_output=200_000) as (server, _, where):
+        stream = await anyio.connect_unix(where["unix"])
+        async with stream:
+            # Never read: broadcast events until the server gives up on us.
+            async with Client.unix(where["unix"]) as sender:
+                assert await sender.stub(SampleProgram).echo(Text("up")) == Text("up")
+                with anyio.fail_after(5):
+                    while server.nclients < 2:
+                        await anyio.sleep(0.01)
+                with anyio.fail_after(20):
+                    while server.nclients > 1:
+                        for _ in range(50):
+                            server.broadcast_event(PROGRAM, 1, 100, b"x" * 60000)
+                        await anyio.sleep(0.01)
+                assert await sender.stub(SampleProgram).echo(Text("fine")) == Text("fine")
