@@ -1,0 +1,532 @@
+"""Storage volume procedures of the REMOTE program, including the data streams.
+
+:class:`StorageProcedures` is a mixin for :class:`~daemons.testvirtd.remote.RemoteProgram`
+(it uses the program's ``hv``, ``opened()``, ``_writable()`` and ``_changed()``).  It serves
+everything ``virsh vol-*`` needs on the test hypervisor's pools: lookups, listing, create
+(``vol-create-as`` / ``vol-create``), delete, info, XML, path/key/name, and the data
+transfers ``vol-upload`` / ``vol-download`` (with ``--sparse``, ``--offset``, ``--length``)
+and ``vol-wipe``.
+
+Replies and errors follow libvirtd 9.0's test driver.  That driver does not implement
+upload, download, wipe, resize or ``virStorageVolGetInfoFlags`` (it answers "this function is
+not supported by the connection driver"); testvirtd implements upload, download and wipe the
+way the ``dir`` pool backend does on a regular file:
+
+* upload writes in place from ``offset`` (the file is neither truncated nor preallocated;
+  writing past its end makes it longer); with ``length`` > 0 at most that many bytes are
+  accepted, more aborts the stream with ENOSPC as libvirt's fdstream does;
+* download reads from ``offset`` to the end of the file, or at most ``length`` bytes;
+* with the ``SPARSE_STREAM`` flag (1) holes travel as STREAM_HOLE packets: download finds
+  them with SEEK_DATA/SEEK_HOLE, upload punches them into the file (so they stay holes and
+  previous data in that range reads as zeros);
+* wipe zeroes the volume by punching one hole over it (every pattern algorithm gives zeros;
+  ``trim`` is refused as on a file).
+
+Data moves one 256 KiB packet at a time: a download waits for each packet to be written to
+the socket before reading the next chunk, an upload writes each packet before taking the next
+from the connection, so a volume of any size costs one chunk of memory per stream.  The
+volume's recorded capacity and allocation are not changed by transfers.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from typing import TYPE_CHECKING, Annotated, Final
+
+from netrpc import Call, RPCError, procedure, xdr
+from netrpc.server.stream import ServerStream
+from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
+
+from .domxml import ErrCode, ErrDomain, VirtError
+from .hypervisor import PoolRef, VolumeData, VolumeRef
+from .remote_types import (
+    STRING_MAX,
+    IntRet,
+    NonnullStoragePool,
+    StoragePoolArgs,
+    StoragePoolRet,
+    StringRet,
+)
+
+if TYPE_CHECKING:
+    from .hypervisor import Hypervisor
+    from .remote import ConnectionState
+
+__all__ = (
+    "DOWNLOAD_SPARSE_STREAM",
+    "UPLOAD_SPARSE_STREAM",
+    "NonnullStorageVol",
+    "StorageProcedures",
+)
+
+log = logging.getLogger("testvirtd.storage")
+
+#: VIR_STORAGE_VOL_UPLOAD_SPARSE_STREAM / VIR_STORAGE_VOL_DOWNLOAD_SPARSE_STREAM
+UPLOAD_SPARSE_STREAM: Final = 1
+DOWNLOAD_SPARSE_STREAM: Final = 1
+#: REMOTE_STORAGE_VOL_LIST_MAX
+STORAGE_VOL_LIST_MAX: Final = 16384
+#: VIR_STORAGE_VOL_WIPE_ALG_TRIM and VIR_STORAGE_VOL_WIPE_ALG_LAST
+_WIPE_ALG_TRIM: Final = 9
+_WIPE_ALG_LAST: Final = 10
+#: VIR_ERR_SYSTEM_ERROR and VIR_FROM_STREAMS
+_SYSTEM_ERROR: Final = 38
+_FROM_STREAMS: Final = 38
+
+_String = Annotated[str, xdr.String(STRING_MAX)]
+
+
+# ------------------------------------------------------------------------------ wire types
+
+
+@xdr.struct
+class NonnullStorageVol:
+    """remote_nonnull_storage_vol."""
+
+    pool: _String
+    name: _String
+    key: _String
+
+
+@xdr.struct
+class StorageVolArgs:
+    """``{ remote_nonnull_storage_vol vol; }``."""
+
+    vol: NonnullStorageVol
+
+
+@xdr.struct
+class StorageVolFlagsArgs:
+    """``{ remote_nonnull_storage_vol vol; unsigned int flags; }``."""
+
+    vol: NonnullStorageVol
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StorageVolRet:
+    """``{ remote_nonnull_storage_vol vol; }``."""
+
+    vol: NonnullStorageVol
+
+
+@xdr.struct
+class StorageVolLookupByNameArgs:
+    """remote_storage_vol_lookup_by_name_args."""
+
+    pool: NonnullStoragePool
+    name: _String
+
+
+@xdr.struct
+class StringArgs:
+    """``{ remote_nonnull_string key/path; }``."""
+
+    value: _String
+
+
+@xdr.struct
+class StorageVolCreateXmlArgs:
+    """remote_storage_vol_create_xml_args."""
+
+    pool: NonnullStoragePool
+    xml: _String
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StorageVolGetInfoRet:
+    """remote_storage_vol_get_info_ret (``char type`` travels as an XDR int)."""
+
+    type: xdr.Int
+    capacity: xdr.UHyper
+    allocation: xdr.UHyper
+
+
+@xdr.struct
+class StorageVolWipePatternArgs:
+    """remote_storage_vol_wipe_pattern_args."""
+
+    vol: NonnullStorageVol
+    algorithm: xdr.UInt
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StorageVolResizeArgs:
+    """remote_storage_vol_resize_args."""
+
+    vol: NonnullStorageVol
+    capacity: xdr.UHyper
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StorageVolTransferArgs:
+    """remote_storage_vol_upload_args and remote_storage_vol_download_args."""
+
+    vol: NonnullStorageVol
+    offset: xdr.UHyper
+    length: xdr.UHyper
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StoragePoolListAllVolumesArgs:
+    """remote_storage_pool_list_all_volumes_args."""
+
+    pool: NonnullStoragePool
+    need_results: xdr.Int
+    flags: xdr.UInt
+
+
+@xdr.struct
+class StoragePoolListAllVolumesRet:
+    """remote_storage_pool_list_all_volumes_ret."""
+
+    vols: Annotated[list[NonnullStorageVol], xdr.Array(NonnullStorageVol.xdr, STORAGE_VOL_LIST_MAX)]
+    ret: xdr.UInt
+
+
+@xdr.struct
+class StoragePoolListVolumesArgs:
+    """remote_storage_pool_list_volumes_args."""
+
+    pool: NonnullStoragePool
+    maxnames: xdr.Int
+
+
+@xdr.struct
+class StoragePoolListVolumesRet:
+    """remote_storage_pool_list_volumes_ret."""
+
+    names: Annotated[list[str], xdr.Array(xdr.String(STRING_MAX), STORAGE_VOL_LIST_MAX)]
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _vol(wire: NonnullStorageVol) -> VolumeRef:
+    return VolumeRef(wire.pool, wire.name, wire.key)
+
+
+def _wire_vol(ref: VolumeRef) -> NonnullStorageVol:
+    return NonnullStorageVol(ref.pool, ref.name, ref.key)
+
+
+def _pool(wire: NonnullStoragePool) -> PoolRef:
+    return PoolRef(wire.name, bytes(wire.uuid))
+
+
+def _no_support(api: str) -> VirtError:
+    return VirtError.fmt(
+        ErrCode.NO_SUPPORT,
+        ErrDomain.STORAGE,
+        "this function is not supported by the connection driver: %s",
+        api,
+    )
+
+
+def _storage_bad_flags(function: str, flags: int) -> VirtError:
+    error = VirtError.bad_flags(function, flags)
+    error.domain = ErrDomain.STORAGE
+    return error
+
+
+def _stream_error(what: str, exc: OSError) -> RPCError:
+    # libvirt's fdstream reports I/O failures as system errors (virReportSystemError).
+    text = f"{what}: {exc.strerror or exc}"
+    return RPCError(_SYSTEM_ERROR, _FROM_STREAMS, text, str1=text, int1=exc.errno or -1)
+
+
+# ------------------------------------------------------------------------------ the mixin
+
+
+class StorageProcedures:
+    """Storage volume procedures (REMOTE program), mixed into RemoteProgram (which provides
+    ``hv``, ``opened()``, ``_writable()`` and ``_changed()``)."""
+
+    if TYPE_CHECKING:
+        hv: Hypervisor
+
+        def opened(self, call: Call) -> ConnectionState: ...
+
+        def _writable(self, call: Call, api: str) -> ConnectionState: ...
+
+        def _changed(self) -> None: ...
+
+    #: volumes with a stream in progress, for tests and diagnostics
+    active_transfers: int = 0
+
+    # ============================================================== lookups & listing
+
+    @procedure(86, args=StorageVolArgs, ret=StoragePoolRet, readonly=True, inline=True)
+    def storage_pool_lookup_by_volume(self, call: Call, args: StorageVolArgs) -> StoragePoolRet:
+        self.opened(call)
+        ref = self.hv.lookup_pool_by_volume(_vol(args.vol))
+        return StoragePoolRet(NonnullStoragePool(ref.name, ref.uuid))
+
+    @procedure(91, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
+    def storage_pool_num_of_volumes(self, call: Call, args: StoragePoolArgs) -> IntRet:
+        self.opened(call)
+        return IntRet(self.hv.pool_num_of_volumes(_pool(args.pool)))
+
+    @procedure(92, args=StoragePoolListVolumesArgs, ret=StoragePoolListVolumesRet,
+               readonly=True, inline=True)
+    def storage_pool_list_volumes(
+        self, call: Call, args: StoragePoolListVolumesArgs
+    ) -> StoragePoolListVolumesRet:
+        self.opened(call)
+        if args.maxnames > STORAGE_VOL_LIST_MAX:
+            raise RPCError.rpc(
+                f"maxnames > REMOTE_STORAGE_VOL_LIST_MAX ({args.maxnames} > "
+                f"{STORAGE_VOL_LIST_MAX})"
+            )
+        names = self.hv.pool_list_volumes(_pool(args.pool), max(args.maxnames, 0))
+        return StoragePoolListVolumesRet(names)
+
+    @procedure(282, args=StoragePoolListAllVolumesArgs, ret=StoragePoolListAllVolumesRet,
+               readonly=True, inline=True)
+    def storage_pool_list_all_volumes(
+        self, call: Call, args: StoragePoolListAllVolumesArgs
+    ) -> StoragePoolListAllVolumesRet:
+        self.opened(call)
+        if args.flags:
+            raise VirtError.bad_flags("testStoragePoolListAllVolumes", args.flags)
+        vols = self.hv.pool_list_all_volumes(_pool(args.pool), args.flags)
+        wire = [_wire_vol(v) for v in vols] if args.need_results else []
+        return StoragePoolListAllVolumesRet(wire, len(vols))
+
+    @procedure(95, args=StorageVolLookupByNameArgs, ret=StorageVolRet, readonly=True,
+               inline=True)
+    def storage_vol_lookup_by_name(
+        self, call: Call, args: StorageVolLookupByNameArgs
+    ) -> StorageVolRet:
+        self.opened(call)
+        return StorageVolRet(
+            _wire_vol(self.hv.storage_vol_lookup_by_name(_pool(args.pool), args.name))
+        )
+
+    @procedure(96, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
+    def storage_vol_lookup_by_key(self, call: Call, args: StringArgs) -> StorageVolRet:
+        self.opened(call)
+        return StorageVolRet(_wire_vol(self.hv.storage_vol_lookup_by_key(args.value)))
+
+    @procedure(97, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
+    def storage_vol_lookup_by_path(self, call: Call, args: StringArgs) -> StorageVolRet:
+        self.opened(call)
+        return StorageVolRet(_wire_vol(self.hv.storage_vol_lookup_by_path(args.value)))
+
+    # ============================================================== queries
+
+    @procedure(98, args=StorageVolArgs, ret=StorageVolGetInfoRet, readonly=True, inline=True)
+    def storage_vol_get_info(self, call: Call, args: StorageVolArgs) -> StorageVolGetInfoRet:
+        self.opened(call)
+        info = self.hv.storage_vol_get_info(_vol(args.vol))
+        return StorageVolGetInfoRet(info.type, info.capacity, info.allocation)
+
+    @procedure(378, args=StorageVolFlagsArgs, ret=StorageVolGetInfoRet, readonly=True,
+               inline=True)
+    def storage_vol_get_info_flags(
+        self, call: Call, args: StorageVolFlagsArgs
+    ) -> StorageVolGetInfoRet:
+        self.opened(call)
+        raise _no_support("virStorageVolGetInfoFlags")
+
+    @procedure(99, args=StorageVolFlagsArgs, ret=StringRet, readonly=True, inline=True)
+    def storage_vol_get_xml_desc(self, call: Call, args: StorageVolFlagsArgs) -> StringRet:
+        self.opened(call)
+        if args.flags:
+            raise VirtError.bad_flags("testStorageVolGetXMLDesc", args.flags)
+        return StringRet(self.hv.storage_vol_get_xml_desc(_vol(args.vol), args.flags))
+
+    @procedure(100, args=StorageVolArgs, ret=StringRet, readonly=True, inline=True)
+    def storage_vol_get_path(self, call: Call, args: StorageVolArgs) -> StringRet:
+        self.opened(call)
+        return StringRet(self.hv.storage_vol_get_path(_vol(args.vol)))
+
+    # ============================================================== changes
+
+    @procedure(93, args=StorageVolCreateXmlArgs, ret=StorageVolRet, inline=True,
+               name="virStorageVolCreateXML")
+    def storage_vol_create_xml(self, call: Call, args: StorageVolCreateXmlArgs) -> StorageVolRet:
+        self._writable(call, "virStorageVolCreateXML")
+        if args.flags:
+            raise VirtError.bad_flags("testStorageVolCreateXML", args.flags)
+        ref = self.hv.storage_vol_create_xml(_pool(args.pool), args.xml, args.flags)
+        self._changed()
+        return StorageVolRet(_wire_vol(ref))
+
+    @procedure(125, inline=True, name="virStorageVolCreateXMLFrom")
+    def storage_vol_create_xml_from(self, call: Call, args: None) -> None:
+        self._writable(call, "virStorageVolCreateXMLFrom")
+        raise _no_support("virStorageVolCreateXMLFrom")
+
+    @procedure(94, args=StorageVolFlagsArgs, inline=True, name="virStorageVolDelete")
+    def storage_vol_delete(self, call: Call, args: StorageVolFlagsArgs) -> None:
+        self._writable(call, "virStorageVolDelete")
+        if args.flags:
+            raise VirtError.bad_flags("testStorageVolDelete", args.flags)
+        self.hv.storage_vol_delete(_vol(args.vol), args.flags)
+        self._changed()
+
+    @procedure(260, args=StorageVolResizeArgs, inline=True, name="virStorageVolResize")
+    def storage_vol_resize(self, call: Call, args: StorageVolResizeArgs) -> None:
+        self._writable(call, "virStorageVolResize")
+        raise _no_support("virStorageVolResize")
+
+    @procedure(165, args=StorageVolFlagsArgs, inline=True, name="virStorageVolWipe")
+    def storage_vol_wipe(self, call: Call, args: StorageVolFlagsArgs) -> None:
+        self._writable(call, "virStorageVolWipe")
+        self._wipe(args.vol, 0, args.flags)
+
+    @procedure(259, args=StorageVolWipePatternArgs, inline=True,
+               name="virStorageVolWipePattern")
+    def storage_vol_wipe_pattern(self, call: Call, args: StorageVolWipePatternArgs) -> None:
+        self._writable(call, "virStorageVolWipePattern")
+        self._wipe(args.vol, args.algorithm, args.flags)
+
+    def _wipe(self, wire: NonnullStorageVol, algorithm: int, flags: int) -> None:
+        if flags:
+            raise _storage_bad_flags("storageVolWipePattern", flags)
+        if algorithm >= _WIPE_ALG_LAST:
+            raise VirtError.fmt(
+                ErrCode.INVALID_ARG, ErrDomain.STORAGE, "invalid argument: %s",
+                f"wiping algorithm {algorithm} not supported",
+            )
+        vol = _vol(wire)
+        self.hv.storage_vol_lookup_by_name(self.hv.lookup_pool_by_volume(vol), vol.name)
+        if algorithm == _WIPE_ALG_TRIM:
+            raise VirtError.fmt(
+                ErrCode.NO_SUPPORT, ErrDomain.STORAGE,
+                "this function is not supported by the connection driver: %s",
+                "'trim' algorithm not supported",
+            )
+        with self.hv.storage_vol_open(vol, write=True) as data:
+            size = data.size
+            if size:
+                data.punch_hole(0, size)
+
+    # ============================================================== streams
+
+    def _open_for_transfer(
+        self, call: Call, args: StorageVolTransferArgs, *, write: bool
+    ) -> VolumeData:
+        vol = _vol(args.vol)
+        # Same lookup as every other volume call: the pool must be active.
+        self.hv.storage_vol_lookup_by_name(self.hv.lookup_pool_by_volume(vol), vol.name)
+        try:
+            data: VolumeData = self.hv.storage_vol_open(vol, write=write)
+            return data
+        except OSError as exc:
+            raise VirtError.fmt(
+                ErrCode.OPERATION_FAILED, ErrDomain.STORAGE, "operation failed: %s",
+                f"cannot open volume '{vol.key}': {exc.strerror}",
+            ) from None
+
+    @procedure(208, args=StorageVolTransferArgs, inline=True, name="virStorageVolUpload")
+    def storage_vol_upload(self, call: Call, args: StorageVolTransferArgs) -> None:
+        self._writable(call, "virStorageVolUpload")
+        if args.flags & ~UPLOAD_SPARSE_STREAM:
+            raise _storage_bad_flags("storageVolUpload", args.flags)
+        data = self._open_for_transfer(call, args, write=True)
+        try:
+            stream = call.open_stream(sparse=bool(args.flags & UPLOAD_SPARSE_STREAM))
+            call.client.spawn(self._receive_volume, stream, data, args.offset, args.length)
+        except BaseException:
+            data.close()
+            raise
+
+    @procedure(209, args=StorageVolTransferArgs, inline=True, name="virStorageVolDownload")
+    def storage_vol_download(self, call: Call, args: StorageVolTransferArgs) -> None:
+        self._writable(call, "virStorageVolDownload")
+        if args.flags & ~DOWNLOAD_SPARSE_STREAM:
+            raise _storage_bad_flags("storageVolDownload", args.flags)
+        data = self._open_for_transfer(call, args, write=False)
+        try:
+            stream = call.open_stream(sparse=bool(args.flags & DOWNLOAD_SPARSE_STREAM))
+            call.client.spawn(self._send_volume, stream, data, args.offset, args.length)
+        except BaseException:
+            data.close()
+            raise
+
+    async def _send_volume(
+        self, stream: ServerStream, data: VolumeData, offset: int, length: int
+    ) -> None:
+        StorageProcedures.active_transfers += 1
+        try:
+            with data:
+                size = data.size
+                end = size if length == 0 else min(size, offset + length)
+                try:
+                    if stream.sparse:
+                        await _send_sparse(stream, data, offset, end)
+                    else:
+                        await _send_range(stream, data, offset, end)
+                except OSError as exc:
+                    await stream.abort(_stream_error("Unable to read from file", exc))
+                    return
+            await stream.finish()
+        except StreamAbortedError as exc:
+            log.debug("download stopped: %s", exc)
+        finally:
+            StorageProcedures.active_transfers -= 1
+
+    async def _receive_volume(
+        self, stream: ServerStream, data: VolumeData, offset: int, length: int
+    ) -> None:
+        StorageProcedures.active_transfers += 1
+        try:
+            with data:
+                pos = offset
+                limit = offset + length if length else None
+                while True:
+                    chunk = await stream.receive()
+                    if isinstance(chunk, Hole):
+                        size = chunk.length
+                    elif not chunk:
+                        break
+                    else:
+                        size = len(chunk)
+                    if limit is not None and pos + size > limit:
+                        full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                        await stream.abort(_stream_error("Unable to write stream", full))
+                        return
+                    try:
+                        if isinstance(chunk, Hole):
+                            data.punch_hole(pos, size)
+                        else:
+                            data.write_at(pos, chunk)
+                    except OSError as exc:
+                        await stream.abort(_stream_error("Unable to write stream", exc))
+                        return
+                    pos += size
+            await stream.finish()
+            self._changed()
+        except StreamAbortedError as exc:
+            log.debug("upload stopped: %s", exc)
+        finally:
+            StorageProcedures.active_transfers -= 1
+
+
+async def _send_range(stream: ServerStream, data: VolumeData, start: int, end: int) -> None:
+    pos = start
+    while pos < end:
+        chunk = data.read_at(pos, min(CHUNK_SIZE, end - pos))
+        if not chunk:
+            break
+        await stream.send(chunk)
+        pos += len(chunk)
+
+
+async def _send_sparse(stream: ServerStream, data: VolumeData, start: int, end: int) -> None:
+    for offset, size, is_data in data.data_regions(start):
+        if offset >= end:
+            break
+        size = min(size, end - offset)
+        if is_data:
+            await _send_range(stream, data, offset, offset + size)
+        else:
+            await stream.send_hole(size)
