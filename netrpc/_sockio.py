@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import errno
+import os
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,12 +26,62 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-__all__ = ("YIELD_EVERY", "RawSocketStream")
+__all__ = ("YIELD_EVERY", "RawSocketStream", "connect_tcp", "connect_unix", "write_segments")
 
 #: operations completed without waiting before a forced yield to the event loop
 YIELD_EVERY = 16
 
 _FD_SIZE = array.array("i").itemsize
+_IOV_MAX = 512
+
+
+async def connect_unix(path: str) -> RawSocketStream:
+    """Connect to a unix stream socket."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+        except BlockingIOError:
+            # The listen backlog is full: wait until the server accepts.
+            await anyio.wait_writable(sock)
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                raise OSError(err, os.strerror(err), path) from None
+    except BaseException:
+        sock.close()
+        raise
+    return RawSocketStream(sock)
+
+
+async def connect_tcp(host: str, port: int) -> RawSocketStream:
+    """Connect over TCP, trying each address *host* resolves to in turn."""
+    errors: list[OSError] = []
+    for family, kind, proto, _name, address in await anyio.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            try:
+                sock.connect(address)
+            except BlockingIOError:
+                await anyio.wait_writable(sock)
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    raise OSError(err, os.strerror(err), f"{host}:{port}") from None
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return RawSocketStream(sock)
+    if len(errors) == 1:
+        raise errors[0]
+    raise OSError(f"all connection attempts to {host}:{port} failed: {errors}")
 
 
 class RawSocketStream(anyio.abc.ByteStream):
@@ -53,6 +104,11 @@ class RawSocketStream(anyio.abc.ByteStream):
     def socket(self) -> socket.socket:
         """The underlying socket."""
         return self._sock
+
+    @property
+    def fd_capable(self) -> bool:
+        """True on unix sockets, the only ones that carry file descriptors."""
+        return self._unix
 
     async def _fair(self) -> None:
         self._streak += 1
@@ -129,6 +185,30 @@ class RawSocketStream(anyio.abc.ByteStream):
             view = view[sent:]
         await self._fair()
 
+    async def send_many(self, buffers: list[bytes]) -> None:
+        """Send several buffers in order with scatter-gather writes (no joining copy)."""
+        sock = self._sock
+        views = [memoryview(b) for b in buffers if b]
+        while views:
+            self._check()
+            try:
+                sent = sock.sendmsg(views[:_IOV_MAX])
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_writable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            while sent:
+                first = views[0]
+                if sent >= len(first):
+                    sent -= len(first)
+                    views.pop(0)
+                else:
+                    views[0] = first[sent:]
+                    sent = 0
+        await self._fair()
+
     async def send_fds(self, message: bytes, fds: list[int]) -> None:
         """Send *message* with *fds* attached (``SCM_RIGHTS``; unix sockets only)."""
         if not self._unix:
@@ -179,3 +259,41 @@ class RawSocketStream(anyio.abc.ByteStream):
             attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
             attributes[SocketAttribute.remote_port] = lambda: sock.getpeername()[1]
         return attributes
+
+
+async def write_segments(
+    stream: anyio.abc.ByteStream, segments: list[bytes | int], *, close_fds: bool
+) -> None:
+    """Write the output of a connection: runs of bytes in one send, FDs one by one.
+
+    :param close_fds: close each descriptor once sent (the server owns reply descriptors;
+        a client's caller keeps its own).
+    """
+    run: list[bytes] = []
+    send_many = getattr(stream, "send_many", None)
+    for segment in [*segments, None]:
+        if isinstance(segment, bytes):
+            run.append(segment)
+            continue
+        if run:
+            if len(run) == 1:
+                await stream.send(run[0])
+            elif send_many is not None:
+                await send_many(run)
+            else:
+                await stream.send(b"".join(run))
+            run = []
+        if isinstance(segment, int):
+            try:
+                await stream.send_fds(b"\0", [segment])  # type: ignore[attr-defined]
+            finally:
+                if close_fds:
+                    _close_quietly(segment)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError as exc:
+        if exc.errno != errno.EBADF:
+            raise

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
+from . import _sockio
 from .connection import (
     NEED_DATA,
     PAUSED,
@@ -35,6 +36,7 @@ from .connection import (
 from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from .program import Procedure, Program
 from .protocol import Header, MessageStatus, decode_error
+from .server.stream import STREAM_WINDOW
 from .stream import (
     CHUNK_SIZE,
     Hole,
@@ -54,7 +56,7 @@ log = logging.getLogger("netrpc.client")
 
 EventCallback = Callable[[Header, bytes], Any]
 
-_RECEIVE_SIZE = 65536
+_RECEIVE_SIZE = 262144
 
 
 class _Waiter:
@@ -100,7 +102,7 @@ class Client:
         self._wake_writer: anyio.Event | None = None
         self._closed_reason: str | None = None
         self.closed = anyio.Event()
-        self._fd_capable = hasattr(stream, "send_fds")
+        self._fd_capable = bool(getattr(stream, "fd_capable", hasattr(stream, "send_fds")))
         self._flush_done: anyio.Event | None = None
         self._backlogged: list[ClientStream] = []
 
@@ -110,7 +112,7 @@ class Client:
     @contextlib.asynccontextmanager
     async def unix(cls, path: str | os.PathLike[str], **options: Any) -> AsyncIterator[Client]:
         """Connect to a unix socket."""
-        stream = await anyio.connect_unix(os.fspath(path))
+        stream = await _sockio.connect_unix(os.fspath(path))
         async with cls(stream, **options) as client:
             yield client
 
@@ -118,7 +120,7 @@ class Client:
     @contextlib.asynccontextmanager
     async def tcp(cls, host: str, port: int, **options: Any) -> AsyncIterator[Client]:
         """Connect over plain TCP."""
-        stream = await anyio.connect_tcp(host, port)
+        stream = await _sockio.connect_tcp(host, port)
         async with cls(stream, **options) as client:
             yield client
 
@@ -332,28 +334,26 @@ class Client:
         conn = self.conn
         try:
             while conn.has_output:
-                for segment in conn.data_to_send():
-                    if isinstance(segment, int):
-                        await self.stream.send_fds(b"\0", [segment])  # type: ignore[attr-defined]
-                    else:
-                        await self.stream.send(segment)
+                await _sockio.write_segments(self.stream, conn.data_to_send(), close_fds=False)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._connection_lost(f"send failed: {exc!r}")
         finally:
             self._sending = False
             self._flush_done.set()
 
-    async def _wait_written(self) -> None:
+    async def _wait_written(self, below: int = 1) -> None:
         while True:
             if self._closed_reason is not None:
                 raise StreamAbortedError(self._closed_reason)
+            if self.conn.pending_output < below:
+                if self.conn.has_output and not self._sending:
+                    self._wake()
+                return
             if self._sending:
                 assert self._flush_done is not None
                 await self._flush_done.wait()
-            elif self.conn.has_output:
-                await self._flush()
             else:
-                return
+                await self._flush()
 
     async def _writer(self) -> None:
         while True:
@@ -369,7 +369,7 @@ class Client:
     async def _reader(self) -> None:
         conn = self.conn
         stream = self.stream
-        receive_fds = getattr(stream, "receive_fds", None)
+        receive_fds = getattr(stream, "receive_fds", None) if self._fd_capable else None
         try:
             while True:
                 while True:
@@ -582,15 +582,19 @@ class ClientStream:
         raise StreamAbortedError(f"unexpected stream packet {packet.kind.value}", packet.error)
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send data in chunks of at most 256 KiB; returns once written to the socket."""
+        """Send data in chunks of at most 256 KiB.
+
+        Returns once all but a few chunks are written (back-pressure: a slow server makes
+        the sender wait).
+        """
         view = memoryview(data)
         conn = self._client.conn
+        whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
         for start in range(0, len(view), CHUNK_SIZE):
             self._check_open()
-            conn.send_stream(
-                self.header, MessageStatus.CONTINUE, bytes(view[start : start + CHUNK_SIZE])
-            )
-            await self._client._wait_written()
+            chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
+            conn.send_stream(self.header, MessageStatus.CONTINUE, chunk)  # type: ignore[arg-type]
+            await self._client._wait_written(below=STREAM_WINDOW)
 
     async def send_hole(self, length: int) -> None:
         """Send a hole (sparse streams only)."""

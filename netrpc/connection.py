@@ -80,6 +80,9 @@ _STREAM_HOLE: Final = int(MessageType.STREAM_HOLE)
 _OK: Final = int(MessageStatus.OK)
 _ERROR: Final = int(MessageStatus.ERROR)
 
+#: payloads at least this large are queued without copying them into the output buffer
+_COPY_LIMIT = 16384
+
 _PING = _FRAME.pack(
     MIN_MESSAGE_LENGTH, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, _MESSAGE, 0, 0
 )
@@ -357,7 +360,13 @@ class Connection:
             raise LocalProtocolError(f"connection is closed ({self._closed_reason})")
         target = self._out
         target += _FRAME.pack(MIN_MESSAGE_LENGTH + len(payload), *header_fields)
-        if payload:
+        if len(payload) >= _COPY_LIMIT:
+            # Large payloads (stream data) are queued as they are, not copied: the I/O layer
+            # writes the segments with one scatter-gather send.
+            self._out_segments.append(bytes(target))
+            target.clear()
+            self._out_segments.append(payload)
+        elif payload:
             target += payload
 
     def _append_with_fds(
@@ -372,8 +381,9 @@ class Connection:
             )
         self._append(header_fields, _U32.pack(len(fds)) + payload)
         # Everything written so far leaves first; each FD follows with its dummy byte.
-        self._out_segments.append(bytes(self._out))
-        self._out.clear()
+        if self._out:
+            self._out_segments.append(bytes(self._out))
+            self._out.clear()
         self._out_segments.extend(fds)
 
     def send_reply(self, call: Header, payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
@@ -505,6 +515,8 @@ class Connection:
     @property
     def pending_output(self) -> int:
         """Bytes queued for the peer and not yet taken by :meth:`data_to_send`."""
+        if not self._out_segments:
+            return len(self._out)
         return len(self._out) + sum(
             len(seg) for seg in self._out_segments if isinstance(seg, bytes)
         )

@@ -19,10 +19,12 @@ from netrpc.tls import PKIFiles, TLSContext, TLSError
 
 from .daemon import (
     DEFAULT_URI,
+    Listen,
     ListenError,
     TestVirtd,
     default_admin_socket,
     default_listens,
+    default_qmp_dir,
     load_hypervisor,
     parse_listen,
     run_daemon,
@@ -53,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--default-uri", default=DEFAULT_URI, metavar="URI",
         help="the URI opened for clients that send none (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--qmp-dir", metavar="DIR",
+        help="serve a QMP socket DIR/<domain>.sock for each running domain (default: qmp/ "
+        "next to the first unix socket, else in the runtime directory); 'none' disables them",
     )
     ap.add_argument(
         "--timeout", type=float, default=None, metavar="SECONDS",
@@ -151,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config, log_config=log_config,
             mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
             on_reload=reload, tls_context=tls_context,
+            qmp_dir=_qmp_dir(args.qmp_dir, listens),
         )
 
         def ready(d: TestVirtd) -> None:
@@ -185,6 +193,12 @@ def _tls_context(args: argparse.Namespace, config: DaemonConfig) -> TLSContext:
         )
     files = PKIFiles.locate(role="server")
     return TLSContext(files, role="server", allowed_dns=allowed)
+
+
+def _qmp_dir(option: str | None, listens: Sequence[Listen]) -> str | None:
+    if option == "none":
+        return None
+    return option or default_qmp_dir(listens)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

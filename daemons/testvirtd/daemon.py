@@ -27,6 +27,7 @@ from netrpc.tls import TLSContext
 
 from .hypervisor import Hypervisor, StateFileError
 from .qemu import QemuProgram
+from .qmp_sockets import QmpSockets
 from .remote import RemoteProgram
 
 __all__ = (
@@ -38,6 +39,7 @@ __all__ = (
     "TestVirtd",
     "default_admin_socket",
     "default_listens",
+    "default_qmp_dir",
     "load_hypervisor",
     "parse_listen",
     "runtime_dir",
@@ -172,6 +174,8 @@ class TestVirtd:
     :param mdns: advertise the TCP/TLS endpoints over mDNS.
     :param mdns_name: the mDNS instance name (default "Virtualization Host <host>").
     :param tls_context: server credentials for ``tls`` endpoints.
+    :param qmp_dir: serve a QMP socket ``<qmp_dir>/<domain>.sock`` for every running
+        domain (None: no QMP sockets); see :func:`default_qmp_dir`.
     :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...);
         they override *config*.
     """
@@ -192,6 +196,7 @@ class TestVirtd:
         mdns_name: str | None = None,
         on_reload: Callable[[], None] | None = None,
         tls_context: TLSContext | None = None,
+        qmp_dir: str | None = None,
         **server_options: Any,
     ) -> None:
         self.hv = hv
@@ -219,6 +224,7 @@ class TestVirtd:
             )
         self.mdns = mdns
         self.mdns_name = mdns_name
+        self.qmp_sockets = QmpSockets(self.qemu, qmp_dir) if qmp_dir is not None else None
 
     def save(self) -> None:
         """Write the state file (atomically), if there is one."""
@@ -239,11 +245,23 @@ class TestVirtd:
                         txt={"driver": parts.scheme or "test", "path": parts.path or "/"},
                     )
                 async with anyio.create_task_group() as tg:
-                    await tg.start(self.daemon.run)
+                    await tg.start(self._serve_with_qmp_sockets)
                     task_status.started(self)
         finally:
             self.remote.close()
             self.qemu.close()
+
+    # -------------------------------------------------------------- QMP sockets
+
+    async def _serve_with_qmp_sockets(
+        self, *, task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The netrpc daemon, plus the domains' QMP sockets for as long as it runs."""
+        async with anyio.create_task_group() as tg:
+            if self.qmp_sockets is not None:
+                await tg.start(self.qmp_sockets.run)
+            await self.daemon.run(task_status=task_status)
+            tg.cancel_scope.cancel()
 
     def shutdown(self) -> None:
         """Stop gracefully (what SIGTERM does)."""
@@ -286,8 +304,19 @@ class TestVirtd:
             lines.append(f"  virsh -c {quoted}" + (f"    ({note})" if note else ""))
         if self.admin_socket is not None:
             lines.append(f"  virt-admin -c 'libvirtd:///system?socket={self.admin_socket}'")
+        if self.qmp_sockets is not None:
+            lines.append(f"  qmp: {self.qmp_sockets.path('<domain>')}")
         lines.append("ready")
         return "\n".join(lines) + "\n"
+
+
+def default_qmp_dir(listens: Sequence[Listen]) -> str:
+    """Where QMP sockets go by default: ``qmp/`` next to the first read-write unix socket,
+    else in :func:`runtime_dir`."""
+    for listen in listens:
+        if listen.kind == "unix":
+            return os.path.join(os.path.dirname(listen.path) or ".", "qmp")
+    return os.path.join(runtime_dir(), "qmp")
 
 
 def run_daemon(

@@ -45,6 +45,7 @@ __all__ = (
     "DomainRef",
     "DomainState",
     "Event",
+    "Flavour",
     "Hypervisor",
     "ListFlags",
     "MonitorEvent",
@@ -748,13 +749,27 @@ class Hypervisor:
 
     # ---------------------------------------------------------------- connection / node
 
-    def get_type(self) -> str:
-        """``virConnectGetType``: "TEST" or "QEMU"."""
-        return "TEST" if self.flavour == "test" else "QEMU"
+    def view_flavour(self, flavour: Flavour | None) -> Flavour:
+        """*flavour*, or the hypervisor's own one when ``None``.
 
-    def get_version(self) -> int:
-        """``virConnectGetVersion`` (the test driver reports 2, shown as 0.0.2)."""
-        return self._HV_VERSION[self.flavour]
+        Every flavour-dependent query takes an optional ``flavour``: connections opened
+        with ``test:///default`` and with ``qemu:///system`` see the same domains, networks
+        and pools, each through its own driver's eyes (type, versions, capabilities, node
+        and XML rules).
+        """
+        if flavour is None:
+            return self.flavour
+        if flavour not in ("test", "qemu"):
+            raise ValueError(f"unknown flavour {flavour!r}")
+        return flavour
+
+    def get_type(self, flavour: Flavour | None = None) -> str:
+        """``virConnectGetType``: "TEST" or "QEMU"."""
+        return "TEST" if self.view_flavour(flavour) == "test" else "QEMU"
+
+    def get_version(self, flavour: Flavour | None = None) -> int:
+        """``virConnectGetVersion``: 2 for the test driver (0.0.2), 7002000 for QEMU 7.2."""
+        return self._HV_VERSION[self.view_flavour(flavour)]
 
     def get_lib_version(self) -> int:
         """``virConnectGetLibVersion``: 9000000 (libvirt 9.0.0)."""
@@ -764,19 +779,22 @@ class Hypervisor:
         """``virConnectGetHostname``: the host's name, like the test driver."""
         return self._hostname or socket.gethostname()
 
-    def get_max_vcpus(self, type: str | None = None) -> int:
+    def get_max_vcpus(self, type: str | None = None, flavour: Flavour | None = None) -> int:
         """``virConnectGetMaxVcpus`` (32 for the test driver)."""
-        return 32 if self.flavour == "test" else 255
+        return 32 if self.view_flavour(flavour) == "test" else 255
 
-    def node_get_info(self) -> NodeInfo:
+    def node_get_info(self, flavour: Flavour | None = None) -> NodeInfo:
         """``virNodeGetInfo``, with the test driver's numbers."""
-        if self.flavour == "test":
+        if self.view_flavour(flavour) == "test":
             return NodeInfo("i686", 3145728, 16, 1400, 2, 2, 2, 2)
         return NodeInfo("x86_64", 3145728, 4, 2400, 1, 1, 2, 2)
 
-    def node_get_cells_free_memory(self, start: int, maxcells: int) -> list[int]:
+    def node_get_cells_free_memory(
+        self, start: int, maxcells: int, flavour: Flavour | None = None
+    ) -> list[int]:
         """``virNodeGetCellsFreeMemory`` in bytes (the test driver's cells: 2 and 4 MiB)."""
-        cells = [2097152, 4194304] if self.flavour == "test" else [3145728 * 1024]
+        test = self.view_flavour(flavour) == "test"
+        cells = [2097152, 4194304] if test else [3145728 * 1024]
         if start < 0 or start >= len(cells):
             raise VirtError.fmt(
                 ErrCode.INVALID_ARG,
@@ -786,15 +804,15 @@ class Hypervisor:
             )
         return cells[start : start + maxcells]
 
-    def get_capabilities(self) -> str:
+    def get_capabilities(self, flavour: Flavour | None = None) -> str:
         """``virConnectGetCapabilities``: the test driver's document (or a QEMU host's)."""
-        if self.flavour == "test":
+        if self.view_flavour(flavour) == "test":
             return _test_capabilities()
         return _qemu_capabilities(self.host_uuid)
 
-    def node_get_security_model(self) -> tuple[str, str]:
+    def node_get_security_model(self, flavour: Flavour | None = None) -> tuple[str, str]:
         """``virNodeGetSecurityModel``: (model, doi)."""
-        return ("testSecurity", "") if self.flavour == "test" else ("none", "0")
+        return ("testSecurity", "") if self.view_flavour(flavour) == "test" else ("none", "0")
 
     # ---------------------------------------------------------------- domain lookup
 
@@ -934,11 +952,11 @@ class Hypervisor:
             d = self._find(dom)
             return d.state, d.reason
 
-    def domain_get_os_type(self, dom: DomainKey) -> str:
+    def domain_get_os_type(self, dom: DomainKey, flavour: Flavour | None = None) -> str:
         """``virDomainGetOSType``; the test driver always answers "linux"."""
         with self._lock:
             d = self._find(dom)
-            return "linux" if self.flavour == "test" else d.defn.os_type
+            return "linux" if self.view_flavour(flavour) == "test" else d.defn.os_type
 
     def domain_get_max_memory(self, dom: DomainKey) -> int:
         """``virDomainGetMaxMemory`` in KiB."""
@@ -1002,11 +1020,14 @@ class Hypervisor:
             self._find(dom)
             return 0
 
-    def domain_get_security_label(self, dom: DomainKey) -> tuple[str, bool]:
+    def domain_get_security_label(
+        self, dom: DomainKey, flavour: Flavour | None = None
+    ) -> tuple[str, bool]:
         """``virDomainGetSecurityLabel``: (label, enforcing)."""
         with self._lock:
             self._find(dom)
-            return ("libvirt-test", True) if self.flavour == "test" else ("", False)
+            test = self.view_flavour(flavour) == "test"
+            return ("libvirt-test", True) if test else ("", False)
 
     def domain_get_messages(self, dom: DomainKey, flags: int = 0) -> list[str]:
         """``virDomainGetMessages``: none."""
@@ -1042,12 +1063,14 @@ class Hypervisor:
                 )
         return None
 
-    def _parse_domain(self, xml: str | bytes) -> DomainDef:
-        if self.flavour == "qemu":
+    def _parse_domain(self, xml: str | bytes, flavour: Flavour | None = None) -> DomainDef:
+        if self.view_flavour(flavour) == "qemu":
             return parse_domain_xml(xml, default_arch="x86_64", allowed_types=("qemu", "kvm"))
         return parse_domain_xml(xml, default_arch="i686")
 
-    def domain_define_xml(self, xml: str | bytes, flags: int = 0) -> DomainRef:
+    def domain_define_xml(
+        self, xml: str | bytes, flags: int = 0, flavour: Flavour | None = None
+    ) -> DomainRef:
         """``virDomainDefineXML(Flags)``: define or update a persistent domain.
 
         Emits DEFINED/ADDED for a new (or so far transient) domain, DEFINED/UPDATED when a
@@ -1056,7 +1079,7 @@ class Hypervisor:
         """
         if flags & ~1:  # VIR_DOMAIN_DEFINE_VALIDATE is accepted and ignored
             raise VirtError.bad_flags("testDomainDefineXMLFlags", flags)
-        defn = self._parse_domain(xml)
+        defn = self._parse_domain(xml, flavour)
         with self._locked():
             existing = self._check_conflicts(defn, live=False)
             if existing is None:
@@ -1124,12 +1147,14 @@ class Hypervisor:
             self._start(d)
             return d.ref()
 
-    def domain_create_xml(self, xml: str | bytes, flags: int = 0) -> DomainRef:
+    def domain_create_xml(
+        self, xml: str | bytes, flags: int = 0, flavour: Flavour | None = None
+    ) -> DomainRef:
         """``virDomainCreateXML``: start a transient domain (or boot an inactive persistent
         one with this XML as its live definition)."""
         if flags & ~4:  # VIR_DOMAIN_START_VALIDATE only
             raise VirtError.bad_flags("testDomainCreateXML", flags)
-        defn = self._parse_domain(xml)
+        defn = self._parse_domain(xml, flavour)
         with self._locked():
             existing = self._check_conflicts(defn, live=True)
             if existing is None:

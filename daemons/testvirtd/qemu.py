@@ -1,30 +1,206 @@
-"""libvirt's QEMU program (0x20008087 v1): ``virsh qemu-monitor-command`` and friends.
+"""libvirt's QEMU program (0x20008087 v1): what ``virsh qemu-monitor-command``,
+``qemu-monitor-event`` and ``qemu-agent-command`` (and go-qemu's libvirt monitor) use.
 
-DOMAIN_MONITOR_COMMAND runs the command on the domain's fake QMP monitor
-(:class:`~daemons.testvirtd.qmp.QmpEngine`) and answers QEMU's JSON reply text, or the HMP
-output with ``VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP``.  The program shares the REMOTE
-program's per-connection state: the connection must be open, and read-only connections are
-refused.
+=====  ==========================================  ==========================================
+proc   name                                        testvirtd
+=====  ==========================================  ==========================================
+1      DOMAIN_MONITOR_COMMAND                      QMP on the domain's fake monitor
+                                                   (:class:`~daemons.testvirtd.qmp.QmpEngine`);
+                                                   HMP with ``VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP``
+2      DOMAIN_ATTACH                               not provided ("unknown procedure")
+3      DOMAIN_AGENT_COMMAND                        the fake guest agent
+                                                   (:class:`~daemons.testvirtd.agent.GuestAgent`)
+4, 5   CONNECT_DOMAIN_MONITOR_EVENT_(DE)REGISTER   QMP event subscriptions
+6      DOMAIN_MONITOR_EVENT                        (server → client) one QMP event
+=====  ==========================================  ==========================================
+
+Replies are formatted as libvirt's QEMU driver formats them: compact JSON, with libvirt's
+own ``"id": "libvirt-N"`` added to monitor commands that carry none.  The program shares the
+REMOTE program's per-connection state: the connection must be open, and read-only connections
+may register for events but not send commands.
 """
 
 from __future__ import annotations
 
-from typing import Final
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
 
-from netrpc import Call, Procedure, Program, RPCError, procedure
+import anyio.from_thread
 
+from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, procedure, xdr
+
+from .agent import GuestAgent
 from .domxml import ErrDomain, VirtError
+from .fdpass import QemuFdProcedures
+from .hypervisor import DomainState, Event, MonitorEvent
 from .qmp import QmpEngine
-from .remote import RemoteProgram, _dom, _readonly_refusal
-from .remote_types import QEMU_PROGRAM, DomainMonitorCommandArgs, DomainMonitorCommandRet
+from .remote import (
+    ConnectionState,
+    RemoteProgram,
+    _dom,
+    _in_event_loop,
+    _readonly_refusal,
+    _wire_dom,
+)
+from .remote_types import (
+    QEMU_PROGRAM,
+    STRING_MAX,
+    DomainMonitorCommandArgs,
+    DomainMonitorCommandRet,
+    NonnullDomain,
+)
 
-__all__ = ("QemuProgram",)
+__all__ = (
+    "DomainAgentCommandArgs",
+    "DomainAgentCommandRet",
+    "MonitorEventDeregisterArgs",
+    "MonitorEventMsg",
+    "MonitorEventRegisterArgs",
+    "MonitorEventRegisterRet",
+    "QemuProc",
+    "QemuProgram",
+)
+
+log = logging.getLogger("testvirtd.qemu")
 
 #: VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP
 MONITOR_COMMAND_HMP: Final = 1
+#: VIR_CONNECT_DOMAIN_QEMU_MONITOR_EVENT_REGISTER_REGEX / _NOCASE
+EVENT_REGISTER_REGEX: Final = 1
+EVENT_REGISTER_NOCASE: Final = 2
+#: VIR_DOMAIN_QEMU_AGENT_COMMAND_MIN (-2: block), _DEFAULT is -1 and _NOWAIT 0
+AGENT_COMMAND_MIN: Final = -2
+
+_String = Annotated[str, xdr.String(STRING_MAX)]
 
 
-class QemuProgram(Program):
+class QemuProc:
+    """QEMU program procedure numbers."""
+
+    DOMAIN_MONITOR_COMMAND: Final = 1
+    DOMAIN_ATTACH: Final = 2
+    DOMAIN_AGENT_COMMAND: Final = 3
+    CONNECT_DOMAIN_MONITOR_EVENT_REGISTER: Final = 4
+    CONNECT_DOMAIN_MONITOR_EVENT_DEREGISTER: Final = 5
+    DOMAIN_MONITOR_EVENT: Final = 6
+
+
+# ------------------------------------------------------------------------------ XDR types
+
+
+@xdr.struct
+class DomainAgentCommandArgs:
+    """qemu_domain_agent_command_args."""
+
+    dom: NonnullDomain
+    cmd: _String
+    timeout: xdr.Int
+    flags: xdr.UInt
+
+
+@xdr.struct
+class DomainAgentCommandRet:
+    """qemu_domain_agent_command_ret (``remote_string result``)."""
+
+    result: Annotated[str | None, xdr.Optional(xdr.String(STRING_MAX))]
+
+
+@xdr.struct
+class MonitorEventRegisterArgs:
+    """qemu_connect_domain_monitor_event_register_args."""
+
+    dom: Annotated[NonnullDomain | None, xdr.Optional(NonnullDomain)]
+    event: Annotated[str | None, xdr.Optional(xdr.String(STRING_MAX))]
+    flags: xdr.UInt
+
+
+@xdr.struct
+class MonitorEventRegisterRet:
+    """qemu_connect_domain_monitor_event_register_ret."""
+
+    callback_id: xdr.Int
+
+
+@xdr.struct
+class MonitorEventDeregisterArgs:
+    """qemu_connect_domain_monitor_event_deregister_args."""
+
+    callback_id: xdr.Int
+
+
+@xdr.struct
+class MonitorEventMsg:
+    """qemu_domain_monitor_event_msg."""
+
+    callback_id: xdr.Int
+    dom: NonnullDomain
+    event: _String
+    seconds: xdr.Hyper
+    micros: xdr.UInt
+    details: Annotated[str | None, xdr.Optional(xdr.String(STRING_MAX))]
+
+
+_EVENT_CODEC: Final = xdr.codec_for(MonitorEventMsg)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _compact(value: Any) -> str:
+    """JSON as libvirt's ``virJSONValueToString(value, false)`` writes it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _parse_json(text: str) -> Any:
+    """Parse client JSON as libvirt does before anything reaches QEMU or the agent."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RPCError.formatted(
+            ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "internal error: %s",
+            f"cannot parse json {text}: {exc.msg}",
+        ) from None
+
+
+def _bad_flags(function: str, flags: int, domain: int) -> RPCError:
+    return RPCError(
+        ErrorCode.INVALID_ARG, domain, f"unsupported flags (0x{flags:x}) in function {function}",
+        str1=function, str2="flags", int1=0,
+    )
+
+
+def _not_running(domain: int) -> VirtError:
+    return VirtError.invalid(domain, "domain is not running")
+
+
+@dataclass(eq=False)
+class _MonitorRegistration:
+    client: Any
+    uuid: bytes | None
+    event: str | None
+    flags: int
+    regex: re.Pattern[str] | None
+
+    def matches(self, event: MonitorEvent) -> bool:
+        """libvirt's filter: domain, then regex search, case-insensitive or exact name."""
+        if self.uuid is not None and event.dom.uuid != self.uuid:
+            return False
+        if self.event is None:
+            return True
+        if self.regex is not None:
+            return self.regex.search(event.event) is not None
+        if self.flags & EVENT_REGISTER_NOCASE:
+            return event.event.lower() == self.event.lower()
+        return event.event == self.event
+
+
+# ------------------------------------------------------------------------------ the program
+
+
+class QemuProgram(QemuFdProcedures, Program):
     """The QEMU program, for the domains of *remote*'s hypervisor."""
 
     number = QEMU_PROGRAM
@@ -34,6 +210,11 @@ class QemuProgram(Program):
         self.remote = remote
         self.hv = remote.hv
         self._engines: dict[bytes, QmpEngine] = {}
+        self._agents: dict[bytes, GuestAgent] = {}
+        self._command_ids: dict[bytes, int] = {}
+        self._registrations: dict[int, _MonitorRegistration] = {}
+        remote.drop_hooks.append(self._drop_client)
+        self._token: int | None = self.hv.subscribe(self._on_event)
 
     def readonly_error(self, proc: Procedure) -> RPCError:
         return _readonly_refusal(proc.name)
@@ -45,11 +226,70 @@ class QemuProgram(Program):
             engine = self._engines[uuid] = QmpEngine(self.hv, uuid)
         return engine
 
+    def agent(self, uuid: bytes) -> GuestAgent:
+        """The guest agent of the domain with *uuid* (created on first use)."""
+        agent = self._agents.get(uuid)
+        if agent is None:
+            agent = self._agents[uuid] = GuestAgent(self.hv, uuid)
+        return agent
+
     def close(self) -> None:
-        """Close every monitor (and the descriptors they hold)."""
+        """Stop listening to events; close every monitor (and the descriptors it holds)."""
+        if self._token is not None:
+            self.hv.unsubscribe(self._token)
+            self._token = None
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
+
+    # -------------------------------------------------------------- registrations
+
+    def _client_ids(self, client: Any) -> set[int]:
+        ids = client.private.get(QemuProgram)
+        if not isinstance(ids, set):
+            ids = client.private[QemuProgram] = set()
+        return ids  # type: ignore[no-any-return]
+
+    def _drop_client(self, client: Any, st: ConnectionState | None = None) -> None:
+        ids = client.private.get(QemuProgram)
+        if isinstance(ids, set):
+            for cb_id in ids:
+                self._registrations.pop(cb_id, None)
+            ids.clear()
+
+    def client_closed(self, client: Any) -> None:
+        self._drop_client(client)
+
+    def registrations(self) -> dict[int, tuple[bytes | None, str | None, int]]:
+        """Current monitor event registrations: callback id → (uuid, event, flags)."""
+        return {k: (r.uuid, r.event, r.flags) for k, r in self._registrations.items()}
+
+    # -------------------------------------------------------------- events
+
+    def _on_event(self, event: Event) -> None:
+        if not isinstance(event, MonitorEvent):
+            return
+        if _in_event_loop():
+            self.deliver(event)
+            return
+        try:
+            anyio.from_thread.run_sync(self.deliver, event)
+        except RuntimeError:
+            log.warning("dropping QMP event %s raised outside the event loop", event.event)
+
+    def deliver(self, event: MonitorEvent) -> None:
+        """Send *event* as DOMAIN_MONITOR_EVENT to every matching registration."""
+        details = None if event.data is None else _compact(event.data)
+        dom = _wire_dom(event.dom)
+        for cb_id, reg in sorted(self._registrations.items()):
+            if not reg.matches(event):
+                continue
+            msg = MonitorEventMsg(cb_id, dom, event.event, event.seconds, event.microseconds,
+                                  details)
+            reg.client.send_event(self.number, self.version, QemuProc.DOMAIN_MONITOR_EVENT,
+                                  _EVENT_CODEC.encode(msg))
+
+    # -------------------------------------------------------------- procedures
 
     @procedure(1, args=DomainMonitorCommandArgs, ret=DomainMonitorCommandRet, inline=True,
                name="virDomainQemuMonitorCommand")
@@ -58,14 +298,83 @@ class QemuProgram(Program):
     ) -> DomainMonitorCommandRet:
         self.remote._writable(call, "virDomainQemuMonitorCommand")
         if args.flags & ~MONITOR_COMMAND_HMP:
-            raise VirtError.bad_flags("qemuDomainQemuMonitorCommand", args.flags)
+            raise _bad_flags("qemuDomainQemuMonitorCommandWithFiles", args.flags,
+                             ErrDomain.QEMU)
         ref = self.hv.domain_ref(_dom(args.dom))
+        if not self.hv.domain_is_active(ref):
+            raise _not_running(ErrDomain.DOMAIN)
         engine = self.engine(ref.uuid)
         if args.flags & MONITOR_COMMAND_HMP:
-            if not self.hv.domain_is_active(ref):
-                raise VirtError.invalid(ErrDomain.QEMU, "domain is not running")
             result = engine.hmp(args.cmd)
         else:
-            result = engine.execute(args.cmd)
+            request = _parse_json(args.cmd)
+            if isinstance(request, dict) and "execute" in request and "id" not in request:
+                n = self._command_ids.get(ref.uuid, 0) + 1
+                self._command_ids[ref.uuid] = n
+                request["id"] = f"libvirt-{n}"
+            result = _compact(json.loads(engine.execute_obj(request)))
         self.remote._changed()
         return DomainMonitorCommandRet(result)
+
+    @procedure(3, args=DomainAgentCommandArgs, ret=DomainAgentCommandRet, inline=True,
+               name="virDomainQemuAgentCommand")
+    def domain_agent_command(
+        self, call: Call, args: DomainAgentCommandArgs
+    ) -> DomainAgentCommandRet:
+        self.remote._writable(call, "virDomainQemuAgentCommand")
+        if args.flags:
+            raise _bad_flags("qemuDomainQemuAgentCommand", args.flags, ErrDomain.QEMU)
+        ref = self.hv.domain_ref(_dom(args.dom))
+        state, _ = self.hv.domain_get_state(ref)
+        if state == DomainState.SHUTOFF or not self.hv.domain_is_active(ref):
+            raise _not_running(ErrDomain.DOMAIN)
+        if state != DomainState.RUNNING:
+            raise _not_running(ErrDomain.QEMU)  # the agent cannot answer a paused guest
+        if args.timeout < AGENT_COMMAND_MIN:
+            raise RPCError.formatted(
+                ErrorCode.INVALID_ARG, ErrDomain.QEMU, "invalid argument: %s",
+                f"guest agent timeout '{args.timeout}' is less than the minimum "
+                f"'{AGENT_COMMAND_MIN}'",
+            )
+        _parse_json(args.cmd)
+        reply = self.agent(ref.uuid).command(args.cmd)
+        return DomainAgentCommandRet(_compact(json.loads(reply)))
+
+    @procedure(4, args=MonitorEventRegisterArgs, ret=MonitorEventRegisterRet, readonly=True,
+               inline=True)
+    def connect_domain_monitor_event_register(
+        self, call: Call, args: MonitorEventRegisterArgs
+    ) -> MonitorEventRegisterRet:
+        self.remote.opened(call)
+        flags = args.flags
+        if flags & ~(EVENT_REGISTER_REGEX | EVENT_REGISTER_NOCASE):
+            raise _bad_flags("virDomainQemuMonitorEventStateRegisterID", flags,
+                             ErrorDomain.NONE)
+        regex = None
+        if args.event is not None and flags & EVENT_REGISTER_REGEX:
+            try:
+                regex = re.compile(args.event, re.IGNORECASE if flags & EVENT_REGISTER_NOCASE
+                                   else 0)
+            except re.error as exc:
+                raise RPCError.formatted(
+                    ErrorCode.INVALID_ARG, ErrorDomain.NONE, "invalid argument: %s",
+                    f"failed to compile regex '{args.event}': {exc}",
+                ) from None
+        uuid = bytes(args.dom.uuid) if args.dom is not None else None
+        cb_id = self.remote.new_callback_id()
+        self._registrations[cb_id] = _MonitorRegistration(
+            call.client, uuid, args.event, flags, regex
+        )
+        self._client_ids(call.client).add(cb_id)
+        return MonitorEventRegisterRet(cb_id)
+
+    @procedure(5, args=MonitorEventDeregisterArgs, readonly=True, inline=True)
+    def connect_domain_monitor_event_deregister(
+        self, call: Call, args: MonitorEventDeregisterArgs
+    ) -> None:
+        self.remote.opened(call)
+        ids = self._client_ids(call.client)
+        if args.callback_id not in ids:
+            raise RPCError.internal(f"qemu monitor event {args.callback_id} not registered")
+        ids.discard(args.callback_id)
+        self._registrations.pop(args.callback_id, None)

@@ -23,11 +23,13 @@ import sniffio
 from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, procedure, xdr
 
 from .domxml import VirtError
+from .fdpass import RemoteFdProcedures
 from .hypervisor import (
     DomainLifecycleEvent,
     DomainRebootEvent,
     DomainRef,
     Event,
+    Flavour,
     Hypervisor,
     NetworkRef,
     PoolRef,
@@ -81,8 +83,9 @@ from .remote_types import (
     UHyperRet,
     char_array,
 )
+from .storage import StorageProcedures
 
-__all__ = ("ConnectionState", "Feature", "Proc", "RemoteProgram")
+__all__ = ("ConnectionState", "Feature", "Proc", "RemoteProgram", "uri_flavour")
 
 log = logging.getLogger("testvirtd.remote")
 
@@ -116,6 +119,7 @@ EVENT_ID_REBOOT: Final = 1
 VIR_CONNECT_RO: Final = 1
 _LIST_DOMAINS_FLAGS: Final = 0xFFFF  # VIR_CONNECT_LIST_DOMAINS_ACTIVE .. _NO_CHECKPOINT
 
+_FROM_QEMU: Final = 10
 _FROM_DOMAIN: Final = 20
 _FROM_NETWORK: Final = 19
 _FROM_STORAGE: Final = 18
@@ -185,6 +189,9 @@ class ConnectionState:
 
     #: the URI the connection was opened with (None until CONNECT_OPEN)
     uri: str | None = None
+    #: the driver the URI names: "test" (test:///default) or "qemu" (qemu:///system, ...);
+    #: both see the same hypervisor state, each with its own driver's type and rules
+    flavour: Flavour = "test"
     #: opened with VIR_CONNECT_RO, or through a read-only socket
     readonly: bool = False
     #: callback ids registered with CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY
@@ -202,7 +209,7 @@ class ConnectionState:
 # ------------------------------------------------------------------------------ the program
 
 
-class RemoteProgram(Program):
+class RemoteProgram(StorageProcedures, RemoteFdProcedures, Program):
     """The REMOTE program of libvirtd, backed by a :class:`Hypervisor`.
 
     :param hv: the hypervisor all connections share.
@@ -225,6 +232,9 @@ class RemoteProgram(Program):
         self.default_uri = default_uri
         self.on_change = on_change
         self._next_callback_id = 0
+        #: called with (client, state) whenever a connection's registrations go away
+        #: (CONNECT_CLOSE or EOF): other programs drop theirs there
+        self.drop_hooks: list[Callable[[Any, ConnectionState], None]] = []
         self._callbacks: dict[int, _Registration] = {}
         self._legacy: dict[Any, set[int]] = {}
         self._token: int | None = hv.subscribe(self._on_event)
@@ -253,7 +263,19 @@ class RemoteProgram(Program):
             self._drop_registrations(client, st)
             st.uri = None
 
+    def new_callback_id(self) -> int:
+        """A callback id unique across the server (domain and QEMU monitor events share
+        one counter, as they share one event state in libvirt's drivers)."""
+        cb_id = self._next_callback_id
+        self._next_callback_id += 1
+        return cb_id
+
     def _drop_registrations(self, client: Any, st: ConnectionState) -> None:
+        for hook in self.drop_hooks:
+            try:
+                hook(client, st)
+            except Exception:
+                log.exception("dropping registrations failed")
         for cb in st.callbacks:
             self._callbacks.pop(cb, None)
         st.callbacks.clear()
@@ -285,13 +307,28 @@ class RemoteProgram(Program):
         return _readonly_refusal(proc.name)
 
     def accepts_uri(self, name: str) -> RPCError | None:
-        """None when CONNECT_OPEN may open *name*, else the error libvirtd sends."""
+        """None when CONNECT_OPEN may open *name*, else the error libvirtd sends.
+
+        The default URI is always accepted, and so are ``qemu:///system`` and
+        ``qemu:///session`` (a QEMU view of the same hypervisor) and ``test:///default``.
+        """
         try:
             parts = urlsplit(name)
         except ValueError:
             parts = None
         default = urlsplit(self.default_uri)
         scheme = name.split(":", 1)[0]  # urlsplit lowercases it; libvirt's match is exact
+        if name == self.default_uri:
+            return None
+        if parts is not None and scheme == "qemu" and not parts.netloc and not parts.query:
+            if parts.path in ("/system", "/session"):
+                return None
+            return RPCError.formatted(
+                ErrorCode.INTERNAL_ERROR, _FROM_QEMU, "internal error: %s",
+                f"unexpected QEMU URI path '{parts.path}', try qemu:///system",
+            )
+        if parts is not None and name == "test:///default":
+            return None
         if parts is None or scheme != default.scheme or parts.netloc:
             return RPCError.formatted(
                 ErrorCode.NO_CONNECT, ErrorDomain.NONE, "no connection driver available for %s",
@@ -377,6 +414,7 @@ class RemoteProgram(Program):
         if error is not None:
             raise error
         st.uri = name
+        st.flavour = uri_flavour(name)
         st.readonly = bool(call.client.readonly or args.flags & VIR_CONNECT_RO)
 
     @procedure(2, readonly=True, inline=True)
@@ -404,13 +442,11 @@ class RemoteProgram(Program):
 
     @procedure(3, ret=StringRet, readonly=True, inline=True)
     def connect_get_type(self, call: Call, args: None) -> StringRet:
-        self.opened(call)
-        return StringRet(self.hv.get_type())
+        return StringRet(self.hv.get_type(self.opened(call).flavour))
 
     @procedure(4, ret=UHyperRet, readonly=True, inline=True)
     def connect_get_version(self, call: Call, args: None) -> UHyperRet:
-        self.opened(call)
-        return UHyperRet(self.hv.get_version())
+        return UHyperRet(self.hv.get_version(self.opened(call).flavour))
 
     @procedure(157, ret=UHyperRet, readonly=True, inline=True)
     def connect_get_lib_version(self, call: Call, args: None) -> UHyperRet:
@@ -424,25 +460,21 @@ class RemoteProgram(Program):
 
     @procedure(5, args=OptStringArgs, ret=IntRet, readonly=True, inline=True)
     def connect_get_max_vcpus(self, call: Call, args: OptStringArgs) -> IntRet:
-        self.opened(call)
-        return IntRet(self.hv.get_max_vcpus(args.value))
+        return IntRet(self.hv.get_max_vcpus(args.value, self.opened(call).flavour))
 
     @procedure(6, ret=NodeGetInfoRet, readonly=True, inline=True)
     def node_get_info(self, call: Call, args: None) -> NodeGetInfoRet:
-        self.opened(call)
-        info = self.hv.node_get_info()
+        info = self.hv.node_get_info(self.opened(call).flavour)
         return NodeGetInfoRet(char_array(info.model, 32), info.memory, info.cpus, info.mhz,
                               info.nodes, info.sockets, info.cores, info.threads)
 
     @procedure(7, ret=StringRet, readonly=True, inline=True)
     def connect_get_capabilities(self, call: Call, args: None) -> StringRet:
-        self.opened(call)
-        return StringRet(self.hv.get_capabilities())
+        return StringRet(self.hv.get_capabilities(self.opened(call).flavour))
 
     @procedure(122, ret=NodeGetSecurityModelRet, readonly=True, inline=True)
     def node_get_security_model(self, call: Call, args: None) -> NodeGetSecurityModelRet:
-        self.opened(call)
-        model, doi = self.hv.node_get_security_model()
+        model, doi = self.hv.node_get_security_model(self.opened(call).flavour)
         return NodeGetSecurityModelRet(char_array(model), char_array(doi))
 
     # ============================================================== domain listing & lookup
@@ -491,8 +523,8 @@ class RemoteProgram(Program):
 
     @procedure(19, args=DomainArgs, ret=StringRet, readonly=True, inline=True)
     def domain_get_os_type(self, call: Call, args: DomainArgs) -> StringRet:
-        self.opened(call)
-        return StringRet(self.hv.domain_get_os_type(_dom(args.dom)))
+        flavour = self.opened(call).flavour
+        return StringRet(self.hv.domain_get_os_type(_dom(args.dom), flavour))
 
     @procedure(17, args=DomainArgs, ret=UHyperRet, readonly=True, inline=True)
     def domain_get_max_memory(self, call: Call, args: DomainArgs) -> UHyperRet:
@@ -541,9 +573,9 @@ class RemoteProgram(Program):
 
     @procedure(121, args=DomainArgs, ret=DomainGetSecurityLabelRet, readonly=True, inline=True)
     def domain_get_security_label(self, call: Call, args: DomainArgs) -> DomainGetSecurityLabelRet:
-        self.opened(call)
+        flavour = self.opened(call).flavour
         dom = _dom(args.dom)
-        label, enforcing = self.hv.domain_get_security_label(dom)
+        label, enforcing = self.hv.domain_get_security_label(dom, flavour)
         if not self.hv.domain_is_active(dom):
             label, enforcing = "", False  # the test driver labels running domains only
         return DomainGetSecurityLabelRet(char_array(label), int(enforcing))
@@ -558,24 +590,24 @@ class RemoteProgram(Program):
     @procedure(11, args=DomainDefineXmlArgs, ret=DomainRet, inline=True,
                name="virDomainDefineXML")
     def domain_define_xml(self, call: Call, args: DomainDefineXmlArgs) -> DomainRet:
-        self._writable(call, "virDomainDefineXML")
-        ref = self.hv.domain_define_xml(args.xml)
+        st = self._writable(call, "virDomainDefineXML")
+        ref = self.hv.domain_define_xml(args.xml, 0, st.flavour)
         self._changed()
         return DomainRet(_wire_dom(ref))
 
     @procedure(350, args=DomainDefineXmlFlagsArgs, ret=DomainRet, inline=True,
                name="virDomainDefineXMLFlags")
     def domain_define_xml_flags(self, call: Call, args: DomainDefineXmlFlagsArgs) -> DomainRet:
-        self._writable(call, "virDomainDefineXMLFlags")
-        ref = self.hv.domain_define_xml(args.xml, args.flags)
+        st = self._writable(call, "virDomainDefineXMLFlags")
+        ref = self.hv.domain_define_xml(args.xml, args.flags, st.flavour)
         self._changed()
         return DomainRet(_wire_dom(ref))
 
     @procedure(10, args=DomainCreateXmlArgs, ret=DomainRet, inline=True,
                name="virDomainCreateXML")
     def domain_create_xml(self, call: Call, args: DomainCreateXmlArgs) -> DomainRet:
-        self._writable(call, "virDomainCreateXML")
-        ref = self.hv.domain_create_xml(args.xml_desc, args.flags)
+        st = self._writable(call, "virDomainCreateXML")
+        ref = self.hv.domain_create_xml(args.xml_desc, args.flags, st.flavour)
         self._changed()
         return DomainRet(_wire_dom(ref))
 
@@ -780,8 +812,7 @@ class RemoteProgram(Program):
     ) -> CallbackIdRet:
         st = self.opened(call)
         self._check_event_id(args.event_id)
-        cb_id = self._next_callback_id
-        self._next_callback_id += 1
+        cb_id = self.new_callback_id()
         uuid = bytes(args.dom.uuid) if args.dom is not None else None
         self._callbacks[cb_id] = _Registration(call.client, args.event_id, uuid)
         st.callbacks.add(cb_id)
@@ -819,6 +850,11 @@ class RemoteProgram(Program):
             ids.discard(args.event_id)
             if not ids:
                 del self._legacy[call.client]
+
+
+def uri_flavour(uri: str) -> Flavour:
+    """The hypervisor view a driver URI opens: "qemu" for ``qemu:///...``, else "test"."""
+    return "qemu" if uri.split(":", 1)[0] == "qemu" else "test"
 
 
 def _in_event_loop() -> bool:

@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
+from .. import _sockio
 from ..connection import (
     NEED_DATA,
     PAUSED,
@@ -51,7 +52,7 @@ __all__ = ("Identity", "ServerClient", "Transport")
 
 log = logging.getLogger("netrpc.server")
 
-_RECEIVE_SIZE = 65536
+_RECEIVE_SIZE = 262144
 _PEERCRED = struct.Struct("3i")
 
 
@@ -455,32 +456,28 @@ class ServerClient:
         stream = self.stream
         try:
             while conn.has_output:
-                for segment in conn.data_to_send():
-                    if isinstance(segment, int):
-                        try:
-                            await stream.send_fds(b"\0", [segment])  # type: ignore[attr-defined]
-                        finally:
-                            _close_fd(segment)
-                    else:
-                        await stream.send(segment)
+                await _sockio.write_segments(stream, conn.data_to_send(), close_fds=True)
         finally:
             self._sending = False
             self._flush_done.set()
 
-    async def wait_written(self) -> None:
-        """Return once everything queued so far has been written to the socket.
+    async def wait_written(self, below: int = 1) -> None:
+        """Return once less than *below* bytes of queued output are left unwritten
+        (by default: once everything queued so far is written).
 
         :raises StreamAbortedError: if the connection is gone.
         """
         while True:
             if self._closed or self.conn.closed_reason is not None:
                 raise StreamAbortedError("connection closed")
+            if self.conn.pending_output < below:
+                if self.conn.has_output and not self._sending:
+                    self._wake_writer.set()
+                return
             if self._sending:
                 await self._flush_done.wait()
-            elif self.conn.has_output:
-                await self._flush()
             else:
-                return
+                await self._flush()
 
     def _wake(self) -> None:
         self._wake_writer.set()

@@ -485,8 +485,16 @@ class Server:
             stream, peer = await tls.server_handshake(
                 client.stream, service.tls_context, timeout=service.tls_handshake_timeout
             )
+        except TimeoutError:
+            log.warning(
+                "%s: TLS handshake with %s timed out after %.1f s",
+                self.name,
+                client.identity.address,
+                service.tls_handshake_timeout,
+            )
+            return False
         except Exception as exc:
-            # Denied DNs, bad certificates, stalls: the peer gets no RPC at all.
+            # Denied DNs, bad certificates, broken peers: the peer gets no RPC at all.
             log.warning(
                 "%s: TLS handshake with %s failed: %s",
                 self.name,

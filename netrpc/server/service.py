@@ -8,6 +8,7 @@ request budget, and whether file descriptors may be passed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import os
@@ -304,6 +305,16 @@ class Service:
     async def _listen_unix(self, backlog: int) -> None:
         assert self.path is not None
         path = self.path
+        gid = None
+        if self.group is not None:
+            # Resolve the group before binding, so that a bad name leaves nothing behind.
+            if isinstance(self.group, int):
+                gid = self.group
+            else:
+                try:
+                    gid = grp.getgrnam(self.group).gr_gid
+                except KeyError:
+                    raise OSError(errno.EINVAL, f"unknown group {self.group!r}", path) from None
         await anyio.to_thread.run_sync(_remove_stale_socket, path)
         # Bind under a restrictive umask so the socket never exists with looser permissions.
         old_umask = os.umask(0o777 & ~self.mode)
@@ -311,9 +322,14 @@ class Service:
             listener = await anyio.create_unix_listener(path, mode=self.mode, backlog=backlog)
         finally:
             os.umask(old_umask)
-        if self.group is not None:
-            gid = self.group if isinstance(self.group, int) else grp.getgrnam(self.group).gr_gid
-            os.chown(path, -1, gid)
+        if gid is not None:
+            try:
+                os.chown(path, -1, gid)
+            except OSError:
+                await listener.aclose()
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                raise
         self._unlink_on_close = True
         self.listeners.append(listener)
 

@@ -38,9 +38,13 @@ from ..stream import (
 if TYPE_CHECKING:
     from .client import ServerClient
 
-__all__ = ("ServerStream",)
+__all__ = ("STREAM_WINDOW", "ServerStream")
 
 _CONTINUE = MessageStatus.CONTINUE
+
+#: stream data queued but not yet written before a sender waits (a few chunks in flight
+#: keep the socket busy; the bound keeps a slow reader from growing server memory)
+STREAM_WINDOW = 4 * CHUNK_SIZE
 
 
 class ServerStream:
@@ -117,12 +121,13 @@ class ServerStream:
         """Send data, in chunks of at most 256 KiB; returns once it is written."""
         await self._reply_sent.wait()
         view = memoryview(data)
+        whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
         for start in range(0, len(view), CHUNK_SIZE):
             self._check_open()
-            chunk = bytes(view[start : start + CHUNK_SIZE])
-            self.client.conn.send_stream(self.header, _CONTINUE, chunk)
+            chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
+            self.client.conn.send_stream(self.header, _CONTINUE, chunk)  # type: ignore[arg-type]
             self.bytes_sent += len(chunk)
-            await self.client.wait_written()
+            await self.client.wait_written(below=STREAM_WINDOW)
 
     async def send_hole(self, length: int) -> None:
         """Send a hole of *length* bytes (sparse streams only)."""

@@ -44,8 +44,16 @@ def test_golibvirt(testvirtd: Testvirtd, golibvirt: Path, transport: str) -> Non
     checks.check_golibvirt(testvirtd, golibvirt, transport)
 
 
-def test_golibvirt_plain_connect_refused(testvirtd: Testvirtd, golibvirt: Path) -> None:
-    checks.check_golibvirt_plain_connect_refused(testvirtd, golibvirt)
+def test_golibvirt_plain_connect_opens_qemu_view(testvirtd: Testvirtd, golibvirt: Path) -> None:
+    """go-libvirt's Connect() sends qemu:///system, which testvirtd serves as a QEMU view
+    of the same hypervisor whatever its default URI (libvirtd's test driver refuses it)."""
+    assert testvirtd.tcp_port is not None
+    proc = peers.run_go(golibvirt, "-host", testvirtd.host, "-port", str(testvirtd.tcp_port),
+                        "-plain-connect")
+    assert proc.returncode == 0, describe(proc)
+    steps = peers.by_step(peers.json_lines(proc.stdout))
+    assert steps["connect"]["uri"] == "qemu:///system"
+    assert steps["summary"]["ok"] is True
 
 
 def test_golibvirt_with_qemu_default_uri(golibvirt: Path) -> None:

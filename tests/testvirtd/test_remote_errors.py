@@ -79,7 +79,7 @@ async def test_open_twice() -> None:
         assert (await r.call(3, None, rt.StringRet)).value == "TEST"
 
 
-@pytest.mark.parametrize("uri", ["bogus:///x", "qemu:///system", "TEST:///default"])
+@pytest.mark.parametrize("uri", ["bogus:///x", "lxc:///system", "QEMU:///system", "TEST:///default"])
 async def test_unknown_driver(uri: str) -> None:
     async with running_daemon() as daemon, connect(daemon, open=False) as r:
         with pytest.raises(RPCError) as info:

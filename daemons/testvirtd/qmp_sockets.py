@@ -1,0 +1,127 @@
+"""One QMP unix socket per running domain, as QEMU's ``-qmp unix:PATH,server`` gives.
+
+:class:`QmpSockets` serves ``<directory>/<domain name>.sock`` with a
+:class:`~daemons.testvirtd.qmp.QmpSocketServer` for every running domain of the
+hypervisor: sockets appear when a domain starts (and for those running when the daemon
+starts) and disappear when it stops.  Clients such as go-qemu's ``qmp.SocketMonitor`` talk
+to the same fake monitor the QEMU program uses, and see the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+from anyio.streams.memory import MemoryObjectSendStream
+
+from .hypervisor import DomainEventType, DomainLifecycleEvent, Event, Hypervisor
+from .qemu import QemuProgram
+from .qmp import QmpSocketServer
+from .remote import _in_event_loop
+
+__all__ = ("QmpSockets",)
+
+log = logging.getLogger("testvirtd.qmp")
+
+
+class QmpSockets:
+    """Keep a QMP socket in *directory* for each running domain.
+
+    :param qemu: the QEMU program whose per-domain monitors the sockets serve.
+    :param directory: created (mode 0700) if missing.
+    """
+
+    def __init__(self, qemu: QemuProgram, directory: str) -> None:
+        self.qemu = qemu
+        self.hv: Hypervisor = qemu.hv
+        self.directory = directory
+        self._serving: dict[bytes, anyio.Event] = {}
+        self._send: MemoryObjectSendStream[bytes] | None = None
+
+    def path(self, name: str) -> str:
+        """The socket path of the domain called *name*."""
+        return os.path.join(self.directory, f"{name}.sock")
+
+    def paths(self) -> dict[str, str]:
+        """Domain name → QMP socket path, for the domains being served now."""
+        out = {}
+        for ref in self.hv.list_all_domains(1):  # active ones
+            if ref.uuid in self._serving:
+                out[ref.name] = self.path(ref.name)
+        return out
+
+    def _on_event(self, event: Event) -> None:
+        if not (
+            isinstance(event, DomainLifecycleEvent) and event.event == DomainEventType.STARTED
+        ):
+            return
+        if _in_event_loop():
+            self._queue(event.dom.uuid)
+            return
+        try:
+            anyio.from_thread.run_sync(self._queue, event.dom.uuid)
+        except RuntimeError:
+            log.warning("no QMP socket for %s: started outside the event loop", event.dom.name)
+
+    def _queue(self, uuid: bytes) -> None:
+        if self._send is None:
+            return
+        try:
+            self._send.send_nowait(uuid)
+        except (anyio.WouldBlock, anyio.ClosedResourceError):
+            log.warning("QMP socket start request dropped")
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+                  ) -> None:
+        """Serve sockets until cancelled (reports started once the initial ones listen)."""
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        send, receive = anyio.create_memory_object_stream[bytes](1000)
+        self._send = send
+        token = self.hv.subscribe(self._on_event)
+        try:
+            async with send, receive, anyio.create_task_group() as tg:
+                for ref in self.hv.list_all_domains(1):
+                    await tg.start(self._serve_one, ref.uuid)
+                task_status.started()
+                async for uuid in receive:
+                    tg.start_soon(self._serve_one, uuid)
+        finally:
+            self.hv.unsubscribe(token)
+            self._send = None
+
+    async def _serve_one(
+        self, uuid: bytes, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        previous = self._serving.get(uuid)
+        if previous is not None:
+            await previous.wait()  # a restart: the old socket goes first
+        try:
+            ref = self.hv.domain_ref(uuid)
+        except Exception:
+            task_status.started()
+            return
+        if not self.hv.domain_is_active(ref):
+            task_status.started()
+            return
+        done = self._serving[uuid] = anyio.Event()
+        path = self.path(ref.name)
+        server = QmpSocketServer(self.qemu.engine(uuid), path)
+        started = False
+        try:
+            async with anyio.create_task_group() as inner:
+                await inner.start(server.serve)
+                log.info("QMP socket of domain %s: %s", ref.name, path)
+                started = True
+                task_status.started()
+        except* OSError as group:
+            for exc in group.exceptions:
+                log.error("QMP socket %s of domain %s: %s", path, ref.name, exc)
+        finally:
+            if self._serving.get(uuid) is done:
+                del self._serving[uuid]
+            done.set()
+            if not started:
+                task_status.started()
