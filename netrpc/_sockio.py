@@ -15,6 +15,7 @@ TLS connections keep using anyio's own streams.
 from __future__ import annotations
 
 import array
+import contextlib
 import errno
 import os
 import socket
@@ -30,6 +31,9 @@ __all__ = ("YIELD_EVERY", "RawSocketStream", "connect_tcp", "connect_unix", "wri
 
 #: operations completed without waiting before a forced yield to the event loop
 YIELD_EVERY = 16
+
+#: send buffer asked for on unix sockets
+SEND_BUFFER = 1 << 20
 
 _FD_SIZE = array.array("i").itemsize
 _IOV_MAX = 512
@@ -94,6 +98,11 @@ class RawSocketStream(anyio.abc.ByteStream):
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
+        if sock.family == socket.AF_UNIX:
+            # Room for a few 256 KiB stream packets, so one send() usually takes a whole
+            # packet (the kernel caps the value at net.core.wmem_max).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         self._sock = sock
         self._closed = False
         self._eof = False
@@ -140,6 +149,45 @@ class RawSocketStream(anyio.abc.ByteStream):
                 raise anyio.EndOfStream
             await self._fair()
             return data
+
+    async def receive_into(self, buffer: memoryview) -> int:
+        """Receive into *buffer*; returns the byte count (0 at end of file)."""
+        sock = self._sock
+        while True:
+            self._check()
+            try:
+                count = sock.recv_into(buffer)
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            await self._fair()
+            return count
+
+    async def receive_fds_into(self, buffer: memoryview, maxfds: int) -> tuple[int, list[int]]:
+        """Receive into *buffer* with any descriptors that came along (unix sockets);
+        ``(0, [])`` at end of file."""
+        sock = self._sock
+        fds = array.array("i")
+        while True:
+            self._check()
+            try:
+                count, ancdata, _flags, _addr = sock.recvmsg_into(
+                    [buffer], socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            for level, kind, payload in ancdata:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(payload[: len(payload) - (len(payload) % _FD_SIZE)])
+            await self._fair()
+            return count, list(fds)
 
     async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
         """Receive bytes and any file descriptors that came with them (unix sockets).

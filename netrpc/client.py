@@ -35,7 +35,7 @@ from .connection import (
 )
 from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from .program import Procedure, Program
-from .protocol import Header, MessageStatus, decode_error
+from .protocol import NUM_FDS_MAX, Header, MessageStatus, decode_error
 from .server.stream import STREAM_WINDOW
 from .stream import (
     CHUNK_SIZE,
@@ -369,7 +369,7 @@ class Client:
     async def _reader(self) -> None:
         conn = self.conn
         stream = self.stream
-        receive_fds = getattr(stream, "receive_fds", None) if self._fd_capable else None
+        with_fds = self._fd_capable and hasattr(stream, "receive_fds")
         try:
             while True:
                 while True:
@@ -401,20 +401,32 @@ class Client:
                     # A stream consumer is behind: stop reading until it catches up, so
                     # memory stays bounded (the server then blocks on its socket).
                     await self._backlogged.pop().wait_for_room()
-                try:
-                    if receive_fds is not None:
-                        data, fds = await receive_fds(_RECEIVE_SIZE, 32)
-                        conn.receive_data(data, anyio.current_time(), tuple(fds))
-                    else:
-                        data = await stream.receive(_RECEIVE_SIZE)
-                        conn.receive_data(data, anyio.current_time())
-                except anyio.EndOfStream:
-                    conn.receive_data(b"")
+                await self._receive(with_fds)
         except RemoteProtocolError as exc:
             log.warning("protocol error from server: %s", exc)
             self._connection_lost(str(exc))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._connection_lost(f"connection lost: {exc!r}")
+
+    async def _receive(self, with_fds: bool) -> None:
+        conn = self.conn
+        stream = self.stream
+        if isinstance(stream, _sockio.RawSocketStream):
+            view = conn.receive_buffer(_RECEIVE_SIZE)
+            try:
+                if with_fds:
+                    count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
+                else:
+                    count, fds = await stream.receive_into(view), []
+            finally:
+                view.release()
+            conn.commit_received(count, anyio.current_time(), tuple(fds))
+            return
+        try:
+            data = await stream.receive(_RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        conn.receive_data(data, anyio.current_time())
 
     def _dispatch_event(self, header: Header, payload: bytes) -> None:
         for callback in list(self._event_handlers.get((header.program, header.procedure), ())):

@@ -222,6 +222,25 @@ class Connection:
         self._reader.feed(data)
         self.keepalive.received(now)
 
+    def receive_buffer(self, size: int) -> memoryview:
+        """Writable space to receive at least *size* bytes into (see :meth:`commit_received`).
+
+        The view must be released before any other call on this connection.
+        """
+        return self._reader.receive_buffer(max(size, self._reader.wanted))
+
+    def commit_received(self, count: int, now: float = 0.0, fds: tuple[int, ...] = ()) -> None:
+        """Account for *count* bytes received into :meth:`receive_buffer` (``0`` with no
+        *fds* means end of file)."""
+        if fds:
+            self._fds_in.extend(fds)
+        if not count:
+            if not fds:
+                self._eof = True
+            return
+        self._reader.commit(count)
+        self.keepalive.received(now)
+
     @property
     def wants_read(self) -> bool:
         """False while the I/O layer should not read (budget used up, closing or closed)."""
@@ -249,24 +268,25 @@ class Connection:
                     return self._need_data()
                 return event
             try:
-                record = self._reader.next_record()
+                split = self._reader.next_split(HEADER_SIZE)
             except RemoteProtocolError as exc:
                 self._closed_reason = str(exc)
                 raise
-            if record is None:
+            if split is None:
                 return self._need_data()
-            if len(record) < HEADER_SIZE:
+            raw_header, payload = split
+            if len(raw_header) < HEADER_SIZE:
                 # Cannot happen with libvirt framing (min length 28); other framings may
                 # allow shorter records.
                 self._closed_reason = "Unable to decode message header"
                 raise RemoteProtocolError(self._closed_reason)
-            prog, vers, proc, mtype, serial, status = _HEADER.unpack_from(record)
+            prog, vers, proc, mtype, serial, status = _HEADER.unpack(raw_header)
             header = Header(prog, vers, proc, mtype, serial, status)
             if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE:
                 if proc == KEEPALIVE_PROC_PING:
                     self._out += _PONG
                 continue
-            event = self._route(header, record)
+            event = self._route(header, payload)
             if event is not None:
                 return event
 
@@ -281,13 +301,13 @@ class Connection:
         if self.is_server:
             if mtype == _CALL:
                 self.nrequests += 1
-                return CallReceived(header, record[HEADER_SIZE:])
+                return CallReceived(header, record)
             if mtype == _CALL_WITH_FDS:
                 return self._start_fd_call(header, record)
             if mtype == _STREAM or mtype == _STREAM_HOLE:
                 if (header.program, header.procedure, header.serial) in self._streams:
                     self.nrequests += 1
-                    return StreamReceived(header, record[HEADER_SIZE:])
+                    return StreamReceived(header, record)
             # REPLY / MESSAGE / unknown streams from a client are dropped, as libvirtd does.
             self.dropped += 1
             return None
@@ -303,12 +323,12 @@ class Connection:
                 raise RemoteProtocolError(self._closed_reason)
             if mtype == _REPLY_WITH_FDS:
                 return self._start_fd_call(header, record)
-            return ReplyReceived(header, record[HEADER_SIZE:])
+            return ReplyReceived(header, record)
         if mtype == _MESSAGE:
-            return MessageReceived(header, record[HEADER_SIZE:])
+            return MessageReceived(header, record)
         if mtype == _STREAM or mtype == _STREAM_HOLE:
             if (header.program, header.procedure, header.serial) in self._streams:
-                return StreamReceived(header, record[HEADER_SIZE:])
+                return StreamReceived(header, record)
             # libvirt's client ignores late packets of streams it already closed.
             self.dropped += 1
             return None
@@ -316,17 +336,17 @@ class Connection:
         raise RemoteProtocolError(self._closed_reason)
 
     def _start_fd_call(self, header: Header, record: bytes) -> Event | None:
-        if len(record) < HEADER_SIZE + 4:
+        if len(record) < 4:
             self._closed_reason = "Unable to decode number of FDs"
             raise RemoteProtocolError(self._closed_reason)
-        nfds = _U32.unpack_from(record, HEADER_SIZE)[0]
+        nfds = _U32.unpack_from(record, 0)[0]
         if nfds > NUM_FDS_MAX:
             self._closed_reason = f"Received too many FDs {nfds}, expected {NUM_FDS_MAX} maximum"
             raise RemoteProtocolError(self._closed_reason)
         if self.is_server:
             self.nrequests += 1
         self._reader.skip(nfds)
-        self._fd_wait = (header, record[HEADER_SIZE + 4 :], nfds)
+        self._fd_wait = (header, record[4:], nfds)
         return self._complete_fd_call()
 
     def _complete_fd_call(self) -> Event | None:

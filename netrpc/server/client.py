@@ -40,7 +40,7 @@ from ..connection import (
 )
 from ..errors import ErrorDomain, RemoteProtocolError, RPCError
 from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
-from ..protocol import Header
+from ..protocol import NUM_FDS_MAX, Header
 from ..stream import StreamAbortedError
 from .stream import ServerStream
 
@@ -268,7 +268,6 @@ class ServerClient:
 
     async def _read_loop(self) -> None:
         conn = self.conn
-        stream = self.stream
         unix_fds = self._unix and self.service.fd_passing
         while True:
             # Hand out every complete call the budget allows.
@@ -300,18 +299,29 @@ class ServerClient:
             if conn.has_output:
                 await self._flush()
             with anyio.CancelScope() as self._recv_scope:
-                try:
-                    if unix_fds:
-                        data, fds = await stream.receive_fds(  # type: ignore[attr-defined]
-                            _RECEIVE_SIZE, 32
-                        )
-                        conn.receive_data(data, anyio.current_time(), tuple(fds))
-                    else:
-                        data = await stream.receive(_RECEIVE_SIZE)
-                        conn.receive_data(data, anyio.current_time())
-                except anyio.EndOfStream:
-                    conn.receive_data(b"")
+                await self._receive(unix_fds)
             self._recv_scope = None
+
+    async def _receive(self, unix_fds: bool) -> None:
+        conn = self.conn
+        stream = self.stream
+        if isinstance(stream, _sockio.RawSocketStream):
+            # Straight into the framing buffer: a record is copied once, when taken out.
+            view = conn.receive_buffer(_RECEIVE_SIZE)
+            try:
+                if unix_fds:
+                    count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
+                else:
+                    count, fds = await stream.receive_into(view), []
+            finally:
+                view.release()
+            conn.commit_received(count, anyio.current_time(), tuple(fds))
+            return
+        try:
+            data = await stream.receive(_RECEIVE_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        conn.receive_data(data, anyio.current_time())
 
     def _note_request_limit(self) -> None:
         if self.conn.hit_request_limit and not self._warned_limit:
