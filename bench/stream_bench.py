@@ -59,8 +59,14 @@ def testvirtd(profile: str | None = None) -> Iterator[str]:  # noqa: PT028
     if profile:
         argv += ["-m", "cProfile", "-o", profile]
     argv += ["-m", "daemons.testvirtd", "--listen", f"unix://{path}", "--no-admin"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 30
@@ -98,8 +104,9 @@ async def _netrpc_round(path: str, size: int, name: str) -> dict[str, float]:
         await _call(client, 66, None)
         await _call(client, 1, rt.ConnectOpenArgs("test:///default", 0))
         xml = f"<volume><name>{name}</name><capacity>{size}</capacity></volume>"
-        vol = (await _call(client, 93, st.StorageVolCreateXmlArgs(POOL, xml, 0),
-                           st.StorageVolRet)).vol
+        vol = (
+            await _call(client, 93, st.StorageVolCreateXmlArgs(POOL, xml, 0), st.StorageVolRet)
+        ).vol
         args = st.StorageVolTransferArgs(vol, 0, 0, 0)
         start = time.perf_counter()
         _, stream = await client.open_stream(rt.REMOTE_PROGRAM, 1, 208, args.xdr.encode(args))
@@ -198,8 +205,7 @@ def table(doc: dict[str, Any]) -> str:
     ]
     for kind in ("upload", "download"):
         ok = "ok" if ratio[kind] >= doc["target"] else "BELOW"
-        lines.append(f"{'netrpc vol-' + kind:<28}{best[kind]:>10.0f}{ratio[kind]:>10.2f}"
-                     f"{ok:>10}")
+        lines.append(f"{'netrpc vol-' + kind:<28}{best[kind]:>10.0f}{ratio[kind]:>10.2f}{ok:>10}")
     return "\n".join(lines)
 
 
@@ -210,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     ap.add_argument("--smoke", action="store_true", help="16 MiB, 1 round")
     ap.add_argument("--json", action="store_true", help="print one JSON document")
-    ap.add_argument("--profile", metavar="FILE",
-                    help="run the server under cProfile, write the stats to FILE")
+    ap.add_argument(
+        "--profile", metavar="FILE", help="run the server under cProfile, write the stats to FILE"
+    )
     args = ap.parse_args(argv)
     size, rounds = (16, 1) if args.smoke else (args.size, args.rounds)
     doc = run(size, rounds, args.backend, args.profile)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -176,7 +177,7 @@ class Client:
         self._task_group.start_soon(self._reader)
         self._task_group.start_soon(self._writer)
         if self._keepalive:
-            self.conn.start_keepalive(anyio.current_time())
+            self.conn.start_keepalive(time.monotonic())
             self._task_group.start_soon(self._keepalive_loop)
         return self
 
@@ -420,13 +421,13 @@ class Client:
                     count, fds = await stream.receive_into(view), []
             finally:
                 view.release()
-            conn.commit_received(count, anyio.current_time(), tuple(fds))
+            conn.commit_received(count, time.monotonic(), tuple(fds))
             return
         try:
             data = await stream.receive(_RECEIVE_SIZE)
         except anyio.EndOfStream:
             data = b""
-        conn.receive_data(data, anyio.current_time())
+        conn.receive_data(data, time.monotonic())
 
     def _dispatch_event(self, header: Header, payload: bytes) -> None:
         for callback in list(self._event_handlers.get((header.program, header.procedure), ())):
@@ -443,11 +444,11 @@ class Client:
             deadline = conn.next_deadline()
             if deadline is None:
                 return
-            delay = deadline - anyio.current_time()
+            delay = deadline - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
                 continue
-            if conn.handle_timer(anyio.current_time()):
+            if conn.handle_timer(time.monotonic()):
                 self._connection_lost("connection closed due to keepalive timeout")
                 await anyio.aclose_forcefully(self.stream)
                 return

@@ -162,10 +162,11 @@ class Procedure:
     readonly: bool = False
     inline: bool = False
 
-    @property
-    def is_async(self) -> bool:
-        """True for ``async def`` handlers."""
-        return inspect.iscoroutinefunction(self.handler)
+    #: True for ``async def`` handlers (worked out once, at declaration)
+    is_async: bool = dataclasses.field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.handler))
 
 
 def procedure(

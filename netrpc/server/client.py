@@ -213,7 +213,7 @@ class ServerClient:
         """Start pinging this client when it goes silent (server keepalive settings)."""
         if self._keepalive_started:
             return True
-        if not self.conn.start_keepalive(anyio.current_time()):
+        if not self.conn.start_keepalive(time.monotonic()):
             return False
         self._keepalive_started = True
         if self._task_group is not None:
@@ -315,13 +315,13 @@ class ServerClient:
                     count, fds = await stream.receive_into(view), []
             finally:
                 view.release()
-            conn.commit_received(count, anyio.current_time(), tuple(fds))
+            conn.commit_received(count, time.monotonic(), tuple(fds))
             return
         try:
             data = await stream.receive(_RECEIVE_SIZE)
         except anyio.EndOfStream:
             data = b""
-        conn.receive_data(data, anyio.current_time())
+        conn.receive_data(data, time.monotonic())
 
     def _note_request_limit(self) -> None:
         if self.conn.hit_request_limit and not self._warned_limit:
@@ -553,11 +553,11 @@ class ServerClient:
             deadline = conn.next_deadline()
             if deadline is None:
                 return
-            delay = deadline - anyio.current_time()
+            delay = deadline - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
                 continue
-            if conn.handle_timer(anyio.current_time()):
+            if conn.handle_timer(time.monotonic()):
                 self.log.warning("connection closed due to keepalive timeout (%s)", self._peer())
                 self.close("keepalive timeout")
                 return
