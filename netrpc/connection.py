@@ -227,7 +227,12 @@ class Connection:
 
         The view must be released before any other call on this connection.
         """
-        return self._reader.receive_buffer(max(size, self._reader.wanted))
+        wanted = self._reader.wanted
+        if wanted >= _COPY_LIMIT:
+            # The rest of a large record: read exactly that, so the record ends the buffer
+            # and nothing needs moving before the next read.
+            return self._reader.receive_buffer(wanted)
+        return self._reader.receive_buffer(max(size, wanted))
 
     def commit_received(self, count: int, now: float = 0.0, fds: tuple[int, ...] = ()) -> None:
         """Account for *count* bytes received into :meth:`receive_buffer` (``0`` with no
