@@ -18,7 +18,8 @@ def test_stream_bench_smoke() -> None:
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["size_mib"] == 16 and doc["rounds"] == 1
-    for kind in ("raw", "upload", "download"):
+    kinds = {"upload", "download", "stream_upload", "stream_download"}
+    for kind in ("raw", *kinds):
         assert doc["best"][kind] > 1, doc
-    assert set(doc["ratio"]) == {"upload", "download"}
-    assert 0 < doc["ratio"]["upload"] and 0 < doc["ratio"]["download"]
+    assert set(doc["ratio"]) == kinds
+    assert all(doc["ratio"][kind] > 0 for kind in kinds)
