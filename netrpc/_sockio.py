@@ -22,14 +22,23 @@ import errno
 import os
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-__all__ = ("YIELD_EVERY", "RawSocketStream", "connect_tcp", "connect_unix", "write_segments")
+from .protocol import NUM_FDS_MAX
+
+__all__ = (
+    "YIELD_EVERY",
+    "RawSocketStream",
+    "connect_tcp",
+    "connect_unix",
+    "receive_into_connection",
+    "write_segments",
+)
 
 #: operations completed without waiting before a forced yield to the event loop
 YIELD_EVERY = 1
@@ -37,6 +46,7 @@ YIELD_EVERY = 1
 #: send buffer asked for on unix sockets
 SEND_BUFFER = 1 << 20
 
+_T = TypeVar("_T")
 _FD_SIZE = array.array("i").itemsize
 _IOV_MAX = 512
 
@@ -131,124 +141,85 @@ class RawSocketStream(anyio.abc.ByteStream):
         if self._closed:
             raise anyio.ClosedResourceError
 
+    async def _read(self, op: Callable[[], _T]) -> _T:
+        """Run a non-blocking read system call, waiting for readability while it would
+        block; OS errors become BrokenResourceError."""
+        while True:
+            self._check()
+            try:
+                result = op()
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(self._sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            await self._fair()
+            return result
+
+    async def _write(self, op: Callable[[], _T]) -> _T:
+        """The same for writes: wait for writability while the call would block."""
+        while True:
+            self._check()
+            try:
+                return op()
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_writable(self._sock)
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+
     async def receive(self, max_bytes: int = 65536) -> bytes:
         """Receive at most *max_bytes* bytes.
 
         :raises anyio.EndOfStream: when the peer closed its end.
         """
         sock = self._sock
-        while True:
-            self._check()
-            try:
-                data = sock.recv(max_bytes)
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            if not data:
-                raise anyio.EndOfStream
-            await self._fair()
-            return data
+        data = await self._read(lambda: sock.recv(max_bytes))
+        if not data:
+            raise anyio.EndOfStream
+        return data
 
     async def receive_into(self, buffer: memoryview) -> int:
         """Receive into *buffer*; returns the byte count (0 at end of file)."""
         sock = self._sock
-        while True:
-            self._check()
-            try:
-                count = sock.recv_into(buffer)
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            await self._fair()
-            return count
+        return await self._read(lambda: sock.recv_into(buffer))
 
     async def receive_fds_into(self, buffer: memoryview, maxfds: int) -> tuple[int, list[int]]:
         """Receive into *buffer* with any descriptors that came along (unix sockets);
-        ``(0, [])`` at end of file."""
+        ``(0, [])`` at end of file.  Descriptors are received close-on-exec."""
         sock = self._sock
-        fds = array.array("i")
-        while True:
-            self._check()
-            try:
-                count, ancdata, _flags, _addr = sock.recvmsg_into(
-                    [buffer], socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
-                )
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(payload[: len(payload) - (len(payload) % _FD_SIZE)])
-            await self._fair()
-            return count, list(fds)
+        ancillary_size = socket.CMSG_SPACE(maxfds * _FD_SIZE)
+        count, ancdata, _flags, _addr = await self._read(
+            lambda: sock.recvmsg_into([buffer], ancillary_size, socket.MSG_CMSG_CLOEXEC)
+        )
+        return count, _fds_from(ancdata)
 
     async def receive_fds(self, msglen: int, maxfds: int) -> tuple[bytes, list[int]]:
         """Receive bytes and any file descriptors that came with them (unix sockets).
 
-        Descriptors are received close-on-exec.
+        :raises anyio.EndOfStream: when the peer closed its end.
         """
         sock = self._sock
-        fds = array.array("i")
-        while True:
-            self._check()
-            try:
-                data, ancdata, _flags, _addr = sock.recvmsg(
-                    msglen, socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
-                )
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            for level, kind, payload in ancdata:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds.frombytes(payload[: len(payload) - (len(payload) % _FD_SIZE)])
-            if not data and not fds:
-                raise anyio.EndOfStream
-            await self._fair()
-            return data, list(fds)
+        ancillary_size = socket.CMSG_SPACE(maxfds * _FD_SIZE)
+        data, ancdata, _flags, _addr = await self._read(
+            lambda: sock.recvmsg(msglen, ancillary_size, socket.MSG_CMSG_CLOEXEC)
+        )
+        fds = _fds_from(ancdata)
+        if not data and not fds:
+            raise anyio.EndOfStream
+        return data, fds
 
     async def send(self, item: bytes | bytearray | memoryview) -> None:
         """Send all of *item*."""
-        sock = self._sock
-        view = memoryview(item)
-        while view:
-            self._check()
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_writable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            view = view[sent:]
-        await self._fair()
+        await self.send_many([item])
 
-    async def send_many(self, buffers: list[bytes]) -> None:
+    async def send_many(self, buffers: list[bytes | bytearray | memoryview]) -> None:
         """Send several buffers in order with scatter-gather writes (no joining copy)."""
         sock = self._sock
-        views = [memoryview(b) for b in buffers if b]
+        views = [memoryview(b) for b in buffers if len(b)]
         while views:
-            self._check()
-            try:
-                sent = sock.sendmsg(views[:_IOV_MAX])
-            except BlockingIOError:
-                self._streak = 0
-                await anyio.wait_writable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
+            sent = await self._write(lambda: sock.sendmsg(views[:_IOV_MAX]))
             while sent:
                 first = views[0]
                 if sent >= len(first):
@@ -265,16 +236,7 @@ class RawSocketStream(anyio.abc.ByteStream):
             raise anyio.BrokenResourceError("file descriptors can only be sent on unix sockets")
         sock = self._sock
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        while True:
-            self._check()
-            try:
-                sock.sendmsg([message], ancillary)
-            except BlockingIOError:
-                await anyio.wait_writable(sock)
-                continue
-            except OSError as exc:
-                raise anyio.BrokenResourceError from exc
-            return
+        await self._write(lambda: sock.sendmsg([message], ancillary))
 
     async def send_eof(self) -> None:
         """Shut down the sending side."""
@@ -339,6 +301,40 @@ async def write_segments(
             finally:
                 if close_fds:
                     _close_quietly(segment)
+
+
+async def receive_into_connection(
+    stream: anyio.abc.ByteStream, conn: Any, size: int, *, with_fds: bool, now: float
+) -> None:
+    """Read once from *stream* into the sans-IO connection *conn* (either role).
+
+    A :class:`RawSocketStream` receives straight into the connection's framing buffer, so a
+    record is copied once, when it is taken out; other streams (TLS) go through bytes.
+    """
+    if isinstance(stream, RawSocketStream):
+        view = conn.receive_buffer(size)
+        try:
+            if with_fds:
+                count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
+            else:
+                count, fds = await stream.receive_into(view), []
+        finally:
+            view.release()
+        conn.commit_received(count, now, tuple(fds))
+        return
+    try:
+        data = await stream.receive(size)
+    except anyio.EndOfStream:
+        data = b""
+    conn.receive_data(data, now)
+
+
+def _fds_from(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    fds = array.array("i")
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[: len(payload) - (len(payload) % _FD_SIZE)])
+    return list(fds)
 
 
 def _close_quietly(fd: int) -> None:

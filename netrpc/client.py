@@ -36,7 +36,7 @@ from .connection import (
 )
 from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from .program import Procedure, Program
-from .protocol import NUM_FDS_MAX, Header, MessageStatus, decode_error
+from .protocol import Header, MessageStatus, decode_error
 from .server.stream import STREAM_WINDOW
 from .stream import (
     CHUNK_SIZE,
@@ -410,24 +410,9 @@ class Client:
             self._connection_lost(f"connection lost: {exc!r}")
 
     async def _receive(self, with_fds: bool) -> None:
-        conn = self.conn
-        stream = self.stream
-        if isinstance(stream, _sockio.RawSocketStream):
-            view = conn.receive_buffer(_RECEIVE_SIZE)
-            try:
-                if with_fds:
-                    count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
-                else:
-                    count, fds = await stream.receive_into(view), []
-            finally:
-                view.release()
-            conn.commit_received(count, time.monotonic(), tuple(fds))
-            return
-        try:
-            data = await stream.receive(_RECEIVE_SIZE)
-        except anyio.EndOfStream:
-            data = b""
-        conn.receive_data(data, time.monotonic())
+        await _sockio.receive_into_connection(
+            self.stream, self.conn, _RECEIVE_SIZE, with_fds=with_fds, now=time.monotonic()
+        )
 
     def _dispatch_event(self, header: Header, payload: bytes) -> None:
         for callback in list(self._event_handlers.get((header.program, header.procedure), ())):

@@ -411,12 +411,7 @@ class Array(XdrType[list[T]]):
         if n > self.max_length:
             raise XdrError(f"array of {n} elements exceeds maximum {self.max_length}")
         out += _U32.pack(n)
-        pack = self.element.pack
-        for i, item in enumerate(value):
-            try:
-                pack(out, item)
-            except XdrError as exc:
-                raise exc.within(f"[{i}]") from None
+        _pack_items(self.element, out, value)
 
     def unpack(self, data: bytes | memoryview, offset: int) -> tuple[list[T], int]:
         try:
@@ -443,18 +438,22 @@ class FixedArray(XdrType[list[T]]):
     def pack(self, out: bytearray, value: Sequence[T]) -> None:
         if len(value) != self.length:
             raise XdrError(f"fixed array needs {self.length} elements, got {len(value)}")
-        pack = self.element.pack
-        for i, item in enumerate(value):
-            try:
-                pack(out, item)
-            except XdrError as exc:
-                raise exc.within(f"[{i}]") from None
+        _pack_items(self.element, out, value)
 
     def unpack(self, data: bytes | memoryview, offset: int) -> tuple[list[T], int]:
         return _unpack_n(self.element, self.length, data, offset)
 
     def __repr__(self) -> str:
         return f"FixedArray({self.element!r}, {self.length})"
+
+
+def _pack_items(element: XdrType[T], out: bytearray, value: Sequence[T]) -> None:
+    pack = element.pack
+    for i, item in enumerate(value):
+        try:
+            pack(out, item)
+        except XdrError as exc:
+            raise exc.within(f"[{i}]") from None
 
 
 def _unpack_n(

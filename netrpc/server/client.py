@@ -40,7 +40,7 @@ from ..connection import (
 )
 from ..errors import ErrorDomain, RemoteProtocolError, RPCError
 from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
-from ..protocol import NUM_FDS_MAX, Header
+from ..protocol import Header
 from ..stream import StreamAbortedError
 from .stream import ServerStream
 
@@ -303,25 +303,9 @@ class ServerClient:
             self._recv_scope = None
 
     async def _receive(self, unix_fds: bool) -> None:
-        conn = self.conn
-        stream = self.stream
-        if isinstance(stream, _sockio.RawSocketStream):
-            # Straight into the framing buffer: a record is copied once, when taken out.
-            view = conn.receive_buffer(_RECEIVE_SIZE)
-            try:
-                if unix_fds:
-                    count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
-                else:
-                    count, fds = await stream.receive_into(view), []
-            finally:
-                view.release()
-            conn.commit_received(count, time.monotonic(), tuple(fds))
-            return
-        try:
-            data = await stream.receive(_RECEIVE_SIZE)
-        except anyio.EndOfStream:
-            data = b""
-        conn.receive_data(data, time.monotonic())
+        await _sockio.receive_into_connection(
+            self.stream, self.conn, _RECEIVE_SIZE, with_fds=unix_fds, now=time.monotonic()
+        )
 
     def _note_request_limit(self) -> None:
         if self.conn.hit_request_limit and not self._warned_limit:
