@@ -57,7 +57,7 @@ log = logging.getLogger("netrpc.client")
 
 EventCallback = Callable[[Header, bytes], Any]
 
-_RECEIVE_SIZE = 262144
+_RECEIVE_SIZE = 524288
 
 
 class _Waiter:

@@ -52,7 +52,7 @@ __all__ = ("Identity", "ServerClient", "Transport")
 
 log = logging.getLogger("netrpc.server")
 
-_RECEIVE_SIZE = 262144
+_RECEIVE_SIZE = 524288
 _PEERCRED = struct.Struct("3i")
 
 
