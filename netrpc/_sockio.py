@@ -21,6 +21,7 @@ import contextlib
 import errno
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -30,13 +31,16 @@ import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
 from .protocol import NUM_FDS_MAX
+from .stream import StreamAbortedError
 
 __all__ = (
     "YIELD_EVERY",
+    "OutputPump",
     "RawSocketStream",
     "connect_tcp",
     "connect_unix",
     "receive_into_connection",
+    "run_keepalive",
     "write_segments",
 )
 
@@ -301,6 +305,83 @@ async def write_segments(
             finally:
                 if close_fds:
                     _close_quietly(segment)
+
+
+class OutputPump:
+    """Writes a sans-IO connection's queued output to its stream, one writer at a time.
+
+    Whoever calls :meth:`flush` while nobody is writing becomes the writer and writes until
+    the queue is empty; a concurrent caller returns at once (its output goes out with the
+    writer's).  Server and client connections share it.
+
+    :param close_fds: close each descriptor once sent (see :func:`write_segments`).
+    :param wake: asks the owner's writer task to flush (used when output is left queued).
+    """
+
+    def __init__(
+        self, conn: Any, stream: anyio.abc.ByteStream, *, close_fds: bool, wake: Callable[[], None]
+    ) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.sending = False
+        self._close_fds = close_fds
+        self._wake = wake
+        self._done = anyio.Event()
+        self._done.set()
+
+    async def flush(self) -> None:
+        """Write everything queued, unless another task is already doing so.
+
+        :raises anyio.BrokenResourceError: and the other transport errors, from the writer.
+        """
+        if self.sending:
+            return
+        self.sending = True
+        self._done = anyio.Event()
+        conn = self.conn
+        try:
+            while conn.has_output:
+                await write_segments(self.stream, conn.data_to_send(), close_fds=self._close_fds)
+        finally:
+            self.sending = False
+            self._done.set()
+
+    async def wait_written(self, below: int = 1) -> None:
+        """Return once less than *below* bytes of queued output are left unwritten (by
+        default: once everything queued so far is written); a sender's back-pressure.
+
+        :raises StreamAbortedError: if the connection is closed.
+        """
+        conn = self.conn
+        while True:
+            if conn.closed_reason is not None:
+                raise StreamAbortedError(conn.closed_reason)
+            if conn.pending_output < below:
+                if conn.has_output and not self.sending:
+                    self._wake()
+                return
+            if self.sending:
+                await self._done.wait()
+            else:
+                await self.flush()
+
+
+async def run_keepalive(conn: Any, wake: Callable[[], None]) -> bool:
+    """Drive a connection's keepalive timer: sleep until it is due, queue PINGs (and call
+    *wake* to get them written).  Returns True when the peer is dead, False when the timer
+    was stopped."""
+    while True:
+        deadline = conn.next_deadline()
+        if deadline is None:
+            return False
+        delay = deadline - time.monotonic()
+        if delay > 0:
+            await anyio.sleep(delay)
+            continue
+        if conn.handle_timer(time.monotonic()):
+            return True
+        if conn.has_output:
+            wake()
 
 
 async def receive_into_connection(

@@ -99,12 +99,11 @@ class Client:
         self._event_handlers: dict[tuple[int, int], list[EventCallback]] = {}
         self._stream_handlers: dict[int, Callable[[Header, bytes], None]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._sending = False
         self._wake_writer: anyio.Event | None = None
         self._closed_reason: str | None = None
+        self._pump = _sockio.OutputPump(self.conn, stream, close_fds=False, wake=self._wake)
         self.closed = anyio.Event()
         self._fd_capable = bool(getattr(stream, "fd_capable", hasattr(stream, "send_fds")))
-        self._flush_done: anyio.Event | None = None
         self._backlogged: list[ClientStream] = []
 
     # ------------------------------------------------------------------ connecting
@@ -328,33 +327,13 @@ class Client:
     # ------------------------------------------------------------------ I/O
 
     async def _flush(self) -> None:
-        if self._sending:
-            return
-        self._sending = True
-        self._flush_done = anyio.Event()
-        conn = self.conn
         try:
-            while conn.has_output:
-                await _sockio.write_segments(self.stream, conn.data_to_send(), close_fds=False)
+            await self._pump.flush()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._connection_lost(f"send failed: {exc!r}")
-        finally:
-            self._sending = False
-            self._flush_done.set()
 
     async def _wait_written(self, below: int = 1) -> None:
-        while True:
-            if self._closed_reason is not None:
-                raise StreamAbortedError(self._closed_reason)
-            if self.conn.pending_output < below:
-                if self.conn.has_output and not self._sending:
-                    self._wake()
-                return
-            if self._sending:
-                assert self._flush_done is not None
-                await self._flush_done.wait()
-            else:
-                await self._flush()
+        await self._pump.wait_written(below)
 
     async def _writer(self) -> None:
         while True:
@@ -424,20 +403,9 @@ class Client:
                 log.exception("event callback %r failed", callback)
 
     async def _keepalive_loop(self) -> None:
-        conn = self.conn
-        while True:
-            deadline = conn.next_deadline()
-            if deadline is None:
-                return
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                await anyio.sleep(delay)
-                continue
-            if conn.handle_timer(time.monotonic()):
-                self._connection_lost("connection closed due to keepalive timeout")
-                await anyio.aclose_forcefully(self.stream)
-                return
-            self._wake()
+        if await _sockio.run_keepalive(self.conn, self._wake):
+            self._connection_lost("connection closed due to keepalive timeout")
+            await anyio.aclose_forcefully(self.stream)
 
     def _connection_lost(self, reason: str) -> None:
         if self._closed_reason is None:
@@ -454,6 +422,7 @@ class Client:
     def _fail_all(self, reason: str) -> None:
         if self._closed_reason is None:
             self._closed_reason = reason
+        self.conn.mark_closed(reason)
         for waiter in self._waiters.values():
             if not waiter.done.is_set():
                 waiter.error = ConnectionLostError(reason)

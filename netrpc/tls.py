@@ -308,6 +308,22 @@ class PKIFiles:
     crl_file: Path | None = None
 
     @classmethod
+    def from_paths(
+        cls,
+        ca_file: str | os.PathLike[str],
+        cert_file: str | os.PathLike[str],
+        key_file: str | os.PathLike[str],
+        crl_file: str | os.PathLike[str] | None = None,
+    ) -> PKIFiles:
+        """The files named explicitly (libvirtd.conf's ``ca_file``, ``cert_file`` ...)."""
+        return cls(
+            ca_file=Path(ca_file),
+            cert_file=Path(cert_file),
+            key_file=Path(key_file),
+            crl_file=Path(crl_file) if crl_file is not None else None,
+        )
+
+    @classmethod
     def from_pki_dir(cls, path: str | os.PathLike[str], *, role: Role) -> PKIFiles:
         """Locate the files in a libvirt ``pkipath`` directory.
 
@@ -830,12 +846,7 @@ class TLSContext:
 
         :raises TLSConfigError: see :class:`TLSContext`
         """
-        files = PKIFiles(
-            ca_file=Path(ca_file),
-            cert_file=Path(cert_file),
-            key_file=Path(key_file),
-            crl_file=Path(crl_file) if crl_file is not None else None,
-        )
+        files = PKIFiles.from_paths(ca_file, cert_file, key_file, crl_file)
         return cls(
             files,
             role="server",
@@ -886,12 +897,7 @@ class TLSContext:
 
         :raises TLSConfigError: see :class:`TLSContext`
         """
-        files = PKIFiles(
-            ca_file=Path(ca_file),
-            cert_file=Path(cert_file),
-            key_file=Path(key_file),
-            crl_file=Path(crl_file) if crl_file is not None else None,
-        )
+        files = PKIFiles.from_paths(ca_file, cert_file, key_file, crl_file)
         return cls(
             files,
             role="client",

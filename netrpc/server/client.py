@@ -121,7 +121,6 @@ class ServerClient:
     ) -> None:
         self.server = server
         self.service = service
-        self.stream = stream
         self._id = client_id
         self.identity = identity
         self.connect_time = time.time()
@@ -136,18 +135,15 @@ class ServerClient:
             keepalive_count=server.keepalive_count,
         )
         self._dispatcher: Dispatcher = server.dispatcher
-        self._sending = False
         self._wake_writer = anyio.Event()
+        self._pump = _sockio.OutputPump(self.conn, stream, close_fds=True, wake=self._wake)
         self._slot_freed = anyio.Event()
-        self._keepalive_wake = anyio.Event()
         self._keepalive_started = False
         self._close_pending = False
         self._recv_scope: anyio.CancelScope | None = None
         self._warned_limit = False
         #: open streams of this client, by the serial of the call that opened them
         self.streams: dict[int, ServerStream] = {}
-        self._flush_done = anyio.Event()
-        self._flush_done.set()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
         self._draining = False
@@ -248,6 +244,7 @@ class ServerClient:
                 tg.cancel_scope.cancel()
         finally:
             self._closed = True
+            self.conn.mark_closed("connection closed")
             self._idle.set()
             for stream in list(self.streams.values()):
                 stream.connection_lost()
@@ -440,20 +437,18 @@ class ServerClient:
 
     # ------------------------------------------------------------------ output
 
+    @property
+    def stream(self) -> anyio.abc.ByteStream:
+        """The connection's byte stream (a TLS stream once the handshake is done)."""
+        return self._pump.stream
+
+    @stream.setter
+    def stream(self, stream: anyio.abc.ByteStream) -> None:
+        self._pump.stream = stream
+
     async def _flush(self) -> None:
         """Write everything queued, unless another task is already doing so."""
-        if self._sending:
-            return
-        self._sending = True
-        self._flush_done = anyio.Event()
-        conn = self.conn
-        stream = self.stream
-        try:
-            while conn.has_output:
-                await _sockio.write_segments(stream, conn.data_to_send(), close_fds=True)
-        finally:
-            self._sending = False
-            self._flush_done.set()
+        await self._pump.flush()
 
     async def wait_written(self, below: int = 1) -> None:
         """Return once less than *below* bytes of queued output are left unwritten
@@ -461,17 +456,7 @@ class ServerClient:
 
         :raises StreamAbortedError: if the connection is gone.
         """
-        while True:
-            if self._closed or self.conn.closed_reason is not None:
-                raise StreamAbortedError("connection closed")
-            if self.conn.pending_output < below:
-                if self.conn.has_output and not self._sending:
-                    self._wake_writer.set()
-                return
-            if self._sending:
-                await self._flush_done.wait()
-            else:
-                await self._flush()
+        await self._pump.wait_written(below)
 
     def _wake(self) -> None:
         self._wake_writer.set()
@@ -532,21 +517,9 @@ class ServerClient:
                 self._slot_freed.set()
 
     async def _keepalive_loop(self) -> None:
-        conn = self.conn
-        while True:
-            deadline = conn.next_deadline()
-            if deadline is None:
-                return
-            delay = deadline - time.monotonic()
-            if delay > 0:
-                await anyio.sleep(delay)
-                continue
-            if conn.handle_timer(time.monotonic()):
-                self.log.warning("connection closed due to keepalive timeout (%s)", self._peer())
-                self.close("keepalive timeout")
-                return
-            if conn.has_output:
-                self._wake_writer.set()
+        if await _sockio.run_keepalive(self.conn, self._wake):
+            self.log.warning("connection closed due to keepalive timeout (%s)", self._peer())
+            self.close("keepalive timeout")
 
     # ------------------------------------------------------------------ shutdown
 
