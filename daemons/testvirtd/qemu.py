@@ -17,7 +17,7 @@ proc   name                                        testvirtd
 Replies are formatted as libvirt's QEMU driver formats them: compact JSON, with libvirt's
 own ``"id": "libvirt-N"`` added to monitor commands that carry none.  The program shares the
 REMOTE program's per-connection state: the connection must be open, and read-only connections
-may register for events but not send commands.
+may neither send commands nor register for events (as libvirt's API refuses them).
 """
 
 from __future__ import annotations
@@ -345,7 +345,9 @@ class QemuProgram(QemuFdProcedures, Program):
     def connect_domain_monitor_event_register(
         self, call: Call, args: MonitorEventRegisterArgs
     ) -> MonitorEventRegisterRet:
-        self.remote.opened(call)
+        if self.remote.opened(call).readonly:
+            # libvirt's API refuses any registration on a read-only connection
+            raise _readonly_refusal("virConnectDomainQemuMonitorEventRegister")
         flags = args.flags
         if flags & ~(EVENT_REGISTER_REGEX | EVENT_REGISTER_NOCASE):
             raise _bad_flags("virDomainQemuMonitorEventStateRegisterID", flags,
@@ -375,6 +377,8 @@ class QemuProgram(QemuFdProcedures, Program):
         self.remote.opened(call)
         ids = self._client_ids(call.client)
         if args.callback_id not in ids:
-            raise RPCError.internal(f"qemu monitor event {args.callback_id} not registered")
+            raise RPCError.internal(
+                f"qemu monitor event callback {args.callback_id} not registered"
+            )
         ids.discard(args.callback_id)
         self._registrations.pop(args.callback_id, None)

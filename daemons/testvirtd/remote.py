@@ -125,12 +125,36 @@ _FROM_NETWORK: Final = 19
 _FROM_STORAGE: Final = 18
 
 
-def _not_open() -> RPCError:
-    return RPCError.internal("hypervisor connection not open")
+#: Secondary drivers (libvirtd keeps one connection per kind besides the hypervisor's); their
+#: procedures name the kind right after ``vir`` or ``connect``.  Before CONNECT_OPEN libvirtd
+#: answers their calls with "connection not open" instead of "hypervisor connection not open".
+_SECONDARY_KINDS: Final = ("network", "storage", "interface", "nodedevice", "secret",
+                           "nwfilter")
+
+
+def _is_secondary(proc_name: str) -> bool:
+    """Whether the procedure called *proc_name* (``virNetworkCreate``, ``storage_vol_*``,
+    ``connect_list_all_networks`` ...) belongs to a secondary driver."""
+    name = proc_name.replace("_", "").lower()
+    name = name.removeprefix("vir")
+    if name.startswith("connect"):
+        # connect_list_all_networks, connect_find_storage_pool_sources, ... but never
+        # connect_domain_* (domain_interface_* and the like are the hypervisor's)
+        rest = name.removeprefix("connect")
+        return not rest.startswith("domain") and any(k in rest for k in _SECONDARY_KINDS)
+    return name.startswith(_SECONDARY_KINDS)
+
+
+def _not_open(secondary: bool = False) -> RPCError:
+    return RPCError.internal(
+        "connection not open" if secondary else "hypervisor connection not open"
+    )
 
 
 def _readonly_refusal(api: str) -> RPCError:
-    if api.startswith("virDomain"):
+    if api.startswith(("virDomainQemu", "virConnectDomainQemu")):
+        domain = ErrorDomain.NONE  # libvirt-qemu's own checks report no domain
+    elif api.startswith("virDomain"):
         domain = _FROM_DOMAIN
     elif api.startswith("virNetwork"):
         domain = _FROM_NETWORK
@@ -284,10 +308,14 @@ class RemoteProgram(StorageProcedures, RemoteFdProcedures, Program):
         st.close_callback = False
 
     def opened(self, call: Call) -> ConnectionState:
-        """The caller's state; raises libvirt's "hypervisor connection not open" if needed."""
+        """The caller's state; raises libvirtd's "hypervisor connection not open" (or
+        "connection not open" for a secondary driver's procedure) if needed."""
         st = self.state(call.client)
         if st.uri is None:
-            raise _not_open()
+            proc = self.procedures.get(call.header.procedure)
+            secondary = (call.header.program == self.number and proc is not None
+                         and _is_secondary(proc.name))
+            raise _not_open(secondary)
         return st
 
     def _writable(self, call: Call, api: str) -> ConnectionState:

@@ -239,7 +239,12 @@ async def test_agent_refused_read_only() -> None:
             await agent(r, dom, '{"execute":"guest-ping"}')
         assert info.value.message == ("operation forbidden: read only access prevents "
                                       "virDomainQemuAgentCommand")
-        await register(r)  # event registration is allowed read-only
+        assert (info.value.code, info.value.domain) == (29, 0)
+        with pytest.raises(RPCError) as info:  # so is event registration, as in libvirt
+            await register(r)
+        assert (info.value.code, info.value.domain) == (29, 0)
+        assert info.value.message == ("operation forbidden: read only access prevents "
+                                      "virConnectDomainQemuMonitorEventRegister")
 
 
 # ------------------------------------------------------------------------------ monitor events
@@ -323,7 +328,8 @@ async def test_callback_ids_shared_with_domain_events_and_deregister() -> None:
         assert set(daemon.qemu.registrations()) == {first, second}
         with pytest.raises(RPCError) as info:  # not this connection's callback
             await q.call(5, MonitorEventDeregisterArgs(second), program=QEMU)
-        assert info.value.message == f"internal error: qemu monitor event {second} not registered"
+        assert info.value.message == (
+            f"internal error: qemu monitor event callback {second} not registered")
         events = MonitorEvents(q)
         await q.call(5, MonitorEventDeregisterArgs(first), program=QEMU)
         await t.call(34, rt.DomainArgs(await t.lookup()))
