@@ -321,14 +321,17 @@ class Server:
         )
 
     async def _wait_for_capacity(self) -> None:
+        # Every waiting accept loop (one per listener) shares the current event; it is
+        # replaced only when set, so one change of capacity wakes all of them.
         while self._accepting and self._full():
             assert self._capacity_event is not None
-            self._capacity_event = anyio.Event()
             await self._capacity_event.wait()
 
     def _capacity_changed(self) -> None:
-        if self._capacity_event is not None:
-            self._capacity_event.set()
+        event = self._capacity_event
+        if event is not None:
+            self._capacity_event = anyio.Event()
+            event.set()
 
     async def _accept_loop(self, service: Service, listener: anyio.abc.SocketListener) -> None:
         assert self._task_group is not None
