@@ -39,7 +39,7 @@ class GuestAgent:
 
     def __init__(self, hv: Hypervisor, dom: DomainKey) -> None:
         self.hv = hv
-        self.dom: DomainRef = hv.domain_ref(dom)
+        self.dom: DomainRef = hv.domains.ref(dom)
         self._commands: dict[str, Callable[[dict[str, Any]], Any]] = {
             "guest-ping": self._ping,
             "guest-sync": self._sync,
@@ -53,7 +53,7 @@ class GuestAgent:
     def _check_running(self) -> None:
         # libvirt refuses agent commands unless the domain is running (paused counts as
         # not running), before talking to the agent at all.
-        state, _ = self.hv.domain_get_state(self.dom)
+        state, _ = self.hv.domains.get_state(self.dom)
         if state != DomainState.RUNNING:
             raise VirtError.invalid(ErrDomain.QEMU, "domain is not running")
 
@@ -136,7 +136,7 @@ class GuestAgent:
                 "hardware-address": "00:00:00:00:00:00",
             }
         ]
-        macs = self.hv.domain_definition(self.dom).interface_macs()
+        macs = self.hv.domains.definition(self.dom).interface_macs()
         for index, mac in enumerate(macs):
             # Addresses from the default network's DHCP range, stable per interface.
             out.append(

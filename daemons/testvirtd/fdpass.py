@@ -39,6 +39,7 @@ import anyio.abc
 
 from netrpc import Call, ErrorCode, ErrorDomain, RPCError, procedure
 
+from .connection import RemoteBase
 from .domxml import ErrCode, ErrDomain, VirtError
 from .hypervisor import DomainEventType, DomainLifecycleEvent, DomainRef, Event
 from .qmp import QmpSocketServer
@@ -124,24 +125,15 @@ def adopt_fds(engine: QmpEngine, fds: list[int]) -> int | None:
 # ------------------------------------------------------------------------------ REMOTE
 
 
-class RemoteFdProcedures:
-    """DOMAIN_CREATE_XML_WITH_FILES / DOMAIN_CREATE_WITH_FILES, mixed into RemoteProgram
-    (uses its ``hv``, ``_writable()`` and ``_changed()``)."""
-
-    hv: Hypervisor
-
-    if TYPE_CHECKING:
-
-        def _writable(self, call: Call, api: str) -> Any: ...
-
-        def _changed(self) -> None: ...
+class RemoteFdProcedures(RemoteBase):
+    """DOMAIN_CREATE_XML_WITH_FILES / DOMAIN_CREATE_WITH_FILES of the REMOTE program."""
 
     def _hand_over(self, call: Call, ref: DomainRef) -> None:
         fds = call.take_fds()
         if not fds:
             return
         qemu = _qemu_program(call)
-        if qemu is None:
+        if qemu is None or qemu.hv is not self.state(call.client).driver:
             _close_all(fds)
             return
         try:
@@ -153,18 +145,18 @@ class RemoteFdProcedures:
     @procedure(309, args=DomainCreateXmlArgs, ret=DomainRet, inline=True,
                name="virDomainCreateXMLWithFiles")
     def domain_create_xml_with_files(self, call: Call, args: DomainCreateXmlArgs) -> DomainRet:
-        self._writable(call, "virDomainCreateXMLWithFiles")
-        ref = self.hv.domain_create_xml(args.xml_desc, args.flags)
-        self._changed()
+        hv = self.writable(call, "virDomainCreateXMLWithFiles").hv
+        ref = hv.domains.create_xml(args.xml_desc, args.flags)
+        self.changed(call)
         self._hand_over(call, ref)
         return DomainRet(_wire_dom(ref))
 
     @procedure(310, args=DomainFlagsArgs, ret=DomainRet, inline=True,
                name="virDomainCreateWithFiles")
     def domain_create_with_files(self, call: Call, args: DomainFlagsArgs) -> DomainRet:
-        self._writable(call, "virDomainCreateWithFiles")
-        ref = self.hv.domain_create(_dom(args.dom), args.flags)
-        self._changed()
+        hv = self.writable(call, "virDomainCreateWithFiles").hv
+        ref = hv.domains.create(_dom(args.dom), args.flags)
+        self.changed(call)
         self._hand_over(call, ref)
         return DomainRet(_wire_dom(ref))
 
@@ -187,13 +179,13 @@ class QemuFdProcedures:
     def domain_monitor_command_with_files(
         self, call: Call, args: DomainMonitorCommandArgs
     ) -> DomainMonitorCommandRet:
-        self.remote._writable(call, "virDomainQemuMonitorCommandWithFiles")
+        self.remote.writable(call, "virDomainQemuMonitorCommandWithFiles")
         if args.flags & ~_MONITOR_COMMAND_HMP:
             error = VirtError.bad_flags("qemuDomainQemuMonitorCommandWithFiles", args.flags)
             error.domain = ErrDomain.QEMU
             raise error
-        ref = self.hv.domain_ref(_dom(args.dom))
-        if not self.hv.domain_is_active(ref):
+        ref = self.hv.domains.ref(_dom(args.dom))
+        if not self.hv.domains.is_active(ref):
             raise VirtError.invalid(ErrDomain.DOMAIN, "domain is not running")
         if len(call.fds) > 1:
             raise VirtError.fmt(
@@ -210,7 +202,7 @@ class QemuFdProcedures:
                                                                 fds)))
         finally:
             _close_all(fds)  # whatever the command did not keep
-        self.remote._changed()
+        self.remote.changed(call)
         return DomainMonitorCommandRet(result)
 
     def _request(self, ref: DomainRef, text: str) -> Any:
@@ -266,7 +258,7 @@ class QmpSocketManager:
         """The monitor socket of the running domain called *name*, if it is served."""
         for uuid, path in self._paths.items():
             with contextlib.suppress(VirtError):
-                if self.hv.domain_ref(uuid).name == name:
+                if self.hv.domains.ref(uuid).name == name:
                     return path
         return None
 
@@ -286,7 +278,7 @@ class QmpSocketManager:
         token = self.hv.subscribe(self._on_event)
         try:
             async with anyio.create_task_group() as tg:
-                for ref in self.hv.list_all_domains(1):  # VIR_CONNECT_LIST_DOMAINS_ACTIVE
+                for ref in self.hv.domains.list_all(1):  # VIR_CONNECT_LIST_DOMAINS_ACTIVE
                     await tg.start(self._serve_domain, ref)
                 task_status.started()
                 while True:
@@ -304,7 +296,7 @@ class QmpSocketManager:
                                 scope.cancel()
                         elif uuid not in self._scopes:
                             with contextlib.suppress(VirtError):
-                                if self.hv.domain_is_active(uuid):
+                                if self.hv.domains.is_active(uuid):
                                     await tg.start(self._serve_domain, event.dom)
         finally:
             self.hv.unsubscribe(token)
@@ -314,7 +306,7 @@ class QmpSocketManager:
     async def _serve_domain(
         self, ref: DomainRef, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        ref = self.hv.domain_ref(ref.uuid)
+        ref = self.hv.domains.ref(ref.uuid)
         path = self.path_for(ref)
         directory = os.path.dirname(path)
         os.makedirs(directory, mode=0o700, exist_ok=True)

@@ -33,18 +33,13 @@ import anyio.from_thread
 from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, procedure, xdr
 
 from .agent import GuestAgent
+from .connection import ConnectionState, in_event_loop, readonly_refusal
+from .domains.procedures import dom_ref, wire_dom
 from .domxml import ErrDomain, VirtError
 from .fdpass import QemuFdProcedures
 from .hypervisor import DomainState, Event, MonitorEvent
 from .qmp import QmpEngine
-from .remote import (
-    ConnectionState,
-    RemoteProgram,
-    _dom,
-    _in_event_loop,
-    _readonly_refusal,
-    _wire_dom,
-)
+from .remote import RemoteProgram
 from .remote_types import (
     QEMU_PROGRAM,
     STRING_MAX,
@@ -217,7 +212,7 @@ class QemuProgram(QemuFdProcedures, Program):
         self._token: int | None = self.hv.subscribe(self._on_event)
 
     def readonly_error(self, proc: Procedure) -> RPCError:
-        return _readonly_refusal(proc.name)
+        return readonly_refusal(proc.name)
 
     def engine(self, uuid: bytes) -> QmpEngine:
         """The monitor of the domain with *uuid* (created on first use)."""
@@ -269,7 +264,7 @@ class QemuProgram(QemuFdProcedures, Program):
     def _on_event(self, event: Event) -> None:
         if not isinstance(event, MonitorEvent):
             return
-        if _in_event_loop():
+        if in_event_loop():
             self.deliver(event)
             return
         try:
@@ -280,7 +275,7 @@ class QemuProgram(QemuFdProcedures, Program):
     def deliver(self, event: MonitorEvent) -> None:
         """Send *event* as DOMAIN_MONITOR_EVENT to every matching registration."""
         details = None if event.data is None else _compact(event.data)
-        dom = _wire_dom(event.dom)
+        dom = wire_dom(event.dom)
         for cb_id, reg in sorted(self._registrations.items()):
             if not reg.matches(event):
                 continue
@@ -296,12 +291,12 @@ class QemuProgram(QemuFdProcedures, Program):
     def domain_monitor_command(
         self, call: Call, args: DomainMonitorCommandArgs
     ) -> DomainMonitorCommandRet:
-        self.remote._writable(call, "virDomainQemuMonitorCommand")
+        self.remote.writable(call, "virDomainQemuMonitorCommand")
         if args.flags & ~MONITOR_COMMAND_HMP:
             raise _bad_flags("qemuDomainQemuMonitorCommandWithFiles", args.flags,
                              ErrDomain.QEMU)
-        ref = self.hv.domain_ref(_dom(args.dom))
-        if not self.hv.domain_is_active(ref):
+        ref = self.hv.domains.ref(dom_ref(args.dom))
+        if not self.hv.domains.is_active(ref):
             raise _not_running(ErrDomain.DOMAIN)
         engine = self.engine(ref.uuid)
         if args.flags & MONITOR_COMMAND_HMP:
@@ -313,7 +308,7 @@ class QemuProgram(QemuFdProcedures, Program):
                 self._command_ids[ref.uuid] = n
                 request["id"] = f"libvirt-{n}"
             result = _compact(json.loads(engine.execute_obj(request)))
-        self.remote._changed()
+        self.remote.changed(call)
         return DomainMonitorCommandRet(result)
 
     @procedure(3, args=DomainAgentCommandArgs, ret=DomainAgentCommandRet, inline=True,
@@ -321,12 +316,12 @@ class QemuProgram(QemuFdProcedures, Program):
     def domain_agent_command(
         self, call: Call, args: DomainAgentCommandArgs
     ) -> DomainAgentCommandRet:
-        self.remote._writable(call, "virDomainQemuAgentCommand")
+        self.remote.writable(call, "virDomainQemuAgentCommand")
         if args.flags:
             raise _bad_flags("qemuDomainQemuAgentCommand", args.flags, ErrDomain.QEMU)
-        ref = self.hv.domain_ref(_dom(args.dom))
-        state, _ = self.hv.domain_get_state(ref)
-        if state == DomainState.SHUTOFF or not self.hv.domain_is_active(ref):
+        ref = self.hv.domains.ref(dom_ref(args.dom))
+        state, _ = self.hv.domains.get_state(ref)
+        if state == DomainState.SHUTOFF or not self.hv.domains.is_active(ref):
             raise _not_running(ErrDomain.DOMAIN)
         if state != DomainState.RUNNING:
             raise _not_running(ErrDomain.QEMU)  # the agent cannot answer a paused guest
@@ -347,7 +342,7 @@ class QemuProgram(QemuFdProcedures, Program):
     ) -> MonitorEventRegisterRet:
         if self.remote.opened(call).readonly:
             # libvirt's API refuses any registration on a read-only connection
-            raise _readonly_refusal("virConnectDomainQemuMonitorEventRegister")
+            raise readonly_refusal("virConnectDomainQemuMonitorEventRegister")
         flags = args.flags
         if flags & ~(EVENT_REGISTER_REGEX | EVENT_REGISTER_NOCASE):
             raise _bad_flags("virDomainQemuMonitorEventStateRegisterID", flags,

@@ -121,7 +121,7 @@ class QmpEngine:
 
     def __init__(self, hv: Hypervisor, dom: DomainKey) -> None:
         self.hv = hv
-        self.dom: DomainRef = hv.domain_ref(dom)
+        self.dom: DomainRef = hv.domains.ref(dom)
         self._lock = threading.Lock()
         self._named_fds: dict[str, int] = {}
         self._fdsets: dict[int, list[tuple[int, str | None]]] = {}
@@ -200,7 +200,7 @@ class QmpEngine:
     # ------------------------------------------------------------------ commands
 
     def _check_running(self) -> None:
-        if not self.hv.domain_is_active(self.dom):
+        if not self.hv.domains.is_active(self.dom):
             raise VirtError.invalid(ErrDomain.QEMU, "domain is not running")
 
     def _dispatch(self, name: str, args: dict[str, Any], fds: list[int]) -> Any:
@@ -219,7 +219,7 @@ class QmpEngine:
         )
 
     def _status(self) -> tuple[str, bool]:
-        state, _ = self.hv.domain_get_state(self.dom)
+        state, _ = self.hv.domains.get_state(self.dom)
         if state == 1:
             return "running", True
         if state == 3:
@@ -247,7 +247,7 @@ class QmpEngine:
 
     def _cmd_query_kvm(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
-        kvm = self.hv.domain_definition(self.dom).type == "kvm"
+        kvm = self.hv.domains.definition(self.dom).type == "kvm"
         return {"enabled": kvm, "present": kvm}
 
     def _cmd_query_commands(self, args: dict[str, Any], fds: list[int]) -> Any:
@@ -260,28 +260,28 @@ class QmpEngine:
 
     def _cmd_stop(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
-        self.hv.monitor_stop(self.dom)
+        self.hv.domains.monitor_stop(self.dom)
         return {}
 
     def _cmd_cont(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
-        self.hv.monitor_cont(self.dom)
+        self.hv.domains.monitor_cont(self.dom)
         return {}
 
     def _cmd_system_reset(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
-        self.hv.monitor_system_reset(self.dom)
+        self.hv.domains.monitor_system_reset(self.dom)
         return {}
 
     def _cmd_system_powerdown(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
-        self.hv.monitor_system_powerdown(self.dom)
+        self.hv.domains.monitor_system_powerdown(self.dom)
         return {}
 
     def _cmd_quit(self, args: dict[str, Any], fds: list[int]) -> Any:
         _no_extra(args, ())
         # QEMU exits: the guest is gone as if destroyed.
-        self.hv.domain_destroy(self.dom)
+        self.hv.domains.destroy(self.dom)
         return {}
 
     def _cmd_getfd(self, args: dict[str, Any], fds: list[int]) -> Any:
@@ -396,10 +396,10 @@ class QmpEngine:
             if what == "uuid":
                 return f"{self.dom.uuid_str}\r\n"
             if what == "balloon":
-                mem = self.hv.domain_get_info(self.dom).memory
+                mem = self.hv.domains.get_info(self.dom).memory
                 return f"balloon: actual={mem // 1024}\r\n"
             if what == "kvm":
-                kvm = self.hv.domain_definition(self.dom).type == "kvm"
+                kvm = self.hv.domains.definition(self.dom).type == "kvm"
                 return f"kvm support: {'enabled' if kvm else 'disabled'}\r\n"
             return f"unknown command: 'info {what}'\r\n"
         simple = {

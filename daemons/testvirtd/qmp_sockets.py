@@ -17,10 +17,10 @@ import anyio.abc
 import anyio.from_thread
 from anyio.streams.memory import MemoryObjectSendStream
 
+from .connection import in_event_loop
 from .hypervisor import DomainEventType, DomainLifecycleEvent, Event, Hypervisor
 from .qemu import QemuProgram
 from .qmp import QmpSocketServer
-from .remote import _in_event_loop
 
 __all__ = ("QmpSockets",)
 
@@ -48,7 +48,7 @@ class QmpSockets:
     def paths(self) -> dict[str, str]:
         """Domain name → QMP socket path, for the domains being served now."""
         out = {}
-        for ref in self.hv.list_all_domains(1):  # active ones
+        for ref in self.hv.domains.list_all(1):  # active ones
             if ref.uuid in self._serving:
                 out[ref.name] = self.path(ref.name)
         return out
@@ -58,7 +58,7 @@ class QmpSockets:
             isinstance(event, DomainLifecycleEvent) and event.event == DomainEventType.STARTED
         ):
             return
-        if _in_event_loop():
+        if in_event_loop():
             self._queue(event.dom.uuid)
             return
         try:
@@ -83,7 +83,7 @@ class QmpSockets:
         token = self.hv.subscribe(self._on_event)
         try:
             async with send, receive, anyio.create_task_group() as tg:
-                for ref in self.hv.list_all_domains(1):
+                for ref in self.hv.domains.list_all(1):
                     await tg.start(self._serve_one, ref.uuid)
                 task_status.started()
                 async for uuid in receive:
@@ -99,11 +99,11 @@ class QmpSockets:
         if previous is not None:
             await previous.wait()  # a restart: the old socket goes first
         try:
-            ref = self.hv.domain_ref(uuid)
+            ref = self.hv.domains.ref(uuid)
         except Exception:
             task_status.started()
             return
-        if not self.hv.domain_is_active(ref):
+        if not self.hv.domains.is_active(ref):
             task_status.started()
             return
         done = self._serving[uuid] = anyio.Event()

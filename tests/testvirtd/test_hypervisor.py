@@ -50,10 +50,10 @@ def err_fields(exc: VirtError) -> tuple[int, int, str | None, str | None, str | 
 
 
 def test_node_and_connection(hv: Hypervisor) -> None:
-    assert hv.get_type() == "TEST"
-    assert hv.get_version() == 2
-    assert hv.get_lib_version() == 9000000
-    info = hv.node_get_info()
+    assert hv.host.get_type() == "TEST"
+    assert hv.host.get_version() == 2
+    assert hv.host.get_lib_version() == 9000000
+    info = hv.host.node_get_info()
     assert (
         info.model,
         info.memory,
@@ -64,34 +64,34 @@ def test_node_and_connection(hv: Hypervisor) -> None:
         info.cores,
         info.threads,
     ) == ("i686", 3145728, 16, 1400, 2, 2, 2, 2)
-    assert hv.get_hostname() == "vm"
+    assert hv.host.get_hostname() == "vm"
 
 
 def test_default_domain(hv: Hypervisor) -> None:
-    ref = hv.lookup_domain_by_name("test")
+    ref = hv.domains.lookup_by_name("test")
     assert ref == DomainRef("test", bytes.fromhex(TEST_UUID.replace("-", "")), 1)
-    assert hv.lookup_domain_by_uuid(TEST_UUID) == ref
-    assert hv.lookup_domain_by_uuid(ref.uuid) == ref
-    assert hv.lookup_domain_by_id(1) == ref
-    info = hv.domain_get_info(ref)
+    assert hv.domains.lookup_by_uuid(TEST_UUID) == ref
+    assert hv.domains.lookup_by_uuid(ref.uuid) == ref
+    assert hv.domains.lookup_by_id(1) == ref
+    info = hv.domains.get_info(ref)
     assert (info.state, info.max_mem, info.memory, info.nr_virt_cpu) == (1, 8388608, 2097152, 2)
-    assert hv.domain_get_state(ref) == (1, 0)
-    assert hv.domain_get_os_type(ref) == "linux"
-    assert hv.domain_is_persistent(ref)
-    assert hv.domain_is_active(ref)
-    assert not hv.domain_is_updated(ref)
-    assert not hv.domain_get_autostart(ref)
-    assert not hv.domain_has_managed_save_image(ref)
-    assert hv.domain_snapshot_num(ref) == 0
-    assert "<domain type='test' id='1'>" in hv.domain_get_xml_desc(ref)
-    assert hv.domain_get_xml_desc(ref, 2).startswith("<domain type='test'>\n")
+    assert hv.domains.get_state(ref) == (1, 0)
+    assert hv.domains.get_os_type(ref) == "linux"
+    assert hv.domains.is_persistent(ref)
+    assert hv.domains.is_active(ref)
+    assert not hv.domains.is_updated(ref)
+    assert not hv.domains.get_autostart(ref)
+    assert not hv.domains.has_managed_save_image(ref)
+    assert hv.snapshots.num(ref) == 0
+    assert "<domain type='test' id='1'>" in hv.domains.get_xml_desc(ref)
+    assert hv.domains.get_xml_desc(ref, 2).startswith("<domain type='test'>\n")
 
 
 def test_lookup_miss(hv: Hypervisor) -> None:
     for call in (
-        lambda: hv.lookup_domain_by_name("nope"),
-        lambda: hv.lookup_domain_by_id(99),
-        lambda: hv.lookup_domain_by_uuid("6695eb01-f6a4-8304-79aa-97f2502e1930"),
+        lambda: hv.domains.lookup_by_name("nope"),
+        lambda: hv.domains.lookup_by_id(99),
+        lambda: hv.domains.lookup_by_uuid("6695eb01-f6a4-8304-79aa-97f2502e1930"),
     ):
         with pytest.raises(VirtError) as ei:
             call()
@@ -101,11 +101,11 @@ def test_lookup_miss(hv: Hypervisor) -> None:
 
 def test_lifecycle_states_ids_events(hv: Hypervisor) -> None:
     ev = record(hv)
-    t = hv.lookup_domain_by_name("test")
-    hv.domain_suspend(t)
-    assert hv.domain_get_state(t) == (3, 1)
+    t = hv.domains.lookup_by_name("test")
+    hv.domains.suspend(t)
+    assert hv.domains.get_state(t) == (3, 1)
     with pytest.raises(VirtError) as ei:
-        hv.domain_suspend(t)
+        hv.domains.suspend(t)
     assert err_fields(ei.value) == (
         1,
         12,
@@ -113,22 +113,22 @@ def test_lifecycle_states_ids_events(hv: Hypervisor) -> None:
         "internal error: %s",
         "domain 'test' not running",
     )
-    hv.domain_resume(t)
-    assert hv.domain_get_state(t) == (1, 5)
+    hv.domains.resume(t)
+    assert hv.domains.get_state(t) == (1, 5)
     with pytest.raises(VirtError) as ei:
-        hv.domain_resume(t)
+        hv.domains.resume(t)
     assert ei.value.message == "internal error: domain 'test' not paused"
-    hv.domain_reboot(t)
-    assert hv.domain_get_state(t) == (1, 1)
-    assert hv.domain_ref(t).id == 1
-    hv.domain_shutdown(t)
-    assert hv.domain_get_state(t) == (5, 1)
-    assert hv.domain_ref(t).id == -1
+    hv.domains.reboot(t)
+    assert hv.domains.get_state(t) == (1, 1)
+    assert hv.domains.ref(t).id == 1
+    hv.domains.shutdown(t)
+    assert hv.domains.get_state(t) == (5, 1)
+    assert hv.domains.ref(t).id == -1
     with pytest.raises(VirtError) as ei:
-        hv.domain_shutdown(t)
+        hv.domains.shutdown(t)
     assert (ei.value.code, ei.value.domain) == (1, 12)
     with pytest.raises(VirtError) as ei:
-        hv.domain_destroy(t)
+        hv.domains.destroy(t)
     assert err_fields(ei.value) == (
         55,
         20,
@@ -136,13 +136,13 @@ def test_lifecycle_states_ids_events(hv: Hypervisor) -> None:
         "Requested operation is not valid: %s",
         "domain is not running",
     )
-    assert hv.domain_create(t).id == 2
+    assert hv.domains.create(t).id == 2
     with pytest.raises(VirtError) as ei:
-        hv.domain_create(t)
+        hv.domains.create(t)
     assert err_fields(ei.value)[:3] == (1, 12, "internal error: Domain 'test' is already running")
-    hv.domain_destroy(t)
-    assert hv.domain_get_state(t) == (5, 2)
-    assert hv.domain_create(t).id == 3
+    hv.domains.destroy(t)
+    assert hv.domains.get_state(t) == (5, 2)
+    assert hv.domains.create(t).id == 3
     assert ev == [
         ("test", 1, 3, 0),
         ("test", 1, 4, 0),
@@ -155,20 +155,20 @@ def test_lifecycle_states_ids_events(hv: Hypervisor) -> None:
 
 def test_define_redefine_undefine(hv: Hypervisor) -> None:
     ev = record(hv)
-    foo = hv.domain_define_xml(FOO)
+    foo = hv.domains.define_xml(FOO)
     assert foo.id == -1
-    assert hv.domain_get_state(foo) == (5, 0)
-    hv.domain_define_xml(FOO.replace("65536", "131072"))
-    hv.domain_create(foo)
-    hv.domain_define_xml(FOO.replace("65536", "262144"))
-    assert "131072" in hv.domain_get_xml_desc(foo, 0)
-    assert "262144" in hv.domain_get_xml_desc(foo, 2)
-    hv.domain_undefine(foo)
-    assert hv.domain_is_active(foo)
-    assert not hv.domain_is_persistent(foo)
-    hv.domain_destroy(foo)
+    assert hv.domains.get_state(foo) == (5, 0)
+    hv.domains.define_xml(FOO.replace("65536", "131072"))
+    hv.domains.create(foo)
+    hv.domains.define_xml(FOO.replace("65536", "262144"))
+    assert "131072" in hv.domains.get_xml_desc(foo, 0)
+    assert "262144" in hv.domains.get_xml_desc(foo, 2)
+    hv.domains.undefine(foo)
+    assert hv.domains.is_active(foo)
+    assert not hv.domains.is_persistent(foo)
+    hv.domains.destroy(foo)
     with pytest.raises(VirtError) as ei:
-        hv.domain_get_state(foo)
+        hv.domains.get_state(foo)
     assert ei.value.message == (
         "Domain not found: no domain with matching uuid "
         "'11111111-2222-3333-4444-555555555555' (foo)"
@@ -229,7 +229,7 @@ def test_define_conflicts_and_xml_errors(hv: Hypervisor) -> None:
     }
     for xml, expected in cases.items():
         with pytest.raises(VirtError) as ei:
-            hv.domain_define_xml(xml)
+            hv.domains.define_xml(xml)
         assert (ei.value.code, ei.value.domain, ei.value.message) == expected, xml
 
 
@@ -244,7 +244,7 @@ def test_define_conflicts_and_xml_errors(hv: Hypervisor) -> None:
 )
 def test_unsafe_or_malformed_xml_rejected(hv: Hypervisor, xml: str) -> None:
     with pytest.raises(VirtError) as ei:
-        hv.domain_define_xml(xml)
+        hv.domains.define_xml(xml)
     assert (ei.value.code, ei.value.domain) == (35, 20)
     assert ei.value.message is not None
     assert ei.value.message.startswith("(domain_definition):")
@@ -252,14 +252,14 @@ def test_unsafe_or_malformed_xml_rejected(hv: Hypervisor, xml: str) -> None:
 
 def test_transient_domains(hv: Hypervisor) -> None:
     ev = record(hv)
-    bar = hv.domain_create_xml(FOO.replace("foo", "bar"))
+    bar = hv.domains.create_xml(FOO.replace("foo", "bar"))
     assert bar.id == 2
-    assert not hv.domain_is_persistent(bar)
+    assert not hv.domains.is_persistent(bar)
     with pytest.raises(VirtError) as ei:
-        hv.domain_create_xml(FOO.replace("foo", "bar"))
+        hv.domains.create_xml(FOO.replace("foo", "bar"))
     assert ei.value.message == "Requested operation is not valid: domain 'bar' is already active"
     with pytest.raises(VirtError) as ei:
-        hv.domain_create_xml(FOO, 1)
+        hv.domains.create_xml(FOO, 1)
     assert (ei.value.code, ei.value.domain, ei.value.str1, ei.value.str2, ei.value.int1) == (
         8,
         12,
@@ -267,32 +267,32 @@ def test_transient_domains(hv: Hypervisor) -> None:
         "flags",
         0,
     )
-    hv.domain_shutdown(bar)
+    hv.domains.shutdown(bar)
     with pytest.raises(VirtError):
-        hv.lookup_domain_by_name("bar")
+        hv.domains.lookup_by_name("bar")
     assert ev == [("bar", 2, 2, 0), ("bar", -1, 5, 0)]
 
 
 def test_list_all_domain_flags(hv: Hypervisor) -> None:
-    hv.domain_define_xml(FOO)
-    names = lambda flags: sorted(d.name for d in hv.list_all_domains(flags))  # noqa: E731
+    hv.domains.define_xml(FOO)
+    names = lambda flags: sorted(d.name for d in hv.domains.list_all(flags))  # noqa: E731
     assert names(0) == names(3) == ["foo", "test"]
     assert names(1) == names(16) == ["test"]
     assert names(2) == names(64) == ["foo"]
     assert names(8) == names(32) == names(128) == names(1024) == names(256) == []
     assert names(4) == names(512) == names(2048) == names(8192) == ["foo", "test"]
-    hv.domain_suspend("6695eb01f6a4830479aa97f2502e193f")
+    hv.domains.suspend("6695eb01f6a4830479aa97f2502e193f")
     assert names(32) == ["test"]
 
 
 def test_networks_and_pools(hv: Hypervisor) -> None:
-    net = hv.lookup_network_by_name("default")
-    assert [n.name for n in hv.list_all_networks(3)] == ["default"]
-    assert hv.network_is_active(net)
-    assert hv.network_is_persistent(net)
-    assert hv.network_get_bridge_name(net) == "virbr0"
+    net = hv.networks.lookup_by_name("default")
+    assert [n.name for n in hv.networks.list_all(3)] == ["default"]
+    assert hv.networks.is_active(net)
+    assert hv.networks.is_persistent(net)
+    assert hv.networks.get_bridge_name(net) == "virbr0"
     with pytest.raises(VirtError) as ei:
-        hv.lookup_network_by_name("x")
+        hv.networks.lookup_by_name("x")
     assert err_fields(ei.value) == (
         43,
         12,
@@ -301,64 +301,64 @@ def test_networks_and_pools(hv: Hypervisor) -> None:
         "no network with matching name 'x'",
     )
     with pytest.raises(VirtError) as ei:
-        hv.network_get_xml_desc(net, 1)
+        hv.networks.get_xml_desc(net, 1)
     assert ei.value.message == "unsupported flags (0x1) in function testNetworkGetXMLDesc"
-    hv.network_destroy(net)
-    assert hv.list_all_networks(2) == []
-    assert len(hv.list_all_networks(1)) == 1
-    pool = hv.lookup_pool_by_name("default-pool")
-    info = hv.pool_get_info(pool)
+    hv.networks.destroy(net)
+    assert hv.networks.list_all(2) == []
+    assert len(hv.networks.list_all(1)) == 1
+    pool = hv.storage.pool_lookup_by_name("default-pool")
+    info = hv.storage.pool_get_info(pool)
     assert (info.state, info.capacity, info.allocation, info.available) == (
         2,
         107374182400,
         0,
         107374182400,
     )
-    assert [p.name for p in hv.list_all_storage_pools(64)] == ["default-pool"]
-    assert hv.list_all_storage_pools(128) == []
+    assert [p.name for p in hv.storage.list_all_pools(64)] == ["default-pool"]
+    assert hv.storage.list_all_pools(128) == []
     with pytest.raises(VirtError) as ei:
-        hv.lookup_pool_by_name("x")
+        hv.storage.pool_lookup_by_name("x")
     assert ei.value.message == "Storage pool not found: no storage pool with matching name 'x'"
 
 
 def test_volumes(hv: Hypervisor) -> None:
-    pool = hv.lookup_pool_by_name("default-pool")
-    v1 = hv.storage_vol_create_xml(
+    pool = hv.storage.pool_lookup_by_name("default-pool")
+    v1 = hv.storage.vol_create_xml(
         pool, "<volume><name>v1.img</name><capacity unit='M'>10</capacity></volume>"
     )
     assert v1.key == "/default-pool/v1.img"
-    info = hv.storage_vol_get_info(v1)
+    info = hv.storage.vol_get_info(v1)
     assert (info.type, info.capacity, info.allocation) == (0, 10485760, 10485760)
-    assert hv.pool_get_info(pool).available == 107374182400 - 10485760
-    assert hv.storage_vol_lookup_by_path("/default-pool/v1.img") == v1
-    assert hv.storage_vol_lookup_by_key("/default-pool/v1.img") == v1
-    assert "<format type='raw'/>" in hv.storage_vol_get_xml_desc(v1)
+    assert hv.storage.pool_get_info(pool).available == 107374182400 - 10485760
+    assert hv.storage.vol_lookup_by_path("/default-pool/v1.img") == v1
+    assert hv.storage.vol_lookup_by_key("/default-pool/v1.img") == v1
+    assert "<format type='raw'/>" in hv.storage.vol_get_xml_desc(v1)
     with pytest.raises(VirtError) as ei:
-        hv.storage_vol_create_xml(
+        hv.storage.vol_create_xml(
             pool, "<volume><name>v1.img</name><capacity>1</capacity></volume>"
         )
     assert ei.value.message == "operation failed: storage vol already exists"
     with pytest.raises(VirtError) as ei:
-        hv.storage_vol_create_xml(pool, "<volume><name>v3</name></volume>")
+        hv.storage.vol_create_xml(pool, "<volume><name>v3</name></volume>")
     assert (ei.value.code, ei.value.domain, ei.value.message) == (
         27,
         18,
         "XML error: missing capacity element",
     )
     with pytest.raises(VirtError) as ei:
-        hv.storage_vol_create(pool, "big", 1 << 40)
+        hv.storage.vol_create(pool, "big", 1 << 40)
     assert ei.value.message == "internal error: Not enough free space in pool for volume 'big'"
-    hv.storage_vol_delete(v1)
-    assert hv.pool_list_volumes(pool) == []
+    hv.storage.vol_delete(v1)
+    assert hv.storage.pool_list_volumes(pool) == []
     with pytest.raises(VirtError) as ei:
-        hv.storage_vol_get_info(v1)
+        hv.storage.vol_get_info(v1)
     assert ei.value.code == 50
 
 
 def test_volume_data_is_sparse(hv: Hypervisor) -> None:
-    pool = hv.lookup_pool_by_name("default-pool")
-    vol = hv.storage_vol_create(pool, "sparse.img", 512 * 1024 * 1024)
-    with hv.storage_vol_open(vol, write=True) as data:
+    pool = hv.storage.pool_lookup_by_name("default-pool")
+    vol = hv.storage.vol_create(pool, "sparse.img", 512 * 1024 * 1024)
+    with hv.storage.vol_open(vol, write=True) as data:
         data.write_at(0, b"A" * 4096)
         data.write_at(300 * 1024 * 1024, b"B" * 8192)
         regions = list(data.data_regions())
@@ -368,18 +368,18 @@ def test_volume_data_is_sparse(hv: Hypervisor) -> None:
     assert sum(length for _, length, is_data in regions if is_data) < 16 * 1024 * 1024
     assert regions[0][0] == 0
     assert regions[0][2]
-    assert os.stat(hv.storage_vol_backing_file(vol)).st_blocks * 512 < 16 * 1024 * 1024
+    assert os.stat(hv.storage.vol_backing_file(vol)).st_blocks * 512 < 16 * 1024 * 1024
 
 
 def test_monitor_events_and_subscription(hv: Hypervisor) -> None:
     got: list[Event] = []
     token = hv.subscribe(got.append)
-    t = hv.lookup_domain_by_name("test")
-    hv.monitor_stop(t)
-    assert hv.domain_get_state(t) == (3, 0)
-    hv.monitor_cont(t)
+    t = hv.domains.lookup_by_name("test")
+    hv.domains.monitor_stop(t)
+    assert hv.domains.get_state(t) == (3, 0)
+    hv.domains.monitor_cont(t)
     hv.unsubscribe(token)
-    hv.domain_suspend(t)
+    hv.domains.suspend(t)
     kinds = [
         (e.event, e.data)
         if isinstance(e, MonitorEvent)
@@ -396,16 +396,16 @@ def test_callbacks_may_reenter_and_threads(hv: Hypervisor) -> None:
 
     def cb(ev: Event) -> None:
         if isinstance(ev, DomainLifecycleEvent):
-            states.append(hv.domain_get_state(ev.dom))
+            states.append(hv.domains.get_state(ev.dom))
 
     hv.subscribe(cb)
-    t = hv.lookup_domain_by_name("test")
+    t = hv.domains.lookup_by_name("test")
 
     def worker() -> None:
         for _ in range(50):
             try:
-                hv.domain_suspend(t)
-                hv.domain_resume(t)
+                hv.domains.suspend(t)
+                hv.domains.resume(t)
             except VirtError:
                 pass
 
@@ -415,30 +415,30 @@ def test_callbacks_may_reenter_and_threads(hv: Hypervisor) -> None:
     for th in threads:
         th.join()
     assert states
-    assert hv.domain_get_state(t)[0] in (1, 3)
+    assert hv.domains.get_state(t)[0] in (1, 3)
 
 
 def test_save_and_load(tmp_path: os.PathLike[str], hv: Hypervisor) -> None:
     path = os.path.join(tmp_path, "state.json")
-    foo = hv.domain_define_xml(FOO)
-    hv.domain_create(foo)
-    pool = hv.lookup_pool_by_name("default-pool")
-    vol = hv.storage_vol_create(pool, "v", 4096)
-    with hv.storage_vol_open(vol, write=True) as data:
+    foo = hv.domains.define_xml(FOO)
+    hv.domains.create(foo)
+    pool = hv.storage.pool_lookup_by_name("default-pool")
+    vol = hv.storage.vol_create(pool, "v", 4096)
+    with hv.storage.vol_open(vol, write=True) as data:
         data.write_at(0, b"hello")
     hv.save(path)
-    shutil.copy(hv.storage_vol_backing_file(vol), os.path.join(tmp_path, "keep"))
+    shutil.copy(hv.storage.vol_backing_file(vol), os.path.join(tmp_path, "keep"))
     store = os.path.join(tmp_path, "vols")
     os.mkdir(store)
     shutil.copy(
-        hv.storage_vol_backing_file(vol),
-        os.path.join(store, os.path.basename(hv.storage_vol_backing_file(vol))),
+        hv.storage.vol_backing_file(vol),
+        os.path.join(store, os.path.basename(hv.storage.vol_backing_file(vol))),
     )
     with Hypervisor.load(path, storage_dir=store) as hv2:
-        assert hv2.domain_ref(foo).id == 2
-        assert hv2.domain_get_xml_desc(foo) == hv.domain_get_xml_desc(foo)
-        assert hv2.domain_create_xml(FOO.replace("foo", "n").replace("5555<", "5556<")).id == 3
-        with hv2.storage_vol_open(hv2.storage_vol_lookup_by_name(pool, "v")) as data:
+        assert hv2.domains.ref(foo).id == 2
+        assert hv2.domains.get_xml_desc(foo) == hv.domains.get_xml_desc(foo)
+        assert hv2.domains.create_xml(FOO.replace("foo", "n").replace("5555<", "5556<")).id == 3
+        with hv2.storage.vol_open(hv2.storage.vol_lookup_by_name(pool, "v")) as data:
             assert data.read_at(0, 5) == b"hello"
     with open(path) as fh:
         assert json.load(fh)["format"] == "testvirtd-state"
@@ -465,14 +465,14 @@ def test_corrupt_state_file(tmp_path: os.PathLike[str], content: bytes) -> None:
 
 def test_qemu_flavour() -> None:
     with Hypervisor(flavour="qemu") as hv:
-        assert hv.get_type() == "QEMU"
-        caps = hv.get_capabilities()
+        assert hv.host.get_type() == "QEMU"
+        caps = hv.host.get_capabilities()
         assert "<domain type='kvm'/>" in caps
         assert "<domain type='qemu'/>" in caps
-        ref = hv.domain_define_xml(FOO.replace("type='test'", "type='kvm'"))
-        assert "<type arch='x86_64'>hvm</type>" in hv.domain_get_xml_desc(ref)
+        ref = hv.domains.define_xml(FOO.replace("type='test'", "type='kvm'"))
+        assert "<type arch='x86_64'>hvm</type>" in hv.domains.get_xml_desc(ref)
         with pytest.raises(VirtError) as ei:
-            hv.domain_define_xml(FOO.replace("foo", "f2").replace("5555<", "5556<"))
+            hv.domains.define_xml(FOO.replace("foo", "f2").replace("5555<", "5556<"))
         assert ei.value.code == 67
 
 
@@ -520,14 +520,14 @@ def test_interop_test_domain_xml_and_capabilities(hv: Hypervisor) -> None:
             " c.storagePoolLookupByName('default-pool').XMLDesc(0)]))"
         )
     )
-    t = hv.lookup_domain_by_name("test")
-    assert out[0] == hv.domain_get_xml_desc(t, 0)
-    assert out[1] == hv.domain_get_xml_desc(t, 2)
-    assert out[2] == hv.get_capabilities()
-    info = hv.domain_get_info(t)
+    t = hv.domains.lookup_by_name("test")
+    assert out[0] == hv.domains.get_xml_desc(t, 0)
+    assert out[1] == hv.domains.get_xml_desc(t, 2)
+    assert out[2] == hv.host.get_capabilities()
+    info = hv.domains.get_info(t)
     assert out[3] == [info.state, info.max_mem, info.memory, info.nr_virt_cpu]
-    assert out[4] == list(hv.domain_get_state(t))
-    node = hv.node_get_info()
+    assert out[4] == list(hv.domains.get_state(t))
+    node = hv.host.node_get_info()
     assert out[5] == [
         node.model,
         node.memory // 1024,
@@ -538,9 +538,9 @@ def test_interop_test_domain_xml_and_capabilities(hv: Hypervisor) -> None:
         node.cores,
         node.threads,
     ]
-    assert (out[6], out[7]) == (hv.get_version(), hv.get_lib_version())
-    assert out[8] == hv.network_get_xml_desc(hv.lookup_network_by_name("default"))
-    assert out[9] == hv.pool_get_xml_desc(hv.lookup_pool_by_name("default-pool"))
+    assert (out[6], out[7]) == (hv.host.get_version(), hv.host.get_lib_version())
+    assert out[8] == hv.networks.get_xml_desc(hv.networks.lookup_by_name("default"))
+    assert out[9] == hv.storage.pool_get_xml_desc(hv.storage.pool_lookup_by_name("default-pool"))
 
 
 RICH = """<domain type='kvm'>
@@ -572,11 +572,11 @@ def test_interop_defined_domain_xml(hv: Hypervisor) -> None:
             "print(json.dumps([d.XMLDesc(0), d.XMLDesc(2), d.info()[:4]]))"
         )
     )
-    ref = hv.domain_define_xml(RICH)
-    hv.domain_create(ref)
-    assert out[0] == hv.domain_get_xml_desc(ref, 0)
-    assert out[1] == hv.domain_get_xml_desc(ref, 2)
-    info = hv.domain_get_info(ref)
+    ref = hv.domains.define_xml(RICH)
+    hv.domains.create(ref)
+    assert out[0] == hv.domains.get_xml_desc(ref, 0)
+    assert out[1] == hv.domains.get_xml_desc(ref, 2)
+    info = hv.domains.get_info(ref)
     assert out[2] == [info.state, info.max_mem, info.memory, info.nr_virt_cpu]
 
 
@@ -597,25 +597,25 @@ r += [e(d.destroy), e(d.suspend), e(d.shutdown), e(lambda: d.XMLDesc(4)),
 print(json.dumps(r))
 """
     expected = json.loads(real(script))
-    t = hv.lookup_domain_by_name("test")
+    t = hv.domains.lookup_by_name("test")
     calls = [
-        lambda: hv.lookup_domain_by_name("nope"),
-        lambda: hv.domain_resume(t),
-        lambda: hv.domain_create(t),
+        lambda: hv.domains.lookup_by_name("nope"),
+        lambda: hv.domains.resume(t),
+        lambda: hv.domains.create(t),
     ]
     ours = []
     for call in calls:
         with pytest.raises(VirtError) as ei:
             call()
         ours.append(ei.value)
-    hv.domain_destroy(t)
+    hv.domains.destroy(t)
     for call in (
-        lambda: hv.domain_destroy(t),
-        lambda: hv.domain_suspend(t),
-        lambda: hv.domain_shutdown(t),
-        lambda: hv.domain_get_xml_desc(t, 4),
-        lambda: hv.domain_define_xml("<foo/>"),
-        lambda: hv.domain_define_xml("<domain type='test'/>"),
+        lambda: hv.domains.destroy(t),
+        lambda: hv.domains.suspend(t),
+        lambda: hv.domains.shutdown(t),
+        lambda: hv.domains.get_xml_desc(t, 4),
+        lambda: hv.domains.define_xml("<foo/>"),
+        lambda: hv.domains.define_xml("<domain type='test'/>"),
     ):
         with pytest.raises(VirtError) as ei:
             call()

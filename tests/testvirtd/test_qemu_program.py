@@ -390,14 +390,14 @@ async def test_qmp_socket_per_running_domain() -> None:
                     assert greeting["QMP"]["version"]["qemu"]["major"] == 7
                     await sock.send(b'{"execute":"qmp_capabilities"}\r\n')
                     assert json.loads(await sock.receive()) == {"return": {}}
-                    hv.domain_suspend(TEST_UUID)  # through the hypervisor: STOP on the socket
+                    hv.domains.suspend(TEST_UUID)  # through the hypervisor: STOP on the socket
                     line = json.loads(await sock.receive())
                     assert line["event"] == "STOP"
-                hv.domain_destroy(TEST_UUID)
+                hv.domains.destroy(TEST_UUID)
                 with anyio.fail_after(5):
                     while os.path.exists(path):
                         await anyio.sleep(0.01)
-                hv.domain_create(TEST_UUID)
+                hv.domains.create(TEST_UUID)
                 with anyio.fail_after(5):
                     while not os.path.exists(path):
                         await anyio.sleep(0.01)

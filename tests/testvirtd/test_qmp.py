@@ -25,7 +25,7 @@ def hv() -> Iterator[Hypervisor]:
 
 @pytest.fixture
 def engine(hv: Hypervisor) -> Iterator[QmpEngine]:
-    eng = QmpEngine(hv, hv.lookup_domain_by_name("test"))
+    eng = QmpEngine(hv, hv.domains.lookup_by_name("test"))
     yield eng
     eng.close()
 
@@ -34,7 +34,7 @@ def test_query_status_follows_domain(hv: Hypervisor, engine: QmpEngine) -> None:
     assert engine.execute('{"execute": "query-status"}') == (
         '{"return": {"status": "running", "singlestep": false, "running": true}}'
     )
-    hv.domain_suspend(engine.dom)
+    hv.domains.suspend(engine.dom)
     assert json.loads(engine.execute('{"execute":"query-status"}'))["return"]["status"] == "paused"
 
 
@@ -67,13 +67,13 @@ def test_state_changes_go_through_hypervisor(hv: Hypervisor, engine: QmpEngine) 
     seen: list[Event] = []
     hv.subscribe(seen.append)
     assert engine.execute('{"execute": "stop"}') == '{"return": {}}'
-    assert hv.domain_get_state(engine.dom) == (3, 0)
+    assert hv.domains.get_state(engine.dom) == (3, 0)
     engine.execute('{"execute": "cont"}')
-    assert hv.domain_get_state(engine.dom) == (1, 5)
+    assert hv.domains.get_state(engine.dom) == (1, 5)
     engine.execute('{"execute": "system_reset"}')
     assert any(isinstance(e, DomainRebootEvent) for e in seen)
     engine.execute('{"execute": "system_powerdown"}')
-    assert hv.domain_get_state(engine.dom) == (5, 1)
+    assert hv.domains.get_state(engine.dom) == (5, 1)
     lifecycle = [(e.event, e.detail) for e in seen if isinstance(e, DomainLifecycleEvent)]
     assert lifecycle == [(3, 0), (4, 0), (6, 1), (5, 0)]
     with pytest.raises(VirtError) as ei:
@@ -124,7 +124,7 @@ def test_fd_commands(engine: QmpEngine) -> None:
 
 
 def test_agent(hv: Hypervisor) -> None:
-    t = hv.lookup_domain_by_name("test")
+    t = hv.domains.lookup_by_name("test")
     agent = GuestAgent(hv, t)
     assert agent.execute('{"execute": "guest-ping"}') == '{"return": {}}'
     assert json.loads(agent.execute('{"execute": "guest-get-host-name"}')) == {
@@ -139,7 +139,7 @@ def test_agent(hv: Hypervisor) -> None:
         "internal error: unable to execute QEMU agent command 'nope': "
         "The command nope has not been found"
     )
-    hv.domain_destroy(t)
+    hv.domains.destroy(t)
     with pytest.raises(VirtError) as ei:
         agent.execute('{"execute": "guest-ping"}')
     assert (ei.value.code, ei.value.domain, ei.value.message) == (
@@ -212,7 +212,7 @@ async def test_socket_session(hv: Hypervisor, engine: QmpEngine, sock_path: str)
             assert event["event"] == "STOP"
             assert set(event["timestamp"]) == {"seconds", "microseconds"}  # type: ignore[call-overload]
             # An API call elsewhere shows up as a QMP event too.
-            await anyio.to_thread.run_sync(hv.domain_resume, engine.dom)
+            await anyio.to_thread.run_sync(hv.domains.resume, engine.dom)
             assert (await rd.line())["event"] == "RESUME"
             await stream.send(b'{"execute": "system_powerdown"}')
             seen = [await rd.line() for _ in range(3)]

@@ -80,7 +80,7 @@ def test_new_state_file_is_created() -> None:
         hv.close()
         assert os.path.exists(path)
         with load_hypervisor(path) as again:
-            assert again.lookup_domain_by_name("test").name == "test"
+            assert again.domains.lookup_by_name("test").name == "test"
 
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], list[str]]:

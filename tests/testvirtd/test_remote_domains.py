@@ -198,10 +198,10 @@ async def test_state_file_saved_after_each_change(tmp_path: pytest.TempPathFacto
         dom = await r.lookup()
         await r.call(34, rt.DomainArgs(dom))
         with Hypervisor.load(path) as saved:
-            assert saved.domain_get_state(TEST_UUID) == (3, 1)
+            assert saved.domains.get_state(TEST_UUID) == (3, 1)
         await r.call(28, rt.DomainArgs(dom))
         with Hypervisor.load(path) as saved:
-            assert saved.domain_get_state(TEST_UUID)[0] == 1
+            assert saved.domains.get_state(TEST_UUID)[0] == 1
 
 
 async def test_get_max_vcpus_and_misc() -> None:

@@ -152,15 +152,15 @@ async def test_eof_and_close_clean_registrations() -> None:
         async with connect(daemon) as a:
             await register(a)
             await a.call(167, rt.EventIdArgs(0))
-            assert program._callbacks and program._legacy
+            assert program.events.count() and program.events.legacy_count()
         with anyio.fail_after(5):
-            while program._callbacks or program._legacy:
+            while program.events.count() or program.events.legacy_count():
                 await anyio.sleep(0.01)
         async with connect(daemon) as b:
             await register(b)
             await b.call(2)
         with anyio.fail_after(5):
-            while program._callbacks:
+            while program.events.count():
                 await anyio.sleep(0.01)
         async with connect(daemon) as c:
             await c.call(34, rt.DomainArgs(await c.lookup()))  # nobody left to notify

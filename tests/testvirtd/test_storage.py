@@ -14,8 +14,8 @@ import pytest
 
 from daemons.testvirtd import daemon as tvd
 from daemons.testvirtd import remote_types as rt
-from daemons.testvirtd import storage as st
 from daemons.testvirtd.hypervisor import VolumeData
+from daemons.testvirtd.storage import procedures as st
 from netrpc import Client, RPCError
 from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
 
@@ -41,7 +41,7 @@ async def create(r: Remote, name: str, capacity: int, allocation: int | None = N
 
 
 def backing(daemon: tvd.TestVirtd, vol: st.NonnullStorageVol) -> str:
-    return daemon.hv.storage_vol_backing_file(st._vol(vol))
+    return daemon.hv.storage.vol_backing_file(st.vol_ref(vol))
 
 
 def regions(path: str) -> list[tuple[int, int, bool]]:

@@ -1,8 +1,7 @@
-"""Storage volume procedures of the REMOTE program, including the data streams.
+"""Storage pool and volume procedures of the REMOTE program, including the data streams.
 
-:class:`StorageProcedures` is a mixin for :class:`~daemons.testvirtd.remote.RemoteProgram`
-(it uses the program's ``hv``, ``opened()``, ``_writable()`` and ``_changed()``).  It serves
-everything ``virsh vol-*`` needs on the test hypervisor's pools: lookups, listing, create
+:class:`StorageProcedures` serves what ``virsh pool-*`` and ``virsh vol-*`` need on the
+test hypervisor's pools: lookups, listing, create
 (``vol-create-as`` / ``vol-create``), delete, info, XML, path/key/name, and the data
 transfers ``vol-upload`` / ``vol-download`` (with ``--sparse``, ``--offset``, ``--length``)
 and ``vol-wipe``.
@@ -33,32 +32,40 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import TYPE_CHECKING, Annotated, Final
+from typing import Annotated, Final
 
 from netrpc import Call, RPCError, procedure, xdr
 from netrpc.server.stream import ServerStream
 from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
 
-from .domxml import ErrCode, ErrDomain, VirtError
-from .hypervisor import PoolRef, VolumeData, VolumeRef
-from .remote_types import (
+from ..connection import RemoteBase
+from ..domxml import ErrCode, ErrDomain, VirtError
+from ..hypervisor import Hypervisor
+from ..remote_types import (
     STRING_MAX,
+    ConnectListAllArgs,
+    ConnectListAllStoragePoolsRet,
     IntRet,
+    LookupByUuidArgs,
+    NameArgs,
     NonnullStoragePool,
     StoragePoolArgs,
+    StoragePoolFlagsArgs,
+    StoragePoolGetInfoRet,
     StoragePoolRet,
     StringRet,
 )
-
-if TYPE_CHECKING:
-    from .hypervisor import Hypervisor
-    from .remote import ConnectionState
+from .model import PoolRef, VolumeData, VolumeRef
 
 __all__ = (
     "DOWNLOAD_SPARSE_STREAM",
     "UPLOAD_SPARSE_STREAM",
     "NonnullStorageVol",
     "StorageProcedures",
+    "pool_ref",
+    "vol_ref",
+    "wire_pool",
+    "wire_vol",
 )
 
 log = logging.getLogger("testvirtd.storage")
@@ -208,16 +215,24 @@ class StoragePoolListVolumesRet:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _vol(wire: NonnullStorageVol) -> VolumeRef:
+def vol_ref(wire: NonnullStorageVol) -> VolumeRef:
+    """A ``remote_nonnull_storage_vol`` as the model's handle."""
     return VolumeRef(wire.pool, wire.name, wire.key)
 
 
-def _wire_vol(ref: VolumeRef) -> NonnullStorageVol:
+def wire_vol(ref: VolumeRef) -> NonnullStorageVol:
+    """A model handle as ``remote_nonnull_storage_vol``."""
     return NonnullStorageVol(ref.pool, ref.name, ref.key)
 
 
-def _pool(wire: NonnullStoragePool) -> PoolRef:
+def pool_ref(wire: NonnullStoragePool) -> PoolRef:
+    """A ``remote_nonnull_storage_pool`` as the model's handle."""
     return PoolRef(wire.name, bytes(wire.uuid))
+
+
+def wire_pool(ref: PoolRef) -> NonnullStoragePool:
+    """A model handle as ``remote_nonnull_storage_pool``."""
+    return NonnullStoragePool(ref.name, ref.uuid)
 
 
 def _no_support(api: str) -> VirtError:
@@ -235,6 +250,28 @@ def _storage_bad_flags(function: str, flags: int) -> VirtError:
     return error
 
 
+def _wipe(hv: Hypervisor, wire: NonnullStorageVol, algorithm: int, flags: int) -> None:
+    if flags:
+        raise _storage_bad_flags("storageVolWipePattern", flags)
+    if algorithm >= _WIPE_ALG_LAST:
+        raise VirtError.fmt(
+            ErrCode.INVALID_ARG, ErrDomain.STORAGE, "invalid argument: %s",
+            f"wiping algorithm {algorithm} not supported",
+        )
+    vol = vol_ref(wire)
+    hv.storage.vol_lookup_by_name(hv.storage.pool_lookup_by_volume(vol), vol.name)
+    if algorithm == _WIPE_ALG_TRIM:
+        raise VirtError.fmt(
+            ErrCode.NO_SUPPORT, ErrDomain.STORAGE,
+            "this function is not supported by the connection driver: %s",
+            "'trim' algorithm not supported",
+        )
+    with hv.storage.vol_open(vol, write=True) as data:
+        size = data.size
+        if size:
+            data.punch_hole(0, size)
+
+
 def _stream_error(what: str, exc: OSError) -> RPCError:
     # libvirt's fdstream reports I/O failures as system errors (virReportSystemError).
     text = f"{what}: {exc.strerror or exc}"
@@ -244,47 +281,81 @@ def _stream_error(what: str, exc: OSError) -> RPCError:
 # ------------------------------------------------------------------------------ the mixin
 
 
-class StorageProcedures:
-    """Storage volume procedures (REMOTE program), mixed into RemoteProgram (which provides
-    ``hv``, ``opened()``, ``_writable()`` and ``_changed()``)."""
-
-    if TYPE_CHECKING:
-        hv: Hypervisor
-
-        def opened(self, call: Call) -> ConnectionState: ...
-
-        def _writable(self, call: Call, api: str) -> ConnectionState: ...
-
-        def _changed(self) -> None: ...
+class StorageProcedures(RemoteBase):
+    """Storage pool and volume procedures of the REMOTE program."""
 
     #: volumes with a stream in progress, for tests and diagnostics
     active_transfers: int = 0
+
+    # ============================================================== pools
+
+    @procedure(281, args=ConnectListAllArgs, ret=ConnectListAllStoragePoolsRet, readonly=True,
+               inline=True)
+    def connect_list_all_storage_pools(
+        self, call: Call, args: ConnectListAllArgs
+    ) -> ConnectListAllStoragePoolsRet:
+        pools = self.opened(call).hv.storage.list_all_pools(args.flags)
+        wire = [wire_pool(p) for p in pools] if args.need_results else []
+        return ConnectListAllStoragePoolsRet(wire, len(pools))
+
+    @procedure(84, args=NameArgs, ret=StoragePoolRet, readonly=True, inline=True)
+    def storage_pool_lookup_by_name(self, call: Call, args: NameArgs) -> StoragePoolRet:
+        hv = self.opened(call).hv
+        return StoragePoolRet(wire_pool(hv.storage.pool_lookup_by_name(args.name)))
+
+    @procedure(85, args=LookupByUuidArgs, ret=StoragePoolRet, readonly=True, inline=True)
+    def storage_pool_lookup_by_uuid(self, call: Call, args: LookupByUuidArgs) -> StoragePoolRet:
+        hv = self.opened(call).hv
+        return StoragePoolRet(wire_pool(hv.storage.pool_lookup_by_uuid(bytes(args.uuid))))
+
+    @procedure(87, args=StoragePoolArgs, ret=StoragePoolGetInfoRet, readonly=True, inline=True)
+    def storage_pool_get_info(self, call: Call, args: StoragePoolArgs) -> StoragePoolGetInfoRet:
+        info = self.opened(call).hv.storage.pool_get_info(pool_ref(args.pool))
+        return StoragePoolGetInfoRet(info.state, info.capacity, info.allocation, info.available)
+
+    @procedure(89, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
+    def storage_pool_get_autostart(self, call: Call, args: StoragePoolArgs) -> IntRet:
+        return IntRet(int(self.opened(call).hv.storage.pool_get_autostart(pool_ref(args.pool))))
+
+    @procedure(154, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
+    def storage_pool_is_active(self, call: Call, args: StoragePoolArgs) -> IntRet:
+        return IntRet(int(self.opened(call).hv.storage.pool_is_active(pool_ref(args.pool))))
+
+    @procedure(155, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
+    def storage_pool_is_persistent(self, call: Call, args: StoragePoolArgs) -> IntRet:
+        hv = self.opened(call).hv
+        return IntRet(int(hv.storage.pool_is_persistent(pool_ref(args.pool))))
+
+    @procedure(88, args=StoragePoolFlagsArgs, ret=StringRet, readonly=True, inline=True)
+    def storage_pool_get_xml_desc(self, call: Call, args: StoragePoolFlagsArgs) -> StringRet:
+        hv = self.opened(call).hv
+        return StringRet(hv.storage.pool_get_xml_desc(pool_ref(args.pool), args.flags))
 
     # ============================================================== lookups & listing
 
     @procedure(86, args=StorageVolArgs, ret=StoragePoolRet, readonly=True, inline=True)
     def storage_pool_lookup_by_volume(self, call: Call, args: StorageVolArgs) -> StoragePoolRet:
-        self.opened(call)
-        ref = self.hv.lookup_pool_by_volume(_vol(args.vol))
+        hv = self.opened(call).hv
+        ref = hv.storage.pool_lookup_by_volume(vol_ref(args.vol))
         return StoragePoolRet(NonnullStoragePool(ref.name, ref.uuid))
 
     @procedure(91, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
     def storage_pool_num_of_volumes(self, call: Call, args: StoragePoolArgs) -> IntRet:
-        self.opened(call)
-        return IntRet(self.hv.pool_num_of_volumes(_pool(args.pool)))
+        hv = self.opened(call).hv
+        return IntRet(hv.storage.pool_num_of_volumes(pool_ref(args.pool)))
 
     @procedure(92, args=StoragePoolListVolumesArgs, ret=StoragePoolListVolumesRet,
                readonly=True, inline=True)
     def storage_pool_list_volumes(
         self, call: Call, args: StoragePoolListVolumesArgs
     ) -> StoragePoolListVolumesRet:
-        self.opened(call)
+        hv = self.opened(call).hv
         if args.maxnames > STORAGE_VOL_LIST_MAX:
             raise RPCError.rpc(
                 f"maxnames > REMOTE_STORAGE_VOL_LIST_MAX ({args.maxnames} > "
                 f"{STORAGE_VOL_LIST_MAX})"
             )
-        names = self.hv.pool_list_volumes(_pool(args.pool), max(args.maxnames, 0))
+        names = hv.storage.pool_list_volumes(pool_ref(args.pool), max(args.maxnames, 0))
         return StoragePoolListVolumesRet(names)
 
     @procedure(282, args=StoragePoolListAllVolumesArgs, ret=StoragePoolListAllVolumesRet,
@@ -292,11 +363,11 @@ class StorageProcedures:
     def storage_pool_list_all_volumes(
         self, call: Call, args: StoragePoolListAllVolumesArgs
     ) -> StoragePoolListAllVolumesRet:
-        self.opened(call)
+        hv = self.opened(call).hv
         if args.flags:
             raise VirtError.bad_flags("testStoragePoolListAllVolumes", args.flags)
-        vols = self.hv.pool_list_all_volumes(_pool(args.pool), args.flags)
-        wire = [_wire_vol(v) for v in vols] if args.need_results else []
+        vols = hv.storage.pool_list_all_volumes(pool_ref(args.pool), args.flags)
+        wire = [wire_vol(v) for v in vols] if args.need_results else []
         return StoragePoolListAllVolumesRet(wire, len(vols))
 
     @procedure(95, args=StorageVolLookupByNameArgs, ret=StorageVolRet, readonly=True,
@@ -304,27 +375,27 @@ class StorageProcedures:
     def storage_vol_lookup_by_name(
         self, call: Call, args: StorageVolLookupByNameArgs
     ) -> StorageVolRet:
-        self.opened(call)
+        hv = self.opened(call).hv
         return StorageVolRet(
-            _wire_vol(self.hv.storage_vol_lookup_by_name(_pool(args.pool), args.name))
+            wire_vol(hv.storage.vol_lookup_by_name(pool_ref(args.pool), args.name))
         )
 
     @procedure(96, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
     def storage_vol_lookup_by_key(self, call: Call, args: StringArgs) -> StorageVolRet:
-        self.opened(call)
-        return StorageVolRet(_wire_vol(self.hv.storage_vol_lookup_by_key(args.value)))
+        hv = self.opened(call).hv
+        return StorageVolRet(wire_vol(hv.storage.vol_lookup_by_key(args.value)))
 
     @procedure(97, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
     def storage_vol_lookup_by_path(self, call: Call, args: StringArgs) -> StorageVolRet:
-        self.opened(call)
-        return StorageVolRet(_wire_vol(self.hv.storage_vol_lookup_by_path(args.value)))
+        hv = self.opened(call).hv
+        return StorageVolRet(wire_vol(hv.storage.vol_lookup_by_path(args.value)))
 
     # ============================================================== queries
 
     @procedure(98, args=StorageVolArgs, ret=StorageVolGetInfoRet, readonly=True, inline=True)
     def storage_vol_get_info(self, call: Call, args: StorageVolArgs) -> StorageVolGetInfoRet:
-        self.opened(call)
-        info = self.hv.storage_vol_get_info(_vol(args.vol))
+        hv = self.opened(call).hv
+        info = hv.storage.vol_get_info(vol_ref(args.vol))
         return StorageVolGetInfoRet(info.type, info.capacity, info.allocation)
 
     @procedure(378, args=StorageVolFlagsArgs, ret=StorageVolGetInfoRet, readonly=True,
@@ -337,88 +408,68 @@ class StorageProcedures:
 
     @procedure(99, args=StorageVolFlagsArgs, ret=StringRet, readonly=True, inline=True)
     def storage_vol_get_xml_desc(self, call: Call, args: StorageVolFlagsArgs) -> StringRet:
-        self.opened(call)
+        hv = self.opened(call).hv
         if args.flags:
             raise VirtError.bad_flags("testStorageVolGetXMLDesc", args.flags)
-        return StringRet(self.hv.storage_vol_get_xml_desc(_vol(args.vol), args.flags))
+        return StringRet(hv.storage.vol_get_xml_desc(vol_ref(args.vol), args.flags))
 
     @procedure(100, args=StorageVolArgs, ret=StringRet, readonly=True, inline=True)
     def storage_vol_get_path(self, call: Call, args: StorageVolArgs) -> StringRet:
-        self.opened(call)
-        return StringRet(self.hv.storage_vol_get_path(_vol(args.vol)))
+        hv = self.opened(call).hv
+        return StringRet(hv.storage.vol_get_path(vol_ref(args.vol)))
 
     # ============================================================== changes
 
     @procedure(93, args=StorageVolCreateXmlArgs, ret=StorageVolRet, inline=True,
                name="virStorageVolCreateXML")
     def storage_vol_create_xml(self, call: Call, args: StorageVolCreateXmlArgs) -> StorageVolRet:
-        self._writable(call, "virStorageVolCreateXML")
+        hv = self.writable(call, "virStorageVolCreateXML").hv
         if args.flags:
             raise VirtError.bad_flags("testStorageVolCreateXML", args.flags)
-        ref = self.hv.storage_vol_create_xml(_pool(args.pool), args.xml, args.flags)
-        self._changed()
-        return StorageVolRet(_wire_vol(ref))
+        ref = hv.storage.vol_create_xml(pool_ref(args.pool), args.xml, args.flags)
+        self.changed(call)
+        return StorageVolRet(wire_vol(ref))
 
     @procedure(125, inline=True, name="virStorageVolCreateXMLFrom")
     def storage_vol_create_xml_from(self, call: Call, args: None) -> None:
-        self._writable(call, "virStorageVolCreateXMLFrom")
+        self.writable(call, "virStorageVolCreateXMLFrom")
         raise _no_support("virStorageVolCreateXMLFrom")
 
     @procedure(94, args=StorageVolFlagsArgs, inline=True, name="virStorageVolDelete")
     def storage_vol_delete(self, call: Call, args: StorageVolFlagsArgs) -> None:
-        self._writable(call, "virStorageVolDelete")
+        hv = self.writable(call, "virStorageVolDelete").hv
         if args.flags:
             raise VirtError.bad_flags("testStorageVolDelete", args.flags)
-        self.hv.storage_vol_delete(_vol(args.vol), args.flags)
-        self._changed()
+        hv.storage.vol_delete(vol_ref(args.vol), args.flags)
+        self.changed(call)
 
     @procedure(260, args=StorageVolResizeArgs, inline=True, name="virStorageVolResize")
     def storage_vol_resize(self, call: Call, args: StorageVolResizeArgs) -> None:
-        self._writable(call, "virStorageVolResize")
+        self.writable(call, "virStorageVolResize")
         raise _no_support("virStorageVolResize")
 
     @procedure(165, args=StorageVolFlagsArgs, inline=True, name="virStorageVolWipe")
     def storage_vol_wipe(self, call: Call, args: StorageVolFlagsArgs) -> None:
-        self._writable(call, "virStorageVolWipe")
-        self._wipe(args.vol, 0, args.flags)
+        hv = self.writable(call, "virStorageVolWipe").hv
+        _wipe(hv, args.vol, 0, args.flags)
 
     @procedure(259, args=StorageVolWipePatternArgs, inline=True,
                name="virStorageVolWipePattern")
     def storage_vol_wipe_pattern(self, call: Call, args: StorageVolWipePatternArgs) -> None:
-        self._writable(call, "virStorageVolWipePattern")
-        self._wipe(args.vol, args.algorithm, args.flags)
-
-    def _wipe(self, wire: NonnullStorageVol, algorithm: int, flags: int) -> None:
-        if flags:
-            raise _storage_bad_flags("storageVolWipePattern", flags)
-        if algorithm >= _WIPE_ALG_LAST:
-            raise VirtError.fmt(
-                ErrCode.INVALID_ARG, ErrDomain.STORAGE, "invalid argument: %s",
-                f"wiping algorithm {algorithm} not supported",
-            )
-        vol = _vol(wire)
-        self.hv.storage_vol_lookup_by_name(self.hv.lookup_pool_by_volume(vol), vol.name)
-        if algorithm == _WIPE_ALG_TRIM:
-            raise VirtError.fmt(
-                ErrCode.NO_SUPPORT, ErrDomain.STORAGE,
-                "this function is not supported by the connection driver: %s",
-                "'trim' algorithm not supported",
-            )
-        with self.hv.storage_vol_open(vol, write=True) as data:
-            size = data.size
-            if size:
-                data.punch_hole(0, size)
+        hv = self.writable(call, "virStorageVolWipePattern").hv
+        _wipe(hv, args.vol, args.algorithm, args.flags)
 
     # ============================================================== streams
 
+
     def _open_for_transfer(
-        self, call: Call, args: StorageVolTransferArgs, *, write: bool
+        self, hv: Hypervisor, args: StorageVolTransferArgs, *, write: bool
     ) -> VolumeData:
-        vol = _vol(args.vol)
+        vol = vol_ref(args.vol)
         # Same lookup as every other volume call: the pool must be active.
-        self.hv.storage_vol_lookup_by_name(self.hv.lookup_pool_by_volume(vol), vol.name)
+        hv.storage.vol_lookup_by_name(hv.storage.pool_lookup_by_volume(vol), vol.name)
         try:
-            data: VolumeData = self.hv.storage_vol_open(vol, write=write)
+            data: VolumeData = hv.storage.vol_open(vol, write=write)
             return data
         except OSError as exc:
             raise VirtError.fmt(
@@ -428,23 +479,23 @@ class StorageProcedures:
 
     @procedure(208, args=StorageVolTransferArgs, inline=True, name="virStorageVolUpload")
     def storage_vol_upload(self, call: Call, args: StorageVolTransferArgs) -> None:
-        self._writable(call, "virStorageVolUpload")
+        hv = self.writable(call, "virStorageVolUpload").hv
         if args.flags & ~UPLOAD_SPARSE_STREAM:
             raise _storage_bad_flags("storageVolUpload", args.flags)
-        data = self._open_for_transfer(call, args, write=True)
+        data = self._open_for_transfer(hv, args, write=True)
         try:
             stream = call.open_stream(sparse=bool(args.flags & UPLOAD_SPARSE_STREAM))
-            call.client.spawn(self._receive_volume, stream, data, args.offset, args.length)
+            call.client.spawn(self._receive_volume, call, stream, data, args.offset, args.length)
         except BaseException:
             data.close()
             raise
 
     @procedure(209, args=StorageVolTransferArgs, inline=True, name="virStorageVolDownload")
     def storage_vol_download(self, call: Call, args: StorageVolTransferArgs) -> None:
-        self._writable(call, "virStorageVolDownload")
+        hv = self.writable(call, "virStorageVolDownload").hv
         if args.flags & ~DOWNLOAD_SPARSE_STREAM:
             raise _storage_bad_flags("storageVolDownload", args.flags)
-        data = self._open_for_transfer(call, args, write=False)
+        data = self._open_for_transfer(hv, args, write=False)
         try:
             stream = call.open_stream(sparse=bool(args.flags & DOWNLOAD_SPARSE_STREAM))
             call.client.spawn(self._send_volume, stream, data, args.offset, args.length)
@@ -475,7 +526,7 @@ class StorageProcedures:
             StorageProcedures.active_transfers -= 1
 
     async def _receive_volume(
-        self, stream: ServerStream, data: VolumeData, offset: int, length: int
+        self, call: Call, stream: ServerStream, data: VolumeData, offset: int, length: int
     ) -> None:
         StorageProcedures.active_transfers += 1
         try:
@@ -504,7 +555,7 @@ class StorageProcedures:
                         return
                     pos += size
             await stream.finish()
-            self._changed()
+            self.changed(call)
         except StreamAbortedError as exc:
             log.debug("upload stopped: %s", exc)
         finally:

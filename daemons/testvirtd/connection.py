@@ -1,0 +1,202 @@
+"""Per-connection state of the REMOTE program and what every object kind's procedures may
+use of the program (:class:`RemoteBase`).
+
+A connection must CONNECT_OPEN before anything but AUTH_LIST, SUPPORTS_FEATURE(keepalive)
+and CONNECT_CLOSE.  CONNECT_OPEN binds it to a driver instance (:mod:`.drivers`); its event
+registrations and close-callback flag go away on CONNECT_CLOSE or a bare EOF.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import sniffio
+
+from netrpc import Call, ErrorCode, ErrorDomain, Procedure, RPCError
+
+from .events import EventRegistry
+from .hypervisor import Flavour, Hypervisor
+
+if TYPE_CHECKING:
+    from .drivers import DriverRegistry
+
+__all__ = (
+    "ConnectionState",
+    "RemoteBase",
+    "in_event_loop",
+    "is_secondary",
+    "not_open",
+    "readonly_refusal",
+)
+
+log = logging.getLogger("testvirtd.remote")
+
+_FROM_DOMAIN: Final = 20
+_FROM_NETWORK: Final = 19
+_FROM_STORAGE: Final = 18
+
+
+#: Secondary drivers (libvirtd keeps one connection per kind besides the hypervisor's); their
+#: procedures name the kind right after ``vir`` or ``connect``.  Before CONNECT_OPEN libvirtd
+#: answers their calls with "connection not open" instead of "hypervisor connection not open".
+_SECONDARY_KINDS: Final = ("network", "storage", "interface", "nodedevice", "secret",
+                           "nwfilter")
+
+
+def is_secondary(proc_name: str) -> bool:
+    """Whether the procedure called *proc_name* (``virNetworkCreate``, ``storage_vol_*``,
+    ``connect_list_all_networks`` ...) belongs to a secondary driver."""
+    name = proc_name.replace("_", "").lower()
+    name = name.removeprefix("vir")
+    if name.startswith("connect"):
+        # connect_list_all_networks, connect_find_storage_pool_sources, ... but never
+        # connect_domain_* (domain_interface_* and the like are the hypervisor's)
+        rest = name.removeprefix("connect")
+        return not rest.startswith("domain") and any(k in rest for k in _SECONDARY_KINDS)
+    return name.startswith(_SECONDARY_KINDS)
+
+
+def not_open(secondary: bool = False) -> RPCError:
+    """libvirtd's answer to a call before CONNECT_OPEN (*secondary*: of a secondary
+    driver's procedure)."""
+    return RPCError.internal(
+        "connection not open" if secondary else "hypervisor connection not open"
+    )
+
+
+def readonly_refusal(api: str) -> RPCError:
+    """What libvirt says when a read-only connection calls the public API *api*."""
+    if api.startswith(("virDomainQemu", "virConnectDomainQemu")):
+        domain = ErrorDomain.NONE  # libvirt-qemu's own checks report no domain
+    elif api.startswith("virDomain"):
+        domain = _FROM_DOMAIN
+    elif api.startswith("virNetwork"):
+        domain = _FROM_NETWORK
+    elif api.startswith("virStorage"):
+        domain = _FROM_STORAGE
+    else:
+        domain = ErrorDomain.NONE
+    return RPCError.formatted(
+        ErrorCode.OPERATION_DENIED,
+        domain,
+        "operation forbidden: %s",
+        f"read only access prevents {api}",
+    )
+
+
+def in_event_loop() -> bool:
+    """Whether the caller runs in the event loop (not in a worker thread)."""
+    try:
+        sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return False
+    return True
+
+
+@dataclass(eq=False)
+class ConnectionState:
+    """What one client connection has set up with the REMOTE program."""
+
+    #: the URI the connection was opened with (None until CONNECT_OPEN)
+    uri: str | None = None
+    #: the driver the URI names: "test" (test:///...) or "qemu" (qemu:///system, ...);
+    #: qemu views see the shared instance with that driver's type and rules
+    flavour: Flavour = "test"
+    #: opened with VIR_CONNECT_RO, or through a read-only socket
+    readonly: bool = False
+    #: the driver instance the URI opened (None until CONNECT_OPEN)
+    driver: Hypervisor | None = None
+    #: CONNECT_REGISTER_CLOSE_CALLBACK was called
+    close_callback: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        """CONNECT_OPEN succeeded and no CONNECT_CLOSE came since."""
+        return self.uri is not None
+
+    @property
+    def hv(self) -> Hypervisor:
+        """The driver instance of an open connection."""
+        if self.driver is None:
+            raise not_open()
+        return self.driver
+
+
+class RemoteBase:
+    """What the REMOTE program offers its procedures, whatever the object kind.
+
+    Every kind's procedure class derives from it; :class:`~.remote.RemoteProgram` puts them
+    together.  Handlers use :meth:`opened` (read-only calls) or :meth:`writable` (calls that
+    change something) to get the connection's state and driver instance, and call
+    :meth:`changed` after a change.
+    """
+
+    number: ClassVar[int]
+    version: ClassVar[int]
+    procedures: ClassVar[dict[int, Procedure]]
+    #: every connection's event registrations
+    events: EventRegistry
+    #: the driver instances URIs open
+    drivers: DriverRegistry
+    #: called after every change of the shared instance (the daemon saves its state there)
+    on_change: Callable[[], None] | None
+    #: called with (client, state) whenever a connection's registrations go away
+    #: (CONNECT_CLOSE or EOF): other programs drop theirs there
+    drop_hooks: list[Callable[[Any, ConnectionState], None]]
+
+    def state(self, client: Any) -> ConnectionState:
+        """The per-connection state of *client* (created on first use)."""
+        st = client.private.get(RemoteBase)
+        if not isinstance(st, ConnectionState):
+            st = client.private[RemoteBase] = ConnectionState()
+        return st
+
+    def opened(self, call: Call) -> ConnectionState:
+        """The caller's state; raises libvirtd's "hypervisor connection not open" (or
+        "connection not open" for a secondary driver's procedure) if needed."""
+        st = self.state(call.client)
+        if st.uri is None:
+            proc = self.procedures.get(call.header.procedure)
+            secondary = (call.header.program == self.number and proc is not None
+                         and is_secondary(proc.name))
+            raise not_open(secondary)
+        return st
+
+    def writable(self, call: Call, api: str) -> ConnectionState:
+        """:meth:`opened`, refusing read-only connections as libvirt does for *api*."""
+        st = self.opened(call)
+        if st.readonly:
+            raise readonly_refusal(api)
+        return st
+
+    def release(self, client: Any) -> None:
+        """Undo what *client* set up (CONNECT_CLOSE or EOF): registrations of every kind
+        and program, the close callback, and its hold on the driver instance."""
+        st = client.private.get(RemoteBase)
+        if not isinstance(st, ConnectionState):
+            return
+        for hook in self.drop_hooks:
+            try:
+                hook(client, st)
+            except Exception:
+                log.exception("dropping registrations failed")
+        self.events.drop_client(client)
+        st.close_callback = False
+        driver, st.driver, st.uri = st.driver, None, None
+        if driver is not None:
+            self.drivers.close(driver)
+
+    def changed(self, call: Call | None = None) -> None:
+        """Tell the daemon the shared instance changed (private instances are not saved)."""
+        if call is not None:
+            st = self.state(call.client)
+            if st.driver is not None and not self.drivers.is_shared(st.driver):
+                return
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.exception("saving the state failed")

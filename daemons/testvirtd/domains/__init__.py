@@ -1,0 +1,1 @@
+"""Domains: definitions, state machine, lifecycle events and their procedures."""

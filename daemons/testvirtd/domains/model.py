@@ -1,0 +1,784 @@
+"""Domains of a driver instance: definitions, the test driver's state machine (states and
+reasons, running ids), lifecycle, reboot and QMP monitor events.
+
+:class:`Domains` knows nothing about RPC.  Errors are :class:`VirtError` with the test
+driver's code, domain and text.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..domxml import (
+    DomainDef,
+    ErrCode,
+    ErrDomain,
+    VirtError,
+    format_domain_xml,
+    format_uuid,
+    parse_domain_xml,
+    parse_uuid,
+)
+from ..hypervisor.core import DriverCore, Event, Flavour, list_filter
+
+__all__ = (
+    "TEST_DOMAIN_UUID",
+    "DomainEventDetail",
+    "DomainEventType",
+    "DomainInfo",
+    "DomainKey",
+    "DomainLifecycleEvent",
+    "DomainListFlags",
+    "DomainRebootEvent",
+    "DomainRef",
+    "DomainState",
+    "Domains",
+    "MonitorEvent",
+)
+
+
+class DomainState:
+    """``virDomainState`` and the reason enums that go with it."""
+
+    NOSTATE = 0
+    RUNNING = 1
+    BLOCKED = 2
+    PAUSED = 3
+    SHUTDOWN = 4
+    SHUTOFF = 5
+    CRASHED = 6
+    PMSUSPENDED = 7
+
+    RUNNING_UNKNOWN = 0
+    RUNNING_BOOTED = 1
+    RUNNING_UNPAUSED = 5
+    PAUSED_UNKNOWN = 0
+    PAUSED_USER = 1
+    SHUTDOWN_UNKNOWN = 0
+    SHUTDOWN_USER = 1
+    SHUTOFF_UNKNOWN = 0
+    SHUTOFF_SHUTDOWN = 1
+    SHUTOFF_DESTROYED = 2
+    SHUTOFF_SAVED = 5
+
+
+class DomainEventType:
+    """``virDomainEventType`` (lifecycle event numbers)."""
+
+    DEFINED = 0
+    UNDEFINED = 1
+    STARTED = 2
+    SUSPENDED = 3
+    RESUMED = 4
+    STOPPED = 5
+    SHUTDOWN = 6
+    PMSUSPENDED = 7
+    CRASHED = 8
+
+
+class DomainEventDetail:
+    """The detail enums of each lifecycle event type."""
+
+    DEFINED_ADDED = 0
+    DEFINED_UPDATED = 1
+    UNDEFINED_REMOVED = 0
+    STARTED_BOOTED = 0
+    SUSPENDED_PAUSED = 0
+    RESUMED_UNPAUSED = 0
+    STOPPED_SHUTDOWN = 0
+    STOPPED_DESTROYED = 1
+    SHUTDOWN_FINISHED = 0
+    SHUTDOWN_GUEST = 1
+    SHUTDOWN_HOST = 2
+
+
+class DomainListFlags:
+    """``virConnectListAllDomainsFlags``."""
+
+    ACTIVE = 1
+    INACTIVE = 2
+    PERSISTENT = 4
+    TRANSIENT = 8
+    RUNNING = 16
+    PAUSED = 32
+    SHUTOFF = 64
+    OTHER = 128
+    MANAGEDSAVE = 256
+    NO_MANAGEDSAVE = 512
+    AUTOSTART = 1024
+    NO_AUTOSTART = 2048
+    HAS_SNAPSHOT = 4096
+    NO_SNAPSHOT = 8192
+    HAS_CHECKPOINT = 16384
+    NO_CHECKPOINT = 32768
+    ALL = 0xFFFF
+
+
+XML_SECURE = 1
+XML_INACTIVE = 2
+XML_UPDATE_CPU = 4
+XML_MIGRATABLE = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRef:
+    """What ``remote_nonnull_domain`` carries: name, raw UUID and id (-1 when inactive)."""
+
+    name: str
+    uuid: bytes
+    id: int
+
+    @property
+    def uuid_str(self) -> str:
+        """The UUID in textual form."""
+        return format_uuid(self.uuid)
+
+
+DomainKey = DomainRef | bytes | str
+
+
+@dataclass(frozen=True, slots=True)
+class DomainInfo:
+    """``virDomainInfo``: memory values in KiB, cpu_time in nanoseconds."""
+
+    state: int
+    max_mem: int
+    memory: int
+    nr_virt_cpu: int
+    cpu_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class DomainLifecycleEvent(Event):
+    """A ``VIR_DOMAIN_EVENT_ID_LIFECYCLE`` event; ``dom`` is the domain as it was then."""
+
+    dom: DomainRef
+    event: int
+    detail: int
+
+
+@dataclass(frozen=True, slots=True)
+class DomainRebootEvent(Event):
+    """A ``VIR_DOMAIN_EVENT_ID_REBOOT`` event (the guest was reset)."""
+
+    dom: DomainRef
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorEvent(Event):
+    """A QMP event of a running domain, for ``qemu-monitor-event`` and QMP sockets.
+
+    ``data`` is the JSON object of the event's ``data`` member (or ``None`` for none).
+    """
+
+    dom: DomainRef
+    event: str
+    seconds: int
+    microseconds: int
+    data: dict[str, Any] | None
+
+    def to_json(self) -> str:
+        """The event as QEMU writes it on a QMP socket (without the line terminator)."""
+        msg: dict[str, Any] = {"event": self.event}
+        if self.data is not None:
+            msg["data"] = self.data
+        msg["timestamp"] = {"seconds": self.seconds, "microseconds": self.microseconds}
+        return json.dumps(msg)
+
+
+@dataclass
+class _Domain:
+    defn: DomainDef  # the live definition while running, else the persistent one
+    new_defn: DomainDef | None = None  # pending persistent config of a running domain
+    persistent: bool = True
+    state: int = DomainState.SHUTOFF
+    reason: int = DomainState.SHUTOFF_UNKNOWN
+    id: int = -1
+    autostart: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.id != -1
+
+    def ref(self) -> DomainRef:
+        return DomainRef(self.defn.name, self.defn.uuid, self.id)
+
+
+TEST_DOMAIN_UUID: Final = "6695eb01-f6a4-8304-79aa-97f2502e193f"
+
+_TEST_DOMAIN_XML: Final = f"""<domain type='test'>
+  <name>test</name>
+  <uuid>{TEST_DOMAIN_UUID}</uuid>
+  <memory>8388608</memory>
+  <currentMemory>2097152</currentMemory>
+  <vcpu>2</vcpu>
+  <os><type>hvm</type></os>
+  <clock offset='utc'/>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/guest/diskimage1'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </disk>
+    <interface type='network'>
+      <mac address='aa:bb:cc:dd:ee:ff'/>
+      <source network='default'/>
+      <target dev='testnet0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
+    </interface>
+    <memballoon model='virtio'>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
+    </memballoon>
+  </devices>
+</domain>
+"""
+
+
+def _dom_error_not_found() -> VirtError:
+    return VirtError(ErrCode.NO_DOMAIN, ErrDomain.TEST, "Domain not found", str1="Domain not found")
+
+
+def _not_running(d: _Domain) -> VirtError:
+    return VirtError.internal_error(ErrDomain.TEST, f"domain '{d.defn.name}' not running")
+
+
+class Domains:
+    """The domains of one driver instance (thread-safe; events go through the core)."""
+
+    def __init__(self, core: DriverCore) -> None:
+        self._core = core
+        self._objects: dict[bytes, _Domain] = {}
+        #: the id the next domain to start gets
+        self.next_id = 1
+
+    def populate_default(self) -> None:
+        """Add test:///default's running domain "test"."""
+        flavour = self._core.flavour
+        xml = _TEST_DOMAIN_XML
+        if flavour == "qemu":
+            xml = xml.replace("type='test'", "type='kvm'", 1)
+        defn = parse_domain_xml(xml, default_arch="i686" if flavour == "test" else "x86_64")
+        self._objects[defn.uuid] = _Domain(
+            defn=defn,
+            persistent=True,
+            state=DomainState.RUNNING,
+            reason=DomainState.RUNNING_UNKNOWN,
+            id=self._new_id(),
+        )
+
+    def _emit_monitor(self, dom: _Domain, name: str, data: dict[str, Any] | None) -> None:
+        now = time.time_ns() // 1000
+        self._core.emit(MonitorEvent(dom.ref(), name, now // 1_000_000, now % 1_000_000, data))
+
+    def _new_id(self) -> int:
+        new = self.next_id
+        self.next_id += 1
+        return new
+
+    def _find(self, key: DomainKey) -> _Domain:
+        """Resolve a handle the way the test driver does: by UUID."""
+        name: str | None = None
+        if isinstance(key, DomainRef):
+            name, raw = key.name, key.uuid
+        else:
+            try:
+                raw = parse_uuid(key)
+            except ValueError:
+                raise _dom_error_not_found() from None
+        dom = self._objects.get(raw)
+        if dom is None:
+            if name is None:
+                raise _dom_error_not_found()
+            raise VirtError.fmt(
+                ErrCode.NO_DOMAIN,
+                ErrDomain.TEST,
+                "Domain not found: %s",
+                f"no domain with matching uuid '{format_uuid(raw)}' ({name})",
+            )
+        return dom
+
+    def lookup_by_name(self, name: str) -> DomainRef:
+        """``virDomainLookupByName``; misses raise code 42 "Domain not found"."""
+        with self._core.lock:
+            for dom in self._objects.values():
+                if dom.defn.name == name:
+                    return dom.ref()
+        raise _dom_error_not_found()
+
+    def lookup_by_uuid(self, uuid: bytes | str) -> DomainRef:
+        """``virDomainLookupByUUID`` (raw 16 bytes or text)."""
+        with self._core.lock:
+            try:
+                dom = self._objects.get(parse_uuid(uuid))
+            except ValueError:
+                dom = None
+            if dom is None:
+                raise _dom_error_not_found()
+            return dom.ref()
+
+    def lookup_by_id(self, dom_id: int) -> DomainRef:
+        """``virDomainLookupByID`` (active domains only)."""
+        with self._core.lock:
+            for dom in self._objects.values():
+                if dom.active and dom.id == dom_id:
+                    return dom.ref()
+        raise _dom_error_not_found()
+
+    def ref(self, dom: DomainKey) -> DomainRef:
+        """The current name/uuid/id of a domain handle."""
+        with self._core.lock:
+            return self._find(dom).ref()
+
+    # ---------------------------------------------------------------- domain listing
+
+    def list_all(self, flags: int = 0) -> list[DomainRef]:
+        """``virConnectListAllDomains`` with the ``VIR_CONNECT_LIST_DOMAINS_*`` filters."""
+        f = DomainListFlags
+        out = []
+        with self._core.lock:
+            for dom in self._objects.values():
+                if not list_filter(flags, f.ACTIVE, f.INACTIVE, dom.active):
+                    continue
+                if not list_filter(flags, f.PERSISTENT, f.TRANSIENT, dom.persistent):
+                    continue
+                state_bits = flags & (
+                    f.RUNNING | f.PAUSED | f.SHUTOFF | f.OTHER
+                )
+                if state_bits:
+                    bit = {
+                        DomainState.RUNNING: f.RUNNING,
+                        DomainState.PAUSED: f.PAUSED,
+                        DomainState.SHUTOFF: f.SHUTOFF,
+                    }.get(dom.state, f.OTHER)
+                    if not state_bits & bit:
+                        continue
+                if not list_filter(flags, f.MANAGEDSAVE, f.NO_MANAGEDSAVE, False):
+                    continue
+                if not list_filter(flags, f.AUTOSTART, f.NO_AUTOSTART, dom.autostart):
+                    continue
+                if not list_filter(flags, f.HAS_SNAPSHOT, f.NO_SNAPSHOT, False):
+                    continue
+                if not list_filter(flags, f.HAS_CHECKPOINT, f.NO_CHECKPOINT, False):
+                    continue
+                out.append(dom.ref())
+        return out
+
+    def num_of_active(self) -> int:
+        """``virConnectNumOfDomains`` (active ones)."""
+        with self._core.lock:
+            return sum(1 for d in self._objects.values() if d.active)
+
+    def list_active_ids(self, maxids: int) -> list[int]:
+        """``virConnectListDomains``: ids of active domains."""
+        with self._core.lock:
+            return [d.id for d in self._objects.values() if d.active][:maxids]
+
+    def num_of_inactive(self) -> int:
+        """``virConnectNumOfDefinedDomains`` (inactive ones)."""
+        with self._core.lock:
+            return sum(1 for d in self._objects.values() if not d.active)
+
+    def list_inactive_names(self, maxnames: int) -> list[str]:
+        """``virConnectListDefinedDomains``: names of inactive domains."""
+        with self._core.lock:
+            return [d.defn.name for d in self._objects.values() if not d.active][:maxnames]
+
+    # ---------------------------------------------------------------- domain queries
+
+    def get_info(self, dom: DomainKey) -> DomainInfo:
+        """``virDomainGetInfo``.  cpu_time is the wall clock in ns, as in the test driver."""
+        with self._core.lock:
+            d = self._find(dom)
+            vcpus = d.defn.current_vcpus or d.defn.vcpus
+            return DomainInfo(
+                d.state,
+                d.defn.memory_kib,
+                d.defn.current_memory_kib,
+                vcpus,
+                (time.time_ns() // 1000) * 1000,
+            )
+
+    def get_state(self, dom: DomainKey, flags: int = 0) -> tuple[int, int]:
+        """``virDomainGetState``: (state, reason)."""
+        if flags:
+            raise VirtError.bad_flags("testDomainGetState", flags)
+        with self._core.lock:
+            d = self._find(dom)
+            return d.state, d.reason
+
+    def get_os_type(self, dom: DomainKey, flavour: Flavour | None = None) -> str:
+        """``virDomainGetOSType``; the test driver always answers "linux"."""
+        with self._core.lock:
+            d = self._find(dom)
+            return "linux" if self._core.view(flavour) == "test" else d.defn.os_type
+
+    def get_max_memory(self, dom: DomainKey) -> int:
+        """``virDomainGetMaxMemory`` in KiB."""
+        with self._core.lock:
+            return self._find(dom).defn.memory_kib
+
+    def get_max_vcpus(self, dom: DomainKey) -> int:
+        """``virDomainGetMaxVcpus``."""
+        with self._core.lock:
+            return self._find(dom).defn.vcpus
+
+    def get_xml_desc(self, dom: DomainKey, flags: int = 0) -> str:
+        """``virDomainGetXMLDesc``; flags SECURE (1), INACTIVE (2) and MIGRATABLE (8)."""
+        unsupported = flags & ~(XML_SECURE | XML_INACTIVE | XML_MIGRATABLE)
+        if unsupported:
+            raise VirtError.bad_flags("testDomainGetXMLDesc", flags)
+        with self._core.lock:
+            d = self._find(dom)
+            if flags & (XML_INACTIVE | XML_MIGRATABLE):
+                defn = d.new_defn or d.defn
+                return format_domain_xml(defn, None, secure=bool(flags & XML_SECURE))
+            return format_domain_xml(
+                d.defn, d.id if d.active else None, secure=bool(flags & XML_SECURE)
+            )
+
+    def is_active(self, dom: DomainKey) -> bool:
+        """``virDomainIsActive``."""
+        with self._core.lock:
+            return self._find(dom).active
+
+    def is_persistent(self, dom: DomainKey) -> bool:
+        """``virDomainIsPersistent``."""
+        with self._core.lock:
+            return self._find(dom).persistent
+
+    def is_updated(self, dom: DomainKey) -> bool:
+        """``virDomainIsUpdated``: the test driver always answers 0."""
+        with self._core.lock:
+            self._find(dom)
+            return False
+
+    def get_autostart(self, dom: DomainKey) -> bool:
+        """``virDomainGetAutostart``."""
+        with self._core.lock:
+            return self._find(dom).autostart
+
+    def set_autostart(self, dom: DomainKey, autostart: bool) -> None:
+        """``virDomainSetAutostart`` (the test driver allows it on transient domains too)."""
+        with self._core.lock:
+            self._find(dom).autostart = bool(autostart)
+
+    def has_managed_save_image(self, dom: DomainKey, flags: int = 0) -> bool:
+        """``virDomainHasManagedSaveImage``: never (managed save is not modelled)."""
+        with self._core.lock:
+            self._find(dom)
+            return False
+
+    def get_security_label(
+        self, dom: DomainKey, flavour: Flavour | None = None
+    ) -> tuple[str, bool]:
+        """``virDomainGetSecurityLabel``: (label, enforcing)."""
+        with self._core.lock:
+            self._find(dom)
+            test = self._core.view(flavour) == "test"
+            return ("libvirt-test", True) if test else ("", False)
+
+    def get_messages(self, dom: DomainKey, flags: int = 0) -> list[str]:
+        """``virDomainGetMessages``: none."""
+        with self._core.lock:
+            self._find(dom)
+            return []
+
+    def definition(self, dom: DomainKey) -> DomainDef:
+        """A copy of the live (or, when inactive, persistent) definition."""
+        with self._core.lock:
+            return self._find(dom).defn.copy()
+
+    # ---------------------------------------------------------------- define / undefine
+
+    def _check_conflicts(self, defn: DomainDef, *, live: bool) -> _Domain | None:
+        """Apply libvirt's name/UUID uniqueness rules; return the domain being replaced."""
+        existing = self._objects.get(defn.uuid)
+        if existing is not None:
+            if existing.defn.name != defn.name:
+                raise VirtError.failed(
+                    ErrDomain.DOMAIN,
+                    f"domain '{existing.defn.name}' is already defined with uuid "
+                    f"{existing.defn.uuid_str}",
+                )
+            if live and existing.active:
+                raise VirtError.invalid(ErrDomain.DOMAIN, f"domain '{defn.name}' is already active")
+            return existing
+        for other in self._objects.values():
+            if other.defn.name == defn.name:
+                raise VirtError.failed(
+                    ErrDomain.DOMAIN,
+                    f"domain '{defn.name}' already exists with uuid {other.defn.uuid_str}",
+                )
+        return None
+
+    def _parse_domain(self, xml: str | bytes, flavour: Flavour | None = None) -> DomainDef:
+        if self._core.view(flavour) == "qemu":
+            return parse_domain_xml(xml, default_arch="x86_64", allowed_types=("qemu", "kvm"))
+        return parse_domain_xml(xml, default_arch="i686")
+
+    def define_xml(
+        self, xml: str | bytes, flags: int = 0, flavour: Flavour | None = None
+    ) -> DomainRef:
+        """``virDomainDefineXML(Flags)``: define or update a persistent domain.
+
+        Emits DEFINED/ADDED for a new (or so far transient) domain, DEFINED/UPDATED when a
+        persistent one is redefined.  Redefining a running domain only changes its next
+        configuration (visible with ``VIR_DOMAIN_XML_INACTIVE``).
+        """
+        if flags & ~1:  # VIR_DOMAIN_DEFINE_VALIDATE is accepted and ignored
+            raise VirtError.bad_flags("testDomainDefineXMLFlags", flags)
+        defn = self._parse_domain(xml, flavour)
+        with self._core.locked():
+            existing = self._check_conflicts(defn, live=False)
+            if existing is None:
+                dom = _Domain(defn=defn)
+                self._objects[defn.uuid] = dom
+                detail = DomainEventDetail.DEFINED_ADDED
+            else:
+                dom = existing
+                detail = (
+                    DomainEventDetail.DEFINED_UPDATED
+                    if dom.persistent
+                    else DomainEventDetail.DEFINED_ADDED
+                )
+                if dom.active:
+                    dom.new_defn = defn
+                else:
+                    dom.defn = defn
+                dom.persistent = True
+            self._core.emit(DomainLifecycleEvent(dom.ref(), DomainEventType.DEFINED, detail))
+            return dom.ref()
+
+    def undefine(self, dom: DomainKey, flags: int = 0) -> None:
+        """``virDomainUndefine(Flags)``: an active domain becomes transient, else it goes."""
+        with self._core.locked():
+            d = self._find(dom)
+            self._core.emit(
+                DomainLifecycleEvent(
+                    d.ref(), DomainEventType.UNDEFINED, DomainEventDetail.UNDEFINED_REMOVED
+                )
+            )
+            if d.active:
+                d.persistent = False
+                d.new_defn = None
+            else:
+                del self._objects[d.defn.uuid]
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _start(self, d: _Domain) -> None:
+        d.id = self._new_id()
+        d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_BOOTED
+        self._core.emit(
+            DomainLifecycleEvent(d.ref(), DomainEventType.STARTED, DomainEventDetail.STARTED_BOOTED)
+        )
+
+    def _stop(self, d: _Domain, reason: int, detail: int) -> None:
+        d.state, d.reason = DomainState.SHUTOFF, reason
+        d.id = -1
+        self._core.emit(DomainLifecycleEvent(d.ref(), DomainEventType.STOPPED, detail))
+        if not d.persistent:
+            del self._objects[d.defn.uuid]
+        elif d.new_defn is not None:
+            d.defn, d.new_defn = d.new_defn, None
+
+    def create(self, dom: DomainKey, flags: int = 0) -> DomainRef:
+        """``virDomainCreate(WithFlags)``: boot an inactive domain with a new id."""
+        if flags:
+            raise VirtError.bad_flags("testDomainCreateWithFlags", flags)
+        with self._core.locked():
+            d = self._find(dom)
+            if d.active:
+                raise VirtError.internal_error(
+                    ErrDomain.TEST, f"Domain '{d.defn.name}' is already running"
+                )
+            self._start(d)
+            return d.ref()
+
+    def create_xml(
+        self, xml: str | bytes, flags: int = 0, flavour: Flavour | None = None
+    ) -> DomainRef:
+        """``virDomainCreateXML``: start a transient domain (or boot an inactive persistent
+        one with this XML as its live definition)."""
+        if flags & ~4:  # VIR_DOMAIN_START_VALIDATE only
+            raise VirtError.bad_flags("testDomainCreateXML", flags)
+        defn = self._parse_domain(xml, flavour)
+        with self._core.locked():
+            existing = self._check_conflicts(defn, live=True)
+            if existing is None:
+                d = _Domain(defn=defn, persistent=False)
+                self._objects[defn.uuid] = d
+            else:
+                d = existing
+                d.new_defn = d.defn
+                d.defn = defn
+            self._start(d)
+            return d.ref()
+
+    def shutdown(self, dom: DomainKey, flags: int = 0) -> None:
+        """``virDomainShutdown(Flags)``: graceful stop (SHUTOFF/SHUTDOWN, STOPPED/SHUTDOWN)."""
+        with self._core.locked():
+            d = self._find(dom)
+            if d.state == DomainState.SHUTOFF:
+                raise _not_running(d)
+            self._emit_monitor(d, "POWERDOWN", None)
+            self._emit_monitor(d, "SHUTDOWN", {"guest": True, "reason": "guest-shutdown"})
+            self._stop(d, DomainState.SHUTOFF_SHUTDOWN, DomainEventDetail.STOPPED_SHUTDOWN)
+
+    def destroy(self, dom: DomainKey, flags: int = 0) -> None:
+        """``virDomainDestroy(Flags)``: hard stop (SHUTOFF/DESTROYED, STOPPED/DESTROYED)."""
+        with self._core.locked():
+            d = self._find(dom)
+            if not d.active:
+                raise VirtError.invalid(ErrDomain.DOMAIN, "domain is not running")
+            self._emit_monitor(d, "SHUTDOWN", {"guest": False, "reason": "host-signal"})
+            self._stop(d, DomainState.SHUTOFF_DESTROYED, DomainEventDetail.STOPPED_DESTROYED)
+
+    def suspend(self, dom: DomainKey) -> None:
+        """``virDomainSuspend``: RUNNING → PAUSED/USER, event SUSPENDED/PAUSED."""
+        with self._core.locked():
+            d = self._find(dom)
+            if d.state != DomainState.RUNNING:
+                raise _not_running(d)
+            self._pause(d, DomainState.PAUSED_USER)
+
+    def _pause(self, d: _Domain, reason: int) -> None:
+        d.state, d.reason = DomainState.PAUSED, reason
+        self._emit_monitor(d, "STOP", None)
+        self._core.emit(
+            DomainLifecycleEvent(
+                d.ref(), DomainEventType.SUSPENDED, DomainEventDetail.SUSPENDED_PAUSED
+            )
+        )
+
+    def resume(self, dom: DomainKey) -> None:
+        """``virDomainResume``: PAUSED → RUNNING/UNPAUSED, event RESUMED/UNPAUSED."""
+        with self._core.locked():
+            d = self._find(dom)
+            if d.state != DomainState.PAUSED:
+                raise VirtError.internal_error(ErrDomain.TEST, f"domain '{d.defn.name}' not paused")
+            self._unpause(d)
+
+    def _unpause(self, d: _Domain) -> None:
+        d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_UNPAUSED
+        self._emit_monitor(d, "RESUME", None)
+        self._core.emit(
+            DomainLifecycleEvent(
+                d.ref(), DomainEventType.RESUMED, DomainEventDetail.RESUMED_UNPAUSED
+            )
+        )
+
+    def reboot(self, dom: DomainKey, flags: int = 0) -> None:
+        """``virDomainReboot``: follows ``<on_reboot>``.  With "restart" (the default) the
+        domain keeps its id, ends up RUNNING/BOOTED and, like the test driver, no lifecycle
+        event is sent; with "destroy" it stops (STOPPED/SHUTDOWN)."""
+        with self._core.locked():
+            d = self._find(dom)
+            if not d.active:
+                raise VirtError.invalid(ErrDomain.DOMAIN, "domain is not running")
+            action = d.defn.on_reboot
+            if action in ("destroy", "coredump-destroy"):
+                self._emit_monitor(d, "SHUTDOWN", {"guest": True, "reason": "guest-reset"})
+                self._stop(d, DomainState.SHUTOFF_SHUTDOWN, DomainEventDetail.STOPPED_SHUTDOWN)
+            elif action == "preserve":
+                d.state, d.reason = DomainState.SHUTDOWN, DomainState.SHUTDOWN_USER
+            else:
+                self._emit_monitor(d, "RESET", {"guest": True, "reason": "guest-reset"})
+                d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_BOOTED
+
+    def reset(self, dom: DomainKey, flags: int = 0) -> None:
+        """``virDomainReset``: needs an active domain; the state does not change."""
+        with self._core.locked():
+            d = self._find(dom)
+            if not d.active:
+                raise VirtError.invalid(ErrDomain.DOMAIN, "domain is not running")
+            self._emit_monitor(d, "RESET", {"guest": False, "reason": "host-qmp-system-reset"})
+
+    # ---------------------------------------------------------------- monitor-side operations
+
+    def monitor_stop(self, dom: DomainKey) -> None:
+        """What QMP ``stop`` does: pause (PAUSED/UNKNOWN as libvirt records an unexpected
+        STOP) and emit STOP plus SUSPENDED/PAUSED.  A paused domain stays as it is."""
+        with self._core.locked():
+            d = self._require_running_monitor(dom)
+            if d.state == DomainState.RUNNING:
+                self._pause(d, DomainState.PAUSED_UNKNOWN)
+
+    def monitor_cont(self, dom: DomainKey) -> None:
+        """What QMP ``cont`` does: resume a paused domain (RESUME + RESUMED/UNPAUSED)."""
+        with self._core.locked():
+            d = self._require_running_monitor(dom)
+            if d.state == DomainState.PAUSED:
+                self._unpause(d)
+
+    def monitor_system_reset(self, dom: DomainKey) -> None:
+        """QMP ``system_reset``: RESET event plus libvirt's REBOOT event; state unchanged."""
+        with self._core.locked():
+            d = self._require_running_monitor(dom)
+            self._emit_monitor(d, "RESET", {"guest": False, "reason": "host-qmp-system-reset"})
+            self._core.emit(DomainRebootEvent(d.ref()))
+
+    def monitor_system_powerdown(self, dom: DomainKey) -> None:
+        """QMP ``system_powerdown``: the guest reacts to the ACPI button and powers off.
+
+        Events: QMP POWERDOWN and SHUTDOWN, lifecycle SHUTDOWN/GUEST then STOPPED/SHUTDOWN.
+        A paused guest cannot react, so only POWERDOWN is emitted then.
+        """
+        with self._core.locked():
+            d = self._require_running_monitor(dom)
+            self._emit_monitor(d, "POWERDOWN", None)
+            if d.state != DomainState.RUNNING:
+                return
+            self._emit_monitor(d, "SHUTDOWN", {"guest": True, "reason": "guest-shutdown"})
+            self._core.emit(
+                DomainLifecycleEvent(
+                    d.ref(), DomainEventType.SHUTDOWN, DomainEventDetail.SHUTDOWN_GUEST
+                )
+            )
+            self._stop(d, DomainState.SHUTOFF_SHUTDOWN, DomainEventDetail.STOPPED_SHUTDOWN)
+
+    def _require_running_monitor(self, dom: DomainKey) -> _Domain:
+        d = self._find(dom)
+        if not d.active:
+            # What libvirt's QEMU driver says when there is no monitor to talk to.
+            raise VirtError.invalid(ErrDomain.QEMU, "domain is not running")
+        return d
+
+    # ---------------------------------------------------------------- persistence
+
+    def dump(self) -> dict[str, Any]:
+        """The domains as JSON-serialisable data (for the state file)."""
+        with self._core.lock:
+            items = [
+                {
+                    "xml": format_domain_xml(d.defn, None, secure=True),
+                    "new_xml": (
+                        format_domain_xml(d.new_defn, None, secure=True) if d.new_defn else None
+                    ),
+                    "persistent": d.persistent,
+                    "state": d.state,
+                    "reason": d.reason,
+                    "id": d.id,
+                    "autostart": d.autostart,
+                }
+                for d in self._objects.values()
+            ]
+            return {"next_id": self.next_id, "domains": items}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Load what :meth:`dump` produced (into an empty room)."""
+        self.next_id = int(data["next_id"])
+        for item in data["domains"]:
+            defn = self._parse_domain(item["xml"])
+            self._objects[defn.uuid] = _Domain(
+                defn=defn,
+                new_defn=self._parse_domain(item["new_xml"]) if item.get("new_xml") else None,
+                persistent=bool(item["persistent"]),
+                state=int(item["state"]),
+                reason=int(item["reason"]),
+                id=int(item["id"]),
+                autostart=bool(item["autostart"]),
+            )

@@ -1,0 +1,1 @@
+"""The host and connection: node info, capabilities, handshake and connection calls."""

@@ -1,0 +1,1 @@
+"""Virtual networks: definitions, state, lifecycle events and their procedures."""

@@ -1,0 +1,234 @@
+"""Virtual networks of a driver instance, as libvirt's test driver keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid
+from ..hypervisor.core import DriverCore, Event, list_filter
+
+__all__ = (
+    "NetworkEventType",
+    "NetworkLifecycleEvent",
+    "NetworkListFlags",
+    "NetworkRef",
+    "Networks",
+)
+
+
+class NetworkListFlags:
+    """``virConnectListAllNetworksFlags``."""
+
+    INACTIVE = 1
+    ACTIVE = 2
+    PERSISTENT = 4
+    TRANSIENT = 8
+    AUTOSTART = 16
+    NO_AUTOSTART = 32
+
+
+class NetworkEventType:
+    """``virNetworkEventLifecycleType``."""
+
+    DEFINED = 0
+    UNDEFINED = 1
+    STARTED = 2
+    STOPPED = 3
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRef:
+    """``remote_nonnull_network``: name and raw UUID."""
+
+    name: str
+    uuid: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkLifecycleEvent(Event):
+    """A network lifecycle event (DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3)."""
+
+    net: NetworkRef
+    event: int
+    detail: int
+
+
+NetworkKey = NetworkRef | bytes | str
+
+
+@dataclass
+class _Network:
+    name: str
+    uuid: bytes
+    xml_body: str  # everything between <uuid> and </network>, already formatted
+    bridge: str
+    active: bool = True
+    persistent: bool = True
+    autostart: bool = False
+
+    def ref(self) -> NetworkRef:
+        return NetworkRef(self.name, self.uuid)
+
+
+_DEFAULT_NETWORK_BODY: Final = """  <forward mode='nat'/>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'/>
+    </dhcp>
+  </ip>
+"""
+
+
+def _net_not_found(what: str, value: str) -> VirtError:
+    return VirtError.fmt(
+        ErrCode.NO_NETWORK,
+        ErrDomain.TEST,
+        "Network not found: %s",
+        f"no network with matching {what} '{value}'",
+    )
+
+
+class Networks:
+    """The virtual networks of one driver instance."""
+
+    def __init__(self, core: DriverCore) -> None:
+        self._core = core
+        self._objects: dict[bytes, _Network] = {}
+
+    def populate_default(self) -> None:
+        """Add test:///default's active network "default"."""
+        net = _Network(
+            name="default",
+            uuid=parse_uuid("dd8fe884-6c02-601e-7551-cca97df1c5df"),
+            xml_body=_DEFAULT_NETWORK_BODY,
+            bridge="virbr0",
+        )
+        self._objects[net.uuid] = net
+
+    def _find(self, key: NetworkKey) -> _Network:
+        if isinstance(key, NetworkRef):
+            net = self._objects.get(key.uuid)
+            if net is None:
+                raise _net_not_found("uuid", format_uuid(key.uuid))
+            return net
+        try:
+            raw = parse_uuid(key)
+        except ValueError:
+            raise _net_not_found("uuid", str(key)) from None
+        net = self._objects.get(raw)
+        if net is None:
+            raise _net_not_found("uuid", format_uuid(raw))
+        return net
+
+    def lookup_by_name(self, name: str) -> NetworkRef:
+        """``virNetworkLookupByName``; misses raise code 43 with the test driver's text."""
+        with self._core.lock:
+            for net in self._objects.values():
+                if net.name == name:
+                    return net.ref()
+        raise _net_not_found("name", name)
+
+    def lookup_by_uuid(self, uuid: bytes | str) -> NetworkRef:
+        """``virNetworkLookupByUUID``."""
+        with self._core.lock:
+            return self._find(uuid).ref()
+
+    def list_all(self, flags: int = 0) -> list[NetworkRef]:
+        """``virConnectListAllNetworks`` with the ``VIR_CONNECT_LIST_NETWORKS_*`` filters."""
+        f = NetworkListFlags
+        with self._core.lock:
+            return [
+                n.ref()
+                for n in self._objects.values()
+                if list_filter(flags, f.ACTIVE, f.INACTIVE, n.active)
+                and list_filter(flags, f.PERSISTENT, f.TRANSIENT, n.persistent)
+                and list_filter(flags, f.AUTOSTART, f.NO_AUTOSTART, n.autostart)
+            ]
+
+    def get_xml_desc(self, net: NetworkKey, flags: int = 0) -> str:
+        """``virNetworkGetXMLDesc``; the test driver rejects every flag (even INACTIVE)."""
+        if flags:
+            raise VirtError.bad_flags("testNetworkGetXMLDesc", flags)
+        with self._core.lock:
+            n = self._find(net)
+            return (
+                f"<network>\n  <name>{n.name}</name>\n  <uuid>{format_uuid(n.uuid)}</uuid>\n"
+                f"{n.xml_body}</network>\n"
+            )
+
+    def is_active(self, net: NetworkKey) -> bool:
+        """``virNetworkIsActive``."""
+        with self._core.lock:
+            return self._find(net).active
+
+    def is_persistent(self, net: NetworkKey) -> bool:
+        """``virNetworkIsPersistent``."""
+        with self._core.lock:
+            return self._find(net).persistent
+
+    def get_autostart(self, net: NetworkKey) -> bool:
+        """``virNetworkGetAutostart``."""
+        with self._core.lock:
+            return self._find(net).autostart
+
+    def set_autostart(self, net: NetworkKey, autostart: bool) -> None:
+        """``virNetworkSetAutostart``."""
+        with self._core.lock:
+            self._find(net).autostart = bool(autostart)
+
+    def get_bridge_name(self, net: NetworkKey) -> str:
+        """``virNetworkGetBridgeName``."""
+        with self._core.lock:
+            return self._find(net).bridge
+
+    def create(self, net: NetworkKey) -> None:
+        """``virNetworkCreate``: start an inactive network (event STARTED)."""
+        with self._core.locked():
+            n = self._find(net)
+            if n.active:
+                raise VirtError.invalid(ErrDomain.TEST, f"Network '{n.name}' is already running")
+            n.active = True
+            self._core.emit(NetworkLifecycleEvent(n.ref(), NetworkEventType.STARTED, 0))
+
+    def destroy(self, net: NetworkKey) -> None:
+        """``virNetworkDestroy``; like the test driver it does not check the state first."""
+        with self._core.locked():
+            n = self._find(net)
+            n.active = False
+            self._core.emit(NetworkLifecycleEvent(n.ref(), NetworkEventType.STOPPED, 0))
+            if not n.persistent:
+                del self._objects[n.uuid]
+
+    # ---------------------------------------------------------------- persistence
+
+    def dump(self) -> list[dict[str, Any]]:
+        """The networks as JSON-serialisable data (for the state file)."""
+        with self._core.lock:
+            return [
+                {
+                    "name": n.name,
+                    "uuid": format_uuid(n.uuid),
+                    "xml_body": n.xml_body,
+                    "bridge": n.bridge,
+                    "active": n.active,
+                    "persistent": n.persistent,
+                    "autostart": n.autostart,
+                }
+                for n in self._objects.values()
+            ]
+
+    def restore(self, items: list[dict[str, Any]]) -> None:
+        """Load what :meth:`dump` produced (into an empty room)."""
+        for item in items:
+            net = _Network(
+                name=str(item["name"]),
+                uuid=parse_uuid(item["uuid"]),
+                xml_body=str(item["xml_body"]),
+                bridge=str(item["bridge"]),
+                active=bool(item["active"]),
+                persistent=bool(item["persistent"]),
+                autostart=bool(item["autostart"]),
+            )
+            self._objects[net.uuid] = net
