@@ -129,6 +129,13 @@ def _address(text: str) -> Address:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The exceptions inside (possibly nested) exception groups."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for sub in error.exceptions for leaf in _leaves(sub)]
+    return [error]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -154,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         anyio.run(run)
     except* OSError as group:
-        for error in group.exceptions:
-            log.error("cannot listen: %s", error)
+        for error in _leaves(group):
+            log.error("%s", error)
         status = 1
     finally:
         store.close()

@@ -10,6 +10,7 @@ Real clients (virsh, libvirt-python, go-libvirt) use it exactly as they use libv
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -22,6 +23,7 @@ from .daemon import (
     Listen,
     ListenError,
     TestVirtd,
+    check_default_uri,
     default_admin_socket,
     default_listens,
     default_qmp_dir,
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "there after every change",
     )
     ap.add_argument(
-        "--default-uri", default=DEFAULT_URI, metavar="URI",
+        "--default-uri", type=_default_uri, default=DEFAULT_URI, metavar="URI",
         help="the URI opened for clients that send none (default: %(default)s)",
     )
     ap.add_argument(
@@ -62,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "next to the first unix socket, else in the runtime directory); 'none' disables them",
     )
     ap.add_argument(
-        "--timeout", type=float, default=None, metavar="SECONDS",
+        "--timeout", type=_seconds, default=None, metavar="SECONDS",
         help="exit after SECONDS without clients (default: never)",
     )
     ap.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid to FILE")
@@ -103,6 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"want a positive number of seconds, not {text!r}")
+    return value
+
+
+def _default_uri(text: str) -> str:
+    try:
+        return check_default_uri(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _describe(error: BaseException) -> str:
+    """One line for an expected start-up failure."""
+    if isinstance(error, OSError) and type(error).__str__ is OSError.__str__:
+        reason = error.strerror or str(error)
+        if error.filename is not None:
+            return f"{error.filename}: {reason}"
+        return reason
+    return str(error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the exit status (0 after a graceful stop)."""
     args = build_parser().parse_args(argv)
@@ -114,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config) if args.config else DaemonConfig()
     except (ConfigError, OSError) as exc:
-        print(f"testvirtd: error: {exc}", file=sys.stderr)
+        print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
         return 2
     # libvirt's log priorities: 1 debug, 2 info, 3 warning, 4 error; -v / -vv override.
     priority = (config.log_level, 2, 1)[min(args.verbose, 2)]
@@ -131,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             tls_context = _tls_context(args, config)
         except (TLSError, OSError) as exc:
-            print(f"testvirtd: error: {exc}", file=sys.stderr)
+            print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
             return 2
     try:
         hv = load_hypervisor(args.state, args.default_uri)
@@ -173,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not all(isinstance(e, OSError) for e in errors):
             raise
         for err in errors:
-            print(f"testvirtd: error: {err}", file=sys.stderr)
+            print(f"testvirtd: error: {_describe(err)}", file=sys.stderr)
         return 1
     finally:
         hv.close()

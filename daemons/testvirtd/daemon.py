@@ -37,6 +37,7 @@ __all__ = (
     "Listen",
     "ListenError",
     "TestVirtd",
+    "check_default_uri",
     "default_admin_socket",
     "default_listens",
     "default_qmp_dir",
@@ -77,7 +78,15 @@ class Listen:
             return Service.tls(tls_context, self.host, self.port)
         directory = os.path.dirname(self.path)
         if directory:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+            try:
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+            except OSError as exc:
+                reason = (exc.strerror or str(exc)).lower()
+                raise OSError(
+                    exc.errno,
+                    f"cannot listen on {self.kind}://{self.path}: cannot create the socket "
+                    f"directory {directory}: {reason}",
+                ) from None
         if self.kind == "unix-ro":
             return Service.unix(self.path, mode=0o666, readonly=True)
         return Service.unix(self.path, mode=0o600)
@@ -107,6 +116,34 @@ def parse_listen(uri: str) -> Listen:
         kind_net: Literal["tcp", "tls"] = "tcp" if parts.scheme == "tcp" else "tls"
         return Listen(kind_net, host=parts.hostname, port=port)
     raise ListenError(f"bad listen URI {uri!r}: the scheme must be unix, unix-ro, tcp or tls")
+
+
+def check_default_uri(uri: str) -> str:
+    """*uri* if it can be the default URI: ``test:///PATH`` (e.g. ``test:///default``),
+    ``qemu:///system`` or ``qemu:///session``.
+
+    :raises ValueError: naming the value, for anything else.
+    """
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        parts = None
+    scheme = uri.split(":", 1)[0]
+    ok = (
+        parts is not None
+        and uri.startswith(f"{scheme}:///")
+        and not (parts.netloc or parts.query or parts.fragment)
+        and (
+            (scheme == "test" and len(parts.path) > 1)
+            or (scheme == "qemu" and parts.path in ("/system", "/session"))
+        )
+    )
+    if not ok:
+        raise ValueError(
+            f"bad default URI {uri!r}: want test:///PATH (e.g. test:///default), "
+            "qemu:///system or qemu:///session"
+        )
+    return uri
 
 
 def runtime_dir() -> str:
@@ -256,12 +293,21 @@ class TestVirtd:
     async def _serve_with_qmp_sockets(
         self, *, task_status: TaskStatus[Any] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """The netrpc daemon, plus the domains' QMP sockets for as long as it runs."""
+        """The netrpc daemon, plus the domains' QMP sockets for as long as it runs.
+
+        The daemon's sockets are bound first: when they cannot be, the QMP directory is
+        never created.
+        """
         async with anyio.create_task_group() as tg:
+
+            async def run_daemon(*, task_status: TaskStatus[Any]) -> None:
+                await self.daemon.run(task_status=task_status)
+                tg.cancel_scope.cancel()
+
+            addresses = await tg.start(run_daemon)
             if self.qmp_sockets is not None:
                 await tg.start(self.qmp_sockets.run)
-            await self.daemon.run(task_status=task_status)
-            tg.cancel_scope.cancel()
+            task_status.started(addresses)
 
     def shutdown(self) -> None:
         """Stop gracefully (what SIGTERM does)."""

@@ -9,6 +9,7 @@ to the same fake monitor the QEMU program uses, and see the same events.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 
@@ -76,8 +77,12 @@ class QmpSockets:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
-        """Serve sockets until cancelled (reports started once the initial ones listen)."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        """Serve sockets until cancelled (reports started once the initial ones listen).
+
+        The directory is created if missing, and removed again on the way out when it was
+        created here and nothing else was put in it.
+        """
+        created = _make_directory(self.directory)
         send, receive = anyio.create_memory_object_stream[bytes](1000)
         self._send = send
         token = self.hv.subscribe(self._on_event)
@@ -91,6 +96,11 @@ class QmpSockets:
         finally:
             self.hv.unsubscribe(token)
             self._send = None
+            if created:
+                try:
+                    os.rmdir(self.directory)
+                except OSError:
+                    pass  # not empty: somebody else's files are in it
 
     async def _serve_one(
         self, uuid: bytes, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -125,3 +135,21 @@ class QmpSockets:
             done.set()
             if not started:
                 task_status.started()
+
+
+def _make_directory(directory: str) -> bool:
+    """Create *directory* (mode 0700) unless it exists; true when it was created.
+
+    :raises OSError: naming the directory, when it cannot be created or is not one.
+    """
+    try:
+        os.makedirs(directory, mode=0o700)
+        return True
+    except FileExistsError:
+        if os.path.isdir(directory):
+            return False
+        error: OSError = FileExistsError(errno.EEXIST, "file exists")
+    except OSError as exc:
+        error = exc
+    reason = (error.strerror or str(error)).lower()
+    raise OSError(error.errno, f"cannot create the QMP socket directory {directory}: {reason}")

@@ -23,11 +23,29 @@ from anyio.abc import TaskStatus
 
 from .server import Server
 
-__all__ = ("Daemon",)
+__all__ = ("Daemon", "PidFileError")
 
 log = logging.getLogger("netrpc.daemon")
 
 ReloadHook = Callable[[], Awaitable[None] | None]
+
+
+class PidFileError(OSError):
+    """The pid file cannot be created or is held by another running daemon."""
+
+    def __init__(self, path: str, code: int | None, reason: str) -> None:
+        super().__init__(code, reason)
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"pid file {self.path}: {self.strerror}"
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Daemon:
@@ -130,6 +148,9 @@ class Daemon:
             if result is not None:
                 await result
             log.info("reloaded")
+        except (OSError, ValueError) as exc:
+            # A user's mistake (a bad or unreadable configuration file): one line naming it.
+            log.error("reload failed, keeping the previous configuration: %s", exc)
         except Exception:
             log.exception("reload failed; keeping the previous configuration")
 
@@ -170,14 +191,19 @@ class Daemon:
     def _write_pid_file(self) -> None:
         if self.pid_file is None:
             return
-        fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(self.pid_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise PidFileError(self.pid_file, exc.errno, exc.strerror or str(exc)) from None
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
+            holder = _read_pid(fd)
             os.close(fd)
             if exc.errno in (errno.EACCES, errno.EAGAIN):
-                raise RuntimeError(f"{self.pid_file}: another daemon holds this pid file") from None
-            raise
+                who = f"another daemon (pid {holder})" if holder else "another daemon"
+                raise PidFileError(self.pid_file, errno.EEXIST, f"{who} holds it") from None
+            raise PidFileError(self.pid_file, exc.errno, exc.strerror or str(exc)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._pid_fd = fd

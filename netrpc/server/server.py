@@ -189,9 +189,15 @@ class Server:
         name = f"{base} (TLS)" if tls and both else base
         txt = {"transport": "tls" if tls else "tcp", **self._advert_txt}
         for port in service.ports:
+            # Only the addresses this port is bound to (an unspecified one stands for every
+            # interface): a server bound to 127.0.0.1 must not advertise the LAN addresses.
+            hosts = [
+                str(addr[0]) for addr in service.addresses
+                if isinstance(addr, tuple) and len(addr) >= 2 and addr[1] == port
+            ]
             try:
                 registration = await advertiser.publish(
-                    name=name, port=port, type_=self._advert_type, txt=txt
+                    name=name, port=port, type_=self._advert_type, txt=txt, addresses=hosts
                 )
             except Exception:
                 log.exception("%s: mDNS advertisement of %s failed", self.name, service)

@@ -14,6 +14,7 @@ import grp
 import os
 import socket
 import stat
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ..tls import TLSContext
     from .client import ServerClient
 
-__all__ = ("AuthPolicy", "Authenticator", "Service", "systemd_listen_fds")
+__all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_listen_fds")
 
 #: "none": every client is authenticated at once; "tls": the TLS handshake authenticates
 #: (the certificate check and DN allow-list); "hook": the service's authenticator decides,
@@ -248,6 +249,10 @@ class Service:
     @property
     def addresses(self) -> list[Any]:
         """Bound local addresses (a path, or ``(host, port)`` tuples) once listening."""
+        if self.kind == "unix":
+            # The socket was bound under a private name (see _bind_unix_socket): report the
+            # path clients use.
+            return [self.path for _ in self.listeners]
         return [listener.extra(SocketAttribute.local_address) for listener in self.listeners]
 
     @property
@@ -268,19 +273,42 @@ class Service:
     async def listen(self, backlog: int) -> None:
         """Create and bind the sockets.
 
-        :raises OSError: when binding fails (address in use, permission ...).
+        :raises BindError: when binding fails (address in use, permission ...); its message
+            names the endpoint.
         """
         if self.listeners:
             return
+        try:
+            if self.kind == "unix":
+                await self._listen_unix(backlog)
+            elif self.kind == "tcp":
+                await self._listen_tcp(backlog)
+            else:
+                for fd in self.fds:
+                    sock = socket.socket(fileno=fd)
+                    sock.setblocking(False)
+                    self.listeners.append(await anyio.abc.SocketListener.from_socket(sock))
+        except OSError as exc:
+            for listener in self.listeners:
+                await listener.aclose()
+            self.listeners.clear()
+            if isinstance(exc, BindError):
+                raise
+            raise BindError(self.endpoint, exc) from exc
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint as configured, for messages: ``unix:///path``, ``tcp://host:port``,
+        ``tls://host:port`` or ``fd:N,M``."""
         if self.kind == "unix":
-            await self._listen_unix(backlog)
-        elif self.kind == "tcp":
-            await self._listen_tcp(backlog)
-        else:
-            for fd in self.fds:
-                sock = socket.socket(fileno=fd)
-                sock.setblocking(False)
-                self.listeners.append(await anyio.abc.SocketListener.from_socket(sock))
+            return f"unix://{self.path}"
+        if self.kind == "fd":
+            return "fd:" + ",".join(str(fd) for fd in self.fds)
+        scheme = "tls" if self.tls_context is not None else "tcp"
+        hosts = [self.host] if isinstance(self.host, str) or self.host is None else self.host
+        return ", ".join(
+            f"{scheme}://{_format_address((host or '*', self.port))}" for host in hosts
+        )
 
     async def _listen_tcp(self, backlog: int) -> None:
         hosts: list[str | None]
@@ -292,9 +320,14 @@ class Service:
             hosts = list(self.host)
         port = self.port
         for host in hosts:
-            multi = await anyio.create_tcp_listener(
-                local_host=host, local_port=port, backlog=backlog, reuse_port=False
-            )
+            try:
+                multi = await anyio.create_tcp_listener(
+                    local_host=host, local_port=port, backlog=backlog, reuse_port=False
+                )
+            except OSError as exc:
+                scheme = "tls" if self.tls_context is not None else "tcp"
+                where = f"{scheme}://{_format_address((host or '*', port))}"
+                raise BindError(where, exc) from exc
             for listener in multi.listeners:
                 assert isinstance(listener, anyio.abc.SocketListener)
                 self.listeners.append(listener)
@@ -304,7 +337,6 @@ class Service:
 
     async def _listen_unix(self, backlog: int) -> None:
         assert self.path is not None
-        path = self.path
         gid = None
         if self.group is not None:
             # Resolve the group before binding, so that a bad name leaves nothing behind.
@@ -314,22 +346,17 @@ class Service:
                 try:
                     gid = grp.getgrnam(self.group).gr_gid
                 except KeyError:
-                    raise OSError(errno.EINVAL, f"unknown group {self.group!r}", path) from None
-        await anyio.to_thread.run_sync(_remove_stale_socket, path)
-        # Bind under a restrictive umask so the socket never exists with looser permissions.
-        old_umask = os.umask(0o777 & ~self.mode)
+                    raise OSError(errno.EINVAL, f"unknown group {self.group!r}") from None
+        sock = await anyio.to_thread.run_sync(
+            _bind_unix_socket, self.path, self.mode, gid, backlog
+        )
         try:
-            listener = await anyio.create_unix_listener(path, mode=self.mode, backlog=backlog)
-        finally:
-            os.umask(old_umask)
-        if gid is not None:
-            try:
-                os.chown(path, -1, gid)
-            except OSError:
-                await listener.aclose()
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
-                raise
+            listener = await anyio.abc.SocketListener.from_socket(sock)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            raise
         self._unlink_on_close = True
         self.listeners.append(listener)
 
@@ -362,24 +389,117 @@ def _format_address(address: Any) -> str:
     return str(address)
 
 
-def _remove_stale_socket(path: str) -> None:
-    """Unlink *path* if it is a unix socket nobody listens on; refuse if someone does."""
+class BindError(OSError):
+    """A service could not listen; the message names the endpoint (``errno`` and
+    ``strerror`` are those of the underlying error)."""
+
+    def __init__(self, endpoint: str, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.endpoint = endpoint
+
+    def __str__(self) -> str:
+        reason = self.strerror or "error"
+        return f"cannot listen on {self.endpoint}: {reason[:1].lower()}{reason[1:]}"
+
+
+def _check_stale_socket(path: str) -> None:
+    """Unlink *path* if it is a unix socket nobody listens on; refuse if someone does.
+
+    Only a refused connection proves the socket is dead.  A listener whose backlog is full
+    makes a non-blocking connect fail with EAGAIN: that server is alive (merely busy) and its
+    socket must stay.  Any other failure (no permission to connect ...) is reported, never
+    taken as a licence to delete.
+    """
     try:
         st = os.lstat(path)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there; creating the socket reports a bad directory
     if not stat.S_ISSOCK(st.st_mode):
-        raise FileExistsError(errno.EEXIST, "not a socket, refusing to replace it", path)
+        raise FileExistsError(errno.EEXIST, "a file that is not a socket is in the way")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        probe.settimeout(1.0)
+        probe.setblocking(False)
         probe.connect(path)
-    except (ConnectionRefusedError, FileNotFoundError):
-        os.unlink(path)
+    except ConnectionRefusedError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
         return
-    except OSError:
-        os.unlink(path)
+    except FileNotFoundError:
         return
+    except BlockingIOError:
+        pass  # backlog full: a live (busy) server
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot check the existing socket: {exc.strerror}") from None
     finally:
         probe.close()
-    raise OSError(errno.EADDRINUSE, "a server is already listening on this socket", path)
+    raise OSError(errno.EADDRINUSE, "a server is already listening on this socket")
+
+
+def _bind_unix_socket(path: str, mode: int, gid: int | None, backlog: int) -> socket.socket:
+    """A listening unix socket at *path* with permissions *mode* (and group *gid*).
+
+    The socket never exists at *path* with looser permissions, and the process umask is
+    never touched (other tasks and threads may be creating files meanwhile): the socket is
+    bound inside a private directory (mode 0700, next to *path*), given its mode and group
+    there, starts listening, and is then hard-linked into place, which also fails instead of
+    replacing a socket another server created meanwhile.  When the private name would be
+    too long for a socket address, the socket is bound at *path* directly and its mode set
+    before ``listen()``: until then every connection attempt is refused.
+    """
+    _check_stale_socket(path)
+    directory = os.path.dirname(path) or "."
+    try:
+        private = tempfile.mkdtemp(prefix=".bind-", dir=directory)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise OSError(exc.errno, f"cannot create a socket in {directory}: {reason}") from None
+    temp = os.path.join(private, "s")
+    if len(os.fsencode(temp)) >= _UNIX_PATH_MAX:
+        os.rmdir(private)
+        private = ""
+        temp = path
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    bound = published = False
+    try:
+        try:
+            sock.bind(temp)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE and not private:
+                raise OSError(errno.EADDRINUSE, "a server is already listening on this socket") \
+                    from None
+            raise
+        bound = True
+        os.chmod(temp, mode)
+        if gid is not None:
+            os.chown(temp, -1, gid)
+        sock.listen(backlog)
+        sock.setblocking(False)
+        if private:
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                raise OSError(
+                    errno.EADDRINUSE, "a server is already listening on this socket"
+                ) from None
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                os.rename(temp, path)  # a file system without hard links
+        published = True
+        return sock
+    except BaseException:
+        sock.close()
+        if bound and not private and not published:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        raise
+    finally:
+        if private:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            with contextlib.suppress(OSError):
+                os.rmdir(private)
+
+
+#: sizeof(sockaddr_un.sun_path) on Linux
+_UNIX_PATH_MAX = 108

@@ -22,6 +22,7 @@ class FakeAdvertiser:
     def __init__(self, fail: bool = False) -> None:
         self.published: list[dict[str, Any]] = []
         self.withdrawn: list[str] = []
+        self.addresses: list[list[str] | None] = []
         self.fail = fail
 
     async def publish(
@@ -37,6 +38,7 @@ class FakeAdvertiser:
         if self.fail:
             raise RuntimeError("zeroconf exploded")
         self.published.append({"name": name, "port": port, "type": type_, "txt": dict(txt or {})})
+        self.addresses.append(None if addresses is None else list(addresses))
         return Registration(
             name=name or "", requested_name=name or "", type=type_, port=port,
             txt=dict(txt or {}), server="host.local.", addresses=(), error=None,
