@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from .domxml import ErrDomain, VirtError
 from .hypervisor import DomainKey, DomainRef, DomainState, Hypervisor
+from .textguard import JSON_NESTING_ERROR, JsonInputError, command_name, dumps_json, loads_json
 
 __all__ = ("AGENT_VERSION", "GuestAgent")
 
@@ -64,9 +65,11 @@ class GuestAgent:
         """
         self._check_running()
         try:
-            request = json.loads(cmd_json)
-        except ValueError as exc:
-            return _error("GenericError", f"JSON parse error, {exc}")
+            request = loads_json(cmd_json, "guest agent command")
+        except JsonInputError as exc:
+            if exc.reason == JSON_NESTING_ERROR:
+                return _error("GenericError", exc.reason)
+            return _error("GenericError", f"JSON parse error, {exc.reason}")
         if not isinstance(request, dict) or not isinstance(request.get("execute"), str):
             return _error("GenericError", "QMP input lacks member 'execute'")
         name = request["execute"]
@@ -80,17 +83,17 @@ class GuestAgent:
             result = handler(args)
         except _AgentError as exc:
             return _error(exc.cls, exc.desc)
-        return json.dumps({"return": result})
+        try:
+            return dumps_json({"return": result})
+        except JsonInputError as exc:
+            return _error("GenericError", exc.reason)
 
     def command(self, cmd_json: str | bytes) -> str:
         """``virDomainQemuAgentCommand`` semantics: errors become :class:`VirtError`."""
         reply = self.execute(cmd_json)
         decoded = json.loads(reply)
         if "error" in decoded:
-            try:
-                name = json.loads(cmd_json).get("execute", "")
-            except (ValueError, AttributeError):
-                name = ""
+            name = command_name(cmd_json)
             raise VirtError.internal_error(
                 ErrDomain.QEMU,
                 f"unable to execute QEMU agent command '{name}': {decoded['error']['desc']}",

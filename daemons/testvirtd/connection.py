@@ -190,7 +190,11 @@ class RemoteBase:
             self.drivers.close(driver)
 
     def changed(self, call: Call | None = None) -> None:
-        """Tell the daemon the shared instance changed (private instances are not saved)."""
+        """Tell the daemon the shared instance changed (private instances are not saved).
+
+        :raises RPCError: when the change could not be persisted: the call that made it
+            fails rather than acknowledge it.
+        """
         if call is not None:
             st = self.state(call.client)
             if st.driver is not None and not self.drivers.is_shared(st.driver):
@@ -198,5 +202,9 @@ class RemoteBase:
         if self.on_change is not None:
             try:
                 self.on_change()
-            except Exception:
-                log.exception("saving the state failed")
+            except RPCError as exc:
+                log.error("%s", exc.message)
+                raise
+            except Exception as exc:
+                log.error("saving the state failed: %s", exc)
+                raise RPCError.internal(f"saving the state failed: {exc}") from None

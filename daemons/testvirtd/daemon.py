@@ -25,6 +25,7 @@ from netrpc.logconfig import LogConfig
 from netrpc.mdns import Advertiser
 from netrpc.tls import TLSContext
 
+from .domxml import ErrDomain, VirtError
 from .hypervisor import Hypervisor, StateFileError
 from .qemu import QemuProgram
 from .qmp_sockets import QmpSockets
@@ -53,6 +54,8 @@ SERVER_NAME = "testvirtd"
 ADMIN_SOCKET_NAME = "libvirt-admin-sock"
 DEFAULT_TCP_PORT = 16509
 DEFAULT_TLS_PORT = 16514
+#: VIR_ERR_SYSTEM_ERROR
+_SYSTEM_ERROR = 38
 
 
 class ListenError(ValueError):
@@ -264,9 +267,20 @@ class TestVirtd:
         self.qmp_sockets = QmpSockets(self.qemu, qmp_dir) if qmp_dir is not None else None
 
     def save(self) -> None:
-        """Write the state file (atomically), if there is one."""
+        """Write the state file (atomically), if there is one.
+
+        :raises VirtError: (a system error naming the file) when it cannot be written; the
+            call that made the change then fails, so nothing unsaved is acknowledged.
+        """
         if self.state_file is not None:
-            self.hv.save(self.state_file)
+            try:
+                self.hv.save(self.state_file)
+            except Exception as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                raise VirtError.fmt(
+                    _SYSTEM_ERROR, ErrDomain.NONE, "%s",
+                    f"cannot write state file '{self.state_file}': {reason}",
+                ) from None
 
     async def run(self, *, task_status: TaskStatus[TestVirtd] = anyio.TASK_STATUS_IGNORED
                   ) -> None:

@@ -9,6 +9,7 @@ codes and texts libvirt's test driver uses.
 from __future__ import annotations
 
 import copy
+import logging
 import random
 import re
 import uuid as uuidlib
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netrpc.errors import RPCError
+
+from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
 
 __all__ = (
     "MAX_XML_SIZE",
@@ -37,6 +40,8 @@ __all__ = (
 
 #: Largest XML document accepted from a client (bytes, UTF-8).
 MAX_XML_SIZE = 1024 * 1024
+
+log = logging.getLogger("testvirtd.xml")
 
 
 class ErrCode:
@@ -168,8 +173,19 @@ class _NoDtd(Exception):
     pass
 
 
+class _TooDeep(Exception):
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
 def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) -> ET.Element:
     """Parse a client document safely and check its root element name.
+
+    The bytes are read as UTF-8 whatever the XML declaration says, as libvirtd's libxml2 reads
+    the strings it is given; an encoding libxml2 does not know, bytes that are not UTF-8 and
+    elements nested deeper than libxml2 allows are refused with libxml2's texts (see
+    :mod:`~daemons.testvirtd.textguard`), and logged (one line each).
 
     :param context: libvirt's document label (``domain_definition``, ``network_definition``,
         ``storage_pool_definition``, ``storage_volume_definition``), used in parse errors.
@@ -177,12 +193,17 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
     :raises VirtError: code 35 for syntax errors, a DOCTYPE or an oversized document; code 27
         domain 5 for a wrong root element.
     """
-    raw = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
 
     def detail(line: int, msg: str, line_text: str | None, col: int) -> VirtError:
         shown = "(null)" if line_text is None else line_text
         full = f"({context}):{line}: {msg}\n{shown}\n{'-' * col}^"
         return VirtError(ErrCode.XML_DETAIL, err_domain, full, str1="%s", str2=full)
+
+    def refused(offset: int, msg: str) -> VirtError:
+        line, line_text, col = xml_position(raw, offset)
+        log.warning("refused %s: %s (line %d)", context, msg.split("\n", 1)[0], line)
+        return detail(line, msg, line_text, col)
 
     if len(raw) > MAX_XML_SIZE:
         raise detail(1, f"Document is too large (more than {MAX_XML_SIZE} bytes)", None, 0)
@@ -190,39 +211,61 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
         raise detail(1, "Document is empty", None, 0)
 
     builder = ET.TreeBuilder()
-    parser = xml.parsers.expat.ParserCreate()
+    # The declared encoding is overridden: libxml2 reads libvirt's strings as UTF-8 too.
+    parser = xml.parsers.expat.ParserCreate("UTF-8")
+    depth = 0
 
     # Any DOCTYPE is refused outright: that rules out external entities, parameter entities
     # and entity-expansion bombs without having to reason about expat's defaults.
     def refuse(*_args: Any) -> None:
         raise _NoDtd
 
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        if depth >= XML_MAX_DEPTH:
+            raise _TooDeep(parser.CurrentByteIndex)  # where the refused tag starts
+        depth += 1
+        builder.start(tag, attrs)
+
+    def end(tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+        builder.end(tag)
+
     parser.StartDoctypeDeclHandler = refuse
     parser.EntityDeclHandler = refuse
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartElementHandler = lambda tag, attrs: builder.start(tag, attrs)
-    parser.EndElementHandler = lambda tag: builder.end(tag)
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
     parser.CharacterDataHandler = builder.data
     parser.ordered_attributes = False
-    lines = raw.decode("utf-8", "replace").splitlines()
 
-    def line_at(n: int) -> str | None:
-        return lines[n - 1] if 0 < n <= len(lines) else None
-
+    # What libxml2 refuses in the bytes themselves is found first, but reported only if the
+    # document is well-formed up to there (libxml2 reads from the start and stops at the
+    # first problem).
+    problem = xml_bytes_problem(raw)
     try:
-        parser.Parse(raw, True)
+        if problem is None:
+            parser.Parse(raw, True)
+        else:
+            parser.Parse(raw[:problem.offset], False)
     except _NoDtd:
         line = parser.CurrentLineNumber
         raise detail(
             line,
             "DOCTYPE and entity declarations are not allowed",
-            line_at(line),
+            xml_position(raw, parser.CurrentByteIndex)[1],
             parser.CurrentColumnNumber,
         ) from None
+    except _TooDeep as exc:
+        raise refused(exc.offset, XML_TOO_DEEP) from None
     except xml.parsers.expat.ExpatError as exc:
         msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
         msg = msg[:1].upper() + msg[1:]
-        raise detail(exc.lineno, msg, line_at(exc.lineno), exc.offset) from None
+        line_text = xml_position(raw, max(0, min(parser.ErrorByteIndex, len(raw))))[1]
+        raise detail(exc.lineno, msg, line_text, exc.offset) from None
+    if problem is not None:
+        raise refused(problem.offset, problem.message)
     elem = builder.close()
     if elem.tag != root:
         raise VirtError.fmt(

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 import anyio.abc
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError, procedure
+from netrpc import Call, procedure
 
 from .connection import RemoteBase
 from .domxml import ErrCode, ErrDomain, VirtError
@@ -174,6 +174,8 @@ class QemuFdProcedures:
 
         def engine(self, uuid: bytes) -> QmpEngine: ...
 
+        def monitor_json(self, uuid: bytes, text: str, fds: list[int]) -> str: ...
+
     @procedure(7, args=DomainMonitorCommandArgs, ret=DomainMonitorCommandRet, inline=True,
                name="virDomainQemuMonitorCommandWithFiles")
     def domain_monitor_command_with_files(
@@ -198,31 +200,11 @@ class QemuFdProcedures:
             if args.flags & _MONITOR_COMMAND_HMP:
                 result = engine.hmp(args.cmd, fds)
             else:
-                result = _compact(json.loads(engine.execute_obj(self._request(ref, args.cmd),
-                                                                fds)))
+                result = self.monitor_json(ref.uuid, args.cmd, fds)
         finally:
             _close_all(fds)  # whatever the command did not keep
         self.remote.changed(call)
         return DomainMonitorCommandRet(result)
-
-    def _request(self, ref: DomainRef, text: str) -> Any:
-        """The command as libvirt's QEMU driver sends it: parsed, with its own id added."""
-        try:
-            request = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise RPCError.formatted(
-                ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "internal error: %s",
-                f"cannot parse json {text}: {exc.msg}",
-            ) from None
-        if isinstance(request, dict) and "execute" in request and "id" not in request:
-            ids: dict[bytes, int] = self.__dict__.setdefault("_command_ids", {})
-            ids[ref.uuid] = ids.get(ref.uuid, 0) + 1
-            request["id"] = f"libvirt-{ids[ref.uuid]}"
-        return request
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 # ------------------------------------------------------------------------------ QMP sockets

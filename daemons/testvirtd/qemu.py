@@ -47,6 +47,7 @@ from .remote_types import (
     DomainMonitorCommandRet,
     NonnullDomain,
 )
+from .textguard import JSON_NESTING_ERROR, JsonInputError, command_name, loads_json
 
 __all__ = (
     "DomainAgentCommandArgs",
@@ -149,15 +150,27 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _parse_json(text: str) -> Any:
-    """Parse client JSON as libvirt does before anything reaches QEMU or the agent."""
+def _parse_json(text: str, what: str) -> Any:
+    """Parse client JSON as libvirt does before anything reaches QEMU or the agent.
+
+    :raises JsonInputError: for JSON nested deeper than can be decoded, which libvirt would
+        pass on for QEMU (or the agent) to refuse.
+    :raises RPCError: libvirt's "cannot parse json" for anything else it cannot parse.
+    """
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
+        return loads_json(text, what)
+    except JsonInputError as exc:
+        if exc.reason == JSON_NESTING_ERROR:
+            raise
         raise RPCError.formatted(
             ErrorCode.INTERNAL_ERROR, ErrorDomain.NONE, "internal error: %s",
-            f"cannot parse json {text}: {exc.msg}",
+            f"cannot parse json {text}: {exc.reason}",
         ) from None
+
+
+def _qemu_refusal(reason: str) -> str:
+    """QEMU's reply to a command it could not read (without an id: it never saw one)."""
+    return _compact({"error": {"class": "GenericError", "desc": reason}})
 
 
 def _bad_flags(function: str, flags: int, domain: int) -> RPCError:
@@ -302,14 +315,26 @@ class QemuProgram(QemuFdProcedures, Program):
         if args.flags & MONITOR_COMMAND_HMP:
             result = engine.hmp(args.cmd)
         else:
-            request = _parse_json(args.cmd)
-            if isinstance(request, dict) and "execute" in request and "id" not in request:
-                n = self._command_ids.get(ref.uuid, 0) + 1
-                self._command_ids[ref.uuid] = n
-                request["id"] = f"libvirt-{n}"
-            result = _compact(json.loads(engine.execute_obj(request)))
+            result = self.monitor_json(ref.uuid, args.cmd, [])
         self.remote.changed(call)
         return DomainMonitorCommandRet(result)
+
+    def monitor_json(self, uuid: bytes, text: str, fds: list[int]) -> str:
+        """Run the QMP command *text* on the monitor of domain *uuid* as libvirt runs it:
+        parsed first (libvirt's errors), given libvirt's own id unless it has one, and
+        answered in compact JSON.  Descriptors the command keeps are taken from *fds*."""
+        try:
+            request = _parse_json(text, "QEMU monitor command")
+        except JsonInputError as exc:
+            return _qemu_refusal(exc.reason)  # libvirt passes it on; QEMU refuses it
+        if isinstance(request, dict) and "execute" in request and "id" not in request:
+            n = self._command_ids.get(uuid, 0) + 1
+            self._command_ids[uuid] = n
+            request["id"] = f"libvirt-{n}"
+        try:
+            return _compact(json.loads(self.engine(uuid).execute_obj(request, fds)))
+        except (RecursionError, JsonInputError):  # an id nested too deep to echo
+            return _qemu_refusal(JSON_NESTING_ERROR)
 
     @procedure(3, args=DomainAgentCommandArgs, ret=DomainAgentCommandRet, inline=True,
                name="virDomainQemuAgentCommand")
@@ -331,7 +356,13 @@ class QemuProgram(QemuFdProcedures, Program):
                 f"guest agent timeout '{args.timeout}' is less than the minimum "
                 f"'{AGENT_COMMAND_MIN}'",
             )
-        _parse_json(args.cmd)
+        try:
+            _parse_json(args.cmd, "guest agent command")
+        except JsonInputError as exc:  # libvirt passes it on; the agent refuses it
+            raise VirtError.internal_error(
+                ErrDomain.QEMU,
+                f"unable to execute QEMU agent command '{command_name(args.cmd)}': {exc.reason}",
+            ) from None
         reply = self.agent(ref.uuid).command(args.cmd)
         return DomainAgentCommandRet(_compact(json.loads(reply)))
 

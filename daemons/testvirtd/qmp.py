@@ -35,6 +35,15 @@ from .hypervisor import (
     Hypervisor,
     MonitorEvent,
 )
+from .textguard import (
+    JSON_NESTING_ERROR,
+    JsonInputError,
+    JsonSkipper,
+    decode_json_prefix,
+    dumps_json,
+    json_decoder,
+    loads_json,
+)
 
 __all__ = ("QEMU_PACKAGE", "QEMU_VERSION", "QmpEngine", "QmpError", "QmpSocketServer")
 
@@ -137,9 +146,9 @@ class QmpEngine:
         remaining = list(fds)
         try:
             try:
-                request = json.loads(cmd_json)
-            except ValueError as exc:
-                return _error_reply(_generic(f"JSON parse error, {exc}"), None)
+                request = loads_json(cmd_json, "QMP command")
+            except JsonInputError as exc:
+                return _error_reply(_unreadable(exc), None)
             return self.execute_obj(request, remaining)
         finally:
             for fd in remaining:
@@ -179,7 +188,10 @@ class QmpEngine:
         reply: dict[str, Any] = {"return": result}
         if has_id:
             reply["id"] = req_id
-        return json.dumps(reply)
+        try:
+            return dumps_json(reply)
+        except JsonInputError as exc:  # an id nested too deep to echo
+            return _error_reply(_generic(exc.reason), None)
 
     def close(self) -> None:
         """Close every descriptor the monitor still holds."""
@@ -431,7 +443,17 @@ def _error_reply(exc: QmpError, req_id: Any, has_id: bool = False) -> str:
     reply: dict[str, Any] = {"error": {"class": exc.cls, "desc": exc.desc}}
     if has_id:
         reply["id"] = req_id
-    return json.dumps(reply)
+    try:
+        return dumps_json(reply)
+    except JsonInputError as too_deep:  # an id nested too deep to echo
+        return json.dumps({"error": {"class": "GenericError", "desc": too_deep.reason}})
+
+
+def _unreadable(exc: JsonInputError) -> QmpError:
+    """QEMU's error for input it cannot read: its own limits, or "JSON parse error, ..."."""
+    if exc.reason == JSON_NESTING_ERROR:
+        return _generic(exc.reason)
+    return _generic(f"JSON parse error, {exc.reason}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,7 +593,8 @@ class QmpSocketServer:
     async def _reader(
         self, stream: anyio.abc.SocketStream, client: _Client, pending_fds: list[int]
     ) -> None:
-        decoder = json.JSONDecoder()
+        decoder = json_decoder()
+        skipper: JsonSkipper | None = None
         buf = ""
         raw: socket.socket | None = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
         can_fds = raw is not None and raw.family == socket.AF_UNIX
@@ -599,7 +622,13 @@ class QmpSocketServer:
                     with contextlib.suppress(OSError):
                         os.close(fd)
                 pending_fds[:] = new_fds
-            buf += data.decode("utf-8", "replace")
+            text = data.decode("utf-8", "replace")
+            if skipper is not None:  # the rest of a refused command goes unread
+                end = skipper.feed(text)
+                if end is None:
+                    continue
+                skipper, text = None, text[end:]
+            buf += text
             if len(buf) > MAX_COMMAND_SIZE:
                 return
             while True:
@@ -608,7 +637,17 @@ class QmpSocketServer:
                     buf = ""
                     break
                 try:
-                    request, end = decoder.raw_decode(stripped)
+                    request, end = decode_json_prefix(decoder, stripped, "QMP command")
+                except JsonInputError as exc:
+                    # one error for the whole command; what follows it is read as usual
+                    await client.send.send(_error_reply(_unreadable(exc), None))
+                    skipper = JsonSkipper()
+                    end_of_refused = skipper.start(stripped)
+                    if end_of_refused is None:
+                        buf = ""
+                        break
+                    skipper, buf = None, stripped[end_of_refused:]
+                    continue
                 except json.JSONDecodeError as exc:
                     if _looks_incomplete(stripped):
                         buf = stripped
