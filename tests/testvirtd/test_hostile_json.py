@@ -46,8 +46,8 @@ def hv() -> Iterator[Hypervisor]:
 
 def test_engines(hv: Hypervisor, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    engine = QmpEngine(hv, hv.lookup_domain_by_name("test"))
-    agent = GuestAgent(hv, hv.lookup_domain_by_name("test"))
+    engine = QmpEngine(hv, hv.domains.lookup_by_name("test"))
+    agent = GuestAgent(hv, hv.domains.lookup_by_name("test"))
     try:
         for text in (DEEP_ARGS, DEEP_ID, UNCLOSED):
             assert json.loads(engine.execute(text))["error"]["class"] == "GenericError"
@@ -128,7 +128,7 @@ class Lines:
 @pytest.mark.anyio
 async def test_qmp_socket(hv: Hypervisor, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    engine = QmpEngine(hv, hv.lookup_domain_by_name("test"))
+    engine = QmpEngine(hv, hv.domains.lookup_by_name("test"))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "qmp.sock")
         server = QmpSocketServer(engine, path)

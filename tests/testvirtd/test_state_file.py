@@ -28,7 +28,7 @@ def domain_xml(name: str, depth: int = 1) -> str:
 
 def saved_names(path: str) -> set[str]:
     with Hypervisor.load(path) as saved:
-        return {ref.name for ref in saved.list_all_domains(0)}
+        return {ref.name for ref in saved.domains.list_all(0)}
 
 
 async def test_deep_documents_refused_and_the_state_stays_loadable(tmp_path: Path) -> None:
