@@ -34,6 +34,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from .errors import LocalProtocolError, RemoteProtocolError, RPCError
@@ -202,6 +203,9 @@ class Connection:
         self._streams: set[tuple[int, int, int]] = set()
         #: messages dropped because nothing handles them (for diagnostics)
         self.dropped = 0
+        #: fault injection: called with "pong" before a PING is answered and with "ping"
+        #: before a PING is sent; False swallows the message (see netrpc.faults)
+        self.keepalive_filter: Callable[[str], bool] | None = None
 
     # ---------------------------------------------------------------------------- input
 
@@ -288,7 +292,9 @@ class Connection:
             prog, vers, proc, mtype, serial, status = _HEADER.unpack(raw_header)
             header = Header(prog, vers, proc, mtype, serial, status)
             if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE:
-                if proc == KEEPALIVE_PROC_PING:
+                if proc == KEEPALIVE_PROC_PING and (
+                    self.keepalive_filter is None or self.keepalive_filter("pong")
+                ):
                     self._out += _PONG
                 continue
             event = self._route(header, payload)
@@ -425,17 +431,18 @@ class Connection:
                 (call.program, call.version, call.procedure, _REPLY, call.serial, _OK), payload
             )
 
-    def send_error(self, call: Header, error: RPCError) -> None:
+    def send_error(self, call: Header, error: RPCError | bytes) -> None:
         """Server: answer *call* with an error reply carrying *error*.
 
         The error travels as STREAM/ERROR when *call* was a stream packet, else as
         REPLY/ERROR, with the program, version, procedure and serial of *call* echoed.
+        *error* may also be an already encoded payload (sent as it is).
         """
         self._release()
         mtype = _STREAM if call.type in (_STREAM, _STREAM_HOLE) else _REPLY
         self._append(
             (call.program, call.version, call.procedure, mtype, call.serial, _ERROR),
-            encode_error(error),
+            error if isinstance(error, bytes) else encode_error(error),
         )
 
     def discard(self, call: Header) -> None:
@@ -565,7 +572,8 @@ class Connection:
         """Run keepalive at *now*; returns True when the peer is dead and we must close."""
         action = self.keepalive.handle_timer(now)
         if action is KeepAliveAction.PING:
-            self._out += _PING
+            if self.keepalive_filter is None or self.keepalive_filter("ping"):
+                self._out += _PING
         elif action is KeepAliveAction.DEAD:
             self._closed_reason = "connection closed due to keepalive timeout"
             return True

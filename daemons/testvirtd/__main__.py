@@ -15,11 +15,14 @@ import sys
 from collections.abc import Sequence
 
 from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
+from netrpc.faults import FaultRuleError, parse_rule
 from netrpc.logconfig import LogConfig, LoggingError
 from netrpc.tls import PKIFiles, TLSContext, TLSError
 
 from .daemon import (
     DEFAULT_URI,
+    DRIVER_SOCKET,
+    DRIVER_SOCKET_RO,
     Listen,
     ListenError,
     TestVirtd,
@@ -31,6 +34,7 @@ from .daemon import (
     parse_listen,
     run_daemon,
 )
+from .faults import remote_procedure_number
 from .hypervisor import StateFileError
 
 __all__ = ("build_parser", "main")
@@ -48,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         "tcp://HOST:PORT or tls://HOST:PORT (port 0: any free port; tls needs --pki); "
         "repeatable.  Default: libvirt-sock and "
         "libvirt-sock-ro in the runtime directory, and tcp://127.0.0.1:16509",
+    )
+    ap.add_argument(
+        "--driver-sockets", action="store_true",
+        help=f"also listen on {DRIVER_SOCKET} and {DRIVER_SOCKET_RO}, where libvirt's "
+        "clients look for a test driver daemon: test+unix:///default and "
+        "test+ssh://HOST/default (through virt-ssh-helper) then need no socket=",
+    )
+    ap.add_argument(
+        "--fault", action="append", metavar="RULE", default=[], type=_fault_rule,
+        help="make calls fail on purpose (repeatable; rules can also be added and cleared at "
+        "run time over the admin socket): " + _FAULT_HELP,
     )
     ap.add_argument(
         "--state", metavar="FILE",
@@ -132,11 +147,36 @@ def _describe(error: BaseException) -> str:
     return str(error)
 
 
+_FAULT_HELP = (
+    "PROC:ACTION[,times=N][,probability=P][,seed=S], where PROC is a procedure name as in "
+    "remote_protocol.x without REMOTE_PROC_ (DOMAIN_GET_INFO), its number, or * for every "
+    "call; ACTION is error=CODE/DOMAIN/MESSAGE (answer with that libvirt error; the message "
+    "runs to the next comma), delay=SECONDS (answer late), hang (never answer), drop-before "
+    "(close the connection instead of answering), drop-after (answer, then close) or corrupt "
+    "(answer with a reply that cannot be decoded); times=N applies the rule to the next N "
+    "calls only, probability=P to each call with probability P (seed=S makes it "
+    "repeatable).  Server-wide: keepalive:hang (keepalive PINGs go unanswered, as from a "
+    "hung daemon) and accept:refuse (new connections are closed at once).  Example: "
+    "--fault 'DOMAIN_GET_INFO:error=1/10/injected failure,times=1'"
+)
+
+
+def _fault_rule(text: str) -> str:
+    """argparse type of --fault: the rule, checked."""
+    try:
+        return parse_rule(text, resolve=remote_procedure_number).text
+    except FaultRuleError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the exit status (0 after a graceful stop)."""
     args = build_parser().parse_args(argv)
     try:
         listens = [parse_listen(uri) for uri in args.listen] or default_listens()
+        if args.driver_sockets:
+            listens += [parse_listen(f"unix://{DRIVER_SOCKET}"),
+                        parse_listen(f"unix-ro://{DRIVER_SOCKET_RO}")]
     except ListenError as exc:
         print(f"testvirtd: error: {exc}", file=sys.stderr)
         return 2
@@ -187,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config, log_config=log_config,
             mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
             on_reload=reload, tls_context=tls_context,
-            qmp_dir=_qmp_dir(args.qmp_dir, listens),
+            qmp_dir=_qmp_dir(args.qmp_dir, listens), faults=args.fault,
         )
 
         def ready(d: TestVirtd) -> None:

@@ -21,19 +21,24 @@ from anyio.abc import TaskStatus
 from netrpc import Daemon, Server, Service
 from netrpc.admin import enable_admin
 from netrpc.config import DaemonConfig
+from netrpc.faults import FaultControlProgram, FaultInjector
 from netrpc.logconfig import LogConfig
 from netrpc.mdns import Advertiser
 from netrpc.tls import TLSContext
 
 from .domxml import ErrDomain, VirtError
+from .faults import remote_procedure_number
 from .hypervisor import Hypervisor, StateFileError
 from .qemu import QemuProgram
 from .qmp_sockets import QmpSockets
 from .remote import RemoteProgram
+from .remote_types import REMOTE_PROGRAM
 
 __all__ = (
     "DEFAULT_TCP_PORT",
     "DEFAULT_URI",
+    "DRIVER_SOCKET",
+    "DRIVER_SOCKET_RO",
     "SERVER_NAME",
     "Listen",
     "ListenError",
@@ -56,6 +61,10 @@ DEFAULT_TCP_PORT = 16509
 DEFAULT_TLS_PORT = 16514
 #: VIR_ERR_SYSTEM_ERROR
 _SYSTEM_ERROR = 38
+#: where libvirt's clients look for a daemon of the test driver (``virttestd``) before
+#: libvirtd's own socket: virt-ssh-helper, and ``test+unix:///default`` run as root
+DRIVER_SOCKET = "/run/libvirt/virttestd-sock"
+DRIVER_SOCKET_RO = "/run/libvirt/virttestd-sock-ro"
 
 
 class ListenError(ValueError):
@@ -216,6 +225,9 @@ class TestVirtd:
     :param tls_context: server credentials for ``tls`` endpoints.
     :param qmp_dir: serve a QMP socket ``<qmp_dir>/<domain>.sock`` for every running
         domain (None: no QMP sockets); see :func:`default_qmp_dir`.
+    :param faults: fault rules active from the start (see :mod:`netrpc.faults`); more can
+        be added at run time through :attr:`faults` or, from another process, through the
+        fault control program served on the admin socket.
     :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...);
         they override *config*.
     """
@@ -237,6 +249,7 @@ class TestVirtd:
         on_reload: Callable[[], None] | None = None,
         tls_context: TLSContext | None = None,
         qmp_dir: str | None = None,
+        faults: Sequence[str] = (),
         **server_options: Any,
     ) -> None:
         self.hv = hv
@@ -253,6 +266,12 @@ class TestVirtd:
         self.services = [
             self.server.add_service(listen.service(tls_context)) for listen in self.listens
         ]
+        #: the fault rules of the "testvirtd" server (calls of the REMOTE program)
+        self.faults = FaultInjector(
+            self.server, program=REMOTE_PROGRAM, resolve=remote_procedure_number
+        )
+        for rule in faults:
+            self.faults.add(rule)
         self.daemon = Daemon(
             [self.server], pid_file=pid_file, idle_timeout=idle_timeout, on_reload=on_reload
         )
@@ -262,6 +281,7 @@ class TestVirtd:
             self.admin_server = enable_admin(
                 self.daemon, admin_socket, log_config=log_config, **self.config.admin_options()
             )
+            self.admin_server.add_program(FaultControlProgram(self.faults, reset=self.reset))
         self.mdns = mdns
         self.mdns_name = mdns_name
         self.qmp_sockets = QmpSockets(self.qemu, qmp_dir) if qmp_dir is not None else None
@@ -281,6 +301,25 @@ class TestVirtd:
                     _SYSTEM_ERROR, ErrDomain.NONE, "%s",
                     f"cannot write state file '{self.state_file}': {reason}",
                 ) from None
+
+    async def reset(self) -> None:
+        """Start over with fresh state, as a newly opened ``test:///default``.
+
+        Clears the fault rules, closes every client connection (and waits until they are
+        gone, so nothing they registered survives), then resets the hypervisor and the
+        programs' event registrations.  The admin server's connections stay.
+        """
+        self.faults.clear()
+        clients = list(self.server.clients.values())
+        for client in clients:
+            client.close("state reset")
+        with anyio.move_on_after(5):
+            for client in clients:
+                await client.closed_event.wait()
+        self.hv.reset()
+        self.remote.reset()
+        self.qemu.reset()
+        self.save()
 
     async def run(self, *, task_status: TaskStatus[TestVirtd] = anyio.TASK_STATUS_IGNORED
                   ) -> None:

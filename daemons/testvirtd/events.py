@@ -65,6 +65,13 @@ class EventRegistry:
         # legacy domain registrations: client -> (driver, event ids)
         self._legacy: dict[Any, tuple[Any, set[int]]] = {}
 
+    def reset(self) -> None:
+        """Forget every registration and hand out callback ids from 0 again (as a fresh
+        driver does)."""
+        self._next_id = 0
+        self._callbacks.clear()
+        self._legacy.clear()
+
     def new_callback_id(self) -> int:
         """The next server-wide callback id."""
         cb_id = self._next_id

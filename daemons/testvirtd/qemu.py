@@ -250,6 +250,15 @@ class QemuProgram(QemuFdProcedures, Program):
             engine.close()
         self._engines.clear()
 
+    def reset(self) -> None:
+        """Forget monitors, agents and registrations (the hypervisor was reset)."""
+        for engine in self._engines.values():
+            engine.close()
+        self._engines.clear()
+        self._agents.clear()
+        self._command_ids.clear()
+        self._registrations.clear()
+
     # -------------------------------------------------------------- registrations
 
     def _client_ids(self, client: Any) -> set[int]:

@@ -90,6 +90,11 @@ class RemoteProgram(
         """What an empty CONNECT_OPEN name opens."""
         return self.drivers.default_uri
 
+    def reset(self) -> None:
+        """Forget every event registration and restart callback ids at 0, as a fresh
+        driver does (the daemon closes the connections that made them)."""
+        self.events.reset()
+
     def close(self) -> None:
         """Stop listening to the shared instance's events."""
         if self._token is not None:

@@ -13,6 +13,7 @@ While the client has ``max_client_requests`` calls outstanding, the read loop do
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import logging
@@ -39,6 +40,7 @@ from ..connection import (
     StreamReceived,
 )
 from ..errors import ErrorDomain, RemoteProtocolError, RPCError
+from ..faults import CORRUPT_ERROR_PAYLOAD, FaultAction, FaultRule
 from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
 from ..protocol import Header
 from ..stream import StreamAbortedError
@@ -134,6 +136,8 @@ class ServerClient:
             keepalive_interval=server.keepalive_interval,
             keepalive_count=server.keepalive_count,
         )
+        # Keepalive faults apply to every connection, whenever they are installed.
+        self.conn.keepalive_filter = self._keepalive_filter
         self._dispatcher: Dispatcher = server.dispatcher
         self._wake_writer = anyio.Event()
         self._pump = _sockio.OutputPump(self.conn, stream, close_fds=True, wake=self._wake)
@@ -337,6 +341,12 @@ class ServerClient:
             _close_fds(event.fds)
             return
         call = Call(header, self, self.server, list(event.fds))
+        faults = self.server.faults
+        if faults is not None and faults.rules:
+            rule = faults.match_call(header, self._id)
+            if rule is not None:
+                self._inject(rule, call, resolved)
+                return
         proc = resolved.procedure
         if proc.inline or (not proc.is_async and self.server.workers.max_workers == 0):
             self._inflight += 1
@@ -379,8 +389,65 @@ class ServerClient:
             self._finish(call, proc, result)
         self._wake_writer.set()
 
+    # ------------------------------------------------------------------ fault injection
+
+    def _keepalive_filter(self, kind: str) -> bool:
+        faults = self.server.faults
+        return faults is None or faults.keepalive_filter(kind)
+
+    def _inject(self, rule: FaultRule, call: Call, resolved: Dispatch) -> None:
+        """Apply a fault rule to a call instead of running it the normal way."""
+        action = rule.action
+        if action is FaultAction.ERROR:
+            assert rule.error is not None
+            self.conn.send_error(call.header, rule.error)
+            _close_fds(call.fds)
+            return
+        if action is FaultAction.DROP_BEFORE:
+            _close_fds(call.fds)
+            self.close(f"fault injected: {rule.text}")
+            return
+        assert self._task_group is not None
+        self._inflight += 1
+        self._task_group.start_soon(self._run_faulted, rule, call, resolved)
+
+    async def _run_faulted(self, rule: FaultRule, call: Call, resolved: Dispatch) -> None:
+        proc = resolved.procedure
+        action = rule.action
+        if action is FaultAction.DELAY:
+            await anyio.sleep(rule.delay)
+        elif action is FaultAction.HANG and self.server.faults is not None:
+            await self.server.faults.wait_released()
+        try:
+            if proc.is_async:
+                result = await proc.handler(resolved.program, call, resolved.args)
+            elif proc.inline or self.server.workers.max_workers == 0:
+                result = proc.handler(resolved.program, call, resolved.args)
+            else:
+                result = await self.server.workers.run(
+                    proc.handler, resolved.program, call, resolved.args, priority=proc.priority
+                )
+        except Exception as exc:
+            self._finish(call, proc, exc, failed=True)
+        else:
+            if action is FaultAction.CORRUPT:
+                if isinstance(result, Reply):
+                    _close_fds(result.fds)
+                self._finish(call, proc, CORRUPT_ERROR_PAYLOAD, failed=True)
+            else:
+                self._finish(call, proc, result)
+        self._wake_writer.set()
+        if action is FaultAction.DROP_AFTER:
+            with contextlib.suppress(StreamAbortedError):
+                await self.wait_written()
+            self.close(f"fault injected: {rule.text}")
+
     def _finish(self, call: Call, proc: Procedure, outcome: Any, *, failed: bool = False) -> None:
-        """Queue the reply (or error) of *call* and free its request slot."""
+        """Queue the reply (or error) of *call* and free its request slot.
+
+        With *failed*, *outcome* is the exception raised (an :class:`RPCError` is sent as
+        it is) or an already encoded error payload (``bytes``).
+        """
         self._inflight -= 1
         header = call.header
         conn = self.conn
@@ -389,7 +456,7 @@ class ServerClient:
             if conn.closed_reason is not None:
                 return
             if failed:
-                if isinstance(outcome, RPCError):
+                if isinstance(outcome, (RPCError, bytes)):
                     conn.send_error(header, outcome)
                 else:
                     self.log.error(

@@ -13,9 +13,11 @@ is cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
+import struct
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ from .client import Identity, ServerClient, Transport, identify
 from .service import Service
 
 if TYPE_CHECKING:
+    from ..faults import FaultInjector
     from ..mdns import Registration, ServiceAdvertiser
 from .workers import WorkerPool
 
@@ -116,6 +119,8 @@ class Server:
         self._advert_type = "_libvirt._tcp"
         self._advert_txt: dict[str, str] = {}
         self._registrations: dict[int, list[Registration]] = {}
+        #: fault injection (see :mod:`netrpc.faults`); None: none
+        self.faults: FaultInjector | None = None
 
     @staticmethod
     def _check_limits(max_clients: int, max_anonymous_clients: int) -> None:
@@ -369,6 +374,9 @@ class Server:
                     log.error("%s: accept() failed on %s: %s", self.name, service, exc)
                 await anyio.sleep(0.1)
                 continue
+            if self.faults is not None and self.faults.refuse_connection():
+                await _refuse(stream)
+                continue
             if self._full():
                 # Several listeners may each have been waiting in accept() when the server
                 # filled up: hold this connection unserved (as if still in the backlog) until
@@ -548,6 +556,15 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<Server {self.name!r} clients={len(self.clients)} services={len(self.services)}>"
+
+
+async def _refuse(stream: anyio.abc.ByteStream) -> None:
+    """Close a just-accepted connection at once (TCP: with a reset, as a refusal)."""
+    raw: socket.socket | None = stream.extra(SocketAttribute.raw_socket, None)
+    if raw is not None and raw.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await anyio.aclose_forcefully(stream)
 
 
 async def _accept_raw(listener: socket.socket) -> RawSocketStream:

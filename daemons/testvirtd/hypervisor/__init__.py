@@ -110,17 +110,36 @@ class Hypervisor:
         populate: bool = True,
     ) -> None:
         self.core = DriverCore(flavour)
-        self.host = Host(self.core, hostname)
+        self._hostname = hostname
+        # The first storage room owns the temporary volume directory, for the instance's
+        # whole life (reset() builds new rooms in the same directory).
+        self._storage_owner = Storage(self.core, storage_dir)
+        self._build(self._storage_owner, populate=populate)
+
+    def _build(self, storage: Storage, *, populate: bool) -> None:
+        self.host = Host(self.core, self._hostname)
         self.domains = Domains(self.core)
         self.snapshots = Snapshots(self.core, self.domains)
         self.networks = Networks(self.core)
-        self.storage = Storage(self.core, storage_dir)
+        self.storage = storage
         self.interfaces = Interfaces(self.core)
         self.nodedevs = NodeDevices(self.core)
         if populate:
             self.domains.populate_default()
             self.networks.populate_default()
             self.storage.populate_default()
+
+    def reset(self) -> None:
+        """Go back to the state of a fresh instance (a newly opened ``test:///default``):
+        the default objects only, domain ids from 1, no volumes.  Subscribers stay; no
+        events are sent."""
+        with self.core.lock:
+            self.core.discard_pending()
+            for pool in self.storage.dump():
+                for volume in pool["volumes"]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.storage_dir, volume["file"]))
+            self._build(Storage(self.core, self.storage_dir), populate=True)
 
     @property
     def flavour(self) -> Flavour:
@@ -134,7 +153,7 @@ class Hypervisor:
 
     def close(self) -> None:
         """Release the temporary volume directory (if the instance created one)."""
-        self.storage.close()
+        self._storage_owner.close()
 
     def __enter__(self) -> Hypervisor:
         return self
