@@ -3,9 +3,14 @@
 # Go toolchain and go-libvirt/go-qemu sources, avahi/dbus/iproute2 for the mDNS tests,
 # then the project itself in editable mode with its dev extras.
 #
+# Python packages are installed with the versions pinned in .ci/constraints.txt (known to
+# pass); with NETRPC_NEWEST=1 the newest releases are installed instead, unconstrained and
+# upgraded (.ci/run does that in a separate virtual environment, see README).
+#
 # Idempotent: apt is skipped when every package is already installed, and pip is
-# skipped when the same pyproject.toml was already installed into the same interpreter
-# from this checkout (set NETRPC_FORCE_INSTALL=1 to reinstall anyway).
+# skipped when the same pyproject.toml and constraints were already installed into the same
+# interpreter from this checkout (set NETRPC_FORCE_INSTALL=1 to reinstall anyway; never
+# skipped with NETRPC_NEWEST=1).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,8 +76,17 @@ EOF
     local stamp_dir stamp key
     stamp_dir="${TMPDIR:-/tmp}/netrpc-install-stamps"
     key="$( { "$PYTHON" -c 'import sys; print(sys.executable, sys.version)'; echo "$ROOT";
-              cat "$ROOT/pyproject.toml"; } | sha256sum | cut -c1-32)"
+              cat "$ROOT/pyproject.toml" "$ROOT/.ci/constraints.txt"; } | sha256sum | cut -c1-32)"
     stamp="$stamp_dir/$key"
+    if [[ -n "${NETRPC_NEWEST:-}" ]]; then
+        log "pip: installing the newest releases of -e '.[dev]' with $("$PYTHON" -c 'import sys; print(sys.executable)')"
+        (cd "$ROOT" && PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
+            "$PYTHON" -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev]')
+        "$PYTHON" -m pip list --format=freeze 2>/dev/null \
+            | grep -iE '^(anyio|cryptography|zeroconf|ifaddr|sniffio|trio|pytest|hypothesis|trustme|mypy|ruff)==' \
+            | sed 's/^/[install-deps]   /' || true
+        return
+    fi
     if [[ -z "${NETRPC_FORCE_INSTALL:-}" && "${CI:-}" != "true" && -f "$stamp" ]] \
         && (cd / && "$PYTHON" - "$ROOT" <<'EOF'
 import importlib.util, pathlib, sys
@@ -80,7 +94,8 @@ root = pathlib.Path(sys.argv[1]).resolve()
 spec = importlib.util.find_spec("netrpc")
 locations = list(spec.submodule_search_locations or []) if spec is not None else []
 ok = any(pathlib.Path(loc).resolve() == root / "netrpc" for loc in locations)
-for mod in ("pytest", "mypy", "ruff", "hypothesis", "trustme", "anyio", "trio", "zeroconf"):
+for mod in ("pytest", "mypy", "ruff", "hypothesis", "trustme", "anyio", "trio", "zeroconf",
+            "ifaddr", "sniffio", "cryptography"):
     ok = ok and importlib.util.find_spec(mod) is not None
 sys.exit(0 if ok else 1)
 EOF
@@ -88,9 +103,9 @@ EOF
         log "pip: netrpc[dev] already installed from $ROOT"
         return
     fi
-    log "pip: installing -e '.[dev]' with $("$PYTHON" -c 'import sys; print(sys.executable)')"
+    log "pip: installing -e '.[dev]' (.ci/constraints.txt) with $("$PYTHON" -c 'import sys; print(sys.executable)')"
     (cd "$ROOT" && PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$PYTHON" -m pip install -q -e '.[dev]')
+        "$PYTHON" -m pip install -q -c .ci/constraints.txt -e '.[dev]')
     mkdir -p "$stamp_dir"
     touch "$stamp"
 }

@@ -96,7 +96,7 @@ from anyio.streams.tls import TLSAttribute, TLSStream
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -220,28 +220,61 @@ def _escape_dn_value(value: str) -> str:
     return "".join(out)
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(raw)]) + raw
+def _der_element(data: bytes, pos: int) -> tuple[int, int, int]:
+    """The DER element at *pos*: its tag, where its content starts and where it ends."""
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
 
 
-def _attribute_der(attr: x509.NameAttribute[str | bytes]) -> bytes:
-    # Attributes GnuTLS has no name for are printed as "#" + hex(DER value).
-    # cryptography keeps only the decoded value and its ASN.1 string type, so
-    # the DER TLV is rebuilt from those.
-    value = attr.value
-    tag = int(attr._type.value)
-    if isinstance(value, bytes):
-        body = value
-    elif tag == 30:  # BMPString
-        body = value.encode("utf-16-be")
-    elif tag == 28:  # UniversalString
-        body = value.encode("utf-32-be")
-    else:
-        body = value.encode("utf-8")
-    return bytes([tag]) + _der_length(len(body)) + body
+def _der_children(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """The elements between *start* and *end*: (tag, element start, content start, end)."""
+    out = []
+    pos = start
+    while pos < end:
+        tag, content, stop = _der_element(data, pos)
+        out.append((tag, pos, content, stop))
+        pos = stop
+    return out
+
+
+def _der_oid(body: bytes) -> str:
+    arcs: list[int] = []
+    value = 0
+    for byte in body:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        return ""
+    first = arcs[0]
+    head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
+    return ".".join(str(arc) for arc in head + arcs[1:])
+
+
+def _raw_attribute_values(name: x509.Name) -> list[list[tuple[str, bytes]]]:
+    """For each RDN of *name*, its attributes as (dotted OID, DER of the value), read
+    from the name's own encoding (``Name.public_bytes``), which keeps each value's ASN.1
+    string type."""
+    data = name.public_bytes()
+    _, start, end = _der_element(data, 0)
+    rdns = []
+    for _, _, set_start, set_end in _der_children(data, start, end):
+        attributes = []
+        for _, _, seq_start, seq_end in _der_children(data, set_start, set_end):
+            (_, _, oid_start, oid_end), (_, value_pos, _, value_end) = _der_children(
+                data, seq_start, seq_end
+            )[:2]
+            attributes.append((_der_oid(data[oid_start:oid_end]), data[value_pos:value_end]))
+        rdns.append(attributes)
+    return rdns
 
 
 def format_dn(name: x509.Name) -> str:
@@ -253,13 +286,22 @@ def format_dn(name: x509.Name) -> str:
     :param name: a certificate's subject or issuer
     :return: the DN string, e.g. ``C=UK,O=Libvirt,CN=libvirt``
     """
+    # Attributes GnuTLS has no name for are printed as "#" + hex(DER of the value), read
+    # from the name's encoding since the decoded value has lost its string type.
+    raw: list[list[tuple[str, bytes]]] | None = None
     parts = []
-    for rdn in name.rdns:
+    for index, rdn in enumerate(name.rdns):
         avas = []
         for attr in rdn:
-            label = DN_ATTRIBUTE_NAMES.get(attr.oid.dotted_string)
+            oid = attr.oid.dotted_string
+            label = DN_ATTRIBUTE_NAMES.get(oid)
             if label is None:
-                avas.append(f"{attr.oid.dotted_string}=#{_attribute_der(attr).hex()}")
+                if raw is None:
+                    raw = _raw_attribute_values(name)
+                pool = raw[index]
+                der = next(v for o, v in pool if o == oid)
+                pool.remove((oid, der))
+                avas.append(f"{oid}=#{der.hex()}")
             else:
                 value = attr.value
                 text = value if isinstance(value, str) else value.decode("utf-8", "replace")
@@ -668,12 +710,24 @@ def _sanity_check(
 
 def _valid_crl(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
     key = ca.public_key()
-    if isinstance(key, x25519.X25519PublicKey | x448.X448PublicKey):
-        return False  # key-agreement keys cannot sign
+    # Only the signature algorithms X.509 CAs use with TLS 1.2/1.3 peers; key-agreement
+    # keys (X25519, X448, ML-KEM ...) cannot sign.  Narrowing to the classes every
+    # cryptography release has keeps the type check stable as new key types appear.
+    if not isinstance(key, _SIGNING_KEY_TYPES):
+        return False
     try:
         return crl.is_signature_valid(key)
     except (TypeError, ValueError):
         return False
+
+
+_SIGNING_KEY_TYPES = (
+    rsa.RSAPublicKey,
+    dsa.DSAPublicKey,
+    ec.EllipticCurvePublicKey,
+    ed25519.Ed25519PublicKey,
+    ed448.Ed448PublicKey,
+)
 
 
 def _build_ssl_context(

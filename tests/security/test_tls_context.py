@@ -554,6 +554,17 @@ def test_format_dn_unknown_oid_is_hex_der() -> None:
     assert format_dn(name) == "2.5.4.97=#0c044f494431,CN=x"
 
 
+def test_format_dn_unknown_oid_long_value_and_high_arc() -> None:
+    name = x509.Name(
+        [
+            x509.NameAttribute(x509.NameOID.COMMON_NAME, "x"),
+            x509.NameAttribute(x509.ObjectIdentifier("2.999.3"), "v" * 200),
+        ]
+    )
+    # UTF8String (0x0c), long-form length 0x81 0xc8, then the value.
+    assert format_dn(name) == "CN=x,2.999.3=#0c81c8" + "76" * 200
+
+
 def test_parse_dn_errors() -> None:
     with pytest.raises(ValueError, match="unknown DN attribute"):
         certs.parse_dn("XX=1")
