@@ -28,25 +28,26 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterable
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, overload
 
 from . import xdr
 from .errors import ErrorCode, ErrorDomain, RPCError
 from .protocol import Header, MessageStatus, MessageType
 
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
 __all__ = (
     "Call",
     "ClientHandle",
+    "Declaration",
+    "DeclarationTable",
     "Dispatch",
     "Dispatcher",
     "Procedure",
     "Program",
     "Reply",
+    "handler",
     "procedure",
 )
 
@@ -209,12 +210,160 @@ def procedure(
     return decorate
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Declaration:
+    """A procedure as a protocol declares it, before any handler: what a ``.x`` file and its
+    annotations say.
+
+    :ivar number: procedure number on the wire.
+    :ivar name: the procedure's name without the program prefix (``"DOMAIN_GET_INFO"``).
+    :ivar args: XDR type of the arguments (or of the message, for an event), None for none.
+    :ivar ret: XDR type of the return value, None for none.
+    :ivar priority: high priority (libvirt ``@priority: high``).
+    :ivar readonly: allowed on read-only connections.
+    :ivar auth: the client must be authenticated first.
+    :ivar stream: ``"read"`` (the daemon sends stream data), ``"write"`` (the client sends),
+        or None.
+    :ivar api: the API the procedure serves, for messages (``"virDomainGetInfo"``), or None.
+    :ivar event: a message the server sends, never a call: it gets no handler.
+    """
+
+    number: int
+    name: str
+    args: xdr.XdrType[Any] | None = None
+    ret: xdr.XdrType[Any] | None = None
+    priority: bool = False
+    readonly: bool = False
+    auth: bool = True
+    stream: Literal["read", "write"] | None = None
+    api: str | None = None
+    event: bool = False
+
+    @property
+    def method_name(self) -> str:
+        """The handler method's name: the procedure's name in snake case."""
+        return self.name.lower()
+
+
+class DeclarationTable(Mapping[str, Declaration]):
+    """The declarations of one program by name, also reachable by number (``table[16]``)."""
+
+    def __init__(self, declarations: Iterable[Declaration]) -> None:
+        self._by_name: dict[str, Declaration] = {}
+        self._by_number: dict[int, Declaration] = {}
+        for decl in declarations:
+            if decl.name in self._by_name or decl.number in self._by_number:
+                raise ValueError(f"procedure {decl.number} {decl.name} declared twice")
+            self._by_name[decl.name] = decl
+            self._by_number[decl.number] = decl
+
+    @overload
+    def __getitem__(self, key: str) -> Declaration: ...
+    @overload
+    def __getitem__(self, key: int) -> Declaration: ...
+    def __getitem__(self, key: str | int) -> Declaration:
+        if isinstance(key, int):
+            return self._by_number[key]
+        return self._by_name[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, int):
+            return key in self._by_number
+        return key in self._by_name
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def by_number(self) -> Mapping[int, Declaration]:
+        """Every declaration keyed by procedure number."""
+        return self._by_number
+
+
+def handler(
+    *,
+    inline: bool | None = None,
+    priority: bool | None = None,
+    readonly: bool | None = None,
+    auth: bool | None = None,
+) -> Callable[[_F], _F]:
+    """Override how a handler bound by name (see :attr:`Program.declarations`) runs.
+
+    :param inline: True runs a ``def`` in the read loop, False on a worker thread (for
+        handlers that block); ``async def`` handlers always run in their own task.
+    :param priority: override the declaration's priority (worker choice).
+    :param readonly: override the declaration's read-only allowance.
+    :param auth: override whether authentication is needed first.
+
+    File descriptors (``call.fds``) and streams (``call.open_stream()``) need no option.
+    """
+    options = {
+        key: value
+        for key, value in (
+            ("inline", inline), ("priority", priority), ("readonly", readonly), ("auth", auth)
+        )
+        if value is not None
+    }
+
+    def decorate(func: _F) -> _F:
+        func._netrpc_options = options  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+def _annotated_codec(
+    func: Callable[..., Any], declared: xdr.XdrType[Any] | None, which: str
+) -> xdr.XdrType[Any] | None:
+    """The codec to use for a name-bound handler's arguments or result.
+
+    A handler may annotate its arguments or result with its own struct class when that class
+    puts the same bytes on the wire as the declared type (names aside): it then receives and
+    returns instances of its own class.  Anything else keeps the declared type.
+    """
+    if declared is None:
+        return None
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return declared
+    if which == "return":
+        hint = hints.get("return")
+    else:
+        params = [p for p in inspect.signature(func).parameters if p != "self"]
+        hint = hints.get(params[1]) if len(params) >= 2 else None
+    if not isinstance(hint, type):
+        return declared
+    codec = getattr(hint, "xdr", None)
+    from .xdrlang import LazyType, wire_shape
+
+    real = declared.real if isinstance(declared, LazyType) else declared
+    if not isinstance(codec, xdr.Struct) or codec is real:
+        return declared
+    if wire_shape(codec) != wire_shape(real):
+        raise TypeError(
+            f"{func.__qualname__}: {hint.__name__} does not have the wire layout of the "
+            f"declared {which} type {real!r}"
+        )
+    return codec
+
+
 class Program:
     """Base class of RPC programs.
 
     Subclasses set :attr:`number` and :attr:`version` and declare procedures with
     :func:`procedure`.  Override :meth:`client_connected` / :meth:`client_closed` to keep
     per-connection state, and :meth:`readonly_error` to word the read-only refusal.
+
+    A program may instead take its procedures from a :class:`DeclarationTable` (for instance
+    one compiled from a ``.x`` file with :mod:`netrpc.xdrlang`) in :attr:`declarations`: a
+    method named like the procedure in snake case (``domain_get_info`` for
+    ``DOMAIN_GET_INFO``), on the class or a mixin it inherits from, with the signature
+    ``(self, call, args) -> ret``, handles it; number, types and flags come from the table,
+    and :func:`handler` overrides how it runs.  Methods declared with :func:`procedure` keep
+    precedence.  A declared procedure with no handler answers with :meth:`unhandled`.
     """
 
     #: program number on the wire
@@ -223,6 +372,10 @@ class Program:
     version: ClassVar[int] = 1
     #: procedures declared on the class, by number (filled in by ``__init_subclass__``)
     procedures: ClassVar[dict[int, Procedure]] = {}
+    #: the protocol's declarations, for handlers bound by name (None: :func:`procedure` only)
+    declarations: ClassVar[DeclarationTable | None] = None
+    #: how name-bound ``def`` handlers run by default: in the read loop (True) or on a worker
+    inline_by_default: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -251,7 +404,53 @@ class Program:
                     and getattr(override, "_netrpc_procedure", None) is None
                 ):
                     table[number] = dataclasses.replace(proc, handler=override)
+        if cls.declarations is not None:
+            cls._bind_declarations(table, cls.declarations)
         cls.procedures = table
+
+    @classmethod
+    def _bind_declarations(cls, table: dict[int, Procedure], decls: DeclarationTable) -> None:
+        explicit = set(table)
+        for decl in decls.values():
+            if decl.event or decl.number in explicit:
+                continue
+            func = getattr(cls, decl.method_name, None)
+            if callable(func) and getattr(func, "_netrpc_procedure", None) is None:
+                options: dict[str, bool] = getattr(func, "_netrpc_options", {})
+                table[decl.number] = Procedure(
+                    number=decl.number,
+                    name=decl.api or decl.name,
+                    args=_annotated_codec(func, decl.args, "argument"),
+                    ret=_annotated_codec(func, decl.ret, "return"),
+                    handler=func,
+                    priority=options.get("priority", decl.priority),
+                    auth=options.get("auth", decl.auth),
+                    readonly=options.get("readonly", decl.readonly),
+                    inline=options.get("inline", cls.inline_by_default),
+                )
+            else:
+                table[decl.number] = Procedure(
+                    number=decl.number,
+                    name=decl.api or decl.name,
+                    args=decl.args,
+                    ret=decl.ret,
+                    handler=_unhandled_for(decl),
+                    priority=decl.priority,
+                    auth=decl.auth,
+                    # the refusal of a read-only client is unhandled()'s to word
+                    readonly=True,
+                    inline=True,
+                )
+
+    def unhandled(self, call: Call, decl: Declaration, args: Any) -> Any:
+        """Answer a declared procedure that has no handler (the default says it is not
+        supported, in libvirt's words)."""
+        raise RPCError.formatted(
+            ErrorCode.NO_SUPPORT,
+            ErrorDomain.RPC,
+            "this function is not supported by the connection driver: %s",
+            decl.api or decl.name,
+        )
 
     @property
     def name(self) -> str:
@@ -272,6 +471,15 @@ class Program:
             "operation forbidden: %s",
             f"read only access prevents {proc.name}",
         )
+
+
+def _unhandled_for(decl: Declaration) -> Callable[[Program, Call, Any], Any]:
+    def unhandled(self: Program, call: Call, args: Any) -> Any:
+        return self.unhandled(call, decl, args)
+
+    unhandled.__name__ = decl.method_name
+    unhandled._netrpc_unhandled = decl  # type: ignore[attr-defined]
+    return unhandled
 
 
 class Dispatch(NamedTuple):

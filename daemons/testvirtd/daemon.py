@@ -29,6 +29,7 @@ from netrpc.tls import TLSContext
 from .domxml import ErrDomain, VirtError
 from .faults import remote_procedure_number
 from .hypervisor import Hypervisor, StateFileError
+from .lxc import LxcProgram
 from .qemu import QemuProgram
 from .qmp_sockets import QmpSockets
 from .remote import RemoteProgram
@@ -210,7 +211,7 @@ def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> H
 
 
 class TestVirtd:
-    """The daemon: a "testvirtd" server with the REMOTE and QEMU programs, and (unless
+    """The daemon: a "testvirtd" server with the REMOTE, QEMU and LXC programs, and (unless
     disabled) an "admin" server on its own unix socket for virt-admin.
 
     :param hv: the hypervisor (see :func:`load_hypervisor`).
@@ -260,8 +261,9 @@ class TestVirtd:
         self.log_config = log_config
         self.remote = RemoteProgram(hv, default_uri=default_uri, on_change=self.save)
         self.qemu = QemuProgram(self.remote)
+        self.lxc = LxcProgram(self.remote)
         options = {**self.config.server_options(), **server_options}
-        self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu], **options)
+        self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu, self.lxc], **options)
         self.tls_context = tls_context
         self.services = [
             self.server.add_service(listen.service(tls_context)) for listen in self.listens

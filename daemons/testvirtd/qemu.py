@@ -38,6 +38,7 @@ from .domains.procedures import dom_ref, wire_dom
 from .domxml import ErrDomain, VirtError
 from .fdpass import QemuFdProcedures
 from .hypervisor import DomainState, Event, MonitorEvent
+from .protocol import QEMU_PROCS
 from .qmp import QmpEngine
 from .remote import RemoteProgram
 from .remote_types import (
@@ -48,6 +49,7 @@ from .remote_types import (
     NonnullDomain,
 )
 from .textguard import JSON_NESTING_ERROR, JsonInputError, command_name, loads_json
+from .unsupported import UnsupportedAnswers
 
 __all__ = (
     "DomainAgentCommandArgs",
@@ -208,11 +210,14 @@ class _MonitorRegistration:
 # ------------------------------------------------------------------------------ the program
 
 
-class QemuProgram(QemuFdProcedures, Program):
+class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     """The QEMU program, for the domains of *remote*'s hypervisor."""
 
     number = QEMU_PROGRAM
     version = 1
+    declarations = QEMU_PROCS
+    inline_by_default = True
+    answers_key = "QEMU"
 
     def __init__(self, remote: RemoteProgram) -> None:
         self.remote = remote

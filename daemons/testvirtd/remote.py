@@ -37,9 +37,11 @@ from .fdpass import RemoteFdProcedures
 from .host.procedures import HostProcedures
 from .hypervisor import Event, Hypervisor
 from .networks.procedures import NetworkProcedures
+from .protocol import PROCS
 from .remote_types import REMOTE_PROGRAM
 from .snapshots.procedures import SnapshotProcedures
 from .storage.procedures import StorageProcedures
+from .unsupported import UnsupportedAnswers
 
 __all__ = ("ConnectionState", "RemoteProgram", "uri_flavour")
 
@@ -49,6 +51,7 @@ Formatter = Callable[[Any], Outgoing | None]
 
 
 class RemoteProgram(
+    UnsupportedAnswers,
     HostProcedures,
     DomainProcedures,
     RemoteFdProcedures,
@@ -67,6 +70,8 @@ class RemoteProgram(
 
     number = REMOTE_PROGRAM
     version = 1
+    declarations = PROCS
+    inline_by_default = True
 
     def __init__(
         self,

@@ -1,11 +1,15 @@
-"""XDR declarations of the libvirt REMOTE and QEMU program messages testvirtd serves.
+"""Names testvirtd's modules use for REMOTE and QEMU messages.
 
-Names follow ``remote_protocol.x`` without the ``remote_`` prefix, in CamelCase.  Layout
-rules worth remembering (interop.md section 1):
+The messages of libvirt's protocols are declared in :mod:`daemons.testvirtd.protocol` (every
+struct, named in CamelCase from the ``.x`` name, fields as in the ``.x``); this module
+re-exports the ones testvirtd's code has always imported from here, and adds generic shapes
+(:class:`IntRet`, :class:`DomainArgs` ...) that put the same bytes on the wire as many
+``.x`` structs at once, so one handler signature fits several procedures.  Layout rules worth
+remembering (interop.md section 1):
 
 * ``char x[N]`` / ``char x<N>`` fields are arrays of XDR ``char``: 4 bytes per character,
   and variable ones include the trailing NUL (:func:`char_array` / :func:`from_char_array`).
-* ``u_char`` and ``u_short`` fields take 4 bytes too (declared ``UInt`` here).
+* ``u_char`` and ``u_short`` fields take 4 bytes too.
 * ``remote_string`` and ``remote_domain`` are optional data (a bool, then the value).
 """
 
@@ -15,9 +19,53 @@ from typing import Annotated
 
 from netrpc import xdr
 
+from .protocol import (
+    LXC_PROGRAM as LXC_PROGRAM,
+)
+from .protocol import (
+    QEMU_PROGRAM as QEMU_PROGRAM,
+)
+from .protocol import (
+    REMOTE_PROGRAM as REMOTE_PROGRAM,
+)
+from .protocol import (
+    AuthListRet,
+    ConnectGetCapabilitiesRet,
+    ConnectGetHostnameRet,
+    ConnectGetLibVersionRet,
+    ConnectGetTypeRet,
+    ConnectGetUriRet,
+    ConnectGetVersionRet,
+    ConnectListAllDomainsRet,
+    ConnectListAllNetworksRet,
+    ConnectListAllStoragePoolsRet,
+    ConnectOpenArgs,
+    DomainCreateXmlArgs,
+    DomainDefineXmlArgs,
+    DomainDefineXmlFlagsArgs,
+    DomainEventCallbackLifecycleMsg,
+    DomainEventCallbackRebootMsg,
+    DomainEventLifecycleMsg,
+    DomainEventRebootMsg,
+    DomainGetInfoRet,
+    DomainGetMessagesRet,
+    DomainGetSecurityLabelRet,
+    DomainGetStateRet,
+    DomainMonitorCommandArgs,
+    DomainMonitorCommandRet,
+    DomainSetAutostartArgs,
+    NodeGetInfoRet,
+    NodeGetSecurityModelRet,
+    NonnullDomain,
+    NonnullNetwork,
+    NonnullStoragePool,
+    StoragePoolGetInfoRet,
+)
+
 __all__ = (
     "AUTH_TYPE_LIST_MAX",
     "DOMAIN_LIST_MAX",
+    "LXC_PROGRAM",
     "NETWORK_LIST_MAX",
     "QEMU_PROGRAM",
     "REMOTE_PROGRAM",
@@ -82,9 +130,6 @@ __all__ = (
     "from_char_array",
 )
 
-REMOTE_PROGRAM = 0x20008086
-QEMU_PROGRAM = 0x20008087
-
 STRING_MAX = 4_194_304  # REMOTE_STRING_MAX
 AUTH_TYPE_LIST_MAX = 20  # REMOTE_AUTH_TYPE_LIST_MAX
 DOMAIN_LIST_MAX = 16_384  # REMOTE_DOMAIN_LIST_MAX
@@ -115,34 +160,6 @@ def from_char_array(chars: list[int]) -> str:
     """The text of an XDR char array (up to the first NUL)."""
     raw = bytes(c & 0xFF for c in chars)
     return raw.split(b"\0", 1)[0].decode(errors="replace")
-
-
-# ------------------------------------------------------------------------------ objects
-
-
-@xdr.struct
-class NonnullDomain:
-    """remote_nonnull_domain: the id is -1 for inactive domains."""
-
-    name: _String
-    uuid: _Uuid
-    id: xdr.Int
-
-
-@xdr.struct
-class NonnullNetwork:
-    """remote_nonnull_network."""
-
-    name: _String
-    uuid: _Uuid
-
-
-@xdr.struct
-class NonnullStoragePool:
-    """remote_nonnull_storage_pool."""
-
-    name: _String
-    uuid: _Uuid
 
 
 _OptDomain = Annotated[NonnullDomain | None, xdr.Optional(NonnullDomain.xdr)]
@@ -256,55 +273,10 @@ class StoragePoolRet:
 
 
 @xdr.struct
-class ConnectOpenArgs:
-    """remote_connect_open_args."""
-
-    name: _OptString
-    flags: xdr.UInt
-
-
-@xdr.struct
 class SupportsFeatureArgs:
     """remote_connect_supports_feature_args."""
 
     feature: xdr.Int
-
-
-@xdr.struct
-class AuthListRet:
-    """remote_auth_list_ret: ``remote_auth_type types<REMOTE_AUTH_TYPE_LIST_MAX>``."""
-
-    types: Annotated[list[int], xdr.Array(xdr.INT, AUTH_TYPE_LIST_MAX)]
-
-
-ConnectGetTypeRet = StringRet
-ConnectGetHostnameRet = StringRet
-ConnectGetUriRet = StringRet
-ConnectGetCapabilitiesRet = StringRet
-ConnectGetVersionRet = UHyperRet
-ConnectGetLibVersionRet = UHyperRet
-
-
-@xdr.struct
-class NodeGetInfoRet:
-    """remote_node_get_info_ret: ``char model[32]`` is 32 four-byte chars."""
-
-    model: Annotated[list[int], xdr.FixedArray(xdr.INT, NODE_MODEL_LEN)]
-    memory: xdr.UHyper
-    cpus: xdr.Int
-    mhz: xdr.Int
-    nodes: xdr.Int
-    sockets: xdr.Int
-    cores: xdr.Int
-    threads: xdr.Int
-
-
-@xdr.struct
-class NodeGetSecurityModelRet:
-    """remote_node_get_security_model_ret: two NUL-terminated char arrays."""
-
-    model: Annotated[list[int], _Chars]
-    doi: Annotated[list[int], _Chars]
 
 
 @xdr.struct
@@ -313,33 +285,6 @@ class ConnectListAllArgs:
 
     need_results: xdr.Int
     flags: xdr.UInt
-
-
-@xdr.struct
-class ConnectListAllDomainsRet:
-    """remote_connect_list_all_domains_ret."""
-
-    domains: Annotated[list[NonnullDomain], xdr.Array(NonnullDomain.xdr, DOMAIN_LIST_MAX)]
-    ret: xdr.UInt
-
-
-@xdr.struct
-class ConnectListAllNetworksRet:
-    """remote_connect_list_all_networks_ret."""
-
-    nets: Annotated[list[NonnullNetwork], xdr.Array(NonnullNetwork.xdr, NETWORK_LIST_MAX)]
-    ret: xdr.UInt
-
-
-@xdr.struct
-class ConnectListAllStoragePoolsRet:
-    """remote_connect_list_all_storage_pools_ret."""
-
-    pools: Annotated[
-        list[NonnullStoragePool],
-        xdr.Array(NonnullStoragePool.xdr, STORAGE_POOL_LIST_MAX),
-    ]
-    ret: xdr.UInt
 
 
 # ------------------------------------------------------------------------------ domains
@@ -357,84 +302,6 @@ class LookupByUuidArgs:
     """remote_*_lookup_by_uuid_args."""
 
     uuid: _Uuid
-
-
-@xdr.struct
-class DomainDefineXmlArgs:
-    """remote_domain_define_xml_args."""
-
-    xml: _String
-
-
-@xdr.struct
-class DomainDefineXmlFlagsArgs:
-    """remote_domain_define_xml_flags_args."""
-
-    xml: _String
-    flags: xdr.UInt
-
-
-@xdr.struct
-class DomainCreateXmlArgs:
-    """remote_domain_create_xml_args."""
-
-    xml_desc: _String
-    flags: xdr.UInt
-
-
-@xdr.struct
-class DomainSetAutostartArgs:
-    """remote_domain_set_autostart_args."""
-
-    dom: NonnullDomain
-    autostart: xdr.Int
-
-
-@xdr.struct
-class DomainGetInfoRet:
-    """remote_domain_get_info_ret (32 bytes: u_char and u_short take 4 bytes each)."""
-
-    state: xdr.UInt
-    max_mem: xdr.UHyper
-    memory: xdr.UHyper
-    nr_virt_cpu: xdr.UInt
-    cpu_time: xdr.UHyper
-
-
-@xdr.struct
-class DomainGetStateRet:
-    """remote_domain_get_state_ret."""
-
-    state: xdr.Int
-    reason: xdr.Int
-
-
-@xdr.struct
-class DomainGetSecurityLabelRet:
-    """remote_domain_get_security_label_ret."""
-
-    label: Annotated[list[int], xdr.Array(xdr.INT, SECURITY_LABEL_MAX)]
-    enforcing: xdr.Int
-
-
-@xdr.struct
-class DomainGetMessagesRet:
-    """remote_domain_get_messages_ret."""
-
-    msgs: Annotated[list[str], xdr.Array(xdr.String(STRING_MAX), DOMAIN_MESSAGES_MAX)]
-
-
-# ------------------------------------------------------------------------------ storage
-
-
-@xdr.struct
-class StoragePoolGetInfoRet:
-    """remote_storage_pool_get_info_ret (state is a u_char: 4 bytes)."""
-
-    state: xdr.UInt
-    capacity: xdr.UHyper
-    allocation: xdr.UHyper
-    available: xdr.UHyper
 
 
 # ------------------------------------------------------------------------------ events
@@ -467,54 +334,3 @@ class CallbackIdArgs:
     """remote_connect_domain_event_callback_deregister_any_args."""
 
     callback_id: xdr.Int
-
-
-@xdr.struct
-class DomainEventLifecycleMsg:
-    """remote_domain_event_lifecycle_msg (legacy procedure 107)."""
-
-    dom: NonnullDomain
-    event: xdr.Int
-    detail: xdr.Int
-
-
-@xdr.struct
-class DomainEventCallbackLifecycleMsg:
-    """remote_domain_event_callback_lifecycle_msg (procedure 318)."""
-
-    callback_id: xdr.Int
-    msg: DomainEventLifecycleMsg
-
-
-@xdr.struct
-class DomainEventRebootMsg:
-    """remote_domain_event_reboot_msg (legacy procedure 108)."""
-
-    dom: NonnullDomain
-
-
-@xdr.struct
-class DomainEventCallbackRebootMsg:
-    """remote_domain_event_callback_reboot_msg (procedure 319)."""
-
-    callback_id: xdr.Int
-    msg: DomainEventRebootMsg
-
-
-# ------------------------------------------------------------------------------ QEMU program
-
-
-@xdr.struct
-class DomainMonitorCommandArgs:
-    """qemu_domain_monitor_command_args."""
-
-    dom: NonnullDomain
-    cmd: _String
-    flags: xdr.UInt
-
-
-@xdr.struct
-class DomainMonitorCommandRet:
-    """qemu_domain_monitor_command_ret."""
-
-    result: _String

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import netrpc
 
-CORE = ["xdr", "errors", "protocol", "framing", "keepalive", "connection", "program"]
+CORE = ["xdr", "xdrlang", "errors", "protocol", "framing", "keepalive", "connection", "program"]
 FORBIDDEN = {"anyio", "asyncio", "socket", "ssl", "trio", "selectors", "threading"}
 
 

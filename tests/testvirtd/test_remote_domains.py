@@ -50,7 +50,7 @@ async def test_dominfo_procedures() -> None:
         raw = await r.call(16, rt.DomainArgs(dom))
         assert len(raw) == 32
         info = rt.DomainGetInfoRet.xdr.decode(raw)
-        assert (info.state, info.max_mem, info.memory, info.nr_virt_cpu) == (1, 8388608,
+        assert (info.state, info.maxMem, info.memory, info.nrVirtCpu) == (1, 8388608,
                                                                               2097152, 2)
         assert raw[:24].hex() == "000000010000000000800000000000000020000000000002"
         for proc, want in ((151, 1), (15, 0), (150, 1), (202, 0)):

@@ -141,7 +141,7 @@ async def test_define_undefine_events() -> None:
         await r.call(231, rt.DomainFlagsArgs(dom, 0))
         got = await events.wait(2)
         decoded = [rt.DomainEventCallbackLifecycleMsg.xdr.decode(p) for p in got]
-        assert [(m.callback_id, m.msg.dom.name, m.msg.event, m.msg.detail) for m in decoded] == [
+        assert [(m.callbackID, m.msg.dom.name, m.msg.event, m.msg.detail) for m in decoded] == [
             (cb, "ev", 0, 0), (cb, "ev", 1, 0)
         ]
 
