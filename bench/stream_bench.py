@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 import anyio  # noqa: E402
 
 from daemons.testvirtd import remote_types as rt  # noqa: E402
-from daemons.testvirtd import storage as st  # noqa: E402
+from daemons.testvirtd.storage import procedures as st  # noqa: E402
 from netrpc import Client  # noqa: E402
 from netrpc.stream import CHUNK_SIZE, Hole  # noqa: E402
 
