@@ -346,6 +346,16 @@ class OutputPump:
             self.sending = False
             self._done.set()
 
+    async def drain(self) -> None:
+        """Return once everything queued is written and no write is in progress."""
+        while True:
+            if self.sending:
+                await self._done.wait()
+            elif self.conn.has_output:
+                await self.flush()
+            else:
+                return
+
     async def wait_written(self, below: int = 1) -> None:
         """Return once less than *below* bytes of queued output are left unwritten (by
         default: once everything queued so far is written); a sender's back-pressure.

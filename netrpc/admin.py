@@ -483,11 +483,13 @@ def _nonnull_client(server: Server, client: ServerClient) -> NonnullClient:
 
 def client_info(client: ServerClient) -> list[TypedParam]:
     """The typed parameters CLIENT_GET_INFO reports for *client*, in libvirtd's order:
-    ``readonly``, then ``sock_addr`` and ``tls_x509_dname`` for TCP/TLS clients, or
-    ``unix_user_id``, ``unix_user_name``, ``unix_group_id``, ``unix_group_name`` and
-    ``unix_process_id`` for unix clients."""
+    ``readonly``, ``sasl_user_name`` once a SASL login succeeded, then ``sock_addr`` and
+    ``tls_x509_dname`` for TCP/TLS clients, or ``unix_user_id``, ``unix_user_name``,
+    ``unix_group_id``, ``unix_group_name`` and ``unix_process_id`` for unix clients."""
     ident = client.identity
     params = [TypedParam.boolean("readonly", client.readonly)]
+    if ident.sasl_user is not None:
+        params.append(TypedParam.string("sasl_user_name", ident.sasl_user))
     if ident.transport in (Transport.TCP, Transport.TLS):
         if ident.address:
             params.append(TypedParam.string("sock_addr", ident.address))

@@ -49,6 +49,7 @@ from .stream import (
 )
 
 if TYPE_CHECKING:
+    from .sasl.client import SASLCredentials
     from .tls import TLSContext
 
 __all__ = ("Client", "ClientStream", "EventCallback", "ProgramStub")
@@ -110,17 +111,34 @@ class Client:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def unix(cls, path: str | os.PathLike[str], **options: Any) -> AsyncIterator[Client]:
-        """Connect to a unix socket."""
-        stream = await _sockio.connect_unix(os.fspath(path))
+    async def unix(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        sasl: SASLCredentials | None = None,
+        **options: Any,
+    ) -> AsyncIterator[Client]:
+        """Connect to a unix socket.
+
+        :param sasl: log in with SASL first (see :mod:`netrpc.sasl.client`).
+        """
+        stream: anyio.abc.ByteStream = await _sockio.connect_unix(os.fspath(path))
+        stream = await _login(stream, sasl, secure=True, host="localhost")
         async with cls(stream, **options) as client:
             yield client
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def tcp(cls, host: str, port: int, **options: Any) -> AsyncIterator[Client]:
-        """Connect over plain TCP."""
-        stream = await _sockio.connect_tcp(host, port)
+    async def tcp(
+        cls, host: str, port: int, *, sasl: SASLCredentials | None = None, **options: Any
+    ) -> AsyncIterator[Client]:
+        """Connect over plain TCP.
+
+        :param sasl: log in with SASL first; plain TCP needs a mechanism with a security
+            layer (GSSAPI), which then wraps all traffic.
+        """
+        stream: anyio.abc.ByteStream = await _sockio.connect_tcp(host, port)
+        stream = await _login(stream, sasl, secure=False, host=host)
         async with cls(stream, **options) as client:
             yield client
 
@@ -134,10 +152,14 @@ class Client:
         *,
         hostname: str | None = None,
         handshake_timeout: float = 30.0,
+        sasl: SASLCredentials | None = None,
         **options: Any,
     ) -> AsyncIterator[Client]:
         """Connect over TLS, check the server's certificate for *hostname* (default: *host*)
-        and read the server's confirmation byte."""
+        and read the server's confirmation byte.
+
+        :param sasl: log in with SASL after the TLS handshake.
+        """
         from . import tls
 
         raw = await anyio.connect_tcp(host, port)
@@ -148,7 +170,9 @@ class Client:
         except BaseException:
             await anyio.aclose_forcefully(raw)
             raise
-        async with cls(stream, **options) as client:
+        tls_stream: anyio.abc.ByteStream = stream
+        tls_stream = await _login(tls_stream, sasl, secure=True, host=hostname or host)
+        async with cls(tls_stream, **options) as client:
             yield client
 
     @classmethod
@@ -437,6 +461,22 @@ class Client:
     def closed_reason(self) -> str | None:
         """Why the connection closed, or None while it is open."""
         return self._closed_reason
+
+
+async def _login(
+    stream: anyio.abc.ByteStream, sasl: SASLCredentials | None, *, secure: bool, host: str
+) -> anyio.abc.ByteStream:
+    """Run the SASL login on a new connection when asked to (closing it on failure)."""
+    if sasl is None:
+        return stream
+    from .sasl.client import authenticate
+
+    try:
+        stream, _result = await authenticate(stream, sasl, secure=secure, host=host)
+    except BaseException:
+        await anyio.aclose_forcefully(stream)
+        raise
+    return stream
 
 
 async def _await(awaitable: Any) -> None:

@@ -251,6 +251,11 @@ class Connection:
         self.keepalive.received(now)
 
     @property
+    def buffered_input(self) -> int:
+        """Bytes received and not yet handed out as events."""
+        return self._reader.buffered
+
+    @property
     def wants_read(self) -> bool:
         """False while the I/O layer should not read (budget used up, closing or closed)."""
         if self._closed_reason is not None or self._closing or self._eof:

@@ -76,6 +76,7 @@ class Identity:
     :ivar unix_gid: peer group id on unix sockets.
     :ivar unix_pid: peer process id on unix sockets.
     :ivar tls_dn: the client certificate's distinguished name on TLS connections.
+    :ivar sasl_user: the user name a SASL login established (bare, without a realm).
     """
 
     transport: Transport
@@ -84,6 +85,7 @@ class Identity:
     unix_gid: int | None = None
     unix_pid: int | None = None
     tls_dn: str | None = None
+    sasl_user: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -150,6 +152,7 @@ class ServerClient:
         self.streams: dict[int, ServerStream] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._closed = False
+        self._stream_filter: Callable[[anyio.abc.ByteStream], anyio.abc.ByteStream] | None = None
         self._draining = False
         self._inflight = 0
         self._idle = anyio.Event()
@@ -179,6 +182,18 @@ class ServerClient:
         if not self._authenticated:
             self._authenticated = True
             self.server._client_authenticated(self)
+
+    def set_stream_filter(
+        self, wrap: Callable[[anyio.abc.ByteStream], anyio.abc.ByteStream]
+    ) -> None:
+        """Put a byte filter (a SASL security layer) between the socket and the records.
+
+        Takes effect once the reply to the current call is written, unwrapped: every byte
+        after it, both ways, goes through ``wrap(stream)``.  Call it from an ``inline``
+        handler (the read loop applies it before it reads again); bytes the peer sent
+        before it could have seen the reply close the connection.
+        """
+        self._stream_filter = wrap
 
     @property
     def closed(self) -> bool:
@@ -289,6 +304,8 @@ class ServerClient:
                     continue
                 if isinstance(event, CallReceived):
                     await self._handle_call(event)
+                    if self._stream_filter is not None:
+                        await self._apply_stream_filter()
                 elif isinstance(event, StreamReceived):
                     self._handle_stream(event)
                 elif isinstance(event, ConnectionClosed):
@@ -302,6 +319,18 @@ class ServerClient:
             with anyio.CancelScope() as self._recv_scope:
                 await self._receive(unix_fds)
             self._recv_scope = None
+
+    async def _apply_stream_filter(self) -> None:
+        wrap, self._stream_filter = self._stream_filter, None
+        assert wrap is not None
+        if self.conn.buffered_input:
+            # The peer cannot have seen the reply yet: these bytes were not sent through
+            # the layer, so they must not be taken as the authenticated peer's.
+            raise RemoteProtocolError(
+                f"{self.conn.buffered_input} bytes received before the security layer started"
+            )
+        await self._pump.drain()
+        self.stream = wrap(self.stream)
 
     async def _receive(self, unix_fds: bool) -> None:
         await _sockio.receive_into_connection(

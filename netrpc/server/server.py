@@ -145,12 +145,14 @@ class Server:
         """Listen on *service* too (also while serving: it starts listening at once).
 
         :raises ValueError: when the service's auth policy cannot work (``"tls"`` without
-            TLS, ``"hook"`` without an authenticator).
+            TLS, ``"hook"`` without an authenticator, ``"sasl"`` without a SASL policy).
         """
         if service.auth == "tls" and service.tls_context is None:
             raise ValueError(f"{service}: auth 'tls' needs a TLS service (Service.tls)")
         if service.auth == "hook" and service.authenticator is None:
             raise ValueError(f"{service}: auth 'hook' needs an authenticator")
+        if service.auth == "sasl" and service.sasl is None:
+            raise ValueError(f"{service}: auth 'sasl' needs a SASL policy (sasl=SASLConfig(...))")
         self.services.append(service)
         if self._task_group is not None:
             self._task_group.start_soon(self._start_service, service)

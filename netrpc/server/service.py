@@ -26,6 +26,7 @@ from anyio.abc import SocketAttribute
 from .client import Transport
 
 if TYPE_CHECKING:
+    from ..sasl.server import SASLConfig
     from ..tls import TLSContext
     from .client import ServerClient
 
@@ -34,8 +35,11 @@ __all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_liste
 #: "none": every client is authenticated at once; "tls": the TLS handshake authenticates
 #: (the certificate check and DN allow-list); "hook": the service's authenticator decides,
 #: and a client it does not accept may still authenticate later through procedures declared
-#: ``auth=False`` that call ``client.set_authenticated()`` (like libvirt's SASL/polkit steps).
-AuthPolicy = Literal["none", "tls", "hook"]
+#: ``auth=False`` that call ``client.set_authenticated()`` (like libvirt's SASL/polkit steps);
+#: "sasl": the client logs in with SASL (the service's ``sasl`` policy) through the program's
+#: authentication procedures (:class:`netrpc.sasl.SASLAuthProcedures`), as libvirt's
+#: ``auth_* = "sasl"``.
+AuthPolicy = Literal["none", "tls", "hook", "sasl"]
 
 #: Decides whether a newly connected client is authenticated (``auth="hook"``); may be async.
 Authenticator = Callable[["ServerClient"], "bool | Awaitable[bool]"]
@@ -83,6 +87,7 @@ class Service:
     :ivar tls_context: the TLS credentials of a TLS service.
     :ivar authenticator: with ``auth="hook"``: called with each new client (after TLS); a
         true result authenticates it.
+    :ivar sasl: with ``auth="sasl"``: the SASL policy (:class:`netrpc.sasl.SASLConfig`).
     """
 
     kind: Literal["unix", "tcp", "fd"]
@@ -101,6 +106,7 @@ class Service:
     allowed_uids: frozenset[int] | None = None
     allowed_gids: frozenset[int] | None = None
     authenticator: Authenticator | None = None
+    sasl: SASLConfig | None = None
     name: str = ""
     listeners: list[anyio.abc.SocketListener] = field(default_factory=list, repr=False)
     _unlink_on_close: bool = field(default=False, repr=False)
@@ -121,6 +127,7 @@ class Service:
         allowed_uids: Sequence[int] | None = None,
         allowed_gids: Sequence[int] | None = None,
         authenticator: Authenticator | None = None,
+        sasl: SASLConfig | None = None,
         name: str = "",
     ) -> Service:
         """A unix socket at *path* with permissions *mode* and optional *group*.
@@ -143,6 +150,7 @@ class Service:
             allowed_uids=frozenset(allowed_uids) if allowed_uids is not None else None,
             allowed_gids=frozenset(allowed_gids) if allowed_gids is not None else None,
             authenticator=authenticator,
+            sasl=sasl,
             name=name or ("unix-ro" if readonly else "unix"),
         )
 
@@ -156,6 +164,7 @@ class Service:
         auth: AuthPolicy = "none",
         max_client_requests: int | None = None,
         authenticator: Authenticator | None = None,
+        sasl: SASLConfig | None = None,
         name: str = "",
     ) -> Service:
         """A plain TCP endpoint.
@@ -173,6 +182,7 @@ class Service:
             max_client_requests=max_client_requests,
             fd_passing=False,
             authenticator=authenticator,
+            sasl=sasl,
             name=name or "tcp",
         )
 
@@ -188,6 +198,7 @@ class Service:
         handshake_timeout: float = 30.0,
         max_client_requests: int | None = None,
         authenticator: Authenticator | None = None,
+        sasl: SASLConfig | None = None,
         name: str = "",
     ) -> Service:
         """A TCP endpoint where every connection starts with a TLS handshake.
@@ -202,6 +213,7 @@ class Service:
             auth=auth,
             max_client_requests=max_client_requests,
             authenticator=authenticator,
+            sasl=sasl,
         )
         service.tls_context = context
         service.tls_handshake_timeout = handshake_timeout
@@ -217,6 +229,7 @@ class Service:
         auth: AuthPolicy = "none",
         tls: TLSContext | None = None,
         max_client_requests: int | None = None,
+        sasl: SASLConfig | None = None,
         name: str = "",
     ) -> Service:
         """Adopt already-listening sockets (systemd socket activation, see
@@ -228,6 +241,7 @@ class Service:
             auth=auth,
             tls_context=tls,
             max_client_requests=max_client_requests,
+            sasl=sasl,
             name=name or "inherited",
         )
 
