@@ -30,6 +30,14 @@ APT_PACKAGES=(
     iproute2                                    # ip netns, veth
     util-linux                                  # unshare
     procps                                      # pgrep, ps
+    sasl2-bin                                   # saslpasswd2 (libvirtd's SASL users)
+    libsasl2-modules                            # Cyrus SCRAM for virsh and libvirtd
+    libsasl2-modules-gssapi-mit                 # Cyrus GSSAPI for virsh and libvirtd
+    krb5-kdc                                    # private KDC for the GSSAPI tests
+    krb5-admin-server                           # kadmin.local
+    krb5-user                                   # kinit, klist
+    libkrb5-dev                                 # headers: the gssapi package builds from source
+    gcc                                         # ... with a C compiler
     ca-certificates
 )
 
@@ -95,7 +103,7 @@ spec = importlib.util.find_spec("netrpc")
 locations = list(spec.submodule_search_locations or []) if spec is not None else []
 ok = any(pathlib.Path(loc).resolve() == root / "netrpc" for loc in locations)
 for mod in ("pytest", "mypy", "ruff", "hypothesis", "trustme", "anyio", "trio", "zeroconf",
-            "ifaddr", "sniffio", "cryptography"):
+            "ifaddr", "sniffio", "cryptography", "scramp", "gssapi"):
     ok = ok and importlib.util.find_spec(mod) is not None
 sys.exit(0 if ok else 1)
 EOF

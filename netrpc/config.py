@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = (
     "RESTART_KEYS",
     "SCHEMA",
+    "SSF_WARNING_LEVEL",
     "ConfigError",
     "ConfigKey",
     "DaemonConfig",
@@ -94,10 +95,12 @@ SCHEMA: Mapping[str, ConfigKey] = {
     "unix_sock_ro_perms": _k("string", "0777", "permissions of the read-only socket"),
     "unix_sock_rw_perms": _k("string", "0700", "permissions of the read-write socket"),
     "unix_sock_admin_perms": _k("string", "0700", "permissions of the admin socket"),
-    "auth_unix_ro": _k("string", None),
-    "auth_unix_rw": _k("string", None),
-    "auth_tcp": _k("string", None),
-    "auth_tls": _k("string", None),
+    "auth_unix_ro": _k("string", None, 'authentication on the read-only socket: "none", "sasl"'),
+    "auth_unix_rw": _k("string", None, 'authentication on the read-write socket'),
+    "auth_tcp": _k("string", None, "authentication on plain TCP"),
+    "auth_tls": _k("string", None, "authentication on TLS (after the certificate check)"),
+    "sasl_allowed_username_list": _k("list", None, "SASL user name globs (unset: anyone)"),
+    "tcp_min_ssf": _k("int", 56, "minimum SASL SSF on plain TCP (a set value must be >= 112)"),
     "key_file": _k("string", None),
     "cert_file": _k("string", None),
     "ca_file": _k("string", None),
@@ -131,6 +134,9 @@ SCHEMA: Mapping[str, ConfigKey] = {
     "mdns_name": _k("string", None),
 }
 
+_AUTH_KEYS = ("auth_unix_ro", "auth_unix_rw", "auth_tcp", "auth_tls")
+#: libvirtd refuses a configured tcp_min_ssf below this (SSF_WARNING_LEVEL)
+SSF_WARNING_LEVEL = 112
 _PERMS_KEYS = ("unix_sock_ro_perms", "unix_sock_rw_perms", "unix_sock_admin_perms")
 _POSITIVE_KEYS = ("max_workers", "admin_max_workers")
 _NON_NEGATIVE_KEYS = (
@@ -362,6 +368,16 @@ def _check_value(key: str, value: Any, filename: str, line: int) -> None:
         raise ConfigError(filename, line, f"'{key}' must be greater than 0")
     elif key in _NON_NEGATIVE_KEYS and value < 0:
         raise ConfigError(filename, line, f"must not be negative, got {value}", key)
+    elif key in _AUTH_KEYS and value not in ("none", "sasl", "polkit"):
+        raise ConfigError(
+            filename, line, f'unsupported auth {_describe(value)} (want "none", "sasl" or '
+            '"polkit")', key
+        )
+    elif key == "tcp_min_ssf" and value < SSF_WARNING_LEVEL:
+        raise ConfigError(
+            filename, line,
+            f"minimum SSF levels lower than {SSF_WARNING_LEVEL} are not supported", key
+        )
     elif key == "log_level" and value not in (1, 2, 3, 4):
         raise ConfigError(filename, line, f"expected 1, 2, 3 or 4, got {value}", key)
     elif key == "log_outputs":
@@ -402,6 +418,8 @@ class DaemonConfig:
     auth_unix_rw: str | None = None
     auth_tcp: str | None = None
     auth_tls: str | None = None
+    sasl_allowed_username_list: tuple[str, ...] | None = None
+    tcp_min_ssf: int = 56
     key_file: str | None = None
     cert_file: str | None = None
     ca_file: str | None = None
@@ -569,6 +587,8 @@ RESTART_KEYS = (
     "auth_unix_rw",
     "auth_tcp",
     "auth_tls",
+    "sasl_allowed_username_list",
+    "tcp_min_ssf",
     "tls_no_verify_certificate",
     "tls_no_sanity_certificate",
     "tls_allowed_dn_list",

@@ -20,6 +20,7 @@ from netrpc.logconfig import LogConfig, LoggingError
 from netrpc.tls import PKIFiles, TLSContext, TLSError
 
 from .daemon import (
+    CONFIG_KEYS,
     DEFAULT_URI,
     DRIVER_SOCKET,
     DRIVER_SOCKET_RO,
@@ -33,6 +34,7 @@ from .daemon import (
     load_hypervisor,
     parse_listen,
     run_daemon,
+    sasl_from_config,
 )
 from .faults import remote_procedure_number
 from .hypervisor import StateFileError
@@ -181,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"testvirtd: error: {exc}", file=sys.stderr)
         return 2
     try:
-        config = load_config(args.config) if args.config else DaemonConfig()
+        config = (
+            load_config(args.config, extra_keys=CONFIG_KEYS) if args.config else DaemonConfig()
+        )
+        sasl = sasl_from_config(config, listens)
     except (ConfigError, OSError) as exc:
         print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
         return 2
@@ -217,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         def reload() -> None:
             if not args.config:
                 return
-            new = load_config(args.config)
+            new = load_config(args.config, extra_keys=CONFIG_KEYS)
             apply_runtime(new, daemon.daemon, log_config=log_config, previous=current["config"])
             current["config"] = new
 
@@ -227,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=config, log_config=log_config,
             mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
             on_reload=reload, tls_context=tls_context,
-            qmp_dir=_qmp_dir(args.qmp_dir, listens), faults=args.fault,
+            qmp_dir=_qmp_dir(args.qmp_dir, listens), faults=args.fault, sasl=sasl,
         )
 
         def ready(d: TestVirtd) -> None:

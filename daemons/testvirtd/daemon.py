@@ -18,12 +18,14 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.abc import TaskStatus
 
-from netrpc import Daemon, Server, Service
+from netrpc import Daemon, Server, Service, Transport
 from netrpc.admin import enable_admin
-from netrpc.config import DaemonConfig
+from netrpc.config import ConfigError, ConfigKey, DaemonConfig
 from netrpc.faults import FaultControlProgram, FaultInjector
 from netrpc.logconfig import LogConfig
 from netrpc.mdns import Advertiser
+from netrpc.sasl import SASLConfig, SASLConfigError
+from netrpc.server.service import AuthPolicy
 from netrpc.tls import TLSContext
 
 from .domxml import ErrDomain, VirtError
@@ -36,6 +38,8 @@ from .remote import RemoteProgram
 from .remote_types import REMOTE_PROGRAM
 
 __all__ = (
+    "AUTH_KEYS",
+    "CONFIG_KEYS",
     "DEFAULT_TCP_PORT",
     "DEFAULT_URI",
     "DRIVER_SOCKET",
@@ -51,6 +55,7 @@ __all__ = (
     "load_hypervisor",
     "parse_listen",
     "runtime_dir",
+    "sasl_from_config",
 )
 
 log = logging.getLogger("testvirtd")
@@ -68,6 +73,26 @@ DRIVER_SOCKET = "/run/libvirt/virttestd-sock"
 DRIVER_SOCKET_RO = "/run/libvirt/virttestd-sock-ro"
 
 
+#: the libvirtd.conf key that sets the authentication of each kind of endpoint
+AUTH_KEYS = {"unix": "auth_unix_rw", "unix-ro": "auth_unix_ro", "tcp": "auth_tcp",
+             "tls": "auth_tls"}
+
+#: testvirtd's own configuration keys, besides libvirtd's (libvirtd reads these from its
+#: Cyrus SASL configuration, /etc/sasl2/libvirt.conf)
+CONFIG_KEYS = {
+    "sasl_mech_list": ConfigKey(
+        "list", None, "SASL mechanisms offered, in order: scram-sha-256, gssapi "
+        "(default: those configured below)"
+    ),
+    "sasl_passwd_file": ConfigKey(
+        "string", None, "SCRAM-SHA-256 verifiers, made with netrpc-passwd FILE USER"
+    ),
+    "sasl_keytab": ConfigKey(
+        "string", None, "GSSAPI keytab with libvirt/<host name> (default: KRB5_KTNAME)"
+    ),
+}
+
+
 class ListenError(ValueError):
     """A ``--listen`` URI that cannot be used."""
 
@@ -81,14 +106,29 @@ class Listen:
     host: str = ""
     port: int = 0
 
-    def service(self, tls_context: TLSContext | None = None) -> Service:
-        """The netrpc service for this endpoint (*tls_context* is needed for ``tls``)."""
+    def service(
+        self,
+        tls_context: TLSContext | None = None,
+        *,
+        auth: str = "none",
+        sasl: SASLConfig | None = None,
+    ) -> Service:
+        """The netrpc service for this endpoint (*tls_context* is needed for ``tls``).
+
+        :param auth: ``"none"`` or ``"sasl"`` (libvirtd's ``auth_*`` value); on TLS
+            "none" means the client certificate check alone.
+        :param sasl: the SASL policy, for ``auth="sasl"``.
+        """
+        policy: AuthPolicy = "sasl" if auth == "sasl" else "none"
         if self.kind == "tcp":
-            return Service.tcp(self.host, self.port)
+            return Service.tcp(self.host, self.port, auth=policy, sasl=sasl)
         if self.kind == "tls":
             if tls_context is None:
                 raise ListenError(f"tls://{self.host}:{self.port} needs TLS credentials (--pki)")
-            return Service.tls(tls_context, self.host, self.port)
+            return Service.tls(
+                tls_context, self.host, self.port, auth="sasl" if auth == "sasl" else "tls",
+                sasl=sasl,
+            )
         directory = os.path.dirname(self.path)
         if directory:
             try:
@@ -101,8 +141,8 @@ class Listen:
                     f"directory {directory}: {reason}",
                 ) from None
         if self.kind == "unix-ro":
-            return Service.unix(self.path, mode=0o666, readonly=True)
-        return Service.unix(self.path, mode=0o600)
+            return Service.unix(self.path, mode=0o666, readonly=True, auth=policy, sasl=sasl)
+        return Service.unix(self.path, mode=0o600, auth=policy, sasl=sasl)
 
 
 def parse_listen(uri: str) -> Listen:
@@ -189,6 +229,77 @@ def default_admin_socket(listens: Sequence[Listen]) -> str:
     return os.path.join(runtime_dir(), ADMIN_SOCKET_NAME)
 
 
+def auth_of(config: DaemonConfig, kind: str) -> str:
+    """The ``auth_*`` setting for an endpoint kind ("none" when unset).
+
+    :raises ConfigError: for "polkit", which testvirtd does not implement.
+    """
+    key = AUTH_KEYS[kind]
+    value = getattr(config, key) or "none"
+    if value == "polkit":
+        raise ConfigError(
+            config.source or "<config>", 0,
+            'polkit authentication is not supported by testvirtd (use "none" or "sasl")', key,
+        )
+    return str(value)
+
+
+def sasl_from_config(config: DaemonConfig, listens: Sequence[Listen]) -> SASLConfig | None:
+    """The SASL policy the configuration asks for, or None when no endpoint uses SASL.
+
+    Mechanisms: ``sasl_mech_list``, by default SCRAM-SHA-256 when ``sasl_passwd_file`` is
+    set and GSSAPI when ``sasl_keytab`` (or ``KRB5_KTNAME``) is.
+
+    :raises ConfigError: naming the setting that cannot work.
+    """
+    source = config.source or "<config>"
+    sasl_keys = [AUTH_KEYS[listen.kind] for listen in listens
+                 if auth_of(config, listen.kind) == "sasl"]
+    for kind in AUTH_KEYS:
+        auth_of(config, kind)
+    if not sasl_keys:
+        return None
+    extra = config.extra
+    passwd = extra.get("sasl_passwd_file")
+    keytab = extra.get("sasl_keytab")
+    mechs = extra.get("sasl_mech_list")
+    if mechs is None:
+        mechs = []
+        if passwd:
+            mechs.append("scram-sha-256")
+        if keytab or os.environ.get("KRB5_KTNAME"):
+            mechs.append("gssapi")
+        if not mechs:
+            raise ConfigError(
+                source, 0, 'auth "sasl" needs sasl_passwd_file (SCRAM-SHA-256) or '
+                "sasl_keytab (GSSAPI)", sasl_keys[0],
+            )
+    elif not mechs:
+        raise ConfigError(source, 0, "no mechanism listed", "sasl_mech_list")
+    try:
+        sasl = SASLConfig(
+            mechs, password_file=passwd, keytab=keytab,
+            allowed_usernames=config.sasl_allowed_username_list,
+            tcp_min_ssf=config.tcp_min_ssf,
+        )
+    except SASLConfigError as exc:
+        text = str(exc)
+        if "mechanism" in text:
+            key = "sasl_mech_list"
+        elif "password" in text:
+            key = "sasl_passwd_file"
+        else:
+            key = "sasl_keytab"
+        raise ConfigError(source, 0, text, key) from None
+    if "auth_tcp" in sasl_keys and not sasl.offered(sasl.properties(Transport.TCP)):
+        log.warning(
+            'auth_tcp = "sasl": none of %s meets tcp_min_ssf %d on plain TCP (SCRAM-SHA-256 '
+            "is only offered on unix sockets and TLS); TCP clients cannot log in",
+            ", ".join(sasl.mechanisms), sasl.tcp_min_ssf,
+        )
+    return sasl
+
+
 def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> Hypervisor:
     """A fresh hypervisor, or the one saved in *state_file* when that exists.
 
@@ -224,6 +335,8 @@ class TestVirtd:
     :param mdns: advertise the TCP/TLS endpoints over mDNS.
     :param mdns_name: the mDNS instance name (default "Virtualization Host <host>").
     :param tls_context: server credentials for ``tls`` endpoints.
+    :param sasl: the SASL policy of endpoints whose ``auth_*`` is "sasl" (see
+        :func:`sasl_from_config`).
     :param qmp_dir: serve a QMP socket ``<qmp_dir>/<domain>.sock`` for every running
         domain (None: no QMP sockets); see :func:`default_qmp_dir`.
     :param faults: fault rules active from the start (see :mod:`netrpc.faults`); more can
@@ -251,6 +364,7 @@ class TestVirtd:
         tls_context: TLSContext | None = None,
         qmp_dir: str | None = None,
         faults: Sequence[str] = (),
+        sasl: SASLConfig | None = None,
         **server_options: Any,
     ) -> None:
         self.hv = hv
@@ -265,8 +379,12 @@ class TestVirtd:
         options = {**self.config.server_options(), **server_options}
         self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu, self.lxc], **options)
         self.tls_context = tls_context
+        self.sasl = sasl
         self.services = [
-            self.server.add_service(listen.service(tls_context)) for listen in self.listens
+            self.server.add_service(
+                listen.service(tls_context, auth=auth_of(self.config, listen.kind), sasl=sasl)
+            )
+            for listen in self.listens
         ]
         #: the fault rules of the "testvirtd" server (calls of the REMOTE program)
         self.faults = FaultInjector(
@@ -382,18 +500,21 @@ class TestVirtd:
         path = parts.path or "/"
         out = []
         for listen, service in zip(self.listens, self.services, strict=True):
+            notes = []
+            if listen.kind == "unix-ro":
+                notes.append("read-only")
+            if listen.kind == "tls" and self.tls_context is not None:
+                notes.append("client certificates: add ?pkipath=DIR")
+            if service.auth == "sasl" and service.sasl is not None:
+                offered = service.sasl.offered(service.sasl.properties(service.transport))
+                notes.append(f"SASL login: {','.join(offered) or 'no usable mechanism'}")
+            note = "; ".join(notes)
             if listen.kind in ("tcp", "tls"):
                 for addr in service.addresses:
                     host, port = addr[0], addr[1]
                     host = f"[{host}]" if ":" in host else host
-                    uri = f"{driver}+{listen.kind}://{host}:{port}{path}"
-                    if listen.kind == "tls" and self.tls_context is not None:
-                        note = "client certificates: add ?pkipath=DIR"
-                        out.append((uri, note))
-                    else:
-                        out.append((uri, ""))
+                    out.append((f"{driver}+{listen.kind}://{host}:{port}{path}", note))
             else:
-                note = "read-only" if listen.kind == "unix-ro" else ""
                 out.append((f"{driver}+unix://{path}?socket={listen.path}", note))
         return out
 

@@ -3,6 +3,7 @@
 =================================  =========================================================
 class                              procedures of
 =================================  =========================================================
+:class:`SASLAuthProcedures`        AUTH_LIST and SASL login (``netrpc.sasl``)
 :class:`HostProcedures`            handshake, connection, host (``host/procedures.py``)
 :class:`DomainProcedures`          domains and domain events (``domains/procedures.py``)
 :class:`RemoteFdProcedures`        domain creation with passed files (``fdpass.py``)
@@ -28,6 +29,7 @@ from typing import Any
 import anyio.from_thread
 
 from netrpc import Procedure, Program, RPCError
+from netrpc.sasl import SASLAuthProcedures
 
 from .connection import ConnectionState, in_event_loop, readonly_refusal
 from .domains.procedures import DomainProcedures
@@ -52,6 +54,7 @@ Formatter = Callable[[Any], Outgoing | None]
 
 class RemoteProgram(
     UnsupportedAnswers,
+    SASLAuthProcedures,
     HostProcedures,
     DomainProcedures,
     RemoteFdProcedures,

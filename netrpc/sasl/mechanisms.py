@@ -264,6 +264,10 @@ class ScramServer:
         except SASLAuthError:
             raise
         except scramp.ScramException as exc:
+            # scramp reports a failing lookup as its own exception, caused by ours.
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, SASLAuthError):
+                raise cause from None
             raise SASLAuthError(f"bad SCRAM client-first message: {_scram_reason(exc)}") from None
         except Exception as exc:
             raise SASLAuthError(f"bad SCRAM client-first message ({type(exc).__name__})") \

@@ -255,6 +255,3 @@ def main(argv: Sequence[str] | None = None, *, stdin: object = None) -> int:
         return 130
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -190,7 +190,7 @@ class KerberosRealm:
         return self._run(find_tool("kadmin.local"), "-r", REALM, "-q", query)
 
     def _start_kdc(self) -> None:
-        log = open(self.directory / "krb5kdc.out", "wb")  # noqa: SIM115
+        log = open(self.directory / "krb5kdc.out", "wb")
         try:
             self.process = subprocess.Popen(
                 [find_tool("krb5kdc"), "-n", "-r", REALM],

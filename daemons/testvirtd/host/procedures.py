@@ -10,7 +10,6 @@ from netrpc import Call, RPCError, procedure
 from ..connection import RemoteBase
 from ..drivers import uri_flavour
 from ..remote_types import (
-    AuthListRet,
     ConnectOpenArgs,
     IntRet,
     NodeGetInfoRet,
@@ -44,10 +43,6 @@ class HostProcedures(RemoteBase):
     """Handshake, connection and host procedures."""
 
     # ============================================================== handshake & connection
-
-    @procedure(66, ret=AuthListRet, auth=False, readonly=True, inline=True)
-    def auth_list(self, call: Call, args: None) -> AuthListRet:
-        return AuthListRet([0])  # REMOTE_AUTH_NONE
 
     @procedure(60, args=SupportsFeatureArgs, ret=IntRet, readonly=True, inline=True)
     def connect_supports_feature(self, call: Call, args: SupportsFeatureArgs) -> IntRet:

@@ -1,0 +1,7 @@
+"""``python -m netrpc.sasl FILE USER``: the same as ``netrpc-passwd``."""
+
+import sys
+
+from .passwd import main
+
+sys.exit(main())
