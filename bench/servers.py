@@ -94,6 +94,9 @@ class ServerProcess:
     env: dict[str, str]
     log_path: str
     pid_file: str | None = None
+    #: TLS port (when made with a PKI directory) and admin socket (libvirtd, testvirtd)
+    tls_port: int | None = None
+    admin_path: str | None = None
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     extra: dict[str, str] = field(default_factory=dict)
@@ -197,12 +200,35 @@ def _python_env() -> dict[str, str]:
     return env
 
 
-def make(name: str, workdir: str, *, profile: str | None = None) -> ServerProcess:
-    """Prepare (not start) server *name* in *workdir*."""
+def make(
+    name: str,
+    workdir: str,
+    *,
+    profile: str | None = None,
+    pki: str | None = None,
+    nofile: int | None = None,
+) -> ServerProcess:
+    """Prepare (not start) server *name* in *workdir*.
+
+    :param pki: a PKI directory (cacert.pem, servercert.pem, serverkey.pem, e.g. from
+        ``netrpc-certs``): libvirtd and testvirtd also listen for TLS on a free port.
+    :param nofile: run the server under this descriptor limit (``prlimit --nofile``).
+    """
+    server = _make(name, workdir, profile=profile, pki=pki)
+    if nofile is not None:
+        prlimit = shutil.which("prlimit")
+        if prlimit is None:
+            raise RuntimeError("prlimit (util-linux) is not installed")
+        server.argv = [prlimit, f"--nofile={nofile}:{nofile}", "--", *server.argv]
+    return server
+
+
+def _make(name: str, workdir: str, *, profile: str | None, pki: str | None) -> ServerProcess:
     reason = availability(name)
     if reason:
         raise RuntimeError(reason)
     port = free_port()
+    tls_port = free_port() if pki is not None and name in ("libvirtd", "testvirtd") else None
     log_path = os.path.join(workdir, f"{name}.log")
     if name == "libvirtd":
         assert LIBVIRTD is not None
@@ -212,8 +238,18 @@ def make(name: str, workdir: str, *, profile: str | None = None) -> ServerProces
         os.makedirs(empty)
         conf = os.path.join(workdir, "libvirtd.conf")
         with open(conf, "w") as f:
+            if pki is not None:
+                f.write(
+                    "listen_tls = 1\n"
+                    f'tls_port = "{tls_port}"\n'
+                    'auth_tls = "none"\n'
+                    f'ca_file = "{pki}/cacert.pem"\n'
+                    f'cert_file = "{pki}/servercert.pem"\n'
+                    f'key_file = "{pki}/serverkey.pem"\n'
+                )
+            else:
+                f.write("listen_tls = 0\n")
             f.write(
-                "listen_tls = 0\n"
                 "listen_tcp = 1\n"
                 'listen_addr = "127.0.0.1"\n'
                 f'tcp_port = "{port}"\n'
@@ -235,6 +271,8 @@ def make(name: str, workdir: str, *, profile: str | None = None) -> ServerProces
             env,
             log_path,
             pid_file=pid_file,
+            tls_port=tls_port,
+            admin_path=os.path.join(sock_dir, "libvirt-admin-sock"),
         )
     unix_path = os.path.join(workdir, f"{name}.sock")
     tcp = f"127.0.0.1:{port}"
@@ -273,14 +311,29 @@ def make(name: str, workdir: str, *, profile: str | None = None) -> ServerProces
             "--listen",
             f"tcp://{tcp}",
         ]
+        if tls_port is not None:
+            argv += ["--listen", f"tls://127.0.0.1:{tls_port}", "--pki", str(pki)]
+        return ServerProcess(
+            name, workdir, unix_path, port, argv, _python_env(), log_path,
+            tls_port=tls_port, admin_path=os.path.join(workdir, "libvirt-admin-sock"),
+        )
     return ServerProcess(name, workdir, unix_path, port, argv, _python_env(), log_path)
 
 
 @contextlib.contextmanager
 def running(
-    names: list[str], *, keep_dirs: bool = False, profile: str | None = None, timeout: float = 20.0
+    names: list[str],
+    *,
+    keep_dirs: bool = False,
+    profile: str | None = None,
+    timeout: float = 20.0,
+    pki: str | None = None,
+    nofile: int | None = None,
 ) -> Iterator[dict[str, ServerProcess]]:
-    """Start every server in *names* (each in its own temp dir); stop them all on exit."""
+    """Start every server in *names* (each in its own temp dir); stop them all on exit.
+
+    *pki* and *nofile* are passed to :func:`make`.
+    """
     started: dict[str, ServerProcess] = {}
     dirs: list[str] = []
     try:
@@ -289,7 +342,13 @@ def running(
             workdir = tempfile.mkdtemp(prefix=f"netrpc-bench-{name}-")
             dirs.append(workdir)
             pending.append(
-                make(name, workdir, profile=profile if name.startswith("echo") else None)
+                make(
+                    name,
+                    workdir,
+                    profile=profile if name.startswith("echo") else None,
+                    pki=pki,
+                    nofile=nofile,
+                )
             )
         # Launch all first, then wait: the daemons start up in parallel.
         for server in pending:
