@@ -38,6 +38,9 @@ APT_PACKAGES=(
     krb5-user                                   # kinit, klist
     libkrb5-dev                                 # headers: the gssapi package builds from source
     gcc                                         # ... with a C compiler
+    openssh-server                              # a private sshd for the ssh transport tests
+    openssh-client                              # ssh
+    netcat-openbsd                              # nc -U: libvirt's ssh netcat proxy mode
     ca-certificates
 )
 
@@ -102,8 +105,8 @@ root = pathlib.Path(sys.argv[1]).resolve()
 spec = importlib.util.find_spec("netrpc")
 locations = list(spec.submodule_search_locations or []) if spec is not None else []
 ok = any(pathlib.Path(loc).resolve() == root / "netrpc" for loc in locations)
-for mod in ("pytest", "mypy", "ruff", "hypothesis", "trustme", "anyio", "trio", "zeroconf",
-            "ifaddr", "sniffio", "cryptography", "scramp", "gssapi"):
+for mod in ("pytest", "xdist", "mypy", "ruff", "hypothesis", "trustme", "anyio", "trio",
+            "zeroconf", "ifaddr", "sniffio", "cryptography", "scramp", "gssapi"):
     ok = ok and importlib.util.find_spec(mod) is not None
 sys.exit(0 if ok else 1)
 EOF

@@ -11,6 +11,17 @@ import pytest
 if TYPE_CHECKING:
     from .security.krb5realm import KerberosRealm
 
+PLUGIN = "netrpc_testvirtd"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Installed, netrpc registers its pytest plugin through the pytest11 entry point; a
+    # checkout used before (re)installing gets it here.
+    if not config.pluginmanager.has_plugin(PLUGIN):
+        from netrpc.testing import pytest_plugin
+
+        config.pluginmanager.register(pytest_plugin, PLUGIN)
+
 
 @pytest.fixture(params=[pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
