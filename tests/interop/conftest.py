@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from . import peers
+from ._testvirtd import Testvirtd
 from .peers import Holder, RealLibvirtd
 from .peers import require_peer as require
+from .sidebyside import SideBySide, side_by_side
 
 HERE = Path(__file__).resolve().parent
 
@@ -97,3 +99,25 @@ def real_libvirtd_held(real_libvirtd: RealLibvirtd) -> Iterator[Holder]:
     state persists between separate client runs (interop.md surprise 12)."""
     with real_libvirtd.hold() as holder:
         yield holder
+
+
+@pytest.fixture(scope="module")
+def shared_testvirtd() -> Iterator[Testvirtd]:
+    """One testvirtd for a test module; :func:`sidebyside` resets it before each test."""
+    daemon = Testvirtd().start()
+    daemon.admin_path = str(daemon.workdir / "libvirt-admin-sock")
+    try:
+        yield daemon
+    finally:
+        code = daemon.stop()
+        assert code in (0, None), f"testvirtd exited with {code}: {''.join(daemon.stderr)}"
+
+
+@pytest.fixture
+def sidebyside(
+    real_libvirtd: RealLibvirtd, shared_testvirtd: Testvirtd, virsh: str, system_python: str
+) -> Iterator[SideBySide]:
+    """The real libvirtd and testvirtd, both in test:///default's fresh state for the test
+    (see tests/interop/sidebyside.py)."""
+    with side_by_side(real_libvirtd, shared_testvirtd) as both:
+        yield both

@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from netrpc import Call, ErrorCode, ErrorDomain, RPCError, procedure, xdr
 
+from .. import protocol as P
 from ..connection import RemoteBase
 from ..domxml import VirtError
 from ..events import Outgoing
@@ -132,6 +133,27 @@ class DomainProcedures(RemoteBase):
         doms = hv.domains.list_all(args.flags)
         wire = [wire_dom(d) for d in doms] if args.need_results else []
         return ConnectListAllDomainsRet(wire, len(doms))
+
+    def connect_num_of_domains(self, call: Call, args: None) -> Any:
+        return P.ConnectNumOfDomainsRet(self.opened(call).hv.domains.num_of_active())
+
+    def connect_num_of_defined_domains(self, call: Call, args: None) -> Any:
+        return P.ConnectNumOfDefinedDomainsRet(self.opened(call).hv.domains.num_of_inactive())
+
+    def connect_list_domains(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        if args.maxids > P.DOMAIN_LIST_MAX:
+            raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
+                                     "maxids > REMOTE_DOMAIN_LIST_MAX")
+        return P.ConnectListDomainsRet(hv.domains.list_active_ids(max(args.maxids, 0)))
+
+    def connect_list_defined_domains(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        if args.maxnames > P.DOMAIN_LIST_MAX:
+            raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
+                                     "maxnames > REMOTE_DOMAIN_LIST_MAX")
+        return P.ConnectListDefinedDomainsRet(
+            hv.domains.list_inactive_names(max(args.maxnames, 0)))
 
     @procedure(23, args=NameArgs, ret=DomainRet, readonly=True, inline=True)
     def domain_lookup_by_name(self, call: Call, args: NameArgs) -> DomainRet:

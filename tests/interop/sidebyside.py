@@ -1,0 +1,161 @@
+"""Side by side: the same scenario or virsh command against the real libvirtd and testvirtd.
+
+The ``sidebyside`` fixture (tests/interop/conftest.py) gives a :class:`SideBySide` with both
+servers in their fresh state (test:///default as just opened) for the whole test:
+testvirtd is reset through its admin socket, and a connection to libvirtd is held open so
+its test driver keeps its state between the test's client runs (libvirtd discards it when
+the last connection closes).  Within a test, state changes accumulate on both servers
+alike.
+
+* :meth:`SideBySide.scenario` runs a scenario of ``tests/interop/scenarios/`` (see
+  ``scenario_runner.py`` for how to write one) once against each server, each in one
+  /usr/bin/python3 process, and asserts that the recorded lines are equal.
+* :meth:`SideBySide.virsh` runs one virsh command against each and asserts the same exit
+  status, output and error output.
+
+Adding a scenario: write a ``@scenario`` function in ``tests/interop/scenarios/<kind>.py``;
+``scenario_names("<kind>")`` lists it, so a test parametrised over that list picks it up.
+
+Normalisers (the only differences tolerated, each applied to both sides):
+
+* :func:`normalise_endpoints`: the servers' TCP port and socket paths in virsh output;
+* in scenarios, a step's own ``mask`` (wall-clock values and the like, documented there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import json
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import anyio
+
+from netrpc.client import Client
+from netrpc.faults import FaultControl
+
+from . import peers
+from .peers import Endpoints, Holder, RealLibvirtd
+
+__all__ = (
+    "SideBySide",
+    "normalise_endpoints",
+    "reset_testvirtd",
+    "run_scenario",
+    "scenario_names",
+)
+
+RUNNER = peers.HERE / "scenario_runner.py"
+SCENARIO_TIMEOUT = 120.0
+
+
+def scenario_names(module: str) -> list[str]:
+    """The scenarios declared in ``tests/interop/scenarios/<module>.py``, in order."""
+    from . import scenario_runner
+
+    importlib.import_module(f"tests.interop.scenarios.{module}")
+    return [name for name in scenario_runner.SCENARIOS if name.split(".")[0] == module]
+
+
+def run_scenario(uri: str, name: str) -> list[dict[str, Any]]:
+    """Run scenario *name* against *uri*; its records (raises if the runner failed)."""
+    proc = subprocess.run(
+        [peers.find_system_python(), str(RUNNER), uri, name],
+        capture_output=True,
+        text=True,
+        timeout=SCENARIO_TIMEOUT,
+        env=peers.client_env(),
+        stdin=subprocess.DEVNULL,
+    )
+    records = peers.json_lines(proc.stdout)
+    if proc.returncode != 0:
+        raise AssertionError(f"scenario {name} failed against {uri}:\n{peers.describe(proc)}")
+    return records
+
+
+def normalise_endpoints(text: str, server: Endpoints) -> str:
+    """Replace *server*'s TCP port and socket paths by placeholders."""
+    if server.tcp_port is not None:
+        text = re.sub(rf"\b{server.tcp_port}\b", "<port>", text)
+    for path in (server.unix_path, server.ro_path, server.admin_path):
+        if path:
+            text = text.replace(path, "<sock>")
+    return text
+
+
+def reset_testvirtd(admin_path: str) -> None:
+    """Give testvirtd fresh state through its admin socket (drops its connections)."""
+
+    async def reset() -> None:
+        async with Client.unix(admin_path) as client:
+            await FaultControl(client).reset()
+
+    anyio.run(reset)
+
+
+def _diff(expected: Sequence[str], actual: Sequence[str]) -> str:
+    return "\n".join(difflib.unified_diff(list(expected), list(actual), "libvirtd", "testvirtd",
+                                          lineterm=""))
+
+
+class SideBySide:
+    """The real libvirtd and testvirtd, both fresh; run the same thing against both."""
+
+    def __init__(self, real: RealLibvirtd, tvd: Endpoints) -> None:
+        self.real = real
+        self.tvd = tvd
+
+    def scenario(self, name: str) -> list[dict[str, Any]]:
+        """Run scenario *name* against both servers; assert equal records; return them."""
+        expected = run_scenario(self.real.uri_tcp, name)
+        actual = run_scenario(self.tvd.uri_tcp, name)
+        want = [json.dumps(r, sort_keys=True) for r in expected]
+        got = [json.dumps(r, sort_keys=True) for r in actual]
+        assert got == want, f"scenario {name} differs:\n{_diff(want, got)}"
+        return expected
+
+    def virsh(
+        self,
+        *args: str,
+        normalise: Callable[[str], str] | None = None,
+        readonly: bool = False,
+    ) -> tuple[int, str, str]:
+        """Run ``virsh ARGS`` against both; assert the same (status, stdout, stderr).
+
+        *normalise* is applied to both outputs after :func:`normalise_endpoints` (give it
+        for values that legitimately differ, and say why at the call).
+        """
+        results = []
+        for server in (self.real, self.tvd):
+            uri = server.uri_ro if readonly else server.uri_tcp
+            proc = peers.run_virsh(uri, *args)
+            out = normalise_endpoints(proc.stdout, server)
+            err = normalise_endpoints(proc.stderr, server)
+            if normalise is not None:
+                out, err = normalise(out), normalise(err)
+            results.append((proc.returncode, out, err))
+        want, got = results
+        if got != want:
+            lines_want = [f"exit {want[0]}", *want[1].splitlines(), "--- stderr",
+                          *want[2].splitlines()]
+            lines_got = [f"exit {got[0]}", *got[1].splitlines(), "--- stderr",
+                         *got[2].splitlines()]
+            raise AssertionError(f"virsh {' '.join(args)} differs:\n"
+                                 f"{_diff(lines_want, lines_got)}")
+        return want
+
+
+@contextlib.contextmanager
+def side_by_side(real: RealLibvirtd, tvd: Endpoints) -> Iterator[SideBySide]:
+    """Both servers fresh for the duration of the block (see the module docstring)."""
+    assert tvd.admin_path is not None
+    reset_testvirtd(tvd.admin_path)
+    holder = Holder(real.uri_tcp)
+    try:
+        yield SideBySide(real, tvd)
+    finally:
+        holder.close()
