@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import signal
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from .peers import Endpoints
@@ -24,8 +25,15 @@ class Testvirtd(Endpoints):
 
     __test__ = False
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(
+        self, *extra: str, env: Mapping[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
+        """:param extra: more command line arguments.
+        :param env: extra environment variables.
+        :param prefix: a command to run the daemon under (e.g. ``unshare ...``)."""
         super().__init__(name="testvirtd")
+        self.env = dict(env or {})
+        self.prefix = list(prefix)
         self.workdir = Path(tempfile.mkdtemp(prefix="tvd-", dir="/tmp"))
         self.unix_path = str(self.workdir / "libvirt-sock")
         self.ro_path = str(self.workdir / "libvirt-sock-ro")
@@ -36,11 +44,12 @@ class Testvirtd(Endpoints):
         self._threads: list[threading.Thread] = []
 
     def start(self, timeout: float = 20.0) -> Testvirtd:
-        argv = [sys.executable, "-m", "daemons.testvirtd",
+        argv = [*self.prefix, sys.executable, "-m", "daemons.testvirtd",
                 "--listen", "tcp://127.0.0.1:0",
                 "--listen", f"unix://{self.unix_path}",
                 "--listen", f"unix-ro://{self.ro_path}", *self.extra]
-        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL,
+        env = {**os.environ, **self.env} if self.env else None
+        self.proc = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.DEVNULL, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._threads = [threading.Thread(target=self._drain, args=(self.proc.stderr,),

@@ -537,10 +537,25 @@ class RealLibvirtd(Endpoints):
     libvirt-admin-sock) and ``drivers/`` (kept empty, so no loadable driver is found).
     """
 
-    def __init__(self, workdir: Path, *, host: str = "127.0.0.1", log_level: int = 3) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        host: str = "127.0.0.1",
+        log_level: int = 3,
+        config: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        prefix: Sequence[str] = (),
+    ) -> None:
+        """:param config: libvirtd.conf lines to add or override (values as written).
+        :param env: extra environment (e.g. ``SASL_CONF_PATH``).
+        :param prefix: a command the daemon runs under (e.g. ``unshare ...``)."""
         super().__init__(name="libvirtd", host=host)
         self.workdir = Path(workdir)
         self.log_level = log_level
+        self.config_overrides = dict(config or {})
+        self.extra_env = dict(env or {})
+        self.prefix = list(prefix)
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf_path = self.workdir / "libvirtd.conf"
         self.pid_path = self.workdir / "libvirtd.pid"
@@ -566,6 +581,7 @@ class RealLibvirtd(Endpoints):
             "unix_sock_admin_perms": '"0700"',
             "log_level": str(self.log_level),
             "log_outputs": json.dumps(f"{self.log_level}:file:{self.log_path}"),
+            **self.config_overrides,
         }
         self.conf_path.write_text("".join(f"{k} = {v}\n" for k, v in lines.items()))
 
@@ -580,9 +596,10 @@ class RealLibvirtd(Endpoints):
             env = {k: v for k, v in os.environ.items() if not k.startswith(("LIBVIRT_", "VIRSH_"))}
             env["LIBVIRT_DRIVER_DIR"] = str(self.driver_dir)
             env["LC_ALL"] = "C"
+            env.update(self.extra_env)
             with open(self.out_path, "ab") as out:
                 self.proc = subprocess.Popen(
-                    [binary, "--listen", "-f", str(self.conf_path), "-p", str(self.pid_path)],
+                    [*self.prefix, binary, "--listen", "-f", str(self.conf_path), "-p", str(self.pid_path)],
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
