@@ -88,8 +88,9 @@ def xdr_string(text: str | bytes) -> bytes:
     return U32.pack(len(raw)) + raw + b"\0" * (-len(raw) % 4)
 
 
-def frame(procedure: int, serial: int, payload: bytes = b"", mtype: int = CALL) -> bytes:
-    return HEADER.pack(HEADER.size + len(payload), REMOTE, 1, procedure, mtype, serial, 0) + payload
+def frame(procedure: int, serial: int, payload: bytes = b"", mtype: int = CALL,
+          program: int = REMOTE) -> bytes:
+    return HEADER.pack(HEADER.size + len(payload), program, 1, procedure, mtype, serial, 0) + payload
 
 
 def domain_xml(name: str, description_bytes: int = 0) -> str:
@@ -149,9 +150,10 @@ class Client:
                     body = body[4:]
                 return status, body
 
-    def call(self, procedure: int, payload: bytes = b"", *, check: bool = True) -> tuple[int, bytes]:
+    def call(self, procedure: int, payload: bytes = b"", *, check: bool = True,
+             program: int = REMOTE) -> tuple[int, bytes]:
         self.serial += 1
-        self.sock.sendall(frame(procedure, self.serial, payload))
+        self.sock.sendall(frame(procedure, self.serial, payload, program=program))
         status, body = self.read_reply(self.serial)
         if check and status != 0:
             raise RPCFailure(f"procedure {procedure}: {error_message(body)}")
