@@ -71,6 +71,11 @@ def golibvirt(go_programs: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def golibvirt_faults(go_programs: dict[str, Path]) -> Path:
+    return go_programs["golibvirt_faults"]
+
+
+@pytest.fixture(scope="session")
 def goqemu(go_programs: dict[str, Path]) -> Path:
     return go_programs["goqemu"]
 
