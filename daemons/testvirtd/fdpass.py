@@ -8,7 +8,8 @@ QMP socket per running domain.
   descriptors are handed to the domain's fake QEMU the way QEMU receives descriptors at
   start-up (``-add-fd``): they form one new fdset of the domain's monitor, with the opaque
   strings ``pass-fds:0``, ``pass-fds:1`` ..., so ``query-fdsets`` shows them and ``remove-fd``
-  closes them.  Without a QEMU program on the server they are closed (as libvirtd's test
+  closes them; whatever is left closes when the domain stops, as its QEMU would exit.
+  Without a QEMU program on the server they are closed (as libvirtd's test
   driver does, which ignores them).
 * :class:`QemuFdProcedures` (mixed into QemuProgram) serves
   QEMU_PROC_DOMAIN_MONITOR_COMMAND_WITH_FILES (7), ``virsh qemu-monitor-command --pass-fds``:

@@ -37,7 +37,7 @@ from .connection import ConnectionState, in_event_loop, readonly_refusal
 from .domains.procedures import dom_ref, wire_dom
 from .domxml import ErrDomain, VirtError
 from .fdpass import QemuFdProcedures
-from .hypervisor import DomainState, Event, MonitorEvent
+from .hypervisor import DomainEventType, DomainLifecycleEvent, DomainState, Event, MonitorEvent
 from .protocol import QEMU_PROCS
 from .qmp import QmpEngine
 from .remote import RemoteProgram
@@ -298,6 +298,9 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     # -------------------------------------------------------------- events
 
     def _on_event(self, event: Event) -> None:
+        if isinstance(event, DomainLifecycleEvent):
+            self._domain_changed(event)
+            return
         if not isinstance(event, MonitorEvent):
             return
         if in_event_loop():
@@ -307,6 +310,19 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
             anyio.from_thread.run_sync(self.deliver, event)
         except RuntimeError:
             log.warning("dropping QMP event %s raised outside the event loop", event.event)
+
+    def _domain_changed(self, event: DomainLifecycleEvent) -> None:
+        """When a domain stops, its QEMU would exit: the descriptors its monitor holds
+        (``getfd``, ``add-fd``, those passed at creation) are closed; an undefined domain's
+        agent and command counter go too."""
+        uuid = event.dom.uuid
+        if event.event in (DomainEventType.STOPPED, DomainEventType.UNDEFINED):
+            engine = self._engines.pop(uuid, None)
+            if engine is not None:
+                engine.close()
+        if event.event == DomainEventType.UNDEFINED:
+            self._agents.pop(uuid, None)
+            self._command_ids.pop(uuid, None)
 
     def deliver(self, event: MonitorEvent) -> None:
         """Send *event* as DOMAIN_MONITOR_EVENT to every matching registration."""

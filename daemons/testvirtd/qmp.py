@@ -102,7 +102,8 @@ class QmpEngine:
 
     File descriptors handed to :meth:`execute` belong to the engine from then on: those a
     command keeps (``getfd``, ``add-fd``) stay open until ``closefd``/``remove-fd`` or
-    :meth:`close`; the others are closed right away, as QEMU does with unused ones.
+    :meth:`close` (called when the domain stops); the others are closed right away, as QEMU
+    does with unused ones.
     """
 
     COMMANDS: Final = (
@@ -132,6 +133,7 @@ class QmpEngine:
         self.hv = hv
         self.dom: DomainRef = hv.domains.ref(dom)
         self._lock = threading.Lock()
+        self._closed = False
         self._named_fds: dict[str, int] = {}
         self._fdsets: dict[int, list[tuple[int, str | None]]] = {}
 
@@ -194,8 +196,10 @@ class QmpEngine:
             return _error_reply(_generic(exc.reason), None)
 
     def close(self) -> None:
-        """Close every descriptor the monitor still holds."""
+        """Close every descriptor the monitor still holds; it answers no more commands (the
+        QEMU process it stood for is gone)."""
         with self._lock:
+            self._closed = True
             fds = list(self._named_fds.values())
             fds += [fd for entries in self._fdsets.values() for fd, _ in entries]
             self._named_fds.clear()
@@ -212,7 +216,7 @@ class QmpEngine:
     # ------------------------------------------------------------------ commands
 
     def _check_running(self) -> None:
-        if not self.hv.domains.is_active(self.dom):
+        if self._closed or not self.hv.domains.is_active(self.dom):
             raise VirtError.invalid(ErrDomain.QEMU, "domain is not running")
 
     def _dispatch(self, name: str, args: dict[str, Any], fds: list[int]) -> Any:
@@ -520,9 +524,14 @@ class QmpSocketServer:
         """Listen on :attr:`path` until the domain stops or the task is cancelled."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        listener = await anyio.create_unix_listener(self.path, mode=0o600)
         token = self.engine.hv.subscribe(self._on_event)
         try:
+            # Subscribed first, then checked: a domain that stopped before could never
+            # stop this server (and its socket and descriptors would stay for good).
+            if not self._domain_running():
+                task_status.started()
+                return
+            listener = await anyio.create_unix_listener(self.path, mode=0o600)
             async with listener, anyio.create_task_group() as tg:
                 tg.start_soon(self._pump_events, tg.cancel_scope)
                 task_status.started()
@@ -533,6 +542,12 @@ class QmpSocketServer:
                 os.unlink(self.path)
             self._wake_r.close()
             self._wake_w.close()
+
+    def _domain_running(self) -> bool:
+        try:
+            return self.engine.hv.domains.is_active(self.engine.dom)
+        except VirtError:
+            return False  # undefined meanwhile
 
     async def _pump_events(self, scope: anyio.CancelScope) -> None:
         while True:

@@ -40,8 +40,10 @@ __all__ = ("Server",)
 
 log = logging.getLogger("netrpc.server")
 
-# Errors of accept() that mean "too busy right now", not "broken" (as trio treats them).
-_ACCEPT_CAPACITY_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+# accept() failing (EMFILE when out of descriptors ...) is retried after 0.1 s, then after
+# twice as long each time, up to 1 s: quick to recover, and no busy loop meanwhile.
+_ACCEPT_RETRY_FIRST = 0.1
+_ACCEPT_RETRY_MAX = 1.0
 
 ConnectHook = Callable[[ServerClient], Awaitable[bool | None] | bool | None]
 CloseHook = Callable[[ServerClient], None]
@@ -354,6 +356,8 @@ class Server:
         raw_listener: socket.socket | None = None
         if service.tls_context is None:
             raw_listener = listener.extra(SocketAttribute.raw_socket)
+        failing: OSError | None = None  # the error of a run of failed accept()s
+        pause = _ACCEPT_RETRY_FIRST
         while self._accepting:
             await self._wait_for_capacity()
             if not self._accepting:
@@ -368,14 +372,19 @@ class Server:
             except OSError as exc:
                 if not self._accepting or exc.errno == errno.EBADF:
                     return
-                if exc.errno in _ACCEPT_CAPACITY_ERRNOS:
-                    # libvirt suspends the service for 5 s on EMFILE; trio retries after
-                    # 100 ms.  Either way the server keeps running.
-                    log.error("%s: accept() failed: %s; retrying in 0.1 s", self.name, exc)
-                else:
-                    log.error("%s: accept() failed on %s: %s", self.name, service, exc)
-                await anyio.sleep(0.1)
+                # The server keeps running and retries, ever less often (libvirt suspends
+                # the service for 5 s on EMFILE); one line per run of failures, not per try.
+                if failing is None or failing.errno != exc.errno:
+                    log.error("%s: accept() failed on %s: %s; retrying until it works",
+                              self.name, service, exc)
+                    pause = _ACCEPT_RETRY_FIRST
+                failing = exc
+                await anyio.sleep(pause)
+                pause = min(pause * 2, _ACCEPT_RETRY_MAX)
                 continue
+            if failing is not None:
+                log.warning("%s: accepting on %s again", self.name, service)
+                failing = None
             if self.faults is not None and self.faults.refuse_connection():
                 await _refuse(stream)
                 continue
