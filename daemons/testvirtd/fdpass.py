@@ -43,6 +43,7 @@ from netrpc import Call, procedure
 from .connection import RemoteBase
 from .domxml import ErrCode, ErrDomain, VirtError
 from .hypervisor import DomainEventType, DomainLifecycleEvent, DomainRef, Event
+from .parity import QEMU_EXTENSION, differs
 from .qmp import QmpSocketServer
 from .remote_types import (
     DomainCreateXmlArgs,
@@ -177,6 +178,7 @@ class QemuFdProcedures:
 
         def monitor_json(self, uuid: bytes, text: str, fds: list[int]) -> str: ...
 
+    @differs(QEMU_EXTENSION)
     @procedure(7, args=DomainMonitorCommandArgs, ret=DomainMonitorCommandRet, inline=True,
                name="virDomainQemuMonitorCommandWithFiles")
     def domain_monitor_command_with_files(

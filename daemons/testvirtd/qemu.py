@@ -38,6 +38,7 @@ from .domains.procedures import dom_ref, wire_dom
 from .domxml import ErrDomain, VirtError
 from .fdpass import QemuFdProcedures
 from .hypervisor import DomainEventType, DomainLifecycleEvent, DomainState, Event, MonitorEvent
+from .parity import QEMU_EXTENSION, differs
 from .protocol import QEMU_PROCS
 from .qmp import QmpEngine
 from .remote import RemoteProgram
@@ -338,6 +339,7 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
 
     # -------------------------------------------------------------- procedures
 
+    @differs(QEMU_EXTENSION)
     @procedure(1, args=DomainMonitorCommandArgs, ret=DomainMonitorCommandRet, inline=True,
                name="virDomainQemuMonitorCommand")
     def domain_monitor_command(
@@ -375,6 +377,7 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
         except (RecursionError, JsonInputError):  # an id nested too deep to echo
             return _qemu_refusal(JSON_NESTING_ERROR)
 
+    @differs(QEMU_EXTENSION)
     @procedure(3, args=DomainAgentCommandArgs, ret=DomainAgentCommandRet, inline=True,
                name="virDomainQemuAgentCommand")
     def domain_agent_command(
@@ -405,6 +408,7 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
         reply = self.agent(ref.uuid).command(args.cmd)
         return DomainAgentCommandRet(_compact(json.loads(reply)))
 
+    @differs(QEMU_EXTENSION)
     @procedure(4, args=MonitorEventRegisterArgs, ret=MonitorEventRegisterRet, readonly=True,
                inline=True)
     def connect_domain_monitor_event_register(

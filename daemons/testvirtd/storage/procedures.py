@@ -41,6 +41,7 @@ from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
 from ..connection import RemoteBase
 from ..domxml import ErrCode, ErrDomain, VirtError
 from ..hypervisor import Hypervisor
+from ..parity import VOLUME_DATA, differs
 from ..remote_types import (
     STRING_MAX,
     ConnectListAllArgs,
@@ -448,11 +449,13 @@ class StorageProcedures(RemoteBase):
         self.writable(call, "virStorageVolResize")
         raise _no_support("virStorageVolResize")
 
+    @differs(VOLUME_DATA)
     @procedure(165, args=StorageVolFlagsArgs, inline=True, name="virStorageVolWipe")
     def storage_vol_wipe(self, call: Call, args: StorageVolFlagsArgs) -> None:
         hv = self.writable(call, "virStorageVolWipe").hv
         _wipe(hv, args.vol, 0, args.flags)
 
+    @differs(VOLUME_DATA)
     @procedure(259, args=StorageVolWipePatternArgs, inline=True,
                name="virStorageVolWipePattern")
     def storage_vol_wipe_pattern(self, call: Call, args: StorageVolWipePatternArgs) -> None:
@@ -477,6 +480,7 @@ class StorageProcedures(RemoteBase):
                 f"cannot open volume '{vol.key}': {exc.strerror}",
             ) from None
 
+    @differs(VOLUME_DATA)
     @procedure(208, args=StorageVolTransferArgs, inline=True, name="virStorageVolUpload")
     def storage_vol_upload(self, call: Call, args: StorageVolTransferArgs) -> None:
         hv = self.writable(call, "virStorageVolUpload").hv
@@ -490,6 +494,7 @@ class StorageProcedures(RemoteBase):
             data.close()
             raise
 
+    @differs(VOLUME_DATA)
     @procedure(209, args=StorageVolTransferArgs, inline=True, name="virStorageVolDownload")
     def storage_vol_download(self, call: Call, args: StorageVolTransferArgs) -> None:
         hv = self.writable(call, "virStorageVolDownload").hv
