@@ -6,6 +6,9 @@ class                              procedures of
 :class:`SASLAuthProcedures`        AUTH_LIST and SASL login (``netrpc.sasl``)
 :class:`HostProcedures`            handshake, connection, host (``host/procedures.py``)
 :class:`DomainProcedures`          domains and domain events (``domains/procedures.py``)
+:class:`DomainRuntimeProcedures`   domain statistics, guest operations
+                                   (``domains/runtime_procedures.py``)
+:class:`DomainTuningProcedures`    domain tuning (``domains/tuning_procedures.py``)
 :class:`RemoteFdProcedures`        domain creation with passed files (``fdpass.py``)
 :class:`SnapshotProcedures`        snapshots and checkpoints (``snapshots/procedures.py``)
 :class:`NetworkProcedures`         networks (``networks/procedures.py``)
@@ -33,6 +36,8 @@ from netrpc.sasl import SASLAuthProcedures
 
 from .connection import ConnectionState, in_event_loop, readonly_refusal
 from .domains.procedures import DomainProcedures
+from .domains.runtime_procedures import DomainRuntimeProcedures
+from .domains.tuning_procedures import DomainTuningProcedures
 from .drivers import DriverRegistry, uri_flavour
 from .events import EventRegistry, Outgoing
 from .fdpass import RemoteFdProcedures
@@ -57,6 +62,8 @@ class RemoteProgram(
     SASLAuthProcedures,
     HostProcedures,
     DomainProcedures,
+    DomainRuntimeProcedures,
+    DomainTuningProcedures,
     RemoteFdProcedures,
     SnapshotProcedures,
     NetworkProcedures,

@@ -7,9 +7,11 @@ driver's code, domain and text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..domxml import (
@@ -198,6 +200,9 @@ class _Domain:
     reason: int = DomainState.SHUTOFF_UNKNOWN
     id: int = -1
     autostart: bool = False
+    #: what the test driver keeps beside the definition (guest clock, frozen filesystems,
+    #: IOThread polling parameters); see :mod:`.runtime`
+    priv: dict[str, Any] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
@@ -268,6 +273,7 @@ class Domains:
             reason=DomainState.RUNNING_UNKNOWN,
             id=self._new_id(),
         )
+        self._objects[defn.uuid].new_defn = defn.copy()
 
     def _emit_monitor(self, dom: _Domain, name: str, data: dict[str, Any] | None) -> None:
         now = time.time_ns() // 1000
@@ -326,6 +332,30 @@ class Domains:
                 if dom.active and dom.id == dom_id:
                     return dom.ref()
         raise _dom_error_not_found()
+
+    @contextlib.contextmanager
+    def access(self, key: DomainKey) -> Iterator[_Domain]:
+        """The domain object behind *key*, for the other modules of this package, with the
+        state lock held; events emitted meanwhile are delivered when the block ends.
+
+        :raises VirtError: "Domain not found" as the test driver words it.
+        """
+        with self._core.locked():
+            yield self._find(key)
+
+    def emit(self, event: Event) -> None:
+        """Queue *event* (inside :meth:`access`)."""
+        self._core.emit(event)
+
+    def objects(self) -> list[_Domain]:
+        """Every domain object, in definition order (call inside :meth:`access` or with the
+        lock held)."""
+        return list(self._objects.values())
+
+    @property
+    def lock(self) -> Any:
+        """The state lock."""
+        return self._core.lock
 
     def ref(self, dom: DomainKey) -> DomainRef:
         """The current name/uuid/id of a domain handle."""
@@ -570,6 +600,10 @@ class Domains:
     # ---------------------------------------------------------------- lifecycle
 
     def _start(self, d: _Domain) -> None:
+        if d.persistent and d.new_defn is None:
+            # As the test driver, a running persistent domain keeps its persistent
+            # definition apart from the live one, which changes on its own from now on.
+            d.new_defn = d.defn.copy()
         d.id = self._new_id()
         d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_BOOTED
         self._core.emit(
