@@ -33,24 +33,55 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", text.split("+")[0])[:3])
 
 
-def _third_party_imports(package: str) -> dict[str, set[str]]:
-    """Top-level module -> files importing it, for every non-stdlib, non-local import."""
+def _third_party_imports(package: str, *, eager_only: bool = False) -> dict[str, set[str]]:
+    """Top-level module -> files importing it, for every non-stdlib, non-local import.
+
+    With *eager_only*, only imports that run when the module is imported: not those inside
+    functions, under ``if TYPE_CHECKING:`` or guarded by ``except ImportError``.
+    """
     local = {"netrpc", "daemons", "bench", "tests"}
     found: dict[str, set[str]] = {}
-    for path in (ROOT / package).rglob("*.py"):
-        tree = ast.parse(path.read_text(), str(path))
-        for node in ast.walk(tree):
+
+    def visit(nodes: list[ast.stmt], eager: bool, path: Path) -> None:
+        for node in nodes:
+            modules: list[str] = []
             if isinstance(node, ast.Import):
                 modules = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 modules = [node.module]
-            else:
-                continue
             for module in modules:
                 top = module.split(".")[0]
-                if top not in sys.stdlib_module_names and top not in local:
+                if (eager or not eager_only) and top not in sys.stdlib_module_names \
+                        and top not in local:
                     found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                visit(node.body, False, path)
+            elif isinstance(node, ast.If):
+                lazy = "TYPE_CHECKING" in ast.unparse(node.test)
+                visit(node.body, eager and not lazy, path)
+                visit(node.orelse, eager, path)
+            elif isinstance(node, ast.Try):
+                guarded = any(
+                    h.type is not None and re.search(r"ImportError|ModuleNotFoundError",
+                                                      ast.unparse(h.type))
+                    for h in node.handlers
+                )
+                visit(node.body, eager and not guarded, path)
+                for handler in node.handlers:
+                    visit(handler.body, eager, path)
+                visit(node.orelse + node.finalbody, eager, path)
+            elif isinstance(node, ast.ClassDef | ast.With | ast.AsyncWith | ast.For | ast.While):
+                visit(node.body, eager, path)
+
+    for path in (ROOT / package).rglob("*.py"):
+        visit(ast.parse(path.read_text(), str(path)).body, True, path)
     return found
+
+
+def _pytest_plugins() -> set[str]:
+    """Files pytest loads as plugins (entry point group ``pytest11``): pytest imports them."""
+    plugins = PYPROJECT["project"].get("entry-points", {}).get("pytest11", {})
+    return {value.split(":")[0].replace(".", "/") + ".py" for value in plugins.values()}
 
 
 def _distributions(module: str) -> set[str]:
@@ -59,12 +90,26 @@ def _distributions(module: str) -> set[str]:
 
 @pytest.mark.parametrize("package", ["netrpc", "daemons"])
 def test_every_runtime_import_is_a_declared_dependency(package: str) -> None:
+    """Imports that run on ``import netrpc...`` need a runtime dependency; optional ones
+    (lazy, under TYPE_CHECKING, or guarded) an extra; pytest plugins may import pytest."""
     declared = {_name(r) for r in PYPROJECT["project"]["dependencies"]}
-    missing = {
-        module: sorted(files)
-        for module, files in _third_party_imports(package).items()
-        if not _distributions(module) & declared
+    extras = {
+        _name(r)
+        for values in PYPROJECT["project"].get("optional-dependencies", {}).values()
+        for r in values
+        if not r.startswith("netrpc")
     }
+    plugins = _pytest_plugins()
+    eager = _third_party_imports(package, eager_only=True)
+    missing = {}
+    for module, files in _third_party_imports(package).items():
+        dists = _distributions(module)
+        if dists & declared:
+            continue
+        eager_files = eager.get(module, set()) - (plugins if module == "pytest" else set())
+        if not eager_files and dists & extras:
+            continue
+        missing[module] = sorted(eager_files or files)
     assert missing == {}
 
 
@@ -76,7 +121,10 @@ def test_trio_is_optional_at_run_time() -> None:
     )
     extras = PYPROJECT["project"]["optional-dependencies"]
     assert any(_name(r) == "trio" for r in extras["trio"])
-    assert "netrpc[trio]" in extras["test"]  # the suite runs every I/O test on trio too
+    # The suite runs every I/O test on trio too.
+    assert any(
+        r.startswith("netrpc[") and "trio" in r[7:r.index("]")].split(",") for r in extras["test"]
+    )
 
 
 def test_test_imports_are_declared_in_the_test_extra() -> None:
