@@ -28,10 +28,11 @@ from netrpc.sasl import SASLConfig, SASLConfigError
 from netrpc.server.service import AuthPolicy
 from netrpc.tls import TLSContext
 
-from .domxml import ErrDomain, VirtError
+from .domxml import VirtError
 from .faults import remote_procedure_number
 from .hypervisor import Hypervisor, StateFileError
 from .lxc import LxcProgram
+from .persist import StateFile, persist_calls, remove_leftovers
 from .qemu import QemuProgram
 from .qmp_sockets import QmpSockets
 from .remote import RemoteProgram
@@ -65,8 +66,6 @@ SERVER_NAME = "testvirtd"
 ADMIN_SOCKET_NAME = "libvirt-admin-sock"
 DEFAULT_TCP_PORT = 16509
 DEFAULT_TLS_PORT = 16514
-#: VIR_ERR_SYSTEM_ERROR
-_SYSTEM_ERROR = 38
 #: where libvirt's clients look for a daemon of the test driver (``virttestd``) before
 #: libvirtd's own socket: virt-ssh-helper, and ``test+unix:///default`` run as root
 DRIVER_SOCKET = "/run/libvirt/virttestd-sock"
@@ -308,6 +307,8 @@ def load_hypervisor(state_file: str | None, default_uri: str = DEFAULT_URI) -> H
     flavour: Literal["test", "qemu"] = (
         "qemu" if urlsplit(default_uri).scheme == "qemu" else "test"
     )
+    if state_file is not None:
+        remove_leftovers(state_file)  # temporary files of a save a crash interrupted
     if state_file is not None and os.path.exists(state_file):
         return Hypervisor.load(state_file)
     hv = Hypervisor(flavour=flavour)
@@ -373,8 +374,17 @@ class TestVirtd:
         self.state_file = state_file
         self.config = config or DaemonConfig()
         self.log_config = log_config
-        self.remote = RemoteProgram(hv, default_uri=default_uri, on_change=self.save)
+        #: the state file's keeper (None without one)
+        self.state = StateFile(hv, state_file) if state_file is not None else None
+        self.remote = RemoteProgram(
+            hv, default_uri=default_uri,
+            on_change=self.state.changed if self.state is not None else None,
+        )
         self.qemu = QemuProgram(self.remote)
+        if self.state is not None:
+            # calls that change the state are answered once the change is on disk
+            persist_calls(self.remote, self.state)
+            persist_calls(self.qemu, self.state)
         self.lxc = LxcProgram(self.remote)
         options = {**self.config.server_options(), **server_options}
         self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu, self.lxc], **options)
@@ -407,20 +417,12 @@ class TestVirtd:
         self.qmp_sockets = QmpSockets(self.qemu, qmp_dir) if qmp_dir is not None else None
 
     def save(self) -> None:
-        """Write the state file (atomically), if there is one.
+        """Write the state file now (synchronously), if there is one.
 
-        :raises VirtError: (a system error naming the file) when it cannot be written; the
-            call that made the change then fails, so nothing unsaved is acknowledged.
+        :raises VirtError: (a system error naming the file) when it cannot be written.
         """
-        if self.state_file is not None:
-            try:
-                self.hv.save(self.state_file)
-            except Exception as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                raise VirtError.fmt(
-                    _SYSTEM_ERROR, ErrDomain.NONE, "%s",
-                    f"cannot write state file '{self.state_file}': {reason}",
-                ) from None
+        if self.state is not None:
+            self.state.save_now()
 
     async def reset(self) -> None:
         """Start over with fresh state, as a newly opened ``test:///default``.
@@ -439,7 +441,9 @@ class TestVirtd:
         self.hv.reset()
         self.remote.reset()
         self.qemu.reset()
-        self.save()
+        if self.state is not None:
+            self.state.changed()
+            await self.state.flush()
 
     async def run(self, *, task_status: TaskStatus[TestVirtd] = anyio.TASK_STATUS_IGNORED
                   ) -> None:
@@ -460,6 +464,11 @@ class TestVirtd:
         finally:
             self.remote.close()
             self.qemu.close()
+            if self.state is not None and self.state.dirty:
+                try:
+                    self.state.save_now()  # what changed since the last save
+                except VirtError as exc:
+                    log.error("%s", exc.message)
 
     # -------------------------------------------------------------- QMP sockets
 
@@ -480,6 +489,8 @@ class TestVirtd:
             addresses = await tg.start(run_daemon)
             if self.qmp_sockets is not None:
                 await tg.start(self.qmp_sockets.run)
+            if self.state is not None:
+                await tg.start(self.state.run)  # changes no call waits for
             task_status.started(addresses)
 
     def shutdown(self) -> None:

@@ -802,6 +802,16 @@ class Domains:
             ]
             return {"next_id": self.next_id, "domains": items}
 
+    def snapshot(self) -> tuple[int, list[tuple[Any, ...]]]:
+        """What :meth:`dump` needs, taken quickly: ``(next_id, [(defn, new_defn, persistent,
+        state, reason, id, autostart), ...])``.  Definitions are replaced, never changed in
+        place, so the snapshot can be formatted later, in another thread."""
+        with self._core.lock:
+            return self.next_id, [
+                (d.defn, d.new_defn, d.persistent, d.state, d.reason, d.id, d.autostart)
+                for d in self._objects.values()
+            ]
+
     def restore(self, data: dict[str, Any]) -> None:
         """Load what :meth:`dump` produced (into an empty room)."""
         self.next_id = int(data["next_id"])

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from typing import Any, Final
 
 from ..domains.model import (
@@ -46,6 +45,7 @@ from ..host.model import Host, NodeInfo
 from ..interfaces.model import Interfaces
 from ..networks.model import NetworkLifecycleEvent, NetworkRef, Networks
 from ..nodedevs.model import NodeDevices
+from ..persist import write_atomically
 from ..snapshots.model import Snapshots
 from ..storage.model import (
     PoolInfo,
@@ -174,6 +174,21 @@ class Hypervisor:
 
     # ---------------------------------------------------------------- persistence
 
+    def snapshot(self) -> dict[str, Any]:
+        """:meth:`to_json`, except that the domains are :meth:`Domains.snapshot` tuples
+        (formatting them is left to the caller, which may do it in another thread)."""
+        with self.core.lock:
+            next_id, domains = self.domains.snapshot()
+            return {
+                "format": STATE_FORMAT,
+                "version": STATE_VERSION,
+                "flavour": self.flavour,
+                "next_id": next_id,
+                "domains": domains,
+                "networks": self.networks.dump(),
+                "pools": self.storage.dump(),
+            }
+
     def to_json(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict."""
         with self.core.lock:
@@ -190,24 +205,7 @@ class Hypervisor:
 
     def save(self, path: str) -> None:
         """Write the state to *path* atomically (temp file, fsync, rename, fsync dir)."""
-        data = json.dumps(self.to_json(), indent=1, sort_keys=True).encode()
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_atomically(path, json.dumps(self.to_json(), indent=1, sort_keys=True).encode())
 
     @classmethod
     def load(
