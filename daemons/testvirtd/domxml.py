@@ -25,6 +25,7 @@ from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_posit
 
 __all__ = (
     "MAX_XML_SIZE",
+    "RAW_XML",
     "DomainDef",
     "ErrCode",
     "ErrDomain",
@@ -358,6 +359,10 @@ def random_mac() -> str:
 # libvirt-style serialisation of element trees
 
 
+#: tag of a placeholder element whose text is written out verbatim by :func:`format_element`
+RAW_XML = "__raw_xml__"
+
+
 def _esc(text: str) -> str:
     # libvirt's escaping (virBufferEscapeString) handles quotes in text too.
     return (
@@ -376,6 +381,9 @@ def format_element(elem: ET.Element, indent: int) -> str:
     elements on one line; whitespace-only text between children is dropped.
     """
     pad = " " * indent
+    if elem.tag == RAW_XML:
+        # text already serialised (metadata elements, written as libxml2 dumps them)
+        return f"{pad}{elem.text or ''}\n"
     attrs = "".join(f" {k}='{_esc(v)}'" for k, v in elem.attrib.items())
     children = list(elem)
     text = elem.text or ""

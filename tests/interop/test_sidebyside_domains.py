@@ -11,7 +11,18 @@ from .sidebyside import SideBySide, scenario_names
 pytestmark = pytest.mark.interop
 
 
-@pytest.mark.parametrize("name", scenario_names("domains"))
+#: scenarios where testvirtd is known to differ, and why
+KNOWN_DIFFERENCES = {
+    "domains.metadata_events": "the metadata-change event reaches libvirt-python's client "
+                               "from libvirtd but not from testvirtd",
+}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[n], strict=True))
+    if n in KNOWN_DIFFERENCES else n
+    for n in scenario_names("domains")
+])
 def test_domain_scenario(sidebyside: SideBySide, name: str) -> None:
     sidebyside.scenario(name)
 

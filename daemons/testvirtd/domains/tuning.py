@@ -10,19 +10,27 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError
-from .model import DomainKey, Domains
+from ..domxml import RAW_XML, DomainDef, ErrCode, ErrDomain, VirtError
+from ..hypervisor.core import Event
+from .model import DomainKey, DomainRef, Domains
 from .runtime import (
     AFFECT_CONFIG,
     AFFECT_LIVE,
+    T_BOOLEAN,
+    T_INT,
+    T_STRING,
     T_UINT,
     T_ULLONG,
     TypedParam,
     check_flags,
     cpumap_bytes,
     cpus_from_map,
+    current_vcpus,
+    find_disk,
+    find_net,
     format_cpuset,
     parse_cpuset,
     priv,
@@ -31,9 +39,44 @@ from .runtime import (
     validate_params,
 )
 
-__all__ = ("DomainTuning", "host_online_cpus")
+__all__ = (
+    "DomainMetadata",
+    "DomainMetadataChangeEvent",
+    "DomainTuning",
+    "get_metadata",
+    "host_online_cpus",
+    "set_metadata",
+)
 
 POLL_MAX_NS_DEFAULT = 32768
+MEM_MAXIMUM = 4
+VCPU_MAXIMUM = 4
+TYPED_PARAM_STRING_OKAY = 4
+#: testConnectGetMaxVcpus
+MAX_VCPUS = 32
+#: the memory tunables the test driver reports, in its order ("unlimited" by default)
+MEMTUNE_PARAMS = ("hard_limit", "soft_limit", "swap_hard_limit")
+MEMTUNE_UNLIMITED = 9007199254740991
+NUMA_MODES = ("strict", "preferred", "interleave", "restrictive")
+LIFECYCLE_ACTIONS = ("destroy", "restart", "rename-restart", "preserve", "coredump-destroy",
+                     "coredump-restart")
+BLKIO_DEVICE_PARAMS = (("device_weight", "weight"), ("device_read_iops_sec", "read_iops_sec"),
+                       ("device_write_iops_sec", "write_iops_sec"),
+                       ("device_read_bytes_sec", "read_bytes_sec"),
+                       ("device_write_bytes_sec", "write_bytes_sec"))
+PERF_EVENTS = ("cmt", "mbmt", "mbml", "cpu_cycles", "instructions", "cache_references",
+               "cache_misses", "branch_instructions", "branch_misses", "bus_cycles",
+               "stalled_cycles_frontend", "stalled_cycles_backend", "ref_cpu_cycles",
+               "cpu_clock", "task_clock", "page_faults", "context_switches", "cpu_migrations",
+               "page_faults_min", "page_faults_maj", "alignment_faults", "emulation_faults")
+IOTUNE_PARAMS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
+                 "read_iops_sec", "write_iops_sec", "total_bytes_sec_max",
+                 "read_bytes_sec_max", "write_bytes_sec_max", "total_iops_sec_max",
+                 "read_iops_sec_max", "write_iops_sec_max", "size_iops_sec", "group_name",
+                 "total_bytes_sec_max_length", "read_bytes_sec_max_length",
+                 "write_bytes_sec_max_length", "total_iops_sec_max_length",
+                 "read_iops_sec_max_length", "write_iops_sec_max_length")
+IOTUNE_MAX = 1000000000000000
 
 
 def host_online_cpus() -> list[int]:
@@ -223,6 +266,434 @@ class DomainTuning:
                         t[name] = value
 
 
+    # ------------------------------------------------------------------ memory and vCPUs
+
+    def set_memory(self, key: DomainKey, memory: int, flags: int) -> None:
+        """``virDomainSetMemoryFlags`` (``setMemory``: LIVE, ``setMaxMemory``: MAXIMUM)."""
+        check_flags("testDomainSetMemoryFlags", flags, AFFECT_LIVE | AFFECT_CONFIG | MEM_MAXIMUM)
+        with self.domains.access(key) as d:
+            defn, live = select_def(d, flags)
+            if flags & MEM_MAXIMUM:
+                if live:
+                    raise VirtError.invalid(
+                        ErrDomain.TEST, "cannot resize the maximum memory on an active domain")
+                defn.memory_kib = memory
+                defn.current_memory_kib = min(defn.current_memory_kib, memory)
+            else:
+                if memory > defn.memory_kib:
+                    raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                        "invalid argument: %s",
+                                        "cannot set memory higher than max memory")
+                defn.current_memory_kib = memory
+
+    def set_memory_stats_period(self, key: DomainKey, period: int, flags: int) -> None:
+        """``virDomainSetMemoryStatsPeriod``: the balloon's ``<stats period>``."""
+        check_flags("testDomainSetMemoryStatsPeriod", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            balloon = next((dev for dev in defn.devices if dev.tag == "memballoon"), None)
+            if balloon is None or balloon.get("model") == "none":
+                raise VirtError.internal_error(
+                    ErrDomain.TEST,
+                    "No memory balloon device configured, can not set the collection period")
+            for child in list(balloon):
+                if child.tag == "stats":
+                    balloon.remove(child)
+            if period:
+                balloon.insert(0, ET.Element("stats", {"period": str(period)}))
+
+    def set_vcpus(self, key: DomainKey, count: int, flags: int) -> None:
+        """``virDomainSetVcpusFlags`` (``setVcpus``: LIVE)."""
+        check_flags("testDomainSetVcpusFlags", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | VCPU_MAXIMUM)
+        if count > MAX_VCPUS:
+            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
+                                f"requested cpu amount exceeds maximum supported amount "
+                                f"({count} > {MAX_VCPUS})")
+        with self.domains.access(key) as d:
+            live, config = select_defs(d, flags)
+            if live is not None and live.vcpus < count:
+                raise _above_max(count, live.vcpus)
+            if config is not None and not flags & VCPU_MAXIMUM and config.vcpus < count:
+                raise _above_max(count, config.vcpus)
+            if live is not None:
+                _set_current_vcpus(live, count)
+            if config is not None:
+                if flags & VCPU_MAXIMUM:
+                    current = min(current_vcpus(config), count)
+                    config.vcpus = count
+                    _set_current_vcpus(config, current)
+                else:
+                    _set_current_vcpus(config, count)
+
+    def pin_vcpu(self, key: DomainKey, vcpu: int, cpumap: bytes, flags: int) -> None:
+        """``virDomainPinVcpu(Flags)``: live pinning of an online vCPU."""
+        check_flags("testDomainPinVcpuFlags", flags, 0)
+        with self.domains.access(key) as d:
+            if not d.active:
+                raise VirtError.invalid(ErrDomain.TEST, "cannot pin vcpus on an inactive domain")
+            if vcpu >= current_vcpus(d.defn):
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                    "invalid argument: %s",
+                                    f"requested vcpu '{vcpu}' is not present in the domain")
+            set_cputune_child(d.defn, "vcpupin", {"vcpu": str(vcpu)},
+                              {"vcpu": str(vcpu),
+                               "cpuset": format_cpuset(cpus_from_map(cpumap))})
+
+    def pin_emulator(self, key: DomainKey, cpumap: bytes, flags: int) -> None:
+        """``virDomainPinEmulator``."""
+        check_flags("testDomainPinEmulator", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            cpus = cpus_from_map(cpumap)
+            if not cpus:
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                    "invalid argument: %s", "Empty cpu list for pinning")
+            set_cputune_child(defn, "emulatorpin", {}, {"cpuset": format_cpuset(cpus)})
+
+    # ------------------------------------------------------------------ lifecycle actions
+
+    def set_lifecycle_action(self, key: DomainKey, kind: int, action: int, flags: int) -> None:
+        """``virDomainSetLifecycleAction``."""
+        check_flags("testDomainSetLifecycleAction", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        if not 0 <= kind < 3:
+            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s",
+                                f"invalid lifecycle type '{kind}'")
+        if not 0 <= action < len(LIFECYCLE_ACTIONS):
+            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s",
+                                f"invalid lifecycle action '{action}'")
+        with self.domains.access(key) as d:
+            live, config = select_defs(d, flags)
+            attr = ("on_poweroff", "on_reboot", "on_crash")[kind]
+            for defn in (live, config):
+                if defn is not None:
+                    setattr(defn, attr, LIFECYCLE_ACTIONS[action])
+
+    # ------------------------------------------------------------------ typed parameters
+
+    def memory_parameters(self, key: DomainKey, nparams: int, flags: int
+                          ) -> tuple[list[TypedParam], int]:
+        """``virDomainGetMemoryParameters``."""
+        check_flags("testDomainGetMemoryParameters", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        if nparams == 0:
+            return [], 3
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            values = [(name, T_ULLONG, _memtune(defn, name)) for name in MEMTUNE_PARAMS]
+            got = values[:nparams]
+            return got, len(got)
+
+    def set_memory_parameters(self, key: DomainKey, params: Sequence[TypedParam],
+                              flags: int) -> None:
+        """``virDomainSetMemoryParameters``."""
+        check_flags("testDomainSetMemoryParameters", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        validate_params(params, dict.fromkeys(MEMTUNE_PARAMS, T_ULLONG))
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            given = {name: value for name, _t, value in params}
+            if "hard_limit" in given or "swap_hard_limit" in given:
+                hard = given.get("hard_limit", _memtune(d.defn, "hard_limit"))
+                swap = given.get("swap_hard_limit", _memtune(d.defn, "swap_hard_limit"))
+                if hard > swap:
+                    raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                        "invalid argument: %s",
+                                        "memory hard_limit tunable value must be lower than "
+                                        "or equal to swap_hard_limit")
+            for name in ("soft_limit", "hard_limit", "swap_hard_limit"):
+                if name in given:
+                    _set_memtune(defn, name, given[name])
+
+    def numa_parameters(self, key: DomainKey, nparams: int, flags: int
+                        ) -> tuple[list[TypedParam], int]:
+        """``virDomainGetNumaParameters``."""
+        check_flags("testDomainGetNumaParameters", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        if nparams == 0:
+            return [], 2
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            mem = _numatune_memory(defn)
+            mode = NUMA_MODES.index(mem.get("mode", "strict")) if mem is not None else 0
+            nodeset = mem.get("nodeset", "") if mem is not None else ""
+            got = [("numa_mode", T_INT, mode), ("numa_nodeset", T_STRING, nodeset)][:nparams]
+            return got, len(got)
+
+    def set_numa_parameters(self, key: DomainKey, params: Sequence[TypedParam],
+                            flags: int) -> None:
+        """``virDomainSetNumaParameters``."""
+        check_flags("testDomainSetNumaParameters", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        validate_params(params, {"numa_mode": T_INT, "numa_nodeset": T_STRING})
+        with self.domains.access(key) as d:
+            defn, live = select_def(d, flags)
+            mode: int | None = None
+            nodeset: str | None = None
+            for name, _t, value in params:
+                if name == "numa_mode":
+                    if not 0 <= value < len(NUMA_MODES):
+                        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                            "invalid argument: %s",
+                                            f"unsupported numatune mode: '{value}'")
+                    mode = value
+                else:
+                    cpus = parse_cpuset(value)
+                    if not cpus:
+                        raise VirtError.invalid(ErrDomain.TEST,
+                                                f"Invalid nodeset of 'numatune': {value}")
+                    nodeset = format_cpuset(cpus)
+            mem = _numatune_memory(defn)
+            if live and mode is not None and mem is not None and \
+                    NUMA_MODES.index(mem.get("mode", "strict")) != mode:
+                raise VirtError.invalid(ErrDomain.TEST,
+                                        "can't change numatune mode for running domain")
+            if mem is None:
+                if mode is None and nodeset is None:
+                    return
+                tune = ET.Element("numatune")
+                mem = ET.SubElement(tune, "memory", {"mode": "strict"})
+                defn.extra["numatune"] = [tune]
+            if mode is not None:
+                mem.set("mode", NUMA_MODES[mode])
+            if nodeset is not None:
+                mem.set("nodeset", nodeset)
+            attrs = {"mode": mem.get("mode", "strict")}
+            if mem.get("nodeset"):
+                attrs["nodeset"] = mem.get("nodeset", "")
+            mem.attrib.clear()
+            mem.attrib.update(attrs)
+
+    def blkio_parameters(self, key: DomainKey, nparams: int, flags: int
+                         ) -> tuple[list[TypedParam], int]:
+        """``virDomainGetBlkioParameters``."""
+        check_flags("testDomainGetBlkioParameters", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        if nparams == 0:
+            return [], 6
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            tune = defn.extra.get("blkiotune", [None])[0]
+            weight = 0
+            devices: list[dict[str, str]] = []
+            if tune is not None:
+                w = tune.find("weight")
+                weight = int((w.text or "0").strip()) if w is not None else 0
+                for dev in tune.findall("device"):
+                    devices.append({c.tag: (c.text or "").strip() for c in dev})
+            out: list[TypedParam] = [("weight", T_UINT, weight)]
+            for pname, tag in BLKIO_DEVICE_PARAMS:
+                text = ",".join(f"{dv['path']},{dv[tag]}" for dv in devices if tag in dv)
+                out.append((pname, T_STRING, text))
+            got = out[:nparams]
+            return got, len(got)
+
+    def set_blkio_parameters(self, key: DomainKey, params: Sequence[TypedParam],
+                             flags: int) -> None:
+        """``virDomainSetBlkioParameters``."""
+        check_flags("testDomainSetBlkioParameters", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        validate_params(params, {"weight": T_UINT,
+                                 **{name: T_STRING for name, _tag in BLKIO_DEVICE_PARAMS}})
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            tunes = defn.extra.get("blkiotune")
+            tune = tunes[0] if tunes else ET.Element("blkiotune")
+            for name, _t, value in params:
+                if name == "weight":
+                    w = tune.find("weight")
+                    if w is None:
+                        w = ET.Element("weight")
+                        tune.insert(0, w)
+                    w.text = str(value)
+                    continue
+                tag = dict(BLKIO_DEVICE_PARAMS)[name]
+                items = [x for x in value.split(",") if x != ""]
+                for path, number in zip(items[::2], items[1::2], strict=False):
+                    dev = next((dv for dv in tune.findall("device")
+                                if (dv.findtext("path") or "") == path), None)
+                    if dev is None:
+                        dev = ET.SubElement(tune, "device")
+                        ET.SubElement(dev, "path").text = path
+                    elem = dev.find(tag)
+                    if elem is None:
+                        elem = ET.SubElement(dev, tag)
+                    elem.text = number
+            if len(tune):
+                defn.extra["blkiotune"] = [tune]
+
+    def interface_parameters(self, key: DomainKey, device: str, nparams: int, flags: int
+                             ) -> tuple[list[TypedParam], int]:
+        """``virDomainGetInterfaceParameters``."""
+        check_flags("testDomainGetInterfaceParameters", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        if nparams == 0:
+            return [], 7
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            net = find_net(defn, device)
+            out: list[TypedParam] = []
+            for direction, fields in (("inbound", ("average", "peak", "burst", "floor")),
+                                      ("outbound", ("average", "peak", "burst"))):
+                elem = net.find(f"bandwidth/{direction}")
+                for f in fields:
+                    value = int(elem.get(f, "0")) if elem is not None else 0
+                    out.append((f"{direction}.{f}", T_UINT, value))
+            got = out[:nparams]
+            return got, len(got)
+
+    def set_interface_parameters(self, key: DomainKey, device: str,
+                                 params: Sequence[TypedParam], flags: int) -> None:
+        """``virDomainSetInterfaceParameters``: replaces each direction given."""
+        check_flags("testDomainSetInterfaceParameters", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        known = {f"inbound.{f}": T_UINT for f in ("average", "peak", "burst", "floor")}
+        known.update({f"outbound.{f}": T_UINT for f in ("average", "peak", "burst")})
+        validate_params(params, known)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            net = find_net(defn, device)
+            new: dict[str, dict[str, int]] = {"inbound": {}, "outbound": {}}
+            for name, _t, value in params:
+                direction, field = name.split(".")
+                new[direction][field] = value
+            bw = net.find("bandwidth")
+            for direction in ("inbound", "outbound"):
+                values = new[direction]
+                mandatory = values.get("average") or (direction == "inbound"
+                                                      and values.get("floor"))
+                specified = "average" in values or "floor" in values
+                if not mandatory and not specified:
+                    continue
+                if bw is None:
+                    bw = ET.Element("bandwidth")
+                    _insert_bandwidth(net, bw)
+                old = bw.find(direction)
+                if old is not None:
+                    bw.remove(old)
+                if mandatory:
+                    attrs = {f: str(values[f]) for f in ("average", "peak", "floor", "burst")
+                             if values.get(f)}
+                    elem = ET.Element(direction, attrs)
+                    if direction == "inbound":
+                        bw.insert(0, elem)
+                    else:
+                        bw.append(elem)
+            if bw is not None and not len(bw):
+                net.remove(bw)
+
+    def perf_events(self, key: DomainKey, flags: int) -> list[TypedParam]:
+        """``virDomainGetPerfEvents``: every event, enabled or not."""
+        check_flags("testDomainGetPerfEvents", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            state = _perf_state(defn)
+            return [(name, T_BOOLEAN, int(state.get(name) == "yes")) for name in PERF_EVENTS]
+
+    def set_perf_events(self, key: DomainKey, params: Sequence[TypedParam], flags: int) -> None:
+        """``virDomainSetPerfEvents``."""
+        check_flags("testDomainSetPerfEvents", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        validate_params(params, dict.fromkeys(PERF_EVENTS, T_BOOLEAN))
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            state = _perf_state(defn)
+            for name, _t, value in params:
+                state[name] = "yes" if value else "no"
+            perf = ET.Element("perf")
+            for name in PERF_EVENTS:
+                if name in state:
+                    ET.SubElement(perf, "event", {"name": name, "enabled": state[name]})
+            defn.extra["perf"] = [perf]
+
+    def block_io_tune(self, key: DomainKey, disk: str, nparams: int, flags: int
+                      ) -> tuple[list[TypedParam], int]:
+        """``virDomainGetBlockIoTune``."""
+        check_flags("testDomainGetBlockIoTune", flags,
+                    AFFECT_LIVE | AFFECT_CONFIG | TYPED_PARAM_STRING_OKAY)
+        if nparams == 0:
+            return [], len(IOTUNE_PARAMS)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags & ~TYPED_PARAM_STRING_OKAY)
+            dev = find_disk(defn, disk)
+            if dev is None:
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
+                                    f"disk '{disk}' was not found in the domain config")
+            tune = dev.find("iotune")
+            out: list[TypedParam] = []
+            for name in IOTUNE_PARAMS:
+                text = tune.findtext(name) if tune is not None else None
+                if name == "group_name":
+                    out.append((name, T_STRING, text or ""))
+                else:
+                    out.append((name, T_ULLONG, int(text) if text else 0))
+            got = out[:nparams]
+            return got, len(got)
+
+    def set_block_io_tune(self, key: DomainKey, disk: str, params: Sequence[TypedParam],
+                          flags: int) -> None:
+        """``virDomainSetBlockIoTune``."""
+        check_flags("testDomainSetBlockIoTune", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        validate_params(params, {n: T_STRING if n == "group_name" else T_ULLONG
+                                 for n in IOTUNE_PARAMS})
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            dev = find_disk(defn, disk)
+            if dev is None:
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
+                                    f"missing persistent configuration for disk '{disk}'")
+            tune = dev.find("iotune")
+            info: dict[str, Any] = {}
+            for name in IOTUNE_PARAMS:
+                text = tune.findtext(name) if tune is not None else None
+                info[name] = text if name == "group_name" else int(text or 0)
+            for name, _t, value in params:
+                if name != "group_name" and value > IOTUNE_MAX:
+                    raise VirtError.fmt(ErrCode.ARGUMENT_UNSUPPORTED, ErrDomain.TEST,
+                                        "argument unsupported: %s",
+                                        "block I/O throttle limit value must be no more than "
+                                        f"{IOTUNE_MAX}")
+                info[name] = value
+            for kind in ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"):
+                if info[f"total_{kind}"] and (info[f"read_{kind}"] or info[f"write_{kind}"]):
+                    raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                        "invalid argument: %s",
+                                        f"total and read/write of {kind} cannot be set at the "
+                                        "same time")
+            for rw in ("total", "read", "write"):
+                for kind in ("bytes_sec", "iops_sec"):
+                    if info[f"{rw}_{kind}"] > info[f"{rw}_{kind}_max"]:
+                        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST,
+                                            "invalid argument: %s",
+                                            f"{rw}_{kind} cannot be set higher than "
+                                            f"{rw}_{kind}_max ")
+            _write_iotune(dev, info)
+
+    # ------------------------------------------------------------------ rename
+
+    def rename(self, key: DomainKey, new_name: str, flags: int) -> Any:
+        """``virDomainRename``: shut off persistent domains only; UNDEFINED/RENAMED then
+        DEFINED/RENAMED."""
+        from .model import DomainLifecycleEvent
+
+        check_flags("testDomainRename", flags, 0)
+        with self.domains.access(key) as d:
+            if d.active:
+                raise VirtError.invalid(ErrDomain.TEST, "cannot rename active domain")
+            if not d.persistent:
+                raise VirtError.invalid(ErrDomain.TEST, "cannot rename a transient domain")
+            if d.state != 5:
+                raise VirtError.invalid(ErrDomain.TEST,
+                                        "domain has to be shutoff before renaming")
+            for other in self.domains.objects():
+                if other.defn.name == new_name:
+                    raise VirtError.fmt(ErrCode.OPERATION_INVALID, ErrDomain.DOMAIN,
+                                        "Requested operation is not valid: %s",
+                                        f"domain with name '{new_name}' already exists")
+            if "/" in new_name:
+                raise VirtError.xml_error(ErrDomain.TEST, f"name {new_name} cannot contain '/'")
+            self.domains.emit(DomainLifecycleEvent(d.ref(), 1, 1))
+            d.defn.name = new_name
+            self.domains.emit(DomainLifecycleEvent(d.ref(), 0, 2))
+            return d.ref()
+
+
 def _exclusive_affect(flags: int) -> None:
     if flags & AFFECT_LIVE and flags & AFFECT_CONFIG:
         from .runtime import exclusive
@@ -235,4 +706,199 @@ def iothread_cpumap(cpus: Sequence[int], maplen: int) -> bytes:
     return cpumap_bytes(cpus, maplen)
 
 
-_ = Any
+def _above_max(count: int, maximum: int) -> VirtError:
+    return VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
+                         f"requested cpu amount exceeds maximum ({count} > {maximum})")
+
+
+def _set_current_vcpus(defn: DomainDef, count: int) -> None:
+    defn.current_vcpus = None if count == defn.vcpus else count
+
+
+def _memtune(defn: DomainDef, name: str) -> int:
+    tune = defn.extra.get("memtune", [None])[0]
+    if tune is None:
+        return MEMTUNE_UNLIMITED
+    text = tune.findtext(name)
+    return int(text) if text else MEMTUNE_UNLIMITED
+
+
+def _set_memtune(defn: DomainDef, name: str, value: int) -> None:
+    tunes = defn.extra.get("memtune")
+    tune = tunes[0] if tunes else ET.Element("memtune")
+    values = {n: tune.findtext(n) for n in ("hard_limit", "soft_limit", "min_guarantee",
+                                            "swap_hard_limit")}
+    values[name] = str(value)
+    for child in list(tune):
+        tune.remove(child)
+    for n in ("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit"):
+        text = values[n]
+        if text is not None and int(text) < MEMTUNE_UNLIMITED:
+            ET.SubElement(tune, n, {"unit": "KiB"}).text = text
+    if len(tune):
+        defn.extra["memtune"] = [tune]
+    else:
+        defn.extra.pop("memtune", None)
+
+
+def _numatune_memory(defn: DomainDef) -> ET.Element | None:
+    tune = defn.extra.get("numatune", [None])[0]
+    return tune.find("memory") if tune is not None else None
+
+
+def _perf_state(defn: DomainDef) -> dict[str, str]:
+    perf = defn.extra.get("perf", [None])[0]
+    if perf is None:
+        return {}
+    return {e.get("name", ""): e.get("enabled", "no") for e in perf.findall("event")}
+
+
+def _insert_bandwidth(net: ET.Element, bw: ET.Element) -> None:
+    # libvirt writes <bandwidth> after <source>/<model> and before <target>
+    children = list(net)
+    for i, child in enumerate(children):
+        if child.tag in ("target", "guest", "alias", "address", "rom", "boot", "mtu",
+                         "coalesce", "driver", "link", "filterref", "vlan", "virtualport",
+                         "ip", "route", "script", "backenddomain", "tune", "teaming"):
+            net.insert(i, bw)
+            return
+    net.append(bw)
+
+
+def _write_iotune(dev: ET.Element, info: dict[str, Any]) -> None:
+    old = dev.find("iotune")
+    if old is not None:
+        dev.remove(old)
+    tune = ET.Element("iotune")
+    for name in IOTUNE_PARAMS:
+        value = info[name]
+        if name == "group_name":
+            if value:
+                ET.SubElement(tune, name).text = value
+        elif value:
+            ET.SubElement(tune, name).text = str(value)
+    if not len(tune):
+        return
+    children = list(dev)
+    pos = next((i for i, c in enumerate(children)
+                if c.tag in ("alias", "address", "boot", "serial", "wwn", "vendor", "product",
+                             "encryption", "readonly", "shareable", "transient")), len(children))
+    dev.insert(pos, tune)
+
+
+# ---------------------------------------------------------------------- metadata
+
+METADATA_DESCRIPTION = 0
+METADATA_TITLE = 1
+METADATA_ELEMENT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class DomainMetadataChangeEvent(Event):
+    """``VIR_DOMAIN_EVENT_ID_METADATA_CHANGE``: *type* changed (*nsuri* for elements)."""
+
+    dom: DomainRef
+    type: int
+    nsuri: str | None
+
+
+def _no_metadata() -> VirtError:
+    return VirtError(80, ErrDomain.DOMAIN,
+                     "metadata not found: Requested metadata element is not present",
+                     str1="metadata not found: %s",
+                     str2="Requested metadata element is not present")
+
+
+def _metadata_entries(defn: DomainDef) -> list[ET.Element]:
+    holder = defn.extra.get("metadata", [None])[0]
+    return [] if holder is None else list(holder)
+
+
+def _dump(elem: ET.Element) -> str:
+    text = ET.tostring(elem, encoding="unicode", short_empty_elements=True)
+    return text.replace(" />", "/>")
+
+
+def get_metadata(defn: DomainDef, mtype: int, uri: str | None) -> str:
+    """What ``virDomainGetMetadata`` answers for one definition."""
+    if mtype == METADATA_DESCRIPTION:
+        if defn.description is None:
+            raise _no_metadata()
+        return defn.description
+    if mtype == METADATA_TITLE:
+        if defn.title is None:
+            raise _no_metadata()
+        return defn.title
+    for entry in _metadata_entries(defn):
+        if entry.get("uri") == uri:
+            return entry.get("plain", "")
+    raise _no_metadata()
+
+
+def set_metadata(defn: DomainDef, mtype: int, text: str | None, key: str | None,
+                 uri: str | None) -> None:
+    """``virDomainSetMetadata`` on one definition."""
+    if mtype == METADATA_DESCRIPTION:
+        defn.description = text or None
+        return
+    if mtype == METADATA_TITLE:
+        defn.title = text or None
+        return
+    entries = [e for e in _metadata_entries(defn) if e.get("uri") != uri]
+    if text:
+        try:
+            parsed = ET.fromstring(text)
+        except ET.ParseError:
+            raise VirtError.xml_error(ErrDomain.DOMAIN, "(metadata_xml): malformed") from None
+        for node in parsed.iter():
+            if len(node) and node.text is not None and not node.text.strip():
+                node.text = None
+            if node.tail is not None and not node.tail.strip():
+                node.tail = None
+        plain = _dump(parsed)
+        ns = ET.Element(f"{key}:{parsed.tag}", {f"xmlns:{key}": uri or "", **parsed.attrib})
+        ns.text = parsed.text
+        ns.extend(list(parsed))
+        entry = ET.Element(RAW_XML, {"uri": uri or "", "plain": plain})
+        entry.text = _dump(ns)
+        entries.append(entry)
+    # Once there, <metadata> stays (empty) when its last element goes, as in libvirt.
+    if entries or "metadata" in defn.extra:
+        holder = ET.Element("metadata")
+        holder.extend(entries)
+        defn.extra["metadata"] = [holder]
+
+
+class DomainMetadata:
+    """``virDomainGetMetadata`` / ``virDomainSetMetadata`` with the metadata-change event."""
+
+    def __init__(self, domains: Domains) -> None:
+        self.domains = domains
+
+    def get(self, key: DomainKey, mtype: int, uri: str | None, flags: int) -> str:
+        """The description, title or element (by namespace URI) of one definition."""
+        check_flags("testDomainGetMetadata", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        with self.domains.access(key) as d:
+            defn, _ = select_def(d, flags)
+            if mtype not in (0, 1, 2):
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN,
+                                    "invalid argument: %s", f"unknown metadata type '{mtype}'")
+            return get_metadata(defn, mtype, uri)
+
+    def set(self, key: DomainKey, mtype: int, text: str | None, ns_key: str | None,
+            uri: str | None, flags: int) -> None:
+        """Change it in the live and/or persistent definition; emits METADATA_CHANGE."""
+        check_flags("testDomainSetMetadata", flags, AFFECT_LIVE | AFFECT_CONFIG)
+        with self.domains.access(key) as d:
+            if mtype not in (0, 1, 2):
+                raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN,
+                                    "invalid argument: %s", f"unknown metadata type '{mtype}'")
+            if mtype == METADATA_TITLE and text and "\n" in text:
+                raise VirtError(ErrCode.INVALID_ARG, ErrDomain.DOMAIN,
+                                "metadata title can't contain newlines")
+            live, config = select_defs(d, flags)
+            for defn in (live, config):
+                if defn is not None:
+                    set_metadata(defn, mtype, text, ns_key, uri)
+            self.domains.emit(DomainMetadataChangeEvent(
+                d.ref(), mtype, uri if mtype == METADATA_ELEMENT else None))

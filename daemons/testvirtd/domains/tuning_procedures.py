@@ -5,19 +5,37 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from netrpc import Call
+from netrpc import Call, xdr
 
 from .. import protocol as P
 from ..connection import RemoteBase
-from .procedures import dom_ref
-from .runtime_procedures import typed_params
-from .tuning import DomainTuning, iothread_cpumap
+from ..events import Outgoing
+from .procedures import KIND, dom_ref, wire_dom
+from .runtime_procedures import typed_params, wire_params
+from .tuning import DomainMetadata, DomainMetadataChangeEvent, DomainTuning, iothread_cpumap
+
+#: VIR_DOMAIN_EVENT_ID_METADATA_CHANGE and its message
+METADATA_CHANGE_ID = 16
+METADATA_CHANGE_PROC = 379
+_METADATA_CODEC = xdr.codec_for(P.DomainEventCallbackMetadataChangeMsg)
+
+
+def _metadata_change(event: DomainMetadataChangeEvent) -> Outgoing:
+    def encode(cb: int) -> bytes:
+        msg = P.DomainEventCallbackMetadataChangeMsg(cb, wire_dom(event.dom), event.type,
+                                                     event.nsuri)
+        return _METADATA_CODEC.encode(msg)
+
+    return Outgoing(KIND, METADATA_CHANGE_ID, event.dom.uuid, METADATA_CHANGE_PROC, encode)
 
 __all__ = ("DomainTuningProcedures",)
 
 
 class DomainTuningProcedures(RemoteBase):
-    """Tuning of domains: IOThreads (REMOTE program)."""
+    """Tuning of domains: memory, vCPUs, pinning, lifecycle actions, typed parameters,
+    IOThreads, metadata and renaming (REMOTE program)."""
+
+    event_formatters: Any = {DomainMetadataChangeEvent: _metadata_change}
 
     def _tuning(self, call: Call) -> DomainTuning:
         return DomainTuning(self.opened(call).hv.domains)
@@ -45,3 +63,125 @@ class DomainTuningProcedures(RemoteBase):
         self._tuning(call).set_iothread_params(dom_ref(args.dom), args.iothread_id,
                                                typed_params(args.params), args.flags)
         self.changed(call)
+
+    # -------------------------------------------------------------- memory and vCPUs
+
+    def domain_set_memory(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_memory(dom_ref(args.dom), args.memory, 1)
+        self.changed(call)
+
+    def domain_set_max_memory(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_memory(dom_ref(args.dom), args.memory, 4)
+        self.changed(call)
+
+    def domain_set_memory_flags(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_memory(dom_ref(args.dom), args.memory, args.flags)
+        self.changed(call)
+
+    def domain_set_memory_stats_period(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_memory_stats_period(dom_ref(args.dom), args.period, args.flags)
+        self.changed(call)
+
+    def domain_set_vcpus(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_vcpus(dom_ref(args.dom), args.nvcpus, 1)
+        self.changed(call)
+
+    def domain_set_vcpus_flags(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_vcpus(dom_ref(args.dom), args.nvcpus, args.flags)
+        self.changed(call)
+
+    def domain_pin_vcpu(self, call: Call, args: Any) -> None:
+        self._tuning(call).pin_vcpu(dom_ref(args.dom), args.vcpu, bytes(args.cpumap), 0)
+        self.changed(call)
+
+    def domain_pin_vcpu_flags(self, call: Call, args: Any) -> None:
+        self._tuning(call).pin_vcpu(dom_ref(args.dom), args.vcpu, bytes(args.cpumap),
+                                    args.flags)
+        self.changed(call)
+
+    def domain_pin_emulator(self, call: Call, args: Any) -> None:
+        self._tuning(call).pin_emulator(dom_ref(args.dom), bytes(args.cpumap), args.flags)
+        self.changed(call)
+
+    def domain_set_lifecycle_action(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_lifecycle_action(dom_ref(args.dom), args.type, args.action,
+                                                args.flags)
+        self.changed(call)
+
+    # -------------------------------------------------------------- typed parameters
+
+    def domain_get_memory_parameters(self, call: Call, args: Any) -> Any:
+        params, n = self._tuning(call).memory_parameters(dom_ref(args.dom), args.nparams,
+                                                         args.flags)
+        return P.DomainGetMemoryParametersRet(wire_params(params), n)
+
+    def domain_set_memory_parameters(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_memory_parameters(dom_ref(args.dom), typed_params(args.params),
+                                                 args.flags)
+        self.changed(call)
+
+    def domain_get_numa_parameters(self, call: Call, args: Any) -> Any:
+        params, n = self._tuning(call).numa_parameters(dom_ref(args.dom), args.nparams,
+                                                       args.flags)
+        return P.DomainGetNumaParametersRet(wire_params(params), n)
+
+    def domain_set_numa_parameters(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_numa_parameters(dom_ref(args.dom), typed_params(args.params),
+                                               args.flags)
+        self.changed(call)
+
+    def domain_get_blkio_parameters(self, call: Call, args: Any) -> Any:
+        params, n = self._tuning(call).blkio_parameters(dom_ref(args.dom), args.nparams,
+                                                        args.flags)
+        return P.DomainGetBlkioParametersRet(wire_params(params), n)
+
+    def domain_set_blkio_parameters(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_blkio_parameters(dom_ref(args.dom), typed_params(args.params),
+                                                args.flags)
+        self.changed(call)
+
+    def domain_get_interface_parameters(self, call: Call, args: Any) -> Any:
+        params, n = self._tuning(call).interface_parameters(dom_ref(args.dom), args.device,
+                                                            args.nparams, args.flags)
+        return P.DomainGetInterfaceParametersRet(wire_params(params), n)
+
+    def domain_set_interface_parameters(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_interface_parameters(dom_ref(args.dom), args.device,
+                                                    typed_params(args.params), args.flags)
+        self.changed(call)
+
+    def domain_get_block_io_tune(self, call: Call, args: Any) -> Any:
+        params, n = self._tuning(call).block_io_tune(dom_ref(args.dom), args.disk or "",
+                                                     args.nparams, args.flags)
+        return P.DomainGetBlockIoTuneRet(wire_params(params), n)
+
+    def domain_set_block_io_tune(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_block_io_tune(dom_ref(args.dom), args.disk,
+                                             typed_params(args.params), args.flags)
+        self.changed(call)
+
+    def domain_get_perf_events(self, call: Call, args: Any) -> Any:
+        params = self._tuning(call).perf_events(dom_ref(args.dom), args.flags)
+        return P.DomainGetPerfEventsRet(wire_params(params))
+
+    def domain_set_perf_events(self, call: Call, args: Any) -> None:
+        self._tuning(call).set_perf_events(dom_ref(args.dom), typed_params(args.params),
+                                           args.flags)
+        self.changed(call)
+
+    # -------------------------------------------------------------- metadata and name
+
+    def domain_get_metadata(self, call: Call, args: Any) -> Any:
+        meta = DomainMetadata(self.opened(call).hv.domains)
+        return P.DomainGetMetadataRet(meta.get(dom_ref(args.dom), args.type, args.uri,
+                                               args.flags))
+
+    def domain_set_metadata(self, call: Call, args: Any) -> None:
+        meta = DomainMetadata(self.opened(call).hv.domains)
+        meta.set(dom_ref(args.dom), args.type, args.metadata, args.key, args.uri, args.flags)
+        self.changed(call)
+
+    def domain_rename(self, call: Call, args: Any) -> Any:
+        self._tuning(call).rename(dom_ref(args.dom), args.new_name or "", args.flags)
+        self.changed(call)
+        return P.DomainRenameRet(0)

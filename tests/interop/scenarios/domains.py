@@ -229,3 +229,157 @@ def iothreads(s: Session) -> None:
     s.step("info after start", d.ioThreadInfo, 0)
     s.step("stats after start", c.getAllDomainStats, 0, 0)
     s.step("xml after start", d.XMLDesc, 0)
+
+
+@scenario
+def memory_and_vcpus(s: Session) -> None:
+    d = s.dom()
+    A = libvirt
+    s.step("setMemory", d.setMemory, 1048576)
+    s.step("setMemory too big", d.setMemory, 99999999)
+    s.step("info", d.info, mask=lambda r: r[:4])  # cpu time is the wall clock
+    s.step("setMemoryFlags config", d.setMemoryFlags, 1000000, A.VIR_DOMAIN_AFFECT_CONFIG)
+    s.step("setMemoryFlags max config", d.setMemoryFlags, 4000000,
+           A.VIR_DOMAIN_AFFECT_CONFIG | A.VIR_DOMAIN_MEM_MAXIMUM)
+    s.step("setMaxMemory running", d.setMaxMemory, 9000000)
+    s.step("setMemoryFlags bad flags", d.setMemoryFlags, 1000, 8)
+    s.step("setMemoryFlags both", d.setMemoryFlags, 1000, 3)
+    s.step("setMemoryStatsPeriod", d.setMemoryStatsPeriod, 5, 0)
+    s.step("setMemoryStatsPeriod bad flags", d.setMemoryStatsPeriod, 5, 4)
+    s.step("memoryStats", d.memoryStats)
+    s.step("setVcpus", d.setVcpus, 1)
+    s.step("vcpusFlags", d.vcpusFlags, 0)
+    s.step("setVcpusFlags max config", d.setVcpusFlags, 4,
+           A.VIR_DOMAIN_VCPU_MAXIMUM | A.VIR_DOMAIN_AFFECT_CONFIG)
+    s.step("vcpusFlags max config", d.vcpusFlags,
+           A.VIR_DOMAIN_VCPU_MAXIMUM | A.VIR_DOMAIN_AFFECT_CONFIG)
+    s.step("setVcpus too many", d.setVcpus, 40)
+    s.step("setVcpus above max", d.setVcpus, 3)
+    s.step("setVcpusFlags bad flags", d.setVcpusFlags, 1, 8)
+    s.step("pinVcpu", d.pinVcpu, 0, (True, False))
+    s.step("pinVcpu offline", d.pinVcpu, 1, (True, False))
+    s.step("pinVcpuFlags flags", d.pinVcpuFlags, 0, (True,), 1)
+    s.step("vcpuPinInfo", d.vcpuPinInfo, 0)
+    s.step("vcpus", d.vcpus, mask=_vcpus_mask)
+    s.step("pinEmulator", d.pinEmulator, (True, False, True), 0)
+    s.step("pinEmulator empty", d.pinEmulator, (False,), 0)
+    s.step("emulatorPinInfo", d.emulatorPinInfo)
+    s.step("setLifecycleAction", d.setLifecycleAction, 0, 1, 0)
+    s.step("setLifecycleAction crash", d.setLifecycleAction, 2, 4, 0)
+    s.step("setLifecycleAction bad type", d.setLifecycleAction, 9, 0, 0)
+    s.step("setLifecycleAction bad action", d.setLifecycleAction, 0, 9, 0)
+    s.step("setLifecycleAction config", d.setLifecycleAction, 1, 3, 2)
+    s.step("xml", d.XMLDesc, 0)
+    s.step("xml inactive", d.XMLDesc, A.VIR_DOMAIN_XML_INACTIVE)
+    s.step("destroy", d.destroy)
+    s.step("xml after destroy", d.XMLDesc, 0)
+    s.step("setMaxMemory", d.setMaxMemory, 5000000)
+    s.step("setMemory inactive", d.setMemory, 1000)
+    s.step("setVcpusFlags inactive", d.setVcpusFlags, 3, 0)
+    s.step("pinVcpu inactive", d.pinVcpu, 0, (True,))
+    s.step("info inactive", d.info, mask=lambda r: r[:4])
+    s.step("xml inactive domain", d.XMLDesc, 0)
+
+
+@scenario
+def typed_parameters(s: Session) -> None:
+    d = s.dom()
+    s.step("memoryParameters", d.memoryParameters, 0)
+    s.step("setMemoryParameters", d.setMemoryParameters,
+           {"hard_limit": 1000000, "soft_limit": 500000}, 0)
+    s.step("setMemoryParameters bad", d.setMemoryParameters,
+           {"hard_limit": 10, "swap_hard_limit": 5}, 0)
+    s.step("setMemoryParameters config", d.setMemoryParameters, {"swap_hard_limit": 7}, 2)
+    s.step("memoryParameters after", d.memoryParameters, 0)
+    s.step("memoryParameters config", d.memoryParameters, 2)
+    s.step("numaParameters", d.numaParameters, 0)
+    s.step("setNumaParameters", d.setNumaParameters, {"numa_nodeset": "0", "numa_mode": 1}, 0)
+    s.step("setNumaParameters mode change", d.setNumaParameters, {"numa_mode": 2}, 0)
+    s.step("setNumaParameters config", d.setNumaParameters,
+           {"numa_nodeset": "0-1", "numa_mode": 2}, 2)
+    s.step("numaParameters after", d.numaParameters, 0)
+    s.step("numaParameters config", d.numaParameters, 2)
+    s.step("blkioParameters", d.blkioParameters, 0)
+    s.step("setBlkioParameters", d.setBlkioParameters,
+           {"weight": 500, "device_weight": "/dev/sda,100"}, 0)
+    s.step("blkioParameters after", d.blkioParameters, 0)
+    s.step("interfaceParameters", d.interfaceParameters, "testnet0", 0)
+    s.step("setInterfaceParameters", d.setInterfaceParameters, "testnet0",
+           {"inbound.average": 100, "inbound.peak": 200, "outbound.average": 50}, 0)
+    s.step("interfaceParameters after", d.interfaceParameters, "testnet0", 0)
+    s.step("interfaceParameters bad device", d.interfaceParameters, "nope", 0)
+    s.step("setInterfaceParameters clear in", d.setInterfaceParameters, "testnet0",
+           {"inbound.average": 0}, 0)
+    s.step("interfaceParameters cleared", d.interfaceParameters, "testnet0", 0)
+    s.step("blockIoTune", d.blockIoTune, "vda", 0)
+    s.step("setBlockIoTune over max", d.setBlockIoTune, "vda", {"total_bytes_sec": 1000}, 0)
+    s.step("setBlockIoTune", d.setBlockIoTune, "vda",
+           {"total_bytes_sec": 1000, "total_bytes_sec_max": 2000}, 0)
+    s.step("setBlockIoTune total and read", d.setBlockIoTune, "vda",
+           {"read_bytes_sec": 5, "read_bytes_sec_max": 10}, 0)
+    s.step("setBlockIoTune bad disk", d.setBlockIoTune, "vdz", {"total_bytes_sec": 1}, 0)
+    s.step("blockIoTune after", d.blockIoTune, "vda", 0)
+    s.step("blockIoTune bad disk", d.blockIoTune, "vdz", 0)
+    s.step("perfEvents", d.perfEvents, 0)
+    s.step("setPerfEvents", d.setPerfEvents, {"cmt": True, "mbml": False}, 0)
+    s.step("perfEvents after", d.perfEvents, 0)
+    s.step("xml", d.XMLDesc, 0)
+    s.step("xml inactive", d.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
+
+
+@scenario
+def metadata(s: Session) -> None:
+    d = s.dom()
+    M = libvirt
+    s.ignore_events("metadata_change")  # compared by metadata_events (a known difference)
+    s.step("get description", d.metadata, M.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0)
+    s.step("set description", d.setMetadata, M.VIR_DOMAIN_METADATA_DESCRIPTION, "hello <b>",
+           None, None, 0)
+    s.step("set title", d.setMetadata, M.VIR_DOMAIN_METADATA_TITLE, "T", None, None, 0)
+    s.step("set title newline", d.setMetadata, M.VIR_DOMAIN_METADATA_TITLE, "T\nx", None,
+           None, 0)
+    s.step("set element", d.setMetadata, M.VIR_DOMAIN_METADATA_ELEMENT,
+           "<foo bar='1'>x</foo>", "ex", "http://example.org/", 0)
+    s.step("set element config", d.setMetadata, M.VIR_DOMAIN_METADATA_ELEMENT, "<zz/>", "zz",
+           "http://z.org/", M.VIR_DOMAIN_AFFECT_CONFIG)
+    s.step("set bad flags", d.setMetadata, M.VIR_DOMAIN_METADATA_TITLE, "T", None, None, 4)
+    s.events("after set")
+    s.step("get element", d.metadata, M.VIR_DOMAIN_METADATA_ELEMENT, "http://example.org/", 0)
+    s.step("get element config", d.metadata, M.VIR_DOMAIN_METADATA_ELEMENT, "http://z.org/",
+           2)
+    s.step("get missing element", d.metadata, M.VIR_DOMAIN_METADATA_ELEMENT, "http://no/", 0)
+    s.step("get description", d.metadata, M.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0)
+    s.step("get title config", d.metadata, M.VIR_DOMAIN_METADATA_TITLE, None, 2)
+    s.step("get bad flags", d.metadata, M.VIR_DOMAIN_METADATA_TITLE, None, 4)
+    s.step("xml", d.XMLDesc, 0)
+    s.step("xml inactive", d.XMLDesc, M.VIR_DOMAIN_XML_INACTIVE)
+    s.step("remove element", d.setMetadata, M.VIR_DOMAIN_METADATA_ELEMENT, None, None,
+           "http://example.org/", 0)
+    s.step("remove title", d.setMetadata, M.VIR_DOMAIN_METADATA_TITLE, None, None, None, 0)
+    s.step("xml after removal", d.XMLDesc, 0)
+
+
+@scenario
+def rename(s: Session) -> None:
+    d = s.dom()
+    s.step("rename running", d.rename, "test2", 0)
+    s.step("destroy", d.destroy)
+    s.step("rename bad flags", d.rename, "test2", 1)
+    s.step("rename slash", d.rename, "a/b", 0)
+    s.step("rename", d.rename, "test2", 0)
+    s.events("after rename")
+    s.step("lookup old", s.conn.lookupByName, "test")
+    s.step("lookup new", s.conn.lookupByName, "test2")
+    s.step("xml", s.conn.lookupByName("test2").XMLDesc, 0)
+    s.step("list", s.conn.listDefinedDomains)
+
+
+@scenario
+def metadata_events(s: Session) -> None:
+    d = s.dom()
+    M = libvirt
+    s.step("set description", d.setMetadata, M.VIR_DOMAIN_METADATA_DESCRIPTION, "x", None,
+           None, 0)
+    s.step("set element", d.setMetadata, M.VIR_DOMAIN_METADATA_ELEMENT, "<foo/>", "ex",
+           "http://example.org/", 0)
+    s.events("after set")
