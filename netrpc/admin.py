@@ -812,6 +812,7 @@ def enable_admin(
     *,
     server_name: str = "admin",
     mode: int = 0o700,
+    group: str | int | None = None,
     allowed_uids: Iterable[int] | None = None,
     max_clients: int = 5000,
     max_queued_clients: int = 20,
@@ -826,7 +827,8 @@ def enable_admin(
     """Give *daemon* an admin server, like libvirtd's: call before ``daemon.run()``.
 
     The server (named *server_name*) carries :class:`AdminProgram` on a unix socket at
-    *socket_path* with permissions *mode*; only peers whose uid is in *allowed_uids*
+    *socket_path* with permissions *mode* (and *group*, a name or gid, as libvirtd gives it
+    ``unix_sock_group``); only peers whose uid is in *allowed_uids*
     (default: the daemon's effective uid) are served, others are refused and logged.  It
     has no priority workers and ``max_anonymous_clients=0``.  The other limits default to
     libvirtd's ``admin_*`` settings.
@@ -849,7 +851,10 @@ def enable_admin(
         keepalive_count=keepalive_count,
     )
     server.add_service(
-        Service.unix(socket_path, mode=mode, allowed_uids=uids, fd_passing=False, name="admin")
+        Service.unix(
+            socket_path, mode=mode, group=group, allowed_uids=uids, fd_passing=False,
+            name="admin",
+        )
     )
     daemon.add_server(server)
     return server

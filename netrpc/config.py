@@ -400,8 +400,9 @@ def _check_value(key: str, value: Any, filename: str, line: int) -> None:
 class DaemonConfig:
     """A daemon's settings, libvirt's defaults for everything not given.
 
-    ``extra`` holds the daemon-specific keys (registered with ``extra_keys``), and
-    ``source`` the file it was read from.
+    ``extra`` holds the daemon-specific keys (registered with ``extra_keys``), ``source``
+    the file it was read from, and ``lines`` the line of every key the file sets (so a
+    daemon can tell a setting from a default, and name the line of one it cannot use).
     """
 
     listen_tls: bool = True
@@ -453,6 +454,7 @@ class DaemonConfig:
     mdns_name: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    lines: Mapping[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ derived values
 
@@ -486,10 +488,11 @@ class DaemonConfig:
         }
 
     def admin_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`netrpc.admin.enable_admin` (``admin_*`` settings
-        and ``unix_sock_admin_perms``)."""
+        """Keyword arguments for :func:`netrpc.admin.enable_admin` (``admin_*`` settings,
+        ``unix_sock_admin_perms`` and ``unix_sock_group``)."""
         return {
             "mode": self.unix_sock_admin_mode,
+            "group": self.unix_sock_group,
             "max_clients": self.admin_max_clients,
             "max_queued_clients": self.admin_max_queued_clients,
             "max_client_requests": self.admin_max_client_requests,
@@ -551,7 +554,8 @@ def config_from_text(
     kwargs = {k: v for k, (v, _) in values.items() if k in known}
     extra = {k: spec.default for k, spec in (extra_keys or {}).items()}
     extra.update({k: v for k, (v, _) in values.items() if k not in known})
-    return DaemonConfig(**kwargs, extra=extra, source=filename)
+    lines = {k: line for k, (_, line) in values.items()}
+    return DaemonConfig(**kwargs, extra=extra, source=filename, lines=lines)
 
 
 def load_config(

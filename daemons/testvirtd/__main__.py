@@ -13,6 +13,7 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
 from netrpc.faults import FaultRuleError, parse_rule
@@ -29,7 +30,6 @@ from .daemon import (
     TestVirtd,
     check_default_uri,
     default_admin_socket,
-    default_listens,
     default_qmp_dir,
     load_hypervisor,
     parse_listen,
@@ -38,6 +38,7 @@ from .daemon import (
 )
 from .faults import remote_procedure_number
 from .hypervisor import StateFileError
+from .settings import Choices, check_settings, listens_from_config
 
 __all__ = ("build_parser", "main")
 
@@ -87,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--pid-file", metavar="FILE", help="write the daemon's pid to FILE")
     ap.add_argument(
         "--config", metavar="FILE",
-        help="settings in libvirtd.conf syntax (limits, workers, keepalive, logging, "
-        "admin_*, mdns_*); SIGHUP reloads what can change at run time",
+        help="settings in libvirtd.conf syntax (endpoints without --listen, socket "
+        "permissions, auth_* and sasl_*, TLS, limits, workers, keepalive, logging, admin_*, "
+        "mdns_*); a setting that cannot take effect is refused; SIGHUP reloads what can "
+        "change at run time",
     )
     ap.add_argument(
         "--admin-socket", metavar="PATH",
@@ -175,18 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the daemon; returns the exit status (0 after a graceful stop)."""
     args = build_parser().parse_args(argv)
     try:
-        listens = [parse_listen(uri) for uri in args.listen] or default_listens()
-        if args.driver_sockets:
-            listens += [parse_listen(f"unix://{DRIVER_SOCKET}"),
-                        parse_listen(f"unix-ro://{DRIVER_SOCKET_RO}")]
-    except ListenError as exc:
-        print(f"testvirtd: error: {exc}", file=sys.stderr)
-        return 2
-    try:
         config = (
             load_config(args.config, extra_keys=CONFIG_KEYS) if args.config else DaemonConfig()
         )
+        listens = [parse_listen(uri) for uri in args.listen] or listens_from_config(config)
+        if args.driver_sockets:
+            listens += [parse_listen(f"unix://{DRIVER_SOCKET}"),
+                        parse_listen(f"unix-ro://{DRIVER_SOCKET_RO}")]
         sasl = sasl_from_config(config, listens)
+        check_settings(config, listens, _choices(args))
+    except ListenError as exc:
+        print(f"testvirtd: error: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, OSError) as exc:
         print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
         return 2
@@ -223,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.config:
                 return
             new = load_config(args.config, extra_keys=CONFIG_KEYS)
+            check_settings(new, listens, _choices(args))
             apply_runtime(new, daemon.daemon, log_config=log_config, previous=current["config"])
             current["config"] = new
 
@@ -254,19 +258,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _choices(args: argparse.Namespace) -> Choices:
+    return Choices(
+        listen=bool(args.listen), pki=bool(args.pki),
+        tls_allowed_dn=args.tls_allowed_dn is not None, no_admin=args.no_admin,
+        mdns=args.mdns, mdns_name=args.mdns_name is not None,
+    )
+
+
 def _tls_context(args: argparse.Namespace, config: DaemonConfig) -> TLSContext:
     allowed = args.tls_allowed_dn
     if allowed is None and config.tls_allowed_dn_list is not None:
         allowed = list(config.tls_allowed_dn_list)
+    # tls_no_verify_certificate, tls_no_sanity_certificate and tls_priority as libvirtd
+    # applies them (the priority as an OpenSSL cipher list).
+    options: dict[str, Any] = {
+        "allowed_dns": allowed,
+        "verify_peer": not config.tls_no_verify_certificate,
+        "sanity_check": not config.tls_no_sanity_certificate,
+        "priority": config.tls_priority,
+    }
     if args.pki:
-        return TLSContext.server_from_pki(args.pki, allowed_dns=allowed)
+        return TLSContext.server_from_pki(args.pki, **options)
     if config.cert_file and config.key_file and config.ca_file:
         return TLSContext.server(
             ca_file=config.ca_file, cert_file=config.cert_file, key_file=config.key_file,
-            crl_file=config.crl_file, allowed_dns=allowed,
+            crl_file=config.crl_file, **options,
         )
     files = PKIFiles.locate(role="server")
-    return TLSContext(files, role="server", allowed_dns=allowed)
+    return TLSContext(files, role="server", **options)
 
 
 def _qmp_dir(option: str | None, listens: Sequence[Listen]) -> str | None:

@@ -111,12 +111,16 @@ class Listen:
         *,
         auth: str = "none",
         sasl: SASLConfig | None = None,
+        mode: int | None = None,
+        group: str | None = None,
     ) -> Service:
         """The netrpc service for this endpoint (*tls_context* is needed for ``tls``).
 
         :param auth: ``"none"`` or ``"sasl"`` (libvirtd's ``auth_*`` value); on TLS
             "none" means the client certificate check alone.
         :param sasl: the SASL policy, for ``auth="sasl"``.
+        :param mode: a unix socket's permissions (default 0600, read-only 0666).
+        :param group: a unix socket's group (``unix_sock_group``).
         """
         policy: AuthPolicy = "sasl" if auth == "sasl" else "none"
         if self.kind == "tcp":
@@ -140,8 +144,13 @@ class Listen:
                     f"directory {directory}: {reason}",
                 ) from None
         if self.kind == "unix-ro":
-            return Service.unix(self.path, mode=0o666, readonly=True, auth=policy, sasl=sasl)
-        return Service.unix(self.path, mode=0o600, auth=policy, sasl=sasl)
+            return Service.unix(
+                self.path, mode=0o666 if mode is None else mode, group=group, readonly=True,
+                auth=policy, sasl=sasl,
+            )
+        return Service.unix(
+            self.path, mode=0o600 if mode is None else mode, group=group, auth=policy, sasl=sasl
+        )
 
 
 def parse_listen(uri: str) -> Listen:
@@ -392,7 +401,10 @@ class TestVirtd:
         self.sasl = sasl
         self.services = [
             self.server.add_service(
-                listen.service(tls_context, auth=auth_of(self.config, listen.kind), sasl=sasl)
+                listen.service(
+                    tls_context, auth=auth_of(self.config, listen.kind), sasl=sasl,
+                    mode=self._socket_mode(listen.kind), group=self.config.unix_sock_group,
+                )
             )
             for listen in self.listens
         ]
@@ -415,6 +427,13 @@ class TestVirtd:
         self.mdns = mdns
         self.mdns_name = mdns_name
         self.qmp_sockets = QmpSockets(self.qemu, qmp_dir) if qmp_dir is not None else None
+
+    def _socket_mode(self, kind: str) -> int | None:
+        """``unix_sock_rw_perms`` / ``unix_sock_ro_perms`` when the file sets them."""
+        key = {"unix": "unix_sock_rw_perms", "unix-ro": "unix_sock_ro_perms"}.get(kind)
+        if key is None or key not in self.config.lines:
+            return None
+        return int(getattr(self.config, key), 8)
 
     def save(self) -> None:
         """Write the state file now (synchronously), if there is one.
