@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if any(listen.kind == "tls" for listen in listens) or args.pki:
         try:
             tls_context = _tls_context(args, config)
-        except (TLSError, OSError) as exc:
+        except (TLSError, ConfigError, OSError) as exc:
             print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
             return 2
     try:
@@ -278,15 +278,23 @@ def _tls_context(args: argparse.Namespace, config: DaemonConfig) -> TLSContext:
         "sanity_check": not config.tls_no_sanity_certificate,
         "priority": config.tls_priority,
     }
-    if args.pki:
-        return TLSContext.server_from_pki(args.pki, **options)
-    if config.cert_file and config.key_file and config.ca_file:
-        return TLSContext.server(
-            ca_file=config.ca_file, cert_file=config.cert_file, key_file=config.key_file,
-            crl_file=config.crl_file, **options,
-        )
-    files = PKIFiles.locate(role="server")
-    return TLSContext(files, role="server", **options)
+    try:
+        if args.pki:
+            return TLSContext.server_from_pki(args.pki, **options)
+        if config.cert_file and config.key_file and config.ca_file:
+            return TLSContext.server(
+                ca_file=config.ca_file, cert_file=config.cert_file, key_file=config.key_file,
+                crl_file=config.crl_file, **options,
+            )
+        files = PKIFiles.locate(role="server")
+        return TLSContext(files, role="server", **options)
+    except TLSError as exc:
+        if "cipher list" in str(exc) and "tls_priority" in config.lines:
+            raise ConfigError(
+                config.source or "<config>", config.lines["tls_priority"], str(exc),
+                "tls_priority",
+            ) from None
+        raise
 
 
 def _qmp_dir(option: str | None, listens: Sequence[Listen]) -> str | None:
