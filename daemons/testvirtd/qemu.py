@@ -29,7 +29,7 @@ from typing import Annotated, Any, Final
 
 import anyio.from_thread
 
-from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, procedure, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, xdr
 
 from . import safe_regex
 from .agent import GuestAgent
@@ -340,8 +340,6 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     # -------------------------------------------------------------- procedures
 
     @differs(QEMU_EXTENSION)
-    @procedure(1, args=DomainMonitorCommandArgs, ret=DomainMonitorCommandRet, inline=True,
-               name="virDomainQemuMonitorCommand")
     def domain_monitor_command(
         self, call: Call, args: DomainMonitorCommandArgs
     ) -> DomainMonitorCommandRet:
@@ -378,8 +376,6 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
             return _qemu_refusal(JSON_NESTING_ERROR)
 
     @differs(QEMU_EXTENSION)
-    @procedure(3, args=DomainAgentCommandArgs, ret=DomainAgentCommandRet, inline=True,
-               name="virDomainQemuAgentCommand")
     def domain_agent_command(
         self, call: Call, args: DomainAgentCommandArgs
     ) -> DomainAgentCommandRet:
@@ -409,8 +405,6 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
         return DomainAgentCommandRet(_compact(json.loads(reply)))
 
     @differs(QEMU_EXTENSION)
-    @procedure(4, args=MonitorEventRegisterArgs, ret=MonitorEventRegisterRet, readonly=True,
-               inline=True)
     def connect_domain_monitor_event_register(
         self, call: Call, args: MonitorEventRegisterArgs
     ) -> MonitorEventRegisterRet:
@@ -441,7 +435,6 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
         self._client_ids(call.client).add(cb_id)
         return MonitorEventRegisterRet(cb_id)
 
-    @procedure(5, args=MonitorEventDeregisterArgs, readonly=True, inline=True)
     def connect_domain_monitor_event_deregister(
         self, call: Call, args: MonitorEventDeregisterArgs
     ) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError, procedure, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, RPCError, xdr
 
 from .. import protocol as P
 from ..connection import RemoteBase
@@ -122,8 +122,6 @@ class DomainProcedures(RemoteBase):
 
     # ============================================================== listing & lookup
 
-    @procedure(273, args=ConnectListAllArgs, ret=ConnectListAllDomainsRet, readonly=True,
-               inline=True)
     def connect_list_all_domains(
         self, call: Call, args: ConnectListAllArgs
     ) -> ConnectListAllDomainsRet:
@@ -155,73 +153,58 @@ class DomainProcedures(RemoteBase):
         return P.ConnectListDefinedDomainsRet(
             hv.domains.list_inactive_names(max(args.maxnames, 0)))
 
-    @procedure(23, args=NameArgs, ret=DomainRet, readonly=True, inline=True)
     def domain_lookup_by_name(self, call: Call, args: NameArgs) -> DomainRet:
         return DomainRet(wire_dom(self.opened(call).hv.domains.lookup_by_name(args.name)))
 
-    @procedure(24, args=LookupByUuidArgs, ret=DomainRet, readonly=True, inline=True)
     def domain_lookup_by_uuid(self, call: Call, args: LookupByUuidArgs) -> DomainRet:
         hv = self.opened(call).hv
         return DomainRet(wire_dom(hv.domains.lookup_by_uuid(bytes(args.uuid))))
 
-    @procedure(22, args=LookupByIdArgs, ret=DomainRet, readonly=True, inline=True)
     def domain_lookup_by_id(self, call: Call, args: LookupByIdArgs) -> DomainRet:
         return DomainRet(wire_dom(self.opened(call).hv.domains.lookup_by_id(args.id)))
 
     # ============================================================== queries
 
-    @procedure(16, args=DomainArgs, ret=DomainGetInfoRet, readonly=True, inline=True)
     def domain_get_info(self, call: Call, args: DomainArgs) -> DomainGetInfoRet:
         info = self.opened(call).hv.domains.get_info(dom_ref(args.dom))
         return DomainGetInfoRet(info.state, info.max_mem, info.memory, info.nr_virt_cpu,
                                 info.cpu_time)
 
-    @procedure(212, args=DomainFlagsArgs, ret=DomainGetStateRet, readonly=True, inline=True)
     def domain_get_state(self, call: Call, args: DomainFlagsArgs) -> DomainGetStateRet:
         hv = self.opened(call).hv
         state, reason = hv.domains.get_state(dom_ref(args.dom), args.flags)
         return DomainGetStateRet(state, reason)
 
-    @procedure(19, args=DomainArgs, ret=StringRet, readonly=True, inline=True)
     def domain_get_os_type(self, call: Call, args: DomainArgs) -> StringRet:
         st = self.opened(call)
         return StringRet(st.hv.domains.get_os_type(dom_ref(args.dom), st.flavour))
 
-    @procedure(17, args=DomainArgs, ret=UHyperRet, readonly=True, inline=True)
     def domain_get_max_memory(self, call: Call, args: DomainArgs) -> UHyperRet:
         return UHyperRet(self.opened(call).hv.domains.get_max_memory(dom_ref(args.dom)))
 
-    @procedure(18, args=DomainArgs, ret=IntRet, readonly=True, inline=True)
     def domain_get_max_vcpus(self, call: Call, args: DomainArgs) -> IntRet:
         return IntRet(self.opened(call).hv.domains.get_max_vcpus(dom_ref(args.dom)))
 
-    @procedure(14, args=DomainFlagsArgs, ret=StringRet, readonly=True, inline=True)
     def domain_get_xml_desc(self, call: Call, args: DomainFlagsArgs) -> StringRet:
         hv = self.opened(call).hv
         return StringRet(hv.domains.get_xml_desc(dom_ref(args.dom), args.flags))
 
-    @procedure(150, args=DomainArgs, ret=IntRet, readonly=True, inline=True)
     def domain_is_active(self, call: Call, args: DomainArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.domains.is_active(dom_ref(args.dom))))
 
-    @procedure(151, args=DomainArgs, ret=IntRet, readonly=True, inline=True)
     def domain_is_persistent(self, call: Call, args: DomainArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.domains.is_persistent(dom_ref(args.dom))))
 
-    @procedure(202, args=DomainArgs, ret=IntRet, readonly=True, inline=True)
     def domain_is_updated(self, call: Call, args: DomainArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.domains.is_updated(dom_ref(args.dom))))
 
-    @procedure(15, args=DomainArgs, ret=IntRet, readonly=True, inline=True)
     def domain_get_autostart(self, call: Call, args: DomainArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.domains.get_autostart(dom_ref(args.dom))))
 
-    @procedure(183, args=DomainFlagsArgs, ret=IntRet, readonly=True, inline=True)
     def domain_has_managed_save_image(self, call: Call, args: DomainFlagsArgs) -> IntRet:
         hv = self.opened(call).hv
         return IntRet(int(hv.domains.has_managed_save_image(dom_ref(args.dom), args.flags)))
 
-    @procedure(121, args=DomainArgs, ret=DomainGetSecurityLabelRet, readonly=True, inline=True)
     def domain_get_security_label(self, call: Call, args: DomainArgs) -> DomainGetSecurityLabelRet:
         st = self.opened(call)
         dom = dom_ref(args.dom)
@@ -230,107 +213,85 @@ class DomainProcedures(RemoteBase):
             label, enforcing = "", False  # the test driver labels running domains only
         return DomainGetSecurityLabelRet(char_array(label), int(enforcing))
 
-    @procedure(426, args=DomainFlagsArgs, ret=DomainGetMessagesRet, readonly=True, inline=True)
     def domain_get_messages(self, call: Call, args: DomainFlagsArgs) -> DomainGetMessagesRet:
         hv = self.opened(call).hv
         return DomainGetMessagesRet(hv.domains.get_messages(dom_ref(args.dom), args.flags))
 
     # ============================================================== changes
 
-    @procedure(11, args=DomainDefineXmlArgs, ret=DomainRet, inline=True,
-               name="virDomainDefineXML")
     def domain_define_xml(self, call: Call, args: DomainDefineXmlArgs) -> DomainRet:
         st = self.writable(call, "virDomainDefineXML")
         ref = st.hv.domains.define_xml(args.xml, 0, st.flavour)
         self.changed(call)
         return DomainRet(wire_dom(ref))
 
-    @procedure(350, args=DomainDefineXmlFlagsArgs, ret=DomainRet, inline=True,
-               name="virDomainDefineXMLFlags")
     def domain_define_xml_flags(self, call: Call, args: DomainDefineXmlFlagsArgs) -> DomainRet:
         st = self.writable(call, "virDomainDefineXMLFlags")
         ref = st.hv.domains.define_xml(args.xml, args.flags, st.flavour)
         self.changed(call)
         return DomainRet(wire_dom(ref))
 
-    @procedure(10, args=DomainCreateXmlArgs, ret=DomainRet, inline=True,
-               name="virDomainCreateXML")
     def domain_create_xml(self, call: Call, args: DomainCreateXmlArgs) -> DomainRet:
         st = self.writable(call, "virDomainCreateXML")
         ref = st.hv.domains.create_xml(args.xml_desc, args.flags, st.flavour)
         self.changed(call)
         return DomainRet(wire_dom(ref))
 
-    @procedure(35, args=DomainArgs, inline=True, name="virDomainUndefine")
     def domain_undefine(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainUndefine").hv.domains.undefine(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(231, args=DomainFlagsArgs, inline=True, name="virDomainUndefineFlags")
     def domain_undefine_flags(self, call: Call, args: DomainFlagsArgs) -> None:
         hv = self.writable(call, "virDomainUndefineFlags").hv
         hv.domains.undefine(dom_ref(args.dom), args.flags)
         self.changed(call)
 
-    @procedure(9, args=DomainArgs, inline=True, name="virDomainCreate")
     def domain_create(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainCreate").hv.domains.create(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(196, args=DomainFlagsArgs, ret=DomainRet, inline=True,
-               name="virDomainCreateWithFlags")
     def domain_create_with_flags(self, call: Call, args: DomainFlagsArgs) -> DomainRet:
         hv = self.writable(call, "virDomainCreateWithFlags").hv
         ref = hv.domains.create(dom_ref(args.dom), args.flags)
         self.changed(call)
         return DomainRet(wire_dom(ref))
 
-    @procedure(12, args=DomainArgs, inline=True, priority=True, name="virDomainDestroy")
     def domain_destroy(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainDestroy").hv.domains.destroy(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(234, args=DomainFlagsArgs, inline=True, priority=True,
-               name="virDomainDestroyFlags")
     def domain_destroy_flags(self, call: Call, args: DomainFlagsArgs) -> None:
         hv = self.writable(call, "virDomainDestroyFlags").hv
         hv.domains.destroy(dom_ref(args.dom), args.flags)
         self.changed(call)
 
-    @procedure(33, args=DomainArgs, inline=True, name="virDomainShutdown")
     def domain_shutdown(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainShutdown").hv.domains.shutdown(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(258, args=DomainFlagsArgs, inline=True, name="virDomainShutdownFlags")
     def domain_shutdown_flags(self, call: Call, args: DomainFlagsArgs) -> None:
         hv = self.writable(call, "virDomainShutdownFlags").hv
         hv.domains.shutdown(dom_ref(args.dom), args.flags)
         self.changed(call)
 
-    @procedure(34, args=DomainArgs, inline=True, name="virDomainSuspend")
     def domain_suspend(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainSuspend").hv.domains.suspend(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(28, args=DomainArgs, inline=True, name="virDomainResume")
     def domain_resume(self, call: Call, args: DomainArgs) -> None:
         self.writable(call, "virDomainResume").hv.domains.resume(dom_ref(args.dom))
         self.changed(call)
 
-    @procedure(27, args=DomainFlagsArgs, inline=True, name="virDomainReboot")
     def domain_reboot(self, call: Call, args: DomainFlagsArgs) -> None:
         hv = self.writable(call, "virDomainReboot").hv
         hv.domains.reboot(dom_ref(args.dom), args.flags)
         self.changed(call)
 
-    @procedure(245, args=DomainFlagsArgs, inline=True, name="virDomainReset")
     def domain_reset(self, call: Call, args: DomainFlagsArgs) -> None:
         hv = self.writable(call, "virDomainReset").hv
         hv.domains.reset(dom_ref(args.dom), args.flags)
         self.changed(call)
 
-    @procedure(29, args=DomainSetAutostartArgs, inline=True, name="virDomainSetAutostart")
     def domain_set_autostart(self, call: Call, args: DomainSetAutostartArgs) -> None:
         hv = self.writable(call, "virDomainSetAutostart").hv
         hv.domains.set_autostart(dom_ref(args.dom), bool(args.autostart))
@@ -338,8 +299,6 @@ class DomainProcedures(RemoteBase):
 
     # ============================================================== events
 
-    @procedure(316, args=DomainCallbackRegisterAnyArgs, ret=CallbackIdRet, readonly=True,
-               inline=True)
     def connect_domain_event_callback_register_any(
         self, call: Call, args: DomainCallbackRegisterAnyArgs
     ) -> CallbackIdRet:
@@ -348,7 +307,6 @@ class DomainProcedures(RemoteBase):
         key = bytes(args.dom.uuid) if args.dom is not None else None
         return CallbackIdRet(self.events.register(call.client, st.hv, KIND, args.event_id, key))
 
-    @procedure(317, args=CallbackIdArgs, readonly=True, inline=True)
     def connect_domain_event_callback_deregister_any(
         self, call: Call, args: CallbackIdArgs
     ) -> None:
@@ -356,7 +314,6 @@ class DomainProcedures(RemoteBase):
         if not self.events.deregister(call.client, KIND, args.callback_id):
             raise RPCError.internal(f"domain event callback {args.callback_id} not registered")
 
-    @procedure(167, args=EventIdArgs, readonly=True, inline=True)
     def connect_domain_event_register_any(self, call: Call, args: EventIdArgs) -> None:
         st = self.opened(call)
         _check_event_id(args.event_id)
@@ -365,7 +322,6 @@ class DomainProcedures(RemoteBase):
                                      "invalid argument: %s", "event callback already tracked")
         self.events.register_legacy(call.client, st.hv, args.event_id)
 
-    @procedure(168, args=EventIdArgs, readonly=True, inline=True)
     def connect_domain_event_deregister_any(self, call: Call, args: EventIdArgs) -> None:
         self.opened(call)
         _check_event_id(args.event_id)

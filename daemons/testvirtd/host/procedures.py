@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from netrpc import Call, RPCError, procedure
+from netrpc import Call, RPCError
 
 from ..connection import RemoteBase
 from ..drivers import uri_flavour
@@ -44,7 +44,6 @@ class HostProcedures(RemoteBase):
 
     # ============================================================== handshake & connection
 
-    @procedure(60, args=SupportsFeatureArgs, ret=IntRet, readonly=True, inline=True)
     def connect_supports_feature(self, call: Call, args: SupportsFeatureArgs) -> IntRet:
         if args.feature == Feature.PROGRAM_KEEPALIVE:
             call.client.start_keepalive()
@@ -52,7 +51,6 @@ class HostProcedures(RemoteBase):
         self.opened(call)
         return IntRet(1 if args.feature in SUPPORTED_FEATURES else 0)
 
-    @procedure(1, args=ConnectOpenArgs, readonly=True, inline=True)
     def connect_open(self, call: Call, args: ConnectOpenArgs) -> None:
         st = self.state(call.client)
         if st.uri is not None:
@@ -65,63 +63,51 @@ class HostProcedures(RemoteBase):
         st.flavour = uri_flavour(name)
         st.readonly = bool(call.client.readonly or args.flags & VIR_CONNECT_RO)
 
-    @procedure(2, readonly=True, inline=True)
     def connect_close(self, call: Call, args: None) -> None:
         self.release(call.client)
         call.client.close_after_reply()
 
-    @procedure(110, ret=StringRet, readonly=True, inline=True)
     def connect_get_uri(self, call: Call, args: None) -> StringRet:
         st = self.opened(call)
         assert st.uri is not None
         return StringRet(st.uri)
 
-    @procedure(360, readonly=True, inline=True)
     def connect_register_close_callback(self, call: Call, args: None) -> None:
         self.opened(call).close_callback = True
 
-    @procedure(361, readonly=True, inline=True)
     def connect_unregister_close_callback(self, call: Call, args: None) -> None:
         self.opened(call).close_callback = False
 
     # ============================================================== host
 
-    @procedure(3, ret=StringRet, readonly=True, inline=True)
     def connect_get_type(self, call: Call, args: None) -> StringRet:
         st = self.opened(call)
         return StringRet(st.hv.host.get_type(st.flavour))
 
-    @procedure(4, ret=UHyperRet, readonly=True, inline=True)
     def connect_get_version(self, call: Call, args: None) -> UHyperRet:
         st = self.opened(call)
         return UHyperRet(st.hv.host.get_version(st.flavour))
 
-    @procedure(157, ret=UHyperRet, readonly=True, inline=True)
     def connect_get_lib_version(self, call: Call, args: None) -> UHyperRet:
         return UHyperRet(self.opened(call).hv.host.get_lib_version())
 
-    @procedure(59, ret=StringRet, readonly=True, inline=True)
     def connect_get_hostname(self, call: Call, args: None) -> StringRet:
         return StringRet(self.opened(call).hv.host.get_hostname())
 
-    @procedure(5, args=OptStringArgs, ret=IntRet, readonly=True, inline=True)
     def connect_get_max_vcpus(self, call: Call, args: OptStringArgs) -> IntRet:
         st = self.opened(call)
         return IntRet(st.hv.host.get_max_vcpus(args.value, st.flavour))
 
-    @procedure(6, ret=NodeGetInfoRet, readonly=True, inline=True)
     def node_get_info(self, call: Call, args: None) -> NodeGetInfoRet:
         st = self.opened(call)
         info = st.hv.host.node_get_info(st.flavour)
         return NodeGetInfoRet(char_array(info.model, 32), info.memory, info.cpus, info.mhz,
                               info.nodes, info.sockets, info.cores, info.threads)
 
-    @procedure(7, ret=StringRet, readonly=True, inline=True)
     def connect_get_capabilities(self, call: Call, args: None) -> StringRet:
         st = self.opened(call)
         return StringRet(st.hv.host.get_capabilities(st.flavour))
 
-    @procedure(122, ret=NodeGetSecurityModelRet, readonly=True, inline=True)
     def node_get_security_model(self, call: Call, args: None) -> NodeGetSecurityModelRet:
         st = self.opened(call)
         model, doi = st.hv.host.node_get_security_model(st.flavour)

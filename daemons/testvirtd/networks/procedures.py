@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netrpc import Call, procedure
+from netrpc import Call
 
 from ..connection import RemoteBase
 from ..remote_types import (
@@ -35,8 +35,6 @@ def wire_net(ref: NetworkRef) -> NonnullNetwork:
 class NetworkProcedures(RemoteBase):
     """Network procedures of the REMOTE program."""
 
-    @procedure(283, args=ConnectListAllArgs, ret=ConnectListAllNetworksRet, readonly=True,
-               inline=True)
     def connect_list_all_networks(
         self, call: Call, args: ConnectListAllArgs
     ) -> ConnectListAllNetworksRet:
@@ -44,42 +42,33 @@ class NetworkProcedures(RemoteBase):
         wire = [wire_net(n) for n in nets] if args.need_results else []
         return ConnectListAllNetworksRet(wire, len(nets))
 
-    @procedure(46, args=NameArgs, ret=NetworkRet, readonly=True, inline=True)
     def network_lookup_by_name(self, call: Call, args: NameArgs) -> NetworkRet:
         return NetworkRet(wire_net(self.opened(call).hv.networks.lookup_by_name(args.name)))
 
-    @procedure(47, args=LookupByUuidArgs, ret=NetworkRet, readonly=True, inline=True)
     def network_lookup_by_uuid(self, call: Call, args: LookupByUuidArgs) -> NetworkRet:
         hv = self.opened(call).hv
         return NetworkRet(wire_net(hv.networks.lookup_by_uuid(bytes(args.uuid))))
 
-    @procedure(44, args=NetworkArgs, ret=IntRet, readonly=True, inline=True)
     def network_get_autostart(self, call: Call, args: NetworkArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.networks.get_autostart(net_ref(args.net))))
 
-    @procedure(152, args=NetworkArgs, ret=IntRet, readonly=True, inline=True)
     def network_is_active(self, call: Call, args: NetworkArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.networks.is_active(net_ref(args.net))))
 
-    @procedure(153, args=NetworkArgs, ret=IntRet, readonly=True, inline=True)
     def network_is_persistent(self, call: Call, args: NetworkArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.networks.is_persistent(net_ref(args.net))))
 
-    @procedure(45, args=NetworkArgs, ret=StringRet, readonly=True, inline=True)
     def network_get_bridge_name(self, call: Call, args: NetworkArgs) -> StringRet:
         return StringRet(self.opened(call).hv.networks.get_bridge_name(net_ref(args.net)))
 
-    @procedure(43, args=NetworkFlagsArgs, ret=StringRet, readonly=True, inline=True)
     def network_get_xml_desc(self, call: Call, args: NetworkFlagsArgs) -> StringRet:
         hv = self.opened(call).hv
         return StringRet(hv.networks.get_xml_desc(net_ref(args.net), args.flags))
 
-    @procedure(39, args=NetworkArgs, inline=True, name="virNetworkCreate")
     def network_create(self, call: Call, args: NetworkArgs) -> None:
         self.writable(call, "virNetworkCreate").hv.networks.create(net_ref(args.net))
         self.changed(call)
 
-    @procedure(42, args=NetworkArgs, inline=True, name="virNetworkDestroy")
     def network_destroy(self, call: Call, args: NetworkArgs) -> None:
         self.writable(call, "virNetworkDestroy").hv.networks.destroy(net_ref(args.net))
         self.changed(call)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netrpc import Call, procedure
+from netrpc import Call
 
 from ..connection import RemoteBase
 from ..domains.procedures import dom_ref
@@ -14,7 +14,6 @@ __all__ = ("SnapshotProcedures",)
 class SnapshotProcedures(RemoteBase):
     """Snapshot and checkpoint procedures of the REMOTE program."""
 
-    @procedure(187, args=DomainFlagsArgs, ret=IntRet, readonly=True, inline=True)
     def domain_snapshot_num(self, call: Call, args: DomainFlagsArgs) -> IntRet:
         hv = self.opened(call).hv
         return IntRet(hv.snapshots.num(dom_ref(args.dom), args.flags))

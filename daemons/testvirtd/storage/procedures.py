@@ -34,7 +34,7 @@ import logging
 import os
 from typing import Annotated, Final
 
-from netrpc import Call, RPCError, procedure, xdr
+from netrpc import Call, RPCError, xdr
 from netrpc.server.stream import ServerStream
 from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
 
@@ -290,8 +290,6 @@ class StorageProcedures(RemoteBase):
 
     # ============================================================== pools
 
-    @procedure(281, args=ConnectListAllArgs, ret=ConnectListAllStoragePoolsRet, readonly=True,
-               inline=True)
     def connect_list_all_storage_pools(
         self, call: Call, args: ConnectListAllArgs
     ) -> ConnectListAllStoragePoolsRet:
@@ -299,54 +297,43 @@ class StorageProcedures(RemoteBase):
         wire = [wire_pool(p) for p in pools] if args.need_results else []
         return ConnectListAllStoragePoolsRet(wire, len(pools))
 
-    @procedure(84, args=NameArgs, ret=StoragePoolRet, readonly=True, inline=True)
     def storage_pool_lookup_by_name(self, call: Call, args: NameArgs) -> StoragePoolRet:
         hv = self.opened(call).hv
         return StoragePoolRet(wire_pool(hv.storage.pool_lookup_by_name(args.name)))
 
-    @procedure(85, args=LookupByUuidArgs, ret=StoragePoolRet, readonly=True, inline=True)
     def storage_pool_lookup_by_uuid(self, call: Call, args: LookupByUuidArgs) -> StoragePoolRet:
         hv = self.opened(call).hv
         return StoragePoolRet(wire_pool(hv.storage.pool_lookup_by_uuid(bytes(args.uuid))))
 
-    @procedure(87, args=StoragePoolArgs, ret=StoragePoolGetInfoRet, readonly=True, inline=True)
     def storage_pool_get_info(self, call: Call, args: StoragePoolArgs) -> StoragePoolGetInfoRet:
         info = self.opened(call).hv.storage.pool_get_info(pool_ref(args.pool))
         return StoragePoolGetInfoRet(info.state, info.capacity, info.allocation, info.available)
 
-    @procedure(89, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
     def storage_pool_get_autostart(self, call: Call, args: StoragePoolArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.storage.pool_get_autostart(pool_ref(args.pool))))
 
-    @procedure(154, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
     def storage_pool_is_active(self, call: Call, args: StoragePoolArgs) -> IntRet:
         return IntRet(int(self.opened(call).hv.storage.pool_is_active(pool_ref(args.pool))))
 
-    @procedure(155, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
     def storage_pool_is_persistent(self, call: Call, args: StoragePoolArgs) -> IntRet:
         hv = self.opened(call).hv
         return IntRet(int(hv.storage.pool_is_persistent(pool_ref(args.pool))))
 
-    @procedure(88, args=StoragePoolFlagsArgs, ret=StringRet, readonly=True, inline=True)
     def storage_pool_get_xml_desc(self, call: Call, args: StoragePoolFlagsArgs) -> StringRet:
         hv = self.opened(call).hv
         return StringRet(hv.storage.pool_get_xml_desc(pool_ref(args.pool), args.flags))
 
     # ============================================================== lookups & listing
 
-    @procedure(86, args=StorageVolArgs, ret=StoragePoolRet, readonly=True, inline=True)
     def storage_pool_lookup_by_volume(self, call: Call, args: StorageVolArgs) -> StoragePoolRet:
         hv = self.opened(call).hv
         ref = hv.storage.pool_lookup_by_volume(vol_ref(args.vol))
         return StoragePoolRet(NonnullStoragePool(ref.name, ref.uuid))
 
-    @procedure(91, args=StoragePoolArgs, ret=IntRet, readonly=True, inline=True)
     def storage_pool_num_of_volumes(self, call: Call, args: StoragePoolArgs) -> IntRet:
         hv = self.opened(call).hv
         return IntRet(hv.storage.pool_num_of_volumes(pool_ref(args.pool)))
 
-    @procedure(92, args=StoragePoolListVolumesArgs, ret=StoragePoolListVolumesRet,
-               readonly=True, inline=True)
     def storage_pool_list_volumes(
         self, call: Call, args: StoragePoolListVolumesArgs
     ) -> StoragePoolListVolumesRet:
@@ -359,8 +346,6 @@ class StorageProcedures(RemoteBase):
         names = hv.storage.pool_list_volumes(pool_ref(args.pool), max(args.maxnames, 0))
         return StoragePoolListVolumesRet(names)
 
-    @procedure(282, args=StoragePoolListAllVolumesArgs, ret=StoragePoolListAllVolumesRet,
-               readonly=True, inline=True)
     def storage_pool_list_all_volumes(
         self, call: Call, args: StoragePoolListAllVolumesArgs
     ) -> StoragePoolListAllVolumesRet:
@@ -371,8 +356,6 @@ class StorageProcedures(RemoteBase):
         wire = [wire_vol(v) for v in vols] if args.need_results else []
         return StoragePoolListAllVolumesRet(wire, len(vols))
 
-    @procedure(95, args=StorageVolLookupByNameArgs, ret=StorageVolRet, readonly=True,
-               inline=True)
     def storage_vol_lookup_by_name(
         self, call: Call, args: StorageVolLookupByNameArgs
     ) -> StorageVolRet:
@@ -381,48 +364,39 @@ class StorageProcedures(RemoteBase):
             wire_vol(hv.storage.vol_lookup_by_name(pool_ref(args.pool), args.name))
         )
 
-    @procedure(96, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
     def storage_vol_lookup_by_key(self, call: Call, args: StringArgs) -> StorageVolRet:
         hv = self.opened(call).hv
         return StorageVolRet(wire_vol(hv.storage.vol_lookup_by_key(args.value)))
 
-    @procedure(97, args=StringArgs, ret=StorageVolRet, readonly=True, inline=True)
     def storage_vol_lookup_by_path(self, call: Call, args: StringArgs) -> StorageVolRet:
         hv = self.opened(call).hv
         return StorageVolRet(wire_vol(hv.storage.vol_lookup_by_path(args.value)))
 
     # ============================================================== queries
 
-    @procedure(98, args=StorageVolArgs, ret=StorageVolGetInfoRet, readonly=True, inline=True)
     def storage_vol_get_info(self, call: Call, args: StorageVolArgs) -> StorageVolGetInfoRet:
         hv = self.opened(call).hv
         info = hv.storage.vol_get_info(vol_ref(args.vol))
         return StorageVolGetInfoRet(info.type, info.capacity, info.allocation)
 
-    @procedure(378, args=StorageVolFlagsArgs, ret=StorageVolGetInfoRet, readonly=True,
-               inline=True)
     def storage_vol_get_info_flags(
         self, call: Call, args: StorageVolFlagsArgs
     ) -> StorageVolGetInfoRet:
         self.opened(call)
         raise _no_support("virStorageVolGetInfoFlags")
 
-    @procedure(99, args=StorageVolFlagsArgs, ret=StringRet, readonly=True, inline=True)
     def storage_vol_get_xml_desc(self, call: Call, args: StorageVolFlagsArgs) -> StringRet:
         hv = self.opened(call).hv
         if args.flags:
             raise VirtError.bad_flags("testStorageVolGetXMLDesc", args.flags)
         return StringRet(hv.storage.vol_get_xml_desc(vol_ref(args.vol), args.flags))
 
-    @procedure(100, args=StorageVolArgs, ret=StringRet, readonly=True, inline=True)
     def storage_vol_get_path(self, call: Call, args: StorageVolArgs) -> StringRet:
         hv = self.opened(call).hv
         return StringRet(hv.storage.vol_get_path(vol_ref(args.vol)))
 
     # ============================================================== changes
 
-    @procedure(93, args=StorageVolCreateXmlArgs, ret=StorageVolRet, inline=True,
-               name="virStorageVolCreateXML")
     def storage_vol_create_xml(self, call: Call, args: StorageVolCreateXmlArgs) -> StorageVolRet:
         hv = self.writable(call, "virStorageVolCreateXML").hv
         if args.flags:
@@ -431,12 +405,10 @@ class StorageProcedures(RemoteBase):
         self.changed(call)
         return StorageVolRet(wire_vol(ref))
 
-    @procedure(125, inline=True, name="virStorageVolCreateXMLFrom")
     def storage_vol_create_xml_from(self, call: Call, args: None) -> None:
         self.writable(call, "virStorageVolCreateXMLFrom")
         raise _no_support("virStorageVolCreateXMLFrom")
 
-    @procedure(94, args=StorageVolFlagsArgs, inline=True, name="virStorageVolDelete")
     def storage_vol_delete(self, call: Call, args: StorageVolFlagsArgs) -> None:
         hv = self.writable(call, "virStorageVolDelete").hv
         if args.flags:
@@ -444,20 +416,16 @@ class StorageProcedures(RemoteBase):
         hv.storage.vol_delete(vol_ref(args.vol), args.flags)
         self.changed(call)
 
-    @procedure(260, args=StorageVolResizeArgs, inline=True, name="virStorageVolResize")
     def storage_vol_resize(self, call: Call, args: StorageVolResizeArgs) -> None:
         self.writable(call, "virStorageVolResize")
         raise _no_support("virStorageVolResize")
 
     @differs(VOLUME_DATA)
-    @procedure(165, args=StorageVolFlagsArgs, inline=True, name="virStorageVolWipe")
     def storage_vol_wipe(self, call: Call, args: StorageVolFlagsArgs) -> None:
         hv = self.writable(call, "virStorageVolWipe").hv
         _wipe(hv, args.vol, 0, args.flags)
 
     @differs(VOLUME_DATA)
-    @procedure(259, args=StorageVolWipePatternArgs, inline=True,
-               name="virStorageVolWipePattern")
     def storage_vol_wipe_pattern(self, call: Call, args: StorageVolWipePatternArgs) -> None:
         hv = self.writable(call, "virStorageVolWipePattern").hv
         _wipe(hv, args.vol, args.algorithm, args.flags)
@@ -481,7 +449,6 @@ class StorageProcedures(RemoteBase):
             ) from None
 
     @differs(VOLUME_DATA)
-    @procedure(208, args=StorageVolTransferArgs, inline=True, name="virStorageVolUpload")
     def storage_vol_upload(self, call: Call, args: StorageVolTransferArgs) -> None:
         hv = self.writable(call, "virStorageVolUpload").hv
         if args.flags & ~UPLOAD_SPARSE_STREAM:
@@ -495,7 +462,6 @@ class StorageProcedures(RemoteBase):
             raise
 
     @differs(VOLUME_DATA)
-    @procedure(209, args=StorageVolTransferArgs, inline=True, name="virStorageVolDownload")
     def storage_vol_download(self, call: Call, args: StorageVolTransferArgs) -> None:
         hv = self.writable(call, "virStorageVolDownload").hv
         if args.flags & ~DOWNLOAD_SPARSE_STREAM:
