@@ -23,13 +23,14 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import pytest
 
-from netrpc import Client, RPCError
+from netrpc import Client, RPCError, xdr
 from netrpc.sasl import SASLCredentials
+from netrpc.sasl.layer import SecurityLayerStream
 
 from ..security.krb5realm import KerberosRealm
 from ..security.test_sasl_io import assert_auth_failed, init, run_sequence, start
@@ -131,6 +132,14 @@ def _daemon_env(setup: Setup) -> dict[str, str]:
         "KRB5RCACHEDIR": str(setup.realm.directory / "rcache"),
         "SASL_CONF_PATH": str(setup.sasl_conf),
     }
+
+
+@xdr.struct
+class OpenArgs:
+    """remote_connect_open_args."""
+
+    name: Annotated[str | None, xdr.Optional(xdr.String(4096))]
+    flags: xdr.UInt
 
 
 class SaslTestvirtd(Testvirtd):
@@ -445,6 +454,37 @@ def test_virt_admin_shows_the_sasl_user(
         shown.append(fields)
     assert shown[0] == shown[1]
     assert shown[0][:3] == [("transport", "unix"), ("readonly", "no"), ("sasl_user_name", "fred")]
+
+
+async def _netrpc_client_session(server: Server, setup: Setup) -> list[Any]:
+    """netrpc's own client logs in (GSSAPI over TCP, SCRAM over TLS), opens the driver and
+    asks for the library version."""
+    from netrpc.tls import TLSContext
+
+    from ..security.krb5realm import patched_environ
+
+    open_args = xdr.codec_for(OpenArgs).encode(OpenArgs("test:///default", 0))
+    out: list[Any] = []
+    with patched_environ(setup.env(user=None)):
+        assert server.tcp_port is not None
+        async with Client.tcp("127.0.0.1", server.tcp_port,
+                              sasl=SASLCredentials(hostname="localhost")) as client:
+            out.append(isinstance(client.stream, SecurityLayerStream))
+            await client.call(0x20008086, 1, 1, open_args)
+            out.append(await client.call(0x20008086, 1, 157))
+        ctx = TLSContext.client_from_pki(setup.pki)
+        async with Client.tls("127.0.0.1", server.tls_port, ctx, hostname="127.0.0.1",
+                              sasl=SASLCredentials("fred", "secret123")) as client:
+            out.append(isinstance(client.stream, SecurityLayerStream))
+            await client.call(0x20008086, 1, 1, open_args)
+            out.append(await client.call(0x20008086, 1, 157))
+    return out
+
+
+def test_netrpc_client_logs_in(server: Server, setup: Setup) -> None:
+    assert anyio.run(_netrpc_client_session, server, setup) == [
+        True, (9000000).to_bytes(8, "big"), False, (9000000).to_bytes(8, "big")
+    ]
 
 
 # ------------------------------------------------------------------------------ the wire
