@@ -234,7 +234,11 @@ class ScramServer:
         self._user: str | None = None
 
     def _auth_info(self, user: str) -> tuple[bytes, bytes, bytes, int]:
-        verifier = self._lookup(user)
+        try:
+            verifier = self._lookup(user)
+        except (OSError, ValueError) as exc:
+            # The password file became unreadable or malformed while serving.
+            raise SASLAuthError(f"cannot check user {user!r}: {exc}") from None
         if verifier is None:
             raise SASLAuthError(f"unknown user {user!r}")
         self._user = user

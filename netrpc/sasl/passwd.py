@@ -134,8 +134,11 @@ class PasswordFile:
         self._stamp = stamp
 
     def lookup(self, user: str) -> ScramVerifier | None:
-        """The verifier of *user*, or None.  A file that became unreadable or malformed
-        keeps the last good contents (the error propagates to the caller)."""
+        """The verifier of *user*, or None.
+
+        :raises PasswordFileError: while the file is unreadable or malformed (logins then
+            fail, logged with the file and line; the daemon keeps running).
+        """
         self._reload()
         return self._users.get(user)
 

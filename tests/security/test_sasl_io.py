@@ -418,6 +418,33 @@ async def test_gssapi_over_tcp_wraps_everything(kerberos: KerberosRealm) -> None
         assert max(len(f) for f in split_frames(rest_up)) > 60000
 
 
+async def test_gssapi_keytab_from_krb5_ktname(kerberos: KerberosRealm) -> None:
+    with patched_environ({"KRB5_KTNAME": f"FILE:{kerberos.keytab}"}):
+        sasl = SASLConfig(["gssapi"], hostname="localhost")
+        service = Service.tcp(auth="sasl", sasl=sasl)
+        async with serving(service):
+            assert service.port_bound is not None
+            async with Client.tcp("127.0.0.1", service.port_bound, sasl=GSS) as client:
+                assert await whoami(client) == "fred"
+
+
+async def test_password_file_broken_while_serving(
+    sockdir: Path, passwd: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, LOG)
+    path = str(sockdir / "sock")
+    async with serving(
+        Service.unix(path, auth="sasl", sasl=SASLConfig(password_file=passwd))
+    ) as _server:
+        passwd.write_text("fred:not a verifier\n")
+        with pytest.raises(RPCError) as info:
+            async with Client.unix(path, sasl=FRED):
+                pass
+        assert_auth_failed(info.value)
+        [line] = warnings(caplog)
+        assert "cannot check user 'fred'" in line and f"{passwd}:1: not a SCRAM verifier" in line
+
+
 async def test_gssapi_on_unix_has_no_layer(kerberos: KerberosRealm, sockdir: Path) -> None:
     path = str(sockdir / "sock")
     sasl = gssapi_config(kerberos)
