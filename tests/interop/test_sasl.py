@@ -93,8 +93,16 @@ def _missing(reason: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def setup(krb5_realm: KerberosRealm, tmp_path_factory: pytest.TempPathFactory) -> Setup:
+def setup(krb5_realm: KerberosRealm) -> Iterator[Setup]:
+    # Short paths: unix socket names are limited to 107 bytes.
     base = Path(tempfile.mkdtemp(prefix="sasl-", dir="/tmp"))
+    try:
+        yield _make_setup(krb5_realm, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _make_setup(krb5_realm: KerberosRealm, base: Path) -> Setup:
     # netrpc-passwd reads the password from standard input when it is not a terminal.
     passwd = base / "passwd"
     for user, password in (("fred", "secret123"), ("bob", "bobpw")):
