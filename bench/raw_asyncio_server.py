@@ -154,7 +154,7 @@ class CoreProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         from netrpc import RPCError
-        from netrpc.connection import NEED_DATA, CallReceived, ConnectionClosed
+        from netrpc.connection import NEED_DATA, PAUSED, CallReceived, ConnectionClosed
         from netrpc.errors import RemoteProtocolError
         from netrpc.program import Call, Dispatcher
 
@@ -193,11 +193,20 @@ class CoreProtocol(asyncio.Protocol):
                     conn.close_after_flush()
             elif isinstance(event, ConnectionClosed):
                 break
+            elif event is PAUSED and conn.has_output and not conn.closing:
+                # Every slot holds an answered call: hand the replies to the transport,
+                # which frees the slots.
+                self._write()
             else:
-                break  # PAUSED (cannot happen: every call is answered inline) or others
+                break
+        self._write()
+
+    def _write(self) -> None:
+        conn = self.conn
         if conn.has_output and self.transport is not None:
             segments = [s for s in conn.data_to_send() if not isinstance(s, int)]
             self.transport.write(segments[0] if len(segments) == 1 else b"".join(segments))
+            conn.output_written()
             if conn.closing:
                 self.transport.close()
 

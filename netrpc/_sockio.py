@@ -9,7 +9,8 @@ stream tries the system call first and waits for readiness (``anyio.wait_readabl
 To stay fair to other connections it still yields once every :data:`YIELD_EVERY` calls that
 did not wait (measured: yielding after every call is also the fastest setting, as it lets the
 peer fill the socket before the next read), so a client that always has data ready cannot
-monopolise the event loop.
+monopolise the event loop.  A read yields before its system call, never after it, so
+cancelling a read never loses data that was already received.
 
 TLS connections keep using anyio's own streams.
 """
@@ -147,7 +148,14 @@ class RawSocketStream(anyio.abc.ByteStream):
 
     async def _read(self, op: Callable[[], _T]) -> _T:
         """Run a non-blocking read system call, waiting for readability while it would
-        block; OS errors become BrokenResourceError."""
+        block; OS errors become BrokenResourceError.
+
+        Every await comes before the system call that succeeds, so a cancelled read has
+        received nothing.
+        """
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            await anyio.lowlevel.checkpoint()
         while True:
             self._check()
             try:
@@ -158,7 +166,7 @@ class RawSocketStream(anyio.abc.ByteStream):
                 continue
             except OSError as exc:
                 raise anyio.BrokenResourceError from exc
-            await self._fair()
+            self._streak += 1
             return result
 
     async def _write(self, op: Callable[[], _T]) -> _T:
@@ -312,20 +320,30 @@ class OutputPump:
 
     Whoever calls :meth:`flush` while nobody is writing becomes the writer and writes until
     the queue is empty; a concurrent caller returns at once (its output goes out with the
-    writer's).  Server and client connections share it.
+    writer's).  Server and client connections share it.  After each write the connection
+    learns that its output left (``conn.output_written()``, which frees the slots of the
+    replies in it) and *written* is called.
 
     :param close_fds: close each descriptor once sent (see :func:`write_segments`).
     :param wake: asks the owner's writer task to flush (used when output is left queued).
+    :param written: called after each completed write.
     """
 
     def __init__(
-        self, conn: Any, stream: anyio.abc.ByteStream, *, close_fds: bool, wake: Callable[[], None]
+        self,
+        conn: Any,
+        stream: anyio.abc.ByteStream,
+        *,
+        close_fds: bool,
+        wake: Callable[[], None],
+        written: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.stream = stream
         self.sending = False
         self._close_fds = close_fds
         self._wake = wake
+        self._written = written
         self._done = anyio.Event()
         self._done.set()
 
@@ -342,16 +360,23 @@ class OutputPump:
         try:
             while conn.has_output:
                 await write_segments(self.stream, conn.data_to_send(), close_fds=self._close_fds)
+                conn.output_written()
+                if self._written is not None:
+                    self._written()
         finally:
             self.sending = False
             self._done.set()
 
     async def drain(self) -> None:
-        """Return once everything queued is written and no write is in progress."""
+        """Write everything queued, waiting for another task's write if one is under way.
+
+        :raises anyio.BrokenResourceError: and the other transport errors, from the writer.
+        """
+        conn = self.conn
         while True:
             if self.sending:
                 await self._done.wait()
-            elif self.conn.has_output:
+            elif conn.has_output and conn.closed_reason is None:
                 await self.flush()
             else:
                 return
@@ -395,29 +420,31 @@ async def run_keepalive(conn: Any, wake: Callable[[], None]) -> bool:
 
 
 async def receive_into_connection(
-    stream: anyio.abc.ByteStream, conn: Any, size: int, *, with_fds: bool, now: float
+    stream: anyio.abc.ByteStream,
+    conn: Any,
+    size: int,
+    *,
+    with_fds: bool,
+    now: float | None = None,
 ) -> None:
     """Read once from *stream* into the sans-IO connection *conn* (either role).
 
-    A :class:`RawSocketStream` receives straight into the connection's framing buffer, so a
-    record is copied once, when it is taken out; other streams (TLS) go through bytes.
+    The connection says how much to read (:meth:`~netrpc.connection.Connection.read_size`,
+    *size* by default) and keeps the bytes object the read returned: nothing is allocated
+    before bytes arrive, and an idle connection holds no receive buffer.
+
+    :param now: the time to record for keepalive; by default the clock after the read.
     """
-    if isinstance(stream, RawSocketStream):
-        view = conn.receive_buffer(size)
-        try:
-            if with_fds:
-                count, fds = await stream.receive_fds_into(view, NUM_FDS_MAX)
-            else:
-                count, fds = await stream.receive_into(view), []
-        finally:
-            view.release()
-        conn.commit_received(count, now, tuple(fds))
-        return
+    size = conn.read_size(size)
+    fds: list[int] = []
     try:
-        data = await stream.receive(size)
+        if with_fds and isinstance(stream, RawSocketStream):
+            data, fds = await stream.receive_fds(size, NUM_FDS_MAX)
+        else:
+            data = await stream.receive(size)
     except anyio.EndOfStream:
         data = b""
-    conn.receive_data(data, now)
+    conn.receive_data(data, time.monotonic() if now is None else now, tuple(fds))
 
 
 def _fds_from(ancdata: list[tuple[int, int, bytes]]) -> list[int]:

@@ -19,13 +19,21 @@ Rules, as libvirt's virNetServerClient / virNetClient apply them:
 2. Keepalive messages (program ``0x6b656570``, type MESSAGE) are handled here: a PING is
    answered with a PONG, anything else of that program and type is swallowed.  Every received
    byte re-arms the keepalive timer.
-3. A server hands out at most ``max_requests`` calls (and stream packets) that have not been
-   answered yet (libvirt's ``max_client_requests``); beyond that :meth:`next_event` returns
-   :data:`PAUSED` and the I/O layer stops reading the socket, exactly as libvirtd does.  Each
-   :meth:`send_reply`, :meth:`send_error` or :meth:`discard` frees one slot.
-4. A server ignores REPLY and MESSAGE messages from a client, and stream packets for streams
+3. A server hands out at most ``max_requests`` calls (and stream packets) whose reply has not
+   left yet (libvirt's ``max_client_requests``): a slot is taken when a call is handed out
+   and freed once its reply is written (:meth:`send_reply` / :meth:`send_error`, then
+   :meth:`data_to_send`, then :meth:`output_written`), or at once by :meth:`discard`.  A
+   server also stops handing out calls while more than ``max_output`` bytes of output are
+   unwritten (a client that does not read its replies).  Meanwhile :meth:`next_event`
+   returns :data:`PAUSED`.
+4. While paused, a server keeps reading a little (:attr:`HOLD_LIMIT` bytes, see
+   :attr:`Connection.wants_read`): keepalive messages are answered and re-arm the timer as
+   always, and the calls that arrive are held, in order, until slots free.  So slow calls
+   never cost a live client its connection, and memory stays bounded.  Nothing is read
+   while the output is over its limit.
+5. A server ignores REPLY and MESSAGE messages from a client, and stream packets for streams
    that are not open.  A client fails on a reply nobody waits for.
-5. File descriptors follow the message that announces them, one dummy byte each, not counted
+6. File descriptors follow the message that announces them, one dummy byte each, not counted
    in the length word.  The connection swallows the dummy bytes and attaches the descriptors.
 """
 
@@ -161,38 +169,58 @@ class Connection:
     """State of one libvirt RPC connection, for either role.
 
     :param role: :attr:`Role.SERVER` or :attr:`Role.CLIENT`.
-    :param max_requests: server only: calls and stream packets handed out and not yet
-        answered (libvirt's ``max_client_requests``).
+    :param max_requests: server only: calls and stream packets handed out whose reply has
+        not been written yet (libvirt's ``max_client_requests``).
+    :param max_output: server only: stop handing out calls while this many bytes of output
+        (or more) are unwritten; None: no limit.
     :param keepalive_interval: seconds of silence before a PING (``<= 0``: never ping).
     :param keepalive_count: unanswered PINGs before the peer is declared dead.
     :param framing: the record framing (libvirt's by default).
     """
+
+    #: server: bytes read ahead and held while paused (keepalive messages behind them are
+    #: still answered)
+    HOLD_LIMIT = 65536
 
     def __init__(
         self,
         role: Role,
         *,
         max_requests: int = 5,
+        max_output: int | None = None,
         keepalive_interval: float = DEFAULT_INTERVAL,
         keepalive_count: int = DEFAULT_COUNT,
         framing: Framing = LIBVIRT_FRAMING,
     ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be at least 1, got {max_requests}")
+        if max_output is not None and max_output < 1:
+            raise ValueError(f"max_output must be at least 1, got {max_output}")
         self.role = role
         self.is_server = role is Role.SERVER
         self.max_requests = max_requests
+        #: server: unwritten output (bytes) at which no more calls are handed out
+        self.max_output = max_output
         self.keepalive = KeepAlive(keepalive_interval, keepalive_count)
         self._reader = RecordReader(framing)
         self._out = bytearray()
-        # Output that carries FDs: (bytes before the FD, fd) pairs queued behind _out.
+        # Output that carries FDs or large payloads, queued behind _out.
         self._out_segments: deque[bytes | int] = deque()
+        self._segment_bytes = 0
+        # Taken by data_to_send() and not yet reported written: bytes, and replies in them.
+        self._taken_bytes = 0
+        self._replies_taken = 0
+        # Replies queued and not yet taken.
+        self._replies_queued = 0
         self._fds_in: deque[int] = deque()
         self._fd_wait: tuple[Header, bytes, int] | None = None
+        # server: messages read while paused, waiting for a slot (header, payload, fds)
+        self._held: deque[tuple[Header, bytes, tuple[int, ...]]] = deque()
+        self._held_bytes = 0
         self._eof = False
         self._closed_reason: str | None = None
         self._closing = False
-        #: server: calls and stream packets handed out and not yet answered
+        #: server: calls and stream packets handed out whose reply has not been written
         self.nrequests = 0
         #: set once the budget was hit, so the I/O layer can log it a single time
         self.hit_request_limit = False
@@ -226,41 +254,55 @@ class Connection:
         self._reader.feed(data)
         self.keepalive.received(now)
 
-    def receive_buffer(self, size: int) -> memoryview:
-        """Writable space to receive at least *size* bytes into (see :meth:`commit_received`).
-
-        The view must be released before any other call on this connection.
-        """
-        wanted = self._reader.wanted
-        if wanted >= _COPY_LIMIT:
-            # The rest of a large record: read exactly that, so the record ends the buffer
-            # and nothing needs moving before the next read.
-            return self._reader.receive_buffer(wanted)
-        return self._reader.receive_buffer(max(size, wanted))
-
-    def commit_received(self, count: int, now: float = 0.0, fds: tuple[int, ...] = ()) -> None:
-        """Account for *count* bytes received into :meth:`receive_buffer` (``0`` with no
-        *fds* means end of file)."""
-        if fds:
-            self._fds_in.extend(fds)
-        if not count:
-            if not fds:
-                self._eof = True
-            return
-        self._reader.commit(count)
-        self.keepalive.received(now)
+    def read_size(self, size: int) -> int:
+        """How many bytes the I/O layer should ask for in its next read, *size* by default:
+        the rest of a large record being received (so it ends the read), or, while paused,
+        no more than may still be held."""
+        want = self._reader.read_size(size)
+        if self.is_server and self._paused():
+            room = self.HOLD_LIMIT - self._held_bytes - self._reader.buffered
+            return max(min(want, room), 1)
+        return want
 
     @property
     def buffered_input(self) -> int:
-        """Bytes received and not yet handed out as events."""
-        return self._reader.buffered
+        """Bytes received and not yet handed out as events (held messages included)."""
+        return self._held_bytes + self._reader.buffered
 
     @property
     def wants_read(self) -> bool:
-        """False while the I/O layer should not read (budget used up, closing or closed)."""
+        """False while the I/O layer should not read: closing or closed, the output over its
+        limit, or (paused) :attr:`HOLD_LIMIT` bytes already held."""
         if self._closed_reason is not None or self._closing or self._eof:
             return False
-        return not (self.is_server and self.nrequests >= self.max_requests)
+        if not self.is_server:
+            return True
+        if self.max_output is not None and self.unsent_output >= self.max_output:
+            return False
+        if self.nrequests >= self.max_requests:
+            return self._held_bytes + self._reader.buffered < self.HOLD_LIMIT
+        return True
+
+    @property
+    def can_dispatch(self) -> bool:
+        """Server: True when :meth:`next_event` may hand out another call (a slot is free
+        and the output is under its limit)."""
+        return not self._paused()
+
+    @property
+    def held(self) -> int:
+        """Server: messages read while paused and not handed out yet."""
+        return len(self._held)
+
+    @property
+    def receive_footprint(self) -> int:
+        """Bytes of memory the receive side holds (received data not handed out yet)."""
+        return self._held_bytes + self._reader.footprint
+
+    def _paused(self) -> bool:
+        if self.nrequests >= self.max_requests:
+            return True
+        return self.max_output is not None and self.unsent_output >= self.max_output
 
     def next_event(self) -> Event | _Sentinel:
         """Return the next event, :data:`NEED_DATA` or :data:`PAUSED`.
@@ -273,21 +315,54 @@ class Connection:
         if self._closing:
             return PAUSED
         while True:
-            if self.is_server and self.nrequests >= self.max_requests:
-                self.hit_request_limit = True
-                return PAUSED
-            if self._fd_wait is not None:
-                event = self._complete_fd_call()
-                if event is None:
-                    return self._need_data()
+            if self.is_server:
+                if self._paused():
+                    if self.nrequests >= self.max_requests:
+                        self.hit_request_limit = True
+                    self._hold()
+                    return PAUSED
+                if self._held:
+                    header, payload, fds = self._held.popleft()
+                    self._held_bytes -= HEADER_SIZE + len(payload)
+                    event = self._route(header, payload, fds)
+                    if event is not None:
+                        return event
+                    continue
+            message = self._next_message()
+            if message is None:
+                if self._eof:
+                    self._closed_reason = "end of file"
+                    return ConnectionClosed(self._closed_reason)
+                self._reader.compact()
+                return NEED_DATA
+            event = self._route(*message)
+            if event is not None:
                 return event
+
+    def _hold(self) -> None:
+        """While paused: take what was read off the framing buffer, keepalive handled,
+        everything else held in order."""
+        while self._held_bytes < self.HOLD_LIMIT:
+            message = self._next_message()
+            if message is None:
+                self._reader.compact()
+                return
+            self._held.append(message)
+            self._held_bytes += HEADER_SIZE + len(message[1])
+
+    def _next_message(self) -> tuple[Header, bytes, tuple[int, ...]] | None:
+        """The next message off the wire, keepalive answered, descriptors attached; None
+        when incomplete."""
+        while True:
+            if self._fd_wait is not None:
+                return self._complete_fd_message()
             try:
                 split = self._reader.next_split(HEADER_SIZE)
             except RemoteProtocolError as exc:
                 self._closed_reason = str(exc)
                 raise
             if split is None:
-                return self._need_data()
+                return None
             raw_header, payload = split
             if len(raw_header) < HEADER_SIZE:
                 # Cannot happen with libvirt framing (min length 28); other framings may
@@ -302,24 +377,19 @@ class Connection:
                 ):
                     self._out += _PONG
                 continue
-            event = self._route(header, payload)
-            if event is not None:
-                return event
+            if mtype == (_CALL_WITH_FDS if self.is_server else _REPLY_WITH_FDS):
+                if not self.is_server:
+                    self._check_reply(header)
+                self._start_fd_message(header, payload)
+                continue
+            return header, payload, ()
 
-    def _need_data(self) -> ConnectionClosed | _Sentinel:
-        if self._eof:
-            self._closed_reason = "end of file"
-            return ConnectionClosed(self._closed_reason)
-        return NEED_DATA
-
-    def _route(self, header: Header, record: bytes) -> Event | None:
+    def _route(self, header: Header, record: bytes, fds: tuple[int, ...]) -> Event | None:
         mtype = header.type
         if self.is_server:
-            if mtype == _CALL:
+            if mtype == _CALL or mtype == _CALL_WITH_FDS:
                 self.nrequests += 1
-                return CallReceived(header, record)
-            if mtype == _CALL_WITH_FDS:
-                return self._start_fd_call(header, record)
+                return CallReceived(header, record, fds)
             if mtype == _STREAM or mtype == _STREAM_HOLE:
                 if (header.program, header.procedure, header.serial) in self._streams:
                     self.nrequests += 1
@@ -327,19 +397,12 @@ class Connection:
             # REPLY / MESSAGE / unknown streams from a client are dropped, as libvirtd does.
             self.dropped += 1
             return None
-        if mtype == _REPLY or mtype == _REPLY_WITH_FDS:
-            expected = self._pending.pop(header.serial, None)
-            if expected is None or expected != (header.program, header.version, header.procedure):
-                if expected is not None:
-                    self._pending[header.serial] = expected
-                self._closed_reason = (
-                    f"no call waiting for reply with prog {header.program} "
-                    f"vers {header.version} serial {header.serial}"
-                )
-                raise RemoteProtocolError(self._closed_reason)
-            if mtype == _REPLY_WITH_FDS:
-                return self._start_fd_call(header, record)
+        if mtype == _REPLY:
+            self._check_reply(header)
             return ReplyReceived(header, record)
+        if mtype == _REPLY_WITH_FDS:
+            # Checked before its descriptors were collected.
+            return ReplyReceived(header, record, fds)
         if mtype == _MESSAGE:
             return MessageReceived(header, record)
         if mtype == _STREAM or mtype == _STREAM_HOLE:
@@ -351,7 +414,19 @@ class Connection:
         self._closed_reason = f"unexpected message type {mtype} from server"
         raise RemoteProtocolError(self._closed_reason)
 
-    def _start_fd_call(self, header: Header, record: bytes) -> Event | None:
+    def _check_reply(self, header: Header) -> None:
+        """Client: *header* must answer a call we are waiting for (which it then retires)."""
+        expected = self._pending.pop(header.serial, None)
+        if expected is None or expected != (header.program, header.version, header.procedure):
+            if expected is not None:
+                self._pending[header.serial] = expected
+            self._closed_reason = (
+                f"no call waiting for reply with prog {header.program} "
+                f"vers {header.version} serial {header.serial}"
+            )
+            raise RemoteProtocolError(self._closed_reason)
+
+    def _start_fd_message(self, header: Header, record: bytes) -> None:
         if len(record) < 4:
             self._closed_reason = "Unable to decode number of FDs"
             raise RemoteProtocolError(self._closed_reason)
@@ -359,13 +434,10 @@ class Connection:
         if nfds > NUM_FDS_MAX:
             self._closed_reason = f"Received too many FDs {nfds}, expected {NUM_FDS_MAX} maximum"
             raise RemoteProtocolError(self._closed_reason)
-        if self.is_server:
-            self.nrequests += 1
         self._reader.skip(nfds)
         self._fd_wait = (header, record[4:], nfds)
-        return self._complete_fd_call()
 
-    def _complete_fd_call(self) -> Event | None:
+    def _complete_fd_message(self) -> tuple[Header, bytes, tuple[int, ...]] | None:
         assert self._fd_wait is not None
         header, payload, nfds = self._fd_wait
         if self._reader.consume_skip():
@@ -376,9 +448,7 @@ class Connection:
             raise RemoteProtocolError(self._closed_reason)
         fds = tuple(self._fds_in.popleft() for _ in range(nfds))
         self._fd_wait = None
-        if self.is_server:
-            return CallReceived(header, payload, fds)
-        return ReplyReceived(header, payload, fds)
+        return header, payload, fds
 
     def take_unclaimed_fds(self) -> list[int]:
         """Remove and return descriptors received but not attached to any message.
@@ -387,6 +457,10 @@ class Connection:
         """
         fds = list(self._fds_in)
         self._fds_in.clear()
+        for _header, _payload, held_fds in self._held:
+            fds.extend(held_fds)
+        self._held.clear()
+        self._held_bytes = 0
         return fds
 
     # ---------------------------------------------------------------------------- output
@@ -399,9 +473,11 @@ class Connection:
         if len(payload) >= _COPY_LIMIT:
             # Large payloads (stream data) are queued as they are, not copied: the I/O layer
             # writes the segments with one scatter-gather send.
-            self._out_segments.append(bytes(target))
+            head = bytes(target)
             target.clear()
+            self._out_segments.append(head)
             self._out_segments.append(payload)
+            self._segment_bytes += len(head) + len(payload)
         elif payload:
             target += payload
 
@@ -419,12 +495,16 @@ class Connection:
         # Everything written so far leaves first; each FD follows with its dummy byte.
         if self._out:
             self._out_segments.append(bytes(self._out))
+            self._segment_bytes += len(self._out)
             self._out.clear()
         self._out_segments.extend(fds)
 
     def send_reply(self, call: Header, payload: bytes = b"", fds: tuple[int, ...] = ()) -> None:
-        """Server: answer *call* with status OK (REPLY_WITH_FDS when *fds* are given)."""
-        self._release()
+        """Server: answer *call* with status OK (REPLY_WITH_FDS when *fds* are given).
+
+        The call's slot is freed once the reply is written (:meth:`output_written`).
+        """
+        self._answered()
         if fds:
             self._append_with_fds(
                 (call.program, call.version, call.procedure, _REPLY_WITH_FDS, call.serial, _OK),
@@ -441,9 +521,10 @@ class Connection:
 
         The error travels as STREAM/ERROR when *call* was a stream packet, else as
         REPLY/ERROR, with the program, version, procedure and serial of *call* echoed.
-        *error* may also be an already encoded payload (sent as it is).
+        *error* may also be an already encoded payload (sent as it is).  The call's slot is
+        freed once the reply is written (:meth:`output_written`).
         """
-        self._release()
+        self._answered()
         mtype = _STREAM if call.type in (_STREAM, _STREAM_HOLE) else _REPLY
         self._append(
             (call.program, call.version, call.procedure, mtype, call.serial, _ERROR),
@@ -456,9 +537,15 @@ class Connection:
 
     def _release(self) -> None:
         if self.is_server:
-            if self.nrequests <= 0:
+            if self.nrequests - self._replies_queued - self._replies_taken <= 0:
                 raise LocalProtocolError("more replies than calls")
             self.nrequests -= 1
+
+    def _answered(self) -> None:
+        if self.is_server:
+            if self.nrequests - self._replies_queued - self._replies_taken <= 0:
+                raise LocalProtocolError("more replies than calls")
+            self._replies_queued += 1
 
     def send_event(
         self, program: int, version: int, procedure: int, payload: bytes = b"", *, serial: int = 1
@@ -534,29 +621,48 @@ class Connection:
         """Take everything queued for the peer.
 
         Returns segments in order: ``bytes`` to write, and ``int`` file descriptors each to be
-        sent with a single dummy byte (``sendmsg`` with ``SCM_RIGHTS``).
+        sent with a single dummy byte (``sendmsg`` with ``SCM_RIGHTS``).  Call
+        :meth:`output_written` once they are written: the slots of the replies among them
+        are freed then.
         """
         if not self._out_segments:
             if not self._out:
                 return []
             data = bytes(self._out)
             self._out.clear()
+            self._taken_bytes += len(data)
+            self._replies_taken += self._replies_queued
+            self._replies_queued = 0
             return [data]
         segments: list[bytes | int] = list(self._out_segments)
         self._out_segments.clear()
+        self._taken_bytes += self._segment_bytes
+        self._segment_bytes = 0
         if self._out:
             segments.append(bytes(self._out))
+            self._taken_bytes += len(self._out)
             self._out.clear()
+        self._replies_taken += self._replies_queued
+        self._replies_queued = 0
         return segments
+
+    def output_written(self) -> None:
+        """The I/O layer wrote everything :meth:`data_to_send` returned: the replies in it
+        have left, their slots are free."""
+        if self._replies_taken:
+            self.nrequests -= self._replies_taken
+            self._replies_taken = 0
+        self._taken_bytes = 0
 
     @property
     def pending_output(self) -> int:
         """Bytes queued for the peer and not yet taken by :meth:`data_to_send`."""
-        if not self._out_segments:
-            return len(self._out)
-        return len(self._out) + sum(
-            len(seg) for seg in self._out_segments if isinstance(seg, bytes)
-        )
+        return len(self._out) + self._segment_bytes
+
+    @property
+    def unsent_output(self) -> int:
+        """Bytes queued or taken and not yet reported written (:meth:`output_written`)."""
+        return len(self._out) + self._segment_bytes + self._taken_bytes
 
     @property
     def has_output(self) -> bool:

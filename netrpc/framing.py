@@ -1,10 +1,19 @@
 """Length-prefixed record framing.
 
-:class:`RecordReader` turns bytes received in arbitrary pieces into whole records.  It checks
-each length word *before* buffering the body, so a peer cannot make it allocate more than one
-maximal record, and it is linear in the bytes fed: only the partial record at the end is ever
-moved, and the buffer grows by doubling.  The I/O layer can receive straight into the buffer
-(:meth:`RecordReader.receive_buffer`), so a record is copied once, when it is taken out.
+:class:`RecordReader` turns bytes received in arbitrary pieces into whole records.  Its memory
+follows the bytes that arrived, never what a peer announces:
+
+* each length word is checked before anything else (libvirt: under 28 or over 32 MiB + 4 is
+  fatal), and a valid one allocates nothing: the record is assembled from the pieces as they
+  come;
+* the pieces the I/O layer read are kept as they are (no copy) and a record is copied once,
+  when it is taken out (``b"".join`` when it spans pieces); small pieces are appended to one
+  growing buffer, so a peer dribbling single bytes costs bytes, not an object per byte;
+* nothing is kept once consumed, so an idle connection holds no buffer at all, and
+  :meth:`RecordReader.compact` lets go of a large read of which only a tail is left.
+
+It is linear in the bytes fed.  The I/O layer asks :meth:`RecordReader.read_size` how much
+to read next: the rest of a large record exactly, so that a record ends a piece.
 
 The reader knows nothing about libvirt's header: the default parameters describe libvirt's wire
 (a 4-byte big-endian length that counts itself, between 28 and 32 MiB + 4), and another
@@ -14,6 +23,7 @@ length-prefixed protocol can reuse it with its own :class:`Framing`.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 
 from .errors import MessageTooLargeError
@@ -49,74 +59,102 @@ LIBVIRT_FRAMING = Framing()
 class RecordReader:
     """Reassemble length-prefixed records from a byte stream.
 
-    Call :meth:`feed` with whatever arrived, then :meth:`next_record` until it returns None.
-    A record is returned without its length word.
+    Call :meth:`feed` with whatever arrived, then :meth:`next_record` (or
+    :meth:`next_split`) until it returns None.  A record is returned without its length
+    word.
 
     :raises MessageTooLargeError: from :meth:`next_record`, when a length word is out of range;
         the stream cannot be resynchronised and must be closed.
     """
 
-    __slots__ = ("_buf", "_end", "_framing", "_len", "_pos", "_prefix", "_prefix_size", "_skip")
+    __slots__ = (
+        "_avail",
+        "_chunks",
+        "_framing",
+        "_len",
+        "_pos",
+        "_prefix",
+        "_prefix_size",
+        "_skip",
+    )
 
-    #: capacity kept after the buffer drains (larger buffers are dropped then)
-    KEEP_CAPACITY = 1 << 20
+    #: pieces shorter than this are appended to a growing buffer rather than kept apart
+    SMALL_PIECE = 4096
+    #: a growing buffer takes no more small pieces once it holds this much
+    ACCUMULATE_MAX = 65536
+    #: the most :meth:`read_size` asks for at once
+    READ_MAX = 1 << 20
 
     def __init__(self, framing: Framing = LIBVIRT_FRAMING) -> None:
         self._framing = framing
         self._prefix = struct.Struct(framing.length_format)
         self._prefix_size = self._prefix.size
-        self._buf = bytearray(65536)
-        self._pos = 0  # start of unconsumed data in _buf
-        self._end = 0  # end of received data in _buf (the rest is free space)
-        self._len = -1  # validated length of the record at _pos, or -1 when not yet read
+        # The bytes received and not yet consumed: the pieces in order, the first one from
+        # offset _pos on.
+        self._chunks: deque[bytes | bytearray] = deque()
+        self._pos = 0
+        self._avail = 0
+        self._len = -1  # validated length of the record at the front, or -1 when not yet read
         self._skip = 0  # bytes to drop before the next record (FD dummy bytes)
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned in a record."""
-        return self._end - self._pos
+        return self._avail
+
+    @property
+    def footprint(self) -> int:
+        """Bytes of the pieces held (what arrived and is kept, consumed parts included)."""
+        return sum(len(chunk) for chunk in self._chunks)
 
     @property
     def wanted(self) -> int:
         """Bytes still missing to complete the record being received (0 if unknown)."""
         if self._len < 0:
             return 0
-        return max(self._len - (self._end - self._pos), 0)
+        return max(self._len - self._avail, 0)
 
-    def _make_room(self, size: int) -> None:
-        buf = self._buf
-        if len(buf) - self._end >= size:
-            return
-        live = self._end - self._pos
-        if live == 0 and len(buf) >= size and len(buf) <= self.KEEP_CAPACITY:
-            self._pos = self._end = 0
-            return
-        if live + size <= len(buf) and self._pos >= live:
-            # Move the partial record to the front; no overlap, one memmove.
-            buf[:live] = buf[self._pos : self._end]
-        else:
-            new = bytearray(max(live + size, min(2 * len(buf), live + size + self.KEEP_CAPACITY)))
-            new[:live] = buf[self._pos : self._end]
-            self._buf = new
-        self._pos = 0
-        self._end = live
+    def read_size(self, size: int) -> int:
+        """How much the I/O layer should ask for next: *size*, or the rest of a larger
+        record being received (at most :attr:`READ_MAX`), so that the record ends the read
+        and no partial record is left in a large piece."""
+        wanted = self.wanted
+        if wanted > size:
+            return min(wanted, self.READ_MAX)
+        return size
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Add received bytes."""
+        """Add received bytes (a ``bytes`` object is kept as it is, anything else copied)."""
         n = len(data)
-        self._make_room(n)
-        self._buf[self._end : self._end + n] = data
-        self._end += n
+        if not n:
+            return
+        chunks = self._chunks
+        if chunks and n < self.SMALL_PIECE:
+            last = chunks[-1]
+            if len(last) < self.ACCUMULATE_MAX:
+                if type(last) is not bytearray:
+                    if len(chunks) == 1:
+                        last = bytearray(memoryview(last)[self._pos :])
+                        self._pos = 0
+                    else:
+                        last = bytearray(last)
+                    chunks[-1] = last
+                last += data
+                self._avail += n
+                return
+        chunks.append(data if type(data) is bytes else bytes(data))
+        self._avail += n
 
-    def receive_buffer(self, size: int) -> memoryview:
-        """Writable space for at least *size* bytes, to receive into without a copy
-        (``socket.recv_into``).  Release the view, then call :meth:`commit`."""
-        self._make_room(size)
-        return memoryview(self._buf)[self._end :]
-
-    def commit(self, count: int) -> None:
-        """Account for *count* bytes written into the last :meth:`receive_buffer`."""
-        self._end += count
+    def compact(self) -> None:
+        """Let go of the consumed part of a large piece of which only a tail is left (call
+        it when waiting for more data), so memory follows what is still buffered."""
+        chunks = self._chunks
+        if chunks and self._pos:
+            first = chunks[0]
+            if self._pos * 2 >= len(first):
+                with memoryview(first) as view:
+                    chunks[0] = bytes(view[self._pos :])
+                self._pos = 0
 
     def skip(self, count: int) -> None:
         """Discard the next *count* bytes of the stream (libvirt's FD dummy bytes)."""
@@ -125,21 +163,83 @@ class RecordReader:
     def consume_skip(self) -> int:
         """Discard buffered bytes owed to :meth:`skip`; return how many are still owed."""
         if self._skip:
-            n = min(self._skip, self._end - self._pos)
+            n = min(self._skip, self._avail)
             self._skip -= n
-            self._pos += n
+            self._drop(n)
         return self._skip
 
+    def _drop(self, n: int) -> None:
+        chunks = self._chunks
+        pos = self._pos
+        self._avail -= n
+        while n:
+            left = len(chunks[0]) - pos
+            if n < left:
+                pos += n
+                break
+            n -= left
+            chunks.popleft()
+            pos = 0
+        self._pos = pos
+
+    def _take(self, n: int) -> bytes:
+        """Remove and return the next *n* bytes (which are buffered)."""
+        chunks = self._chunks
+        first = chunks[0]
+        pos = self._pos
+        end = pos + n
+        if end <= len(first):
+            if type(first) is bytes:
+                data = first[pos:end]
+            else:
+                with memoryview(first) as view:
+                    data = bytes(view[pos:end])
+            if end == len(first):
+                chunks.popleft()
+                end = 0
+            self._pos = end
+            self._avail -= n
+            return data
+        views = []
+        self._avail -= n
+        while n:
+            chunk = chunks[0]
+            left = len(chunk) - pos
+            if n < left:
+                views.append(memoryview(chunk)[pos : pos + n])
+                pos += n
+                break
+            views.append(memoryview(chunk)[pos:] if pos else memoryview(chunk))
+            n -= left
+            chunks.popleft()
+            pos = 0
+        self._pos = pos
+        data = b"".join(views)
+        for view in views:
+            view.release()
+        return data
+
+    def _peek_length(self) -> int:
+        size = self._prefix_size
+        first = self._chunks[0]
+        if len(first) - self._pos < size:
+            # The length word spans pieces (rare): join the pieces it needs.
+            prefix = self._take(size)
+            self._chunks.appendleft(prefix)
+            self._pos = 0
+            self._avail += size
+            first = prefix
+        return int(self._prefix.unpack_from(first, self._pos)[0])
+
     def _ready(self) -> bool:
-        """True when a whole record is buffered at ``_pos`` (its length validated)."""
+        """True when a whole record is buffered at the front (its length validated)."""
         if self._skip and self.consume_skip():
             return False
-        avail = self._end - self._pos
         length = self._len
         if length < 0:
-            if avail < self._prefix_size:
+            if self._avail < self._prefix_size:
                 return False
-            length = self._prefix.unpack_from(self._buf, self._pos)[0]
+            length = self._peek_length()
             framing = self._framing
             if length < framing.min_length:
                 raise MessageTooLargeError(
@@ -156,7 +256,7 @@ class RecordReader:
             if not framing.length_includes_prefix:
                 length += self._prefix_size
             self._len = length
-        return avail >= length
+        return self._avail >= length
 
     def next_record(self) -> bytes | None:
         """Return the next whole record (without its length word), or None if incomplete.
@@ -165,15 +265,14 @@ class RecordReader:
         """
         if not self._ready():
             return None
-        pos = self._pos
-        with memoryview(self._buf) as view:
-            record = bytes(view[pos + self._prefix_size : pos + self._len])
-        self._advance(pos + self._len)
-        return record
+        length = self._len
+        self._len = -1
+        self._drop(self._prefix_size)
+        return self._take(length - self._prefix_size)
 
     def next_split(self, header_size: int) -> tuple[bytes, bytes] | None:
-        """Like :meth:`next_record`, but return the record as ``(header, body)``: the body
-        is copied out of the buffer once (large stream payloads are not copied twice).
+        """Like :meth:`next_record`, but return the record as ``(header, body)``, each
+        copied once.
 
         A record shorter than *header_size* gives a short header and an empty body.
 
@@ -181,18 +280,22 @@ class RecordReader:
         """
         if not self._ready():
             return None
-        pos = self._pos
-        start = pos + self._prefix_size
-        end = pos + self._len
-        split = min(start + header_size, end)
-        with memoryview(self._buf) as view:
-            header = bytes(view[start:split])
-            body = bytes(view[split:end])
-        self._advance(end)
-        return header, body
-
-    def _advance(self, pos: int) -> None:
-        if pos == self._end:
-            pos = self._end = 0
-        self._pos = pos
+        length = self._len - self._prefix_size
         self._len = -1
+        first = self._chunks[0]
+        start = self._pos + self._prefix_size
+        end = start + length
+        if end <= len(first) and type(first) is bytes:
+            # The whole record is in one piece (the usual case): two slices.
+            split = start + min(header_size, length)
+            header = first[start:split]
+            body = first[split:end]
+            if end == len(first):
+                self._chunks.popleft()
+                end = 0
+            self._pos = end
+            self._avail -= length + self._prefix_size
+            return header, body
+        self._drop(self._prefix_size)
+        head = min(header_size, length)
+        return self._take(head), self._take(length - head) if length > head else b""

@@ -1,14 +1,18 @@
 """One accepted connection: a read loop feeding the sans-IO core, one writer, keepalive.
 
 A :class:`ServerClient` owns its stream.  Its read loop reads, feeds the
-:class:`~netrpc.connection.Connection`, dispatches every complete call, and writes the
-replies of a batch with one send before reading again.  Replies finished later (by handler
-tasks and worker threads), events and keepalive PINGs are queued on the core and written by a
-writer task; whichever of the two finds the socket idle writes everything queued, so replies
-are coalesced and never interleaved.
+:class:`~netrpc.connection.Connection`, dispatches every complete call the budget allows, and
+writes the replies of a batch with one send before reading again.  Replies finished later (by
+handler tasks and worker threads), events and keepalive PINGs are queued on the core and
+written by a writer task; whichever of the two finds the socket idle writes everything
+queued, so replies are coalesced and never interleaved.
 
-While the client has ``max_client_requests`` calls outstanding, the read loop does not read
-(libvirt's throttle; the kernel buffers what the client sends meanwhile).
+A call holds one of the client's ``max_client_requests`` slots until its reply has been
+written, inline handlers included, and no call is dispatched while more than
+:attr:`ServerClient.max_output` bytes of output are unwritten: a client that does not read
+its replies stops being read, and its replies cannot pile up in memory.  While its calls are
+in flight the client is still read a little (see :class:`~netrpc.connection.Connection`), so
+its keepalive messages are answered and keep it alive however slow the calls are.
 """
 
 from __future__ import annotations
@@ -54,7 +58,8 @@ __all__ = ("Identity", "ServerClient", "Transport")
 
 log = logging.getLogger("netrpc.server")
 
-_RECEIVE_SIZE = 524288
+#: bytes asked for per read (the rest of a larger record is read in one go)
+_RECEIVE_SIZE = 65536
 _PEERCRED = struct.Struct("3i")
 
 
@@ -135,6 +140,7 @@ class ServerClient:
         self.conn = Connection(
             Role.SERVER,
             max_requests=service.max_client_requests or server.max_client_requests,
+            max_output=server.max_client_output,
             keepalive_interval=server.keepalive_interval,
             keepalive_count=server.keepalive_count,
         )
@@ -142,8 +148,13 @@ class ServerClient:
         self.conn.keepalive_filter = self._keepalive_filter
         self._dispatcher: Dispatcher = server.dispatcher
         self._wake_writer = anyio.Event()
-        self._pump = _sockio.OutputPump(self.conn, stream, close_fds=True, wake=self._wake)
+        self._pump = _sockio.OutputPump(
+            self.conn, stream, close_fds=True, wake=self._wake, written=self._slot_released
+        )
         self._slot_freed = anyio.Event()
+        # Set while the read loop reads with every slot taken: a freed slot interrupts that
+        # read (before any byte is taken), so held calls are dispatched at once.
+        self._paused_read = False
         self._keepalive_started = False
         self._close_pending = False
         self._recv_scope: anyio.CancelScope | None = None
@@ -219,6 +230,20 @@ class ServerClient:
             return
         self.conn.send_event(program, version, procedure, payload, serial=serial)
         self._wake_writer.set()
+
+    @property
+    def max_output(self) -> int | None:
+        """Unwritten output (bytes) at which this client's calls stop being dispatched and
+        its socket stops being read, until the client reads its replies; None: no limit.
+        Starts as the server's ``max_client_output``."""
+        return self.conn.max_output
+
+    @max_output.setter
+    def max_output(self, value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ValueError(f"max_output must be at least 1, got {value}")
+        self.conn.max_output = value
+        self._slot_released()
 
     def close_after_reply(self) -> None:
         """Close once the reply of the current call is written (libvirt's DelayedClose)."""
@@ -296,10 +321,18 @@ class ServerClient:
                         await self._wait_idle()
                         return
                     self._note_request_limit()
-                    if conn.has_output:
-                        await self._flush()
-                    if not conn.wants_read and not conn.closing and not self._draining:
-                        self._slot_freed = anyio.Event()
+                    if conn.has_output or self._pump.sending:
+                        # Writing frees the slots of the replies written.
+                        await self._pump.drain()
+                        continue
+                    if conn.can_dispatch:
+                        continue
+                    if conn.wants_read:
+                        # Every slot is taken by calls in flight: read on (keepalive),
+                        # until a slot frees.
+                        break
+                    self._slot_freed = anyio.Event()
+                    if not conn.can_dispatch and not conn.closing and not self._draining:
                         await self._slot_freed.wait()
                     continue
                 if isinstance(event, CallReceived):
@@ -316,8 +349,15 @@ class ServerClient:
                 return
             if conn.has_output:
                 await self._flush()
+            paused = not conn.can_dispatch
+            if paused and not conn.wants_read:
+                continue
             with anyio.CancelScope() as self._recv_scope:
-                await self._receive(unix_fds)
+                self._paused_read = paused
+                try:
+                    await self._receive(unix_fds)
+                finally:
+                    self._paused_read = False
             self._recv_scope = None
 
     async def _apply_stream_filter(self) -> None:
@@ -334,8 +374,15 @@ class ServerClient:
 
     async def _receive(self, unix_fds: bool) -> None:
         await _sockio.receive_into_connection(
-            self.stream, self.conn, _RECEIVE_SIZE, with_fds=unix_fds, now=time.monotonic()
+            self.stream, self.conn, _RECEIVE_SIZE, with_fds=unix_fds
         )
+
+    def _slot_released(self) -> None:
+        """Output was written or a slot freed: let a paused read loop dispatch again."""
+        if not self._slot_freed.is_set():
+            self._slot_freed.set()
+        if self._paused_read and self._recv_scope is not None and self.conn.can_dispatch:
+            self._recv_scope.cancel()
 
     def _note_request_limit(self) -> None:
         if self.conn.hit_request_limit and not self._warned_limit:
@@ -594,7 +641,7 @@ class ServerClient:
     def _packet_consumed(self, header: Header) -> None:
         if self.conn.closed_reason is None and self.conn.nrequests > 0:
             self.conn.discard(header)
-        self._slot_freed.set()
+        self._slot_released()
 
     async def _writer(self) -> None:
         try:

@@ -36,7 +36,10 @@ if TYPE_CHECKING:
     from ..mdns import Registration, ServiceAdvertiser
 from .workers import WorkerPool
 
-__all__ = ("Server",)
+__all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "Server")
+
+#: default per-client limit of unwritten output (bytes) beyond which a client is not read
+DEFAULT_MAX_CLIENT_OUTPUT = 4 * 1024 * 1024
 
 log = logging.getLogger("netrpc.server")
 
@@ -70,6 +73,9 @@ class Server:
     :param max_pending_output: a client with more unwritten output than this (events it does
         not read) is disconnected, so a slow reader never makes the server buffer without
         bound.
+    :param max_client_output: while a client has this many bytes of output unwritten (it
+        does not read its replies), its calls are not dispatched and it is not read; None
+        for no limit.  Each client starts with this value (:attr:`ServerClient.max_output`).
     """
 
     def __init__(
@@ -89,10 +95,13 @@ class Server:
         on_connect: ConnectHook | None = None,
         on_close: CloseHook | None = None,
         max_pending_output: int = 64 * 1024 * 1024,
+        max_client_output: int | None = DEFAULT_MAX_CLIENT_OUTPUT,
     ) -> None:
         self._check_limits(max_clients, max_anonymous_clients)
         if max_client_requests < 1:
             raise ValueError(f"max_client_requests must be at least 1, got {max_client_requests}")
+        if max_client_output is not None and max_client_output < 1:
+            raise ValueError(f"max_client_output must be at least 1, got {max_client_output}")
         self.name = name
         self.dispatcher = Dispatcher(programs)
         self.services: list[Service] = []
@@ -106,6 +115,7 @@ class Server:
         self.on_connect = on_connect
         self.on_close = on_close
         self.max_pending_output = max_pending_output
+        self.max_client_output = max_client_output
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         self._unauthenticated = 0
@@ -252,6 +262,17 @@ class Server:
         self._check_limits(new_max, new_anon)
         self.max_clients, self.max_anonymous_clients = new_max, new_anon
         self._capacity_changed()
+
+    def set_client_output_limit(self, limit: int | None) -> None:
+        """Change :attr:`max_client_output`, for new and connected clients alike.
+
+        :raises ValueError: when *limit* is not positive.
+        """
+        if limit is not None and limit < 1:
+            raise ValueError(f"max_client_output must be at least 1, got {limit}")
+        self.max_client_output = limit
+        for client in list(self.clients.values()):
+            client.max_output = limit
 
     # ------------------------------------------------------------------ serving
 

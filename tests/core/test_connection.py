@@ -125,16 +125,99 @@ def test_request_budget_pauses_and_resumes() -> None:
     first = _events(server)
     assert len(first) == 5
     assert server.next_event() is PAUSED
-    assert not server.wants_read
+    assert not server.can_dispatch
     assert server.hit_request_limit
+    # The rest was read ahead and is held in order.
+    assert server.held == 3
     server.send_reply(first[0].header)
     assert server.wants_read
+    _joined(server)
+    server.output_written()
     [sixth] = _events(server)
     assert sixth.header.serial == 5
     server.discard(first[1].header)
     server.send_error(first[2].header, RPCError.rpc("x"))
+    _joined(server)
+    server.output_written()
     assert [e.header.serial for e in _events(server)] == [6, 7]
     assert server.next_event() is PAUSED
+
+
+def test_slot_is_held_until_the_reply_is_written() -> None:
+    server = Connection(Role.SERVER, max_requests=1)
+    server.receive_data(_call(157, 1) + _call(157, 2))
+    [call] = _events(server)
+    server.send_reply(call.header, b"\0" * 8)
+    # Answered, but the reply is still in the process: no second call yet.
+    assert server.next_event() is PAUSED
+    segments = server.data_to_send()
+    assert server.next_event() is PAUSED
+    assert server.unsent_output == sum(len(s) for s in segments if isinstance(s, bytes))
+    server.output_written()
+    assert server.unsent_output == 0
+    [second] = _events(server)
+    assert second.header.serial == 2
+
+
+def test_output_limit_stops_dispatch_and_reading() -> None:
+    server = Connection(Role.SERVER, max_requests=100, max_output=1000)
+    server.receive_data(b"".join(_call(157, i) for i in range(3)))
+    first = server.next_event()
+    assert isinstance(first, CallReceived)
+    server.send_reply(first.header, b"\0" * 2000)
+    assert server.next_event() is PAUSED
+    assert not server.wants_read
+    server.data_to_send()
+    # Taken by the I/O layer but not written yet: still over the limit.
+    assert server.next_event() is PAUSED
+    assert not server.wants_read
+    server.output_written()
+    assert server.wants_read
+    assert [e.header.serial for e in _events(server)] == [1, 2]
+
+
+def test_keepalive_answered_and_honoured_at_the_request_budget() -> None:
+    server = Connection(Role.SERVER, max_requests=2, keepalive_interval=5, keepalive_count=2)
+    server.start_keepalive(0.0)
+    server.receive_data(_call(157, 1) + _call(157, 2) + _call(157, 3), now=0.0)
+    calls = _events(server)
+    assert len(calls) == 2
+    assert server.next_event() is PAUSED
+    # Both slots are taken by slow calls: the client is still read...
+    assert server.wants_read
+    # ... the server's PING goes out after 5 s of silence ...
+    assert not server.handle_timer(5.0)
+    assert _joined(server) == PING
+    server.output_written()
+    # ... and the client's PONG and its own PING behind the held call are handled.
+    server.receive_data(PONG + PING, now=6.0)
+    assert server.next_event() is PAUSED
+    assert _joined(server) == PONG
+    server.output_written()
+    assert not server.handle_timer(12.0)
+    server.receive_data(PONG, now=12.0)
+    assert server.next_event() is PAUSED
+    assert not server.handle_timer(20.0)
+    # The held call comes out, in order, once a slot frees.
+    server.send_reply(calls[0].header)
+    _joined(server)
+    server.output_written()
+    [third] = _events(server)
+    assert third.header.serial == 3
+
+
+def test_reading_ahead_while_paused_is_bounded() -> None:
+    server = Connection(Role.SERVER, max_requests=1)
+    call = _call(157, 1, b"\0" * 1000)
+    server.receive_data(call)
+    assert len(_events(server)) == 1
+    while server.wants_read:
+        assert server.read_size(65536) <= Connection.HOLD_LIMIT
+        server.receive_data(call)
+        assert server.next_event() is PAUSED
+    assert Connection.HOLD_LIMIT <= server.buffered_input < Connection.HOLD_LIMIT + len(call)
+    # A PING that arrives now waits: nothing more is read until a slot frees.
+    assert not server.wants_read
 
 
 def test_more_replies_than_calls_is_a_local_error() -> None:

@@ -99,3 +99,58 @@ def test_feeding_is_linear() -> None:
         reader.feed(AUTH_LIST_CALL)
         reader.next_record()
     assert time.perf_counter() - start < 2.0
+
+
+def test_a_length_word_allocates_nothing() -> None:
+    # 32 MiB announced, a header and a little body arrived: only that is held, and the next
+    # read is asked for at most READ_MAX bytes.
+    reader = RecordReader()
+    reader.feed(struct.pack(">I", MESSAGE_MAX + 4) + b"\0" * 1000)
+    assert reader.next_record() is None
+    assert reader.footprint == 1004
+    assert reader.wanted == MESSAGE_MAX + 4 - 1004
+    assert reader.read_size(65536) == RecordReader.READ_MAX
+
+
+def test_memory_follows_the_bytes_that_arrived() -> None:
+    body = bytes(range(256)) * 1024  # a 256 KiB record
+    record = struct.pack(">I", 4 + len(body)) + body
+    for piece in (1, 7, 1000, 65536, RecordReader.READ_MAX):
+        reader = RecordReader()
+        for start in range(0, len(record) - 1, piece):
+            reader.feed(record[start : min(start + piece, len(record) - 1)])
+            assert reader.next_record() is None
+            # dribbled bytes are gathered: no object per piece, no growth beyond them
+            assert reader.footprint == reader.buffered
+            assert len(reader._chunks) <= 2 + reader.buffered // RecordReader.SMALL_PIECE
+        reader.feed(record[-1:])
+        assert reader.next_record() == body
+        assert reader.footprint == 0
+
+
+def test_compact_lets_go_of_a_consumed_read() -> None:
+    reader = RecordReader()
+    reader.feed(AUTH_LIST_CALL * 2000 + AUTH_LIST_CALL[:2])
+    while reader.next_record() is not None:
+        pass
+    assert reader.buffered == 2
+    reader.compact()
+    assert reader.footprint == 2
+    reader.feed(AUTH_LIST_CALL[2:])
+    assert reader.next_record() == AUTH_LIST_CALL[4:]
+    assert reader.footprint == 0
+
+
+def test_split_records_across_pieces() -> None:
+    stream = (AUTH_LIST_CALL + AUTH_LIST_REPLY) * 3
+    for cut in range(1, len(stream)):
+        reader = RecordReader()
+        reader.feed(stream[:cut])
+        reader.feed(bytearray(stream[cut:]))
+        out = []
+        while (split := reader.next_split(24)) is not None:
+            out.append(split)
+        assert (
+            out == [(AUTH_LIST_CALL[4:28], b""), (AUTH_LIST_REPLY[4:28], AUTH_LIST_REPLY[28:])] * 3
+        )
+        assert reader.footprint == 0
