@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = (
     "ADMIN_PROGRAM",
     "ADMIN_VERSION",
+    "CLIENT_OUTPUT_MAX",
     "LIB_VERSION",
     "AdminProc",
     "AdminProgram",
@@ -57,6 +58,8 @@ ADMIN_PROGRAM = 0x06900690
 ADMIN_VERSION = 1
 #: the library version reported by CONNECT_GET_LIB_VERSION (libvirt 9.0.0)
 LIB_VERSION = 9_000_000
+
+_UINT_MAX = 0xFFFFFFFF
 
 ADMIN_STRING_MAX = 4194304
 ADMIN_SERVER_LIST_MAX = 16384
@@ -466,9 +469,15 @@ _THREADPOOL_SETTABLE = {
     "maxWorkers": TypedParamType.UINT,
     "prioWorkers": TypedParamType.UINT,
 }
+#: netrpc's own client limit, after libvirt's four: unwritten output (bytes) per client at
+#: which the client stops being read (0: no limit).  virt-admin's server-clients-info lists
+#: it with the others.
+CLIENT_OUTPUT_MAX = "netrpc.client_output_max"
+
 _LIMITS_SETTABLE = {
     "nclients_max": TypedParamType.UINT,
     "nclients_unauth_max": TypedParamType.UINT,
+    CLIENT_OUTPUT_MAX: TypedParamType.UINT,
 }
 
 
@@ -714,6 +723,7 @@ class AdminProgram(Program):
                 TypedParam.uint("nclients", server.nclients),
                 TypedParam.uint("nclients_unauth_max", server.max_anonymous_clients),
                 TypedParam.uint("nclients_unauth", server.nclients_unauthenticated),
+                TypedParam.uint(CLIENT_OUTPUT_MAX, min(server.max_client_output or 0, _UINT_MAX)),
             ]
         )
 
@@ -733,6 +743,10 @@ class AdminProgram(Program):
             )
         server.set_client_limits(new_max, new_unauth)
         log.info("%s: client limits set to max=%d unauth=%d", server.name, new_max, new_unauth)
+        if CLIENT_OUTPUT_MAX in values:
+            output_max = values[CLIENT_OUTPUT_MAX] or None
+            server.set_client_output_limit(output_max)
+            log.info("%s: client output limit set to %s", server.name, output_max or "none")
 
     # ------------------------------------------------------------------ logging
 
