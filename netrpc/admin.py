@@ -19,10 +19,8 @@ works.  Logging is mapped onto Python's :mod:`logging` (see :class:`LogConfig`).
 from __future__ import annotations
 
 import enum
-import grp
 import logging
 import os
-import pwd
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,7 +36,6 @@ if TYPE_CHECKING:
 __all__ = (
     "ADMIN_PROGRAM",
     "ADMIN_VERSION",
-    "CLIENT_OUTPUT_MAX",
     "LIB_VERSION",
     "AdminProc",
     "AdminProgram",
@@ -58,8 +55,6 @@ ADMIN_PROGRAM = 0x06900690
 ADMIN_VERSION = 1
 #: the library version reported by CONNECT_GET_LIB_VERSION (libvirt 9.0.0)
 LIB_VERSION = 9_000_000
-
-_UINT_MAX = 0xFFFFFFFF
 
 ADMIN_STRING_MAX = 4194304
 ADMIN_SERVER_LIST_MAX = 16384
@@ -469,15 +464,9 @@ _THREADPOOL_SETTABLE = {
     "maxWorkers": TypedParamType.UINT,
     "prioWorkers": TypedParamType.UINT,
 }
-#: netrpc's own client limit, after libvirt's four: unwritten output (bytes) per client at
-#: which the client stops being read (0: no limit).  virt-admin's server-clients-info lists
-#: it with the others.
-CLIENT_OUTPUT_MAX = "netrpc.client_output_max"
-
 _LIMITS_SETTABLE = {
     "nclients_max": TypedParamType.UINT,
     "nclients_unauth_max": TypedParamType.UINT,
-    CLIENT_OUTPUT_MAX: TypedParamType.UINT,
 }
 
 
@@ -494,7 +483,8 @@ def client_info(client: ServerClient) -> list[TypedParam]:
     """The typed parameters CLIENT_GET_INFO reports for *client*, in libvirtd's order:
     ``readonly``, ``sasl_user_name`` once a SASL login succeeded, then ``sock_addr`` and
     ``tls_x509_dname`` for TCP/TLS clients, or ``unix_user_id``, ``unix_user_name``,
-    ``unix_group_id``, ``unix_group_name`` and ``unix_process_id`` for unix clients."""
+    ``unix_group_id``, ``unix_group_name`` and ``unix_process_id`` for unix clients, and
+    ``selinux_context``; each identity item only when the client's identity has it."""
     ident = client.identity
     params = [TypedParam.boolean("readonly", client.readonly)]
     if ident.sasl_user is not None:
@@ -502,23 +492,21 @@ def client_info(client: ServerClient) -> list[TypedParam]:
     if ident.transport in (Transport.TCP, Transport.TLS):
         if ident.address:
             params.append(TypedParam.string("sock_addr", ident.address))
-        if ident.transport is Transport.TLS and ident.tls_dn:
+        if ident.tls_dn:
             params.append(TypedParam.string("tls_x509_dname", ident.tls_dn))
     else:
         if ident.unix_uid is not None:
             params.append(TypedParam.int_("unix_user_id", ident.unix_uid))
-            try:
-                params.append(TypedParam.string("unix_user_name", pwd.getpwuid(ident.unix_uid)[0]))
-            except KeyError:
-                pass
+        if ident.user_name is not None:
+            params.append(TypedParam.string("unix_user_name", ident.user_name))
         if ident.unix_gid is not None:
             params.append(TypedParam.int_("unix_group_id", ident.unix_gid))
-            try:
-                params.append(TypedParam.string("unix_group_name", grp.getgrgid(ident.unix_gid)[0]))
-            except KeyError:
-                pass
+        if ident.group_name is not None:
+            params.append(TypedParam.string("unix_group_name", ident.group_name))
         if ident.unix_pid is not None:
             params.append(TypedParam.int_("unix_process_id", ident.unix_pid))
+    if ident.selinux_context is not None:
+        params.append(TypedParam.string("selinux_context", ident.selinux_context))
     return params
 
 
@@ -723,7 +711,6 @@ class AdminProgram(Program):
                 TypedParam.uint("nclients", server.nclients),
                 TypedParam.uint("nclients_unauth_max", server.max_anonymous_clients),
                 TypedParam.uint("nclients_unauth", server.nclients_unauthenticated),
-                TypedParam.uint(CLIENT_OUTPUT_MAX, min(server.max_client_output or 0, _UINT_MAX)),
             ]
         )
 
@@ -743,10 +730,6 @@ class AdminProgram(Program):
             )
         server.set_client_limits(new_max, new_unauth)
         log.info("%s: client limits set to max=%d unauth=%d", server.name, new_max, new_unauth)
-        if CLIENT_OUTPUT_MAX in values:
-            output_max = values[CLIENT_OUTPUT_MAX] or None
-            server.set_client_output_limit(output_max)
-            log.info("%s: client output limit set to %s", server.name, output_max or "none")
 
     # ------------------------------------------------------------------ logging
 

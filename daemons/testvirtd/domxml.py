@@ -162,6 +162,14 @@ class VirtError(RPCError):
             int2=0,
         )
 
+    @classmethod
+    def bad_argument(cls, api: str, argument: str, requirement: str,
+                     domain: int = 20) -> VirtError:
+        """What a public API's argument check reports (``virCheckPositiveArg`` and
+        friends): "*argument* in *api* *requirement*", e.g. ``must not be zero``."""
+        return cls(ErrCode.INVALID_ARG, domain, f"{argument} in {api} {requirement}",
+                   str1=api, str2=argument, int1=0, int2=0)
+
     def __repr__(self) -> str:
         return f"VirtError(code={self.code}, domain={self.domain}, message={self.message!r})"
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import enum
 import errno
+import grp
 import logging
 import os
+import pwd
 import socket
 import struct
 import time
@@ -82,6 +84,13 @@ class Identity:
     :ivar unix_pid: peer process id on unix sockets.
     :ivar tls_dn: the client certificate's distinguished name on TLS connections.
     :ivar sasl_user: the user name a SASL login established (bare, without a realm).
+    :ivar user_name: the name of the peer's user (looked up when it connected).
+    :ivar group_name: the name of the peer's group (likewise).
+    :ivar selinux_context: the peer's SELinux context, when known.
+    :ivar process_time: the peer process's start time, when known.
+
+    Everything but ``transport`` and ``address`` may be replaced later by an identity the
+    client forwards on behalf of another one (libvirt's ``virConnectSetIdentity``).
     """
 
     transport: Transport
@@ -91,7 +100,25 @@ class Identity:
     unix_pid: int | None = None
     tls_dn: str | None = None
     sasl_user: str | None = None
+    user_name: str | None = None
+    group_name: str | None = None
+    selinux_context: str | None = None
+    process_time: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _user_name(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _group_name(gid: int) -> str | None:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return None
 
 
 def identify(stream: anyio.abc.ByteStream, transport: Transport) -> Identity:
@@ -104,7 +131,8 @@ def identify(stream: anyio.abc.ByteStream, transport: Transport) -> Identity:
             )
         except OSError:
             return Identity(transport=Transport.UNIX)
-        return Identity(transport=Transport.UNIX, unix_uid=uid, unix_gid=gid, unix_pid=pid)
+        return Identity(transport=Transport.UNIX, unix_uid=uid, unix_gid=gid, unix_pid=pid,
+                        user_name=_user_name(uid), group_name=_group_name(gid))
     remote = stream.extra(SocketAttribute.remote_address, None)
     address = None
     if isinstance(remote, tuple) and len(remote) >= 2:

@@ -11,7 +11,6 @@ import pytest
 from netrpc import Client, ConnectionLostError, RPCError
 from netrpc.admin import (
     ADMIN_PROGRAM,
-    CLIENT_OUTPUT_MAX,
     ClientFlagsArgs,
     FlagsArgs,
     ListClientsArgs,
@@ -157,7 +156,6 @@ async def test_client_limits_are_live() -> None:
             "nclients": 0,
             "nclients_unauth_max": 20,
             "nclients_unauth": 0,
-            CLIENT_OUTPUT_MAX: 4 * 1024 * 1024,
         }
         await adm.set_limits(nclients_max=1, nclients_unauth_max=1)
         assert (env.server.max_clients, env.server.max_anonymous_clients) == (1, 1)
@@ -185,20 +183,6 @@ async def test_client_limits_are_live() -> None:
                 await first.call(ECHO_PROGRAM, 1, 1, echo)
                 await second.call(ECHO_PROGRAM, 1, 1, echo)
                 assert env.server.nclients == 2
-
-
-async def test_client_output_limit_is_live() -> None:
-    async with running_daemon() as env, admin_client(env) as adm:
-        async with Client.unix(env.sock) as client:
-            await client.call(ECHO_PROGRAM, 1, 1, Text.xdr.encode(Text("hi")))
-            [connected] = env.server.clients.values()
-            await adm.set_limits(**{CLIENT_OUTPUT_MAX: 65536})
-            assert (await adm.limits())[CLIENT_OUTPUT_MAX] == 65536
-            assert env.server.max_client_output == connected.max_output == 65536
-            # 0 lifts the limit
-            await adm.set_limits(**{CLIENT_OUTPUT_MAX: 0})
-            assert (await adm.limits())[CLIENT_OUTPUT_MAX] == 0
-            assert env.server.max_client_output is None and connected.max_output is None
 
 
 async def test_client_limits_errors() -> None:

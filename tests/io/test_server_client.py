@@ -10,14 +10,12 @@ import tempfile
 import anyio
 import pytest
 
-from netrpc import Client, ConnectionLostError, RPCError, Server, Service, xdr
+from netrpc import Client, ConnectionLostError, RPCError, Server, Service
 from netrpc.protocol import Header, MessageType, encode_message
 
 from .helpers import PROGRAM, Delay, Number, SampleProgram, Text, running_server
 
 pytestmark = pytest.mark.anyio
-
-TEXT = xdr.codec_for(Text)
 
 
 async def test_calls_over_unix_and_tcp() -> None:
@@ -204,81 +202,6 @@ async def test_request_budget_stops_reading() -> None:
                 assert program.started == 2
                 program.release.set()
             assert program.started == 5
-
-
-@pytest.mark.parametrize("transport", ["unix", "tcp"])
-async def test_keepalive_keeps_a_client_alive_at_its_request_budget(
-    transport: str, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Death after 0.3 s * (2 + 1) of silence; the calls take 1.5 s each and the client keeps
-    # two in flight (its whole budget) and a third queued.  Both ends ping and must get
-    # their answers all along.
-    options = {"keepalive_interval": 0.3, "keepalive_count": 2}
-    async with running_server(max_client_requests=2, **options) as (server, program, where):
-        connect = (
-            Client.unix(where["unix"], **options)
-            if transport == "unix"
-            else Client.tcp(*where["tcp"], **options)
-        )
-        async with connect as client:
-            stub = client.stub(SampleProgram)
-            await stub.keepalive()
-            done: list[int] = []
-
-            async def slow(tag: int) -> None:
-                done.append((await stub.sleep(Delay(1.5, tag))).value)
-
-            with anyio.fail_after(15):
-                async with anyio.create_task_group() as tg:
-                    for tag in range(3):
-                        tg.start_soon(slow, tag)
-                    await anyio.sleep(0.5)
-                    assert program.started == 2
-            assert sorted(done) == [0, 1, 2]
-            assert program.max_parallel == 2
-            assert await stub.echo(Text("alive")) == Text("alive")
-            assert server.nclients == 1
-    assert not [r for r in caplog.records if "keepalive" in r.getMessage()]
-
-
-@pytest.mark.parametrize("budget", [4, 100])
-async def test_a_client_that_never_reads_its_replies_is_not_read(budget: int) -> None:
-    # Pipelined calls with 1 KiB replies, never read: the server holds no more replies than
-    # the request budget and the output limit allow, and keeps serving others.
-    async with running_server(max_client_requests=budget, max_client_output=16384) as (
-        server,
-        _,
-        where,
-    ):
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(where["unix"])
-            sock.setblocking(False)
-            call = encode_message(
-                Header(PROGRAM, 1, 1, MessageType.CALL, 1, 0), TEXT.encode(Text("x" * 1000))
-            )
-            data = call * 5000
-            sent = 0
-            idle_since = anyio.current_time()
-            while anyio.current_time() - idle_since < 1.0 and sent < len(data):
-                try:
-                    sent += sock.send(data[sent : sent + 65536])
-                    idle_since = anyio.current_time()
-                except BlockingIOError:
-                    await anyio.sleep(0.05)
-            [client] = server.clients.values()
-            conn = client.conn
-            # The server stopped: its output is at a limit, and it holds little.
-            assert not conn.can_dispatch
-            assert conn.unsent_output <= min(16384, budget * 1032) + 1032
-            if budget == 4:
-                assert conn.nrequests == 4
-            else:
-                assert conn.unsent_output >= 16384
-            assert conn.buffered_input <= conn.HOLD_LIMIT + len(call)
-            assert sent < len(data)
-            async with Client.unix(where["unix"]) as other:
-                with anyio.fail_after(5):
-                    assert await other.stub(SampleProgram).echo(Text("ok")) == Text("ok")
 
 
 async def test_max_clients_pauses_accepting_and_resumes() -> None:

@@ -11,10 +11,12 @@ import socket
 from dataclasses import dataclass, replace
 from typing import Final
 
+from netrpc import ErrorCode, ErrorDomain, RPCError
+
 from ..domxml import ErrCode, ErrDomain, VirtError
 from ..hypervisor.core import DriverCore, Flavour
 
-__all__ = ("Host", "NodeInfo")
+__all__ = ("CPU_STATS", "SYSINFO", "Host", "NodeInfo", "check_flags", "unset_error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,40 @@ QEMU_NODE: Final = NodeInfo("x86_64", 3145728, 4, 2400, 1, 1, 2, 2)
 _HV_VERSION: Final = {"test": 2, "qemu": 7_002_000}
 LIB_VERSION: Final = 9_000_000
 HOST_UUID: Final = "7d9a8c62-0b5e-4e3f-9d43-6a7e2a3c1f00"
+
+#: what the test driver answers to ``virConnectGetSysinfo``
+SYSINFO: Final = (
+    "<sysinfo type='smbios'>\n"
+    "  <bios>\n"
+    "    <entry name='vendor'>LENOVO</entry>\n"
+    "    <entry name='version'>G4ETA1WW (2.61 )</entry>\n"
+    "    <entry name='date'>05/07/2014</entry>\n"
+    "    <entry name='release'>2.61</entry>\n"
+    "  </bios>\n"
+    "</sysinfo>\n"
+)
+
+#: the test driver's host CPU counters (``virNodeGetCPUStats``), in nanoseconds
+CPU_STATS: Final = (
+    ("user", 9797400000),
+    ("kernel", 34678723400000),
+    ("idle", 87264900000),
+    ("iowait", 763600000),
+)
+
+
+def check_flags(function: str, flags: int, allowed: int) -> None:
+    """``virCheckFlags(allowed)`` of the test driver's *function*."""
+    bad = flags & ~allowed
+    if bad:
+        raise VirtError.bad_flags(function, bad)
+
+
+def unset_error() -> RPCError:
+    """What libvirtd's dispatcher sends when a call failed without saying why."""
+    return RPCError(ErrorCode.INTERNAL_ERROR, ErrorDomain.RPC,
+                    "Library function returned error but did not set virError",
+                    int1=0, int2=0)
 
 
 class Host:
@@ -87,16 +123,47 @@ class Host:
         self, start: int, maxcells: int, flavour: Flavour | None = None
     ) -> list[int]:
         """``virNodeGetCellsFreeMemory`` in bytes (the test driver's cells: 2 and 4 MiB)."""
-        test = self._core.view(flavour) == "test"
-        cells = [2097152, 4194304] if test else [3145728 * 1024]
+        cells = [mem for mem, _free in self._cells(flavour)]
         if start < 0 or start >= len(cells):
-            raise VirtError.fmt(
-                ErrCode.INVALID_ARG,
-                ErrDomain.TEST,
-                "invalid argument: %s",
-                f"Range exceeds available cells: {len(cells)}",
-            )
+            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
+                                "Range exceeds available cells")
         return cells[start : start + maxcells]
+
+    def _cells(self, flavour: Flavour | None) -> list[tuple[int, int]]:
+        """(memory, free memory) in bytes of each NUMA cell: the test driver gives its cells
+        2 and 4 MiB, of which 1 and 2 MiB are free (it counts KiB values as bytes)."""
+        if self._core.view(flavour) == "test":
+            return [(2097152, 1048576), (4194304, 2097152)]
+        return [(3145728 * 1024, 2097152 * 1024)]
+
+    def node_get_free_memory(self, flavour: Flavour | None = None) -> int:
+        """``virNodeGetFreeMemory``: the cells' free memory, in bytes."""
+        return sum(free for _mem, free in self._cells(flavour))
+
+    def node_get_free_pages(self, pages: list[int], start: int, count: int, flags: int,
+                            flavour: Flavour | None = None) -> list[int]:
+        """``virNodeGetFreePages``.
+
+        The test driver fills in made-up counts but reports 0 counts filled, which libvirtd's
+        dispatcher takes for a failure without an error: every call that gets that far fails
+        with "Library function returned error but did not set virError".
+        """
+        check_flags("testNodeGetFreePages", flags, 0)
+        raise unset_error()
+
+    def node_get_cpu_stats(self, cpu: int, nparams: int, flags: int,
+                           flavour: Flavour | None = None) -> list[tuple[str, int]]:
+        """``virNodeGetCPUStats``: the test driver's fixed counters, whatever the CPU (none
+        when *nparams* is 0: the caller asks how many there are)."""
+        check_flags("testNodeGetCPUStats", flags, 0)
+        if nparams == 0:
+            return []
+        return list(CPU_STATS[:nparams])
+
+    def get_sysinfo(self, flags: int, flavour: Flavour | None = None) -> str:
+        """``virConnectGetSysinfo``: the test driver's SMBIOS document."""
+        check_flags("testConnectGetSysinfo", flags, 0)
+        return SYSINFO
 
     def get_capabilities(self, flavour: Flavour | None = None) -> str:
         """``virConnectGetCapabilities``: the test driver's document (or a QEMU host's)."""
