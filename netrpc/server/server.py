@@ -4,7 +4,14 @@
 accepts connections until the server is shut down.  Client limits work as in libvirtd: when
 ``max_clients`` clients are connected, or ``max_anonymous_clients`` are still
 authenticating, the server stops accepting (new connections wait in the kernel's listen
-backlog, ``max_queued_clients`` deep) and resumes as soon as a slot frees.
+backlog, ``max_queued_clients`` deep) and resumes on every listener as soon as a slot frees.
+
+TLS handshakes in progress are counted apart, against their own bound of
+``max_anonymous_clients``: reaching it never stops the other listeners, only the TLS ones,
+and a TLS listener that has a connection waiting then gives up the handshake whose peer has
+kept it waiting longest, once that is over :data:`HANDSHAKE_EVICT_AFTER` seconds.  So idle
+handshakes can neither stall the daemon nor starve clients that complete theirs (libvirtd
+counts them only against ``max_clients``, where 5000 idle ones stop it).
 
 Graceful shutdown (:meth:`Server.shutdown`) stops accepting, lets every in-flight call finish
 and its reply be written, then closes the connections; what is still running at the deadline
@@ -18,7 +25,8 @@ import errno
 import logging
 import socket
 import struct
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,7 +44,7 @@ if TYPE_CHECKING:
     from ..mdns import Registration, ServiceAdvertiser
 from .workers import WorkerPool
 
-__all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "Server")
+__all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "HANDSHAKE_EVICT_AFTER", "Server")
 
 #: default per-client limit of unwritten output (bytes) beyond which a client is not read
 DEFAULT_MAX_CLIENT_OUTPUT = 4 * 1024 * 1024
@@ -45,6 +53,10 @@ log = logging.getLogger("netrpc.server")
 
 # accept() failing (EMFILE when out of descriptors ...) is retried after 0.1 s, then after
 # twice as long each time, up to 1 s: quick to recover, and no busy loop meanwhile.
+#: seconds a pending TLS handshake may wait for its peer before it is given up to make room
+#: for a new connection (only when the handshake bound is reached)
+HANDSHAKE_EVICT_AFTER = 1.0
+
 _ACCEPT_RETRY_FIRST = 0.1
 _ACCEPT_RETRY_MAX = 1.0
 
@@ -118,7 +130,11 @@ class Server:
         self.max_client_output = max_client_output
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
-        self._unauthenticated = 0
+        # ids of connected clients still authenticating (TLS handshakes excluded)
+        self._unauth: set[int] = set()
+        # TLS handshakes in progress, oldest first
+        self._handshakes: dict[int, _Handshake] = {}
+        self._handshake_event: anyio.Event | None = None
         self._capacity_event: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._accepting = False
@@ -242,8 +258,13 @@ class Server:
 
     @property
     def nclients_unauthenticated(self) -> int:
-        """Connected clients still authenticating."""
-        return self._unauthenticated
+        """Connected clients still authenticating (TLS handshakes included)."""
+        return len(self._unauth) + self.nclients_handshaking
+
+    @property
+    def nclients_handshaking(self) -> int:
+        """Connections in their TLS handshake."""
+        return sum(1 for h in self._handshakes.values() if not h.evicted)
 
     def set_client_limits(
         self, max_clients: int | None = None, max_anonymous_clients: int | None = None
@@ -287,6 +308,7 @@ class Server:
         self._shutdown_requested = anyio.Event()
         self._stopped = anyio.Event()
         self._capacity_event = anyio.Event()
+        self._handshake_event = anyio.Event()
         try:
             # Bind before starting tasks, so that a bind failure is a plain OSError.
             for service in self.services:
@@ -353,7 +375,7 @@ class Server:
 
     def _full(self) -> bool:
         return len(self.clients) >= self.max_clients or bool(
-            self.max_anonymous_clients and self._unauthenticated >= self.max_anonymous_clients
+            self.max_anonymous_clients and len(self._unauth) >= self.max_anonymous_clients
         )
 
     async def _wait_for_capacity(self) -> None:
@@ -368,6 +390,44 @@ class Server:
         if event is not None:
             self._capacity_event = anyio.Event()
             event.set()
+
+    async def _make_handshake_room(self) -> None:
+        """Before a TLS connection is served: while the handshake bound is reached, give up
+        the handshake that waited longest for its peer once that is over
+        :data:`HANDSHAKE_EVICT_AFTER` seconds, or wait for one to finish."""
+        while self._accepting:
+            limit = self.max_anonymous_clients
+            live = [h for h in self._handshakes.values() if not h.evicted]
+            if not limit or len(live) < limit:
+                return
+            now = time.monotonic()
+            stalest = max(
+                (h for h in live if h.waiting_since is not None),
+                key=lambda h: now - (h.waiting_since or now),
+                default=None,
+            )
+            waited = now - stalest.waiting_since if stalest and stalest.waiting_since else 0.0
+            if stalest is not None and waited >= HANDSHAKE_EVICT_AFTER:
+                stalest.evict()
+                log.warning(
+                    "%s: giving up the TLS handshake with %s: no data for %.1f s while %d "
+                    "handshakes are pending and another connection waits",
+                    self.name,
+                    stalest.client.identity.address,
+                    waited,
+                    len(live),
+                )
+                continue
+            assert self._handshake_event is not None
+            with anyio.move_on_after(max(HANDSHAKE_EVICT_AFTER - waited, 0.01)):
+                await self._handshake_event.wait()
+
+    def _handshake_over(self, client: ServerClient) -> None:
+        if self._handshakes.pop(client.id, None) is not None:
+            event = self._handshake_event
+            if event is not None:
+                self._handshake_event = anyio.Event()
+                event.set()
 
     async def _accept_loop(self, service: Service, listener: anyio.abc.SocketListener) -> None:
         assert self._task_group is not None
@@ -417,6 +477,11 @@ class Server:
                 if not self._accepting:
                     await anyio.aclose_forcefully(stream)
                     return
+            if service.tls_context is not None:
+                await self._make_handshake_room()
+                if not self._accepting:
+                    await anyio.aclose_forcefully(stream)
+                    return
             client = self._register(service, stream)
             tg.start_soon(self._serve_client, client)
 
@@ -426,13 +491,17 @@ class Server:
         identity = identify(stream, service.transport)
         client = ServerClient(self, service, stream, client_id, identity)
         self.clients[client_id] = client
-        if not client.authenticated:
-            self._unauthenticated += 1
+        if service.tls_context is not None:
+            # Counted as a handshake until it is over (see _tls_handshake).
+            self._handshakes[client_id] = _Handshake(client)
+        elif not client.authenticated:
+            self._unauth.add(client_id)
         return client
 
     def _client_authenticated(self, client: ServerClient) -> None:
-        self._unauthenticated -= 1
-        self._capacity_changed()
+        if client.id in self._unauth:
+            self._unauth.discard(client.id)
+            self._capacity_changed()
 
     async def _serve_client(self, client: ServerClient) -> None:
         try:
@@ -454,8 +523,8 @@ class Server:
                 client.closed_event.set()
         finally:
             self.clients.pop(client.id, None)
-            if not client.authenticated:
-                self._unauthenticated -= 1
+            self._unauth.discard(client.id)
+            self._handshake_over(client)
             for program in self.programs:
                 try:
                     program.client_closed(client)
@@ -530,10 +599,21 @@ class Server:
 
         service = client.service
         assert service.tls_context is not None
+        pending = self._handshakes.get(client.id) or _Handshake(client)
+        raw = client.stream
         try:
-            stream, peer = await tls.server_handshake(
-                client.stream, service.tls_context, timeout=service.tls_handshake_timeout
-            )
+            with anyio.CancelScope() as pending.scope:
+                if pending.evicted:
+                    pending.scope.cancel()
+                stream, peer = await tls.server_handshake(
+                    _WatchedStream(raw, pending),
+                    service.tls_context,
+                    timeout=service.tls_handshake_timeout,
+                )
+            if pending.scope.cancelled_caught:
+                # Given up to make room (logged by _make_handshake_room); the transport
+                # is closed.
+                return False
         except TimeoutError:
             log.warning(
                 "%s: TLS handshake with %s timed out after %.1f s",
@@ -551,12 +631,19 @@ class Server:
                 exc,
             )
             return False
+        finally:
+            self._handshake_over(client)
+        # The watcher was only needed during the handshake.
+        if getattr(stream, "transport_stream", None) is not None:
+            stream.transport_stream = raw
         client.stream = stream
         client.identity = Identity(
             transport=Transport.TLS, address=client.identity.address, tls_dn=peer.dn
         )
         if service.auth == "tls":
             client.set_authenticated()
+        elif not client.authenticated:
+            self._unauth.add(client.id)
         return True
 
     # ------------------------------------------------------------------ events
@@ -610,3 +697,50 @@ async def _accept_raw(listener: socket.socket) -> RawSocketStream:
             # As libvirt does: small replies must not wait for Nagle's algorithm.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return RawSocketStream(sock)
+
+
+class _Handshake:
+    """A TLS handshake in progress: since when it waits for its peer's bytes (None while it
+    is not waiting), and how to give it up."""
+
+    __slots__ = ("client", "evicted", "scope", "waiting_since")
+
+    def __init__(self, client: ServerClient) -> None:
+        self.client = client
+        # Nothing has arrived yet: the handshake waits for the ClientHello from the start.
+        self.waiting_since: float | None = time.monotonic()
+        self.scope: anyio.CancelScope | None = None
+        self.evicted = False
+
+    def evict(self) -> None:
+        self.evicted = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class _WatchedStream(anyio.abc.ByteStream):
+    """The transport under a TLS handshake, noting when the handshake waits for the peer."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, pending: _Handshake) -> None:
+        self._stream = stream
+        self._pending = pending
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        self._pending.waiting_since = time.monotonic()
+        try:
+            return await self._stream.receive(max_bytes)
+        finally:
+            self._pending.waiting_since = None
+
+    async def send(self, item: bytes) -> None:
+        await self._stream.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stream.send_eof()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
+        return self._stream.extra_attributes

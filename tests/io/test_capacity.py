@@ -134,3 +134,37 @@ async def test_every_listener_resumes_when_capacity_returns(
                     async with connect[i]() as client:
                         assert await client.stub(SampleProgram).echo(Text(str(i))) == Text(str(i))
                 await wait_for(lambda: server.nclients == 0)
+
+
+async def test_idle_tls_handshakes_stall_no_one(
+    pki_dirs: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Twice the handshake bound in idle TLS connections (connected, silent): unix clients
+    # are served at once, TLS clients that complete their handshake get in within seconds
+    # (not after the 20 s handshake timeout), and the idle ones are given up.
+    async with serving(["unix", "tls"], pki_dirs, max_anonymous_clients=3) as (server, connect):
+        port = server.services[1].ports[0]
+        idle = [await anyio.connect_tcp("127.0.0.1", port) for _ in range(6)]
+        try:
+            await wait_for(lambda: server.nclients == 3)
+            assert server.nclients_unauthenticated == 3
+            for i in range(20):
+                with anyio.fail_after(5):
+                    async with connect[0]() as client:
+                        assert await client.stub(SampleProgram).echo(Text(str(i))) == Text(str(i))
+            started = anyio.current_time()
+            for i in range(3):
+                with anyio.fail_after(10):
+                    async with connect[1]() as client:
+                        assert await client.stub(SampleProgram).echo(Text(str(i))) == Text(str(i))
+            assert anyio.current_time() - started < 15
+            # Each TLS client got in by giving up an idle handshake; never more than the
+            # bound were pending.
+            assert server.nclients_handshaking <= 3
+            given_up = [
+                r for r in caplog.records if "giving up the TLS handshake" in r.getMessage()
+            ]
+            assert len(given_up) >= 3
+        finally:
+            for stream in idle:
+                await stream.aclose()
