@@ -339,13 +339,15 @@ def _annotated_codec(
     codec = getattr(hint, "xdr", None)
     from .xdrlang import LazyType, wire_shape
 
-    real = declared.real if isinstance(declared, LazyType) else declared
-    if not isinstance(codec, xdr.Struct) or codec is real:
+    if not isinstance(codec, xdr.Struct) or codec is declared:
         return declared
-    if wire_shape(codec) != wire_shape(real):
+    if isinstance(declared, LazyType) and declared._real is not None and codec is declared.real:
+        return declared
+    # Compared by layout, so that a lazily declared type need not be built for the check.
+    if wire_shape(codec) != wire_shape(declared):
         raise TypeError(
             f"{func.__qualname__}: {hint.__name__} does not have the wire layout of the "
-            f"declared {which} type {real!r}"
+            f"declared {which} type {declared!r}"
         )
     return codec
 

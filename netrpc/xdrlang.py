@@ -590,10 +590,18 @@ class LazyType(xdr.XdrType[Any]):
     lazily resolved type costs nothing more per call than the real one.
     """
 
-    def __init__(self, name: str, build: Any) -> None:
+    def __init__(self, name: str, build: Any, shape: Any = None) -> None:
         self.name = name
         self._build = build
+        self._shape = shape
         self._real: xdr.XdrType[Any] | None = None
+
+    def shape(self) -> tuple[Any, ...]:
+        """:func:`wire_shape` of the type, without building it when that can be avoided."""
+        if self._real is None and self._shape is not None:
+            result: tuple[Any, ...] = self._shape()
+            return result
+        return wire_shape(self.real)
 
     @property
     def real(self) -> xdr.XdrType[Any]:
@@ -645,6 +653,7 @@ class XdrSpec:
         self.strict_enums = strict_enums
         self.module = module or __name__
         self._types: dict[str, xdr.XdrType[Any]] = {}
+        self._shapes: dict[str, tuple[Any, ...]] = {}
         self._enums: dict[str, builtins.type[_IntEnum]] = {}
         self._building: set[str] = set()
         self._constants: dict[str, int] | None = None
@@ -753,7 +762,9 @@ class XdrSpec:
         """*name*'s type if it is built already, else a :class:`LazyType` that builds it."""
         if name not in self:
             raise KeyError(name)
-        return self._types.get(name) or LazyType(name, lambda: self.type(name))
+        return self._types.get(name) or LazyType(
+            name, lambda: self.type(name), lambda: self.shape(name)
+        )
 
     def cls(self, name: str) -> builtins.type:
         """The Python class of struct *name* (a typedef of a struct gives the struct's class).
@@ -793,6 +804,75 @@ class XdrSpec:
     def names(self) -> list[str]:
         """Every type name the text declares (not its imports), in order."""
         return list(self._parsed.types)
+
+    def shape(self, name: str) -> tuple[Any, ...]:
+        """:func:`wire_shape` of type *name*, worked out from the declarations alone (no
+        class is built): cheap enough to compare layouts at import time."""
+        if name in self._types:
+            return wire_shape(self._types[name])
+        found = self._shapes.get(name)
+        if found is not None:
+            return found
+        decl = self._parsed.types.get(name)
+        if decl is None:
+            for spec in self._imports:
+                if name in spec:
+                    return spec.shape(name)
+            raise KeyError(name)
+        if name in self._building:
+            raise XdrLangError(f"type {name} refers to itself", decl.line)
+        self._building.add(name)
+        try:
+            result = self._decl_shape(decl)
+        finally:
+            self._building.discard(name)
+        self._shapes[name] = result
+        return result
+
+    def _decl_shape(self, decl: StructDecl | UnionDecl | EnumDecl | TypedefDecl) -> tuple[Any, ...]:
+        if isinstance(decl, TypedefDecl):
+            return self._field_shape(decl.decl)
+        if isinstance(decl, EnumDecl):
+            return ("int",)
+        if isinstance(decl, StructDecl):
+            return ("struct", tuple(self._field_shape(f) for f in decl.fields))
+        arms = []
+        for values, arm in decl.arms:
+            arm_shape = self._field_shape(arm)
+            for value in values:
+                arms.append((self._size(value, arm.line), arm_shape))
+        default = self._field_shape(decl.default) if decl.default is not None else None
+        return ("union", self._field_shape(decl.discriminant), tuple(sorted(arms)), default)
+
+    def _field_shape(self, decl: FieldDecl) -> tuple[Any, ...]:
+        kind = decl.kind
+        size = self._size(decl.size, decl.line)
+        if kind == "void":
+            return ("void",)
+        if kind == "string":
+            return ("string", 0xFFFFFFFF if size is None else size)
+        if kind == "opaque":
+            return ("opaque", 0xFFFFFFFF if size is None else size)
+        if kind == "fixed_opaque":
+            return ("opaque[]", size)
+        ref = decl.type
+        simple = _SIMPLE.get(ref.name)
+        if simple is not None:
+            base = wire_shape(simple)
+        elif ref.inline is not None:
+            base = self._decl_shape(ref.inline)
+        else:
+            try:
+                base = self.shape(ref.name)
+            except KeyError:
+                raise XdrLangError(f"unknown type {ref.name}", decl.line) from None
+        if kind == "plain":
+            return base
+        if kind == "optional":
+            return ("optional", base)
+        if kind == "fixed":
+            return ("array[]", size, base)
+        return ("array", 0xFFFFFFFF if size is None else size, base)
 
     def compile_all(self) -> None:
         """Build every type now (reports the first wrong declaration)."""
@@ -1023,7 +1103,7 @@ def wire_shape(codec: xdr.XdrType[Any]) -> tuple[Any, ...]:
     whatever their Python classes and field names.
     """
     if isinstance(codec, LazyType):
-        codec = codec.real
+        return codec.shape()
     if isinstance(codec, xdr.Struct):
         return ("struct", tuple(wire_shape(t) for _, t in codec.fields))
     if isinstance(codec, xdr.String):

@@ -189,3 +189,15 @@ def test_camel_name() -> None:
     assert xdrlang.camel_name("remote_nonnull_domain", ("remote_",)) == "NonnullDomain"
     assert xdrlang.camel_name("qemu_domain_monitor_event_msg", ("qemu_",)) == \
         "DomainMonitorEventMsg"
+
+
+def test_shapes_from_declarations_match_built_types() -> None:
+    text = TEXT.split("program DEMO")[0]
+    unbuilt = xdrlang.compile_xdr(text)
+    built = xdrlang.compile_xdr(text)
+    for name in built.names():
+        assert unbuilt.shape(name) == xdrlang.wire_shape(built.type(name)), name
+    assert unbuilt._types == {}  # worked out without building anything
+    lazy = unbuilt.lazy("holder")
+    assert isinstance(lazy, xdrlang.LazyType)
+    assert xdrlang.wire_shape(lazy) == xdrlang.wire_shape(built.type("holder"))
