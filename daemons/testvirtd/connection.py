@@ -37,6 +37,8 @@ log = logging.getLogger("testvirtd.remote")
 _FROM_DOMAIN: Final = 20
 _FROM_NETWORK: Final = 19
 _FROM_STORAGE: Final = 18
+_FROM_DOMAIN_SNAPSHOT: Final = 35
+_FROM_DOMAIN_CHECKPOINT: Final = 69
 
 
 #: Secondary drivers (libvirtd keeps one connection per kind besides the hypervisor's); their
@@ -71,6 +73,10 @@ def readonly_refusal(api: str) -> RPCError:
     """What libvirt says when a read-only connection calls the public API *api*."""
     if api.startswith(("virDomainQemu", "virConnectDomainQemu")):
         domain = ErrorDomain.NONE  # libvirt-qemu's own checks report no domain
+    elif api.startswith(("virDomainSnapshot", "virDomainRevertToSnapshot")):
+        domain = _FROM_DOMAIN_SNAPSHOT
+    elif api.startswith("virDomainCheckpoint"):
+        domain = _FROM_DOMAIN_CHECKPOINT
     elif api.startswith("virDomain"):
         domain = _FROM_DOMAIN
     elif api.startswith("virNetwork"):

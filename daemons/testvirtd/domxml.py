@@ -44,6 +44,9 @@ MAX_XML_SIZE = 1024 * 1024
 
 log = logging.getLogger("testvirtd.xml")
 
+#: expat's "no element found": the document ended early
+_NO_ELEMENTS = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_NO_ELEMENTS]
+
 
 class ErrCode:
     """``virErrorNumber`` values used by the test hypervisor."""
@@ -223,6 +226,8 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
     # The declared encoding is overridden: libxml2 reads libvirt's strings as UTF-8 too.
     parser = xml.parsers.expat.ParserCreate("UTF-8")
     depth = 0
+    #: (tag, line) of each open element, for libxml2's "Premature end of data" message
+    open_tags: list[tuple[str, int]] = []
 
     # Any DOCTYPE is refused outright: that rules out external entities, parameter entities
     # and entity-expansion bombs without having to reason about expat's defaults.
@@ -234,11 +239,13 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
         if depth >= XML_MAX_DEPTH:
             raise _TooDeep(parser.CurrentByteIndex)  # where the refused tag starts
         depth += 1
+        open_tags.append((tag, parser.CurrentLineNumber))
         builder.start(tag, attrs)
 
     def end(tag: str) -> None:
         nonlocal depth
         depth -= 1
+        open_tags.pop()
         builder.end(tag)
 
     parser.StartDoctypeDeclHandler = refuse
@@ -269,6 +276,13 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
     except _TooDeep as exc:
         raise refused(exc.offset, XML_TOO_DEEP) from None
     except xml.parsers.expat.ExpatError as exc:
+        if exc.code == _NO_ELEMENTS and open_tags:
+            # The document ended inside an element: libxml2 names the innermost one and
+            # points at the end of the text (no line shown after a final newline).
+            tag, tag_line = open_tags[-1]
+            line, text, col = xml_position(raw, len(raw))
+            raise detail(line, f"Premature end of data in tag {tag} line {tag_line}",
+                         text or None, col) from None
         msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
         msg = msg[:1].upper() + msg[1:]
         line_text = xml_position(raw, max(0, min(parser.ErrorByteIndex, len(raw))))[1]

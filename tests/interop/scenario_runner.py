@@ -87,6 +87,8 @@ def jsonable(value: Any) -> Any:
             return {"domain": value.name()}
         if isinstance(value, libvirt.virDomainSnapshot):
             return {"snapshot": value.getName()}
+        if isinstance(value, libvirt.virDomainCheckpoint):
+            return {"checkpoint": value.getName()}
         if isinstance(value, libvirt.virNetwork):
             return {"network": value.name()}
         if isinstance(value, libvirt.virStoragePool):

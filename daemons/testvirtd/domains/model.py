@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,15 +56,20 @@ class DomainState:
 
     RUNNING_UNKNOWN = 0
     RUNNING_BOOTED = 1
+    RUNNING_RESTORED = 3
+    RUNNING_FROM_SNAPSHOT = 4
     RUNNING_UNPAUSED = 5
     PAUSED_UNKNOWN = 0
     PAUSED_USER = 1
+    PAUSED_FROM_SNAPSHOT = 7
     SHUTDOWN_UNKNOWN = 0
     SHUTDOWN_USER = 1
     SHUTOFF_UNKNOWN = 0
     SHUTOFF_SHUTDOWN = 1
     SHUTOFF_DESTROYED = 2
+    SHUTOFF_CRASHED = 3
     SHUTOFF_SAVED = 5
+    SHUTOFF_FROM_SNAPSHOT = 7
 
 
 class DomainEventType:
@@ -88,10 +93,16 @@ class DomainEventDetail:
     DEFINED_UPDATED = 1
     UNDEFINED_REMOVED = 0
     STARTED_BOOTED = 0
+    STARTED_RESTORED = 2
+    STARTED_FROM_SNAPSHOT = 3
     SUSPENDED_PAUSED = 0
+    SUSPENDED_FROM_SNAPSHOT = 5
     RESUMED_UNPAUSED = 0
     STOPPED_SHUTDOWN = 0
     STOPPED_DESTROYED = 1
+    STOPPED_CRASHED = 2
+    STOPPED_SAVED = 4
+    STOPPED_FROM_SNAPSHOT = 6
     SHUTDOWN_FINISHED = 0
     SHUTDOWN_GUEST = 1
     SHUTDOWN_HOST = 2
@@ -123,6 +134,10 @@ XML_SECURE = 1
 XML_INACTIVE = 2
 XML_UPDATE_CPU = 4
 XML_MIGRATABLE = 8
+
+#: virDomainUndefineFlagsValues the test driver knows
+UNDEFINE_MANAGED_SAVE = 1
+UNDEFINE_SNAPSHOTS_METADATA = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +218,9 @@ class _Domain:
     #: what the test driver keeps beside the definition (guest clock, frozen filesystems,
     #: IOThread polling parameters); see :mod:`.runtime`
     priv: dict[str, Any] = field(default_factory=dict)
+    managed_save: bool = False
+    #: the domain's snapshots and checkpoints (see :mod:`..snapshots.model`)
+    moments: Any = None
 
     @property
     def active(self) -> bool:
@@ -258,6 +276,10 @@ class Domains:
         self._objects: dict[bytes, _Domain] = {}
         #: the id the next domain to start gets
         self.next_id = 1
+        #: whether a domain (by UUID) has snapshots; the snapshots room answers it
+        self.has_snapshots: Callable[[bytes], bool] = lambda uuid: False
+        #: whether a domain (by UUID) has checkpoints; the snapshots room answers it
+        self.has_checkpoints: Callable[[bytes], bool] = lambda uuid: False
 
     def populate_default(self) -> None:
         """Add test:///default's running domain "test"."""
@@ -385,13 +407,15 @@ class Domains:
                     }.get(dom.state, f.OTHER)
                     if not state_bits & bit:
                         continue
-                if not list_filter(flags, f.MANAGEDSAVE, f.NO_MANAGEDSAVE, False):
+                if not list_filter(flags, f.MANAGEDSAVE, f.NO_MANAGEDSAVE, dom.managed_save):
                     continue
                 if not list_filter(flags, f.AUTOSTART, f.NO_AUTOSTART, dom.autostart):
                     continue
-                if not list_filter(flags, f.HAS_SNAPSHOT, f.NO_SNAPSHOT, False):
+                has_snapshot = self.has_snapshots(dom.defn.uuid)
+                if not list_filter(flags, f.HAS_SNAPSHOT, f.NO_SNAPSHOT, has_snapshot):
                     continue
-                if not list_filter(flags, f.HAS_CHECKPOINT, f.NO_CHECKPOINT, False):
+                has_checkpoint = self.has_checkpoints(dom.defn.uuid)
+                if not list_filter(flags, f.HAS_CHECKPOINT, f.NO_CHECKPOINT, has_checkpoint):
                     continue
                 out.append(dom.ref())
         return out
@@ -496,10 +520,11 @@ class Domains:
             self._find(dom).autostart = bool(autostart)
 
     def has_managed_save_image(self, dom: DomainKey, flags: int = 0) -> bool:
-        """``virDomainHasManagedSaveImage``: never (managed save is not modelled)."""
+        """``virDomainHasManagedSaveImage``."""
+        if flags:
+            raise VirtError.bad_flags("testDomainHasManagedSaveImage", flags)
         with self._core.lock:
-            self._find(dom)
-            return False
+            return self._find(dom).managed_save
 
     def get_security_label(
         self, dom: DomainKey, flavour: Flavour | None = None
@@ -569,9 +594,11 @@ class Domains:
                 detail = DomainEventDetail.DEFINED_ADDED
             else:
                 dom = existing
+                # libvirt says UPDATED when it replaced a definition: the persistent one
+                # (a running domain's pending one, if it has one).
                 detail = (
                     DomainEventDetail.DEFINED_UPDATED
-                    if dom.persistent
+                    if not dom.active or dom.new_defn is not None
                     else DomainEventDetail.DEFINED_ADDED
                 )
                 if dom.active:
@@ -583,14 +610,33 @@ class Domains:
             return dom.ref()
 
     def undefine(self, dom: DomainKey, flags: int = 0) -> None:
-        """``virDomainUndefine(Flags)``: an active domain becomes transient, else it goes."""
+        """``virDomainUndefine(Flags)``: an active domain becomes transient, else it goes.
+
+        As the test driver: a managed save image needs ``VIR_DOMAIN_UNDEFINE_MANAGED_SAVE``
+        (and is dropped), snapshots of an inactive domain need
+        ``VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA``.
+        """
+        if flags & ~(UNDEFINE_MANAGED_SAVE | UNDEFINE_SNAPSHOTS_METADATA):
+            raise VirtError.bad_flags("testDomainUndefineFlags",
+                                      flags & ~(UNDEFINE_MANAGED_SAVE
+                                                | UNDEFINE_SNAPSHOTS_METADATA))
         with self._core.locked():
             d = self._find(dom)
+            if d.managed_save and not flags & UNDEFINE_MANAGED_SAVE:
+                raise VirtError.invalid(
+                    ErrDomain.TEST, "Refusing to undefine while domain managed save image exists"
+                )
+            snapshots = len(d.moments.snapshots) if d.moments is not None else 0
+            if not d.active and snapshots and not flags & UNDEFINE_SNAPSHOTS_METADATA:
+                raise VirtError.invalid(
+                    ErrDomain.TEST, f"cannot delete inactive domain with {snapshots} snapshots"
+                )
             self._core.emit(
                 DomainLifecycleEvent(
                     d.ref(), DomainEventType.UNDEFINED, DomainEventDetail.UNDEFINED_REMOVED
                 )
             )
+            d.managed_save = False
             if d.active:
                 d.persistent = False
                 d.new_defn = None
@@ -599,25 +645,70 @@ class Domains:
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _start(self, d: _Domain) -> None:
+    def _start(
+        self,
+        d: _Domain,
+        reason: int = DomainState.RUNNING_BOOTED,
+        detail: int | None = DomainEventDetail.STARTED_BOOTED,
+    ) -> None:
         if d.persistent and d.new_defn is None:
             # As the test driver, a running persistent domain keeps its persistent
             # definition apart from the live one, which changes on its own from now on.
             d.new_defn = d.defn.copy()
         d.id = self._new_id()
-        d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_BOOTED
-        self._core.emit(
-            DomainLifecycleEvent(d.ref(), DomainEventType.STARTED, DomainEventDetail.STARTED_BOOTED)
-        )
+        d.state, d.reason = DomainState.RUNNING, reason
+        d.managed_save = False
+        if detail is not None:
+            self._core.emit(DomainLifecycleEvent(d.ref(), DomainEventType.STARTED, detail))
 
-    def _stop(self, d: _Domain, reason: int, detail: int) -> None:
+    def _stop(
+        self, d: _Domain, reason: int, detail: int | None, *, remove_transient: bool = True
+    ) -> None:
         d.state, d.reason = DomainState.SHUTOFF, reason
-        d.id = -1
-        self._core.emit(DomainLifecycleEvent(d.ref(), DomainEventType.STOPPED, detail))
-        if not d.persistent:
+        if remove_transient or d.new_defn is not None:
+            # libvirt resets the id when it goes back to the persistent definition; a
+            # transient domain kept without one keeps its id (and counts as active).
+            d.id = -1
+        if detail is not None:
+            self._core.emit(DomainLifecycleEvent(d.ref(), DomainEventType.STOPPED, detail))
+        if not d.persistent and remove_transient:
             del self._objects[d.defn.uuid]
         elif d.new_defn is not None:
             d.defn, d.new_defn = d.new_defn, None
+
+    def start_object(self, d: _Domain, reason: int, detail: int | None) -> None:
+        """The test driver's ``testDomainStartState`` on a domain object (inside
+        :meth:`access`): a new id, RUNNING with *reason*, no managed save image, and the
+        STARTED event with *detail* (None: no event)."""
+        self._start(d, reason, detail)
+
+    def stop_object(
+        self, d: _Domain, reason: int, detail: int | None, *, remove_transient: bool = True
+    ) -> None:
+        """The test driver's ``testDomainShutdownState`` on a domain object (inside
+        :meth:`access`): SHUTOFF with *reason*, the STOPPED event with *detail* (None: no
+        event), and a transient domain removed unless *remove_transient* is false."""
+        self._stop(d, reason, detail, remove_transient=remove_transient)
+
+    def remove_object(self, d: _Domain) -> None:
+        """Forget a domain object (inside :meth:`access`)."""
+        self._objects.pop(d.defn.uuid, None)
+
+    def start_live(self, defn: DomainDef, reason: int, detail: int) -> DomainRef:
+        """Start *defn* as a new transient domain, or as the live definition of the
+        inactive domain with its UUID (``virDomainObjListAdd`` with ``ADD_LIVE`` and
+        ``CHECK_LIVE``, then ``testDomainStartState``); the STARTED event has *detail*."""
+        with self._core.locked():
+            existing = self._check_conflicts(defn, live=True)
+            if existing is None:
+                d = _Domain(defn=defn, persistent=False)
+                self._objects[defn.uuid] = d
+            else:
+                d = existing
+                d.new_defn = d.defn
+                d.defn = defn
+            self._start(d, reason, detail)
+            return d.ref()
 
     def create(self, dom: DomainKey, flags: int = 0) -> DomainRef:
         """``virDomainCreate(WithFlags)``: boot an inactive domain with a new id."""
@@ -640,17 +731,7 @@ class Domains:
         if flags & ~4:  # VIR_DOMAIN_START_VALIDATE only
             raise VirtError.bad_flags("testDomainCreateXML", flags)
         defn = self._parse_domain(xml, flavour)
-        with self._core.locked():
-            existing = self._check_conflicts(defn, live=True)
-            if existing is None:
-                d = _Domain(defn=defn, persistent=False)
-                self._objects[defn.uuid] = d
-            else:
-                d = existing
-                d.new_defn = d.defn
-                d.defn = defn
-            self._start(d)
-            return d.ref()
+        return self.start_live(defn, DomainState.RUNNING_BOOTED, DomainEventDetail.STARTED_BOOTED)
 
     def shutdown(self, dom: DomainKey, flags: int = 0) -> None:
         """``virDomainShutdown(Flags)``: graceful stop (SHUTOFF/SHUTDOWN, STOPPED/SHUTDOWN)."""
