@@ -98,7 +98,7 @@ RAW_CALLS: list[RawCall] = [
     ("CONNECT_SECRET_EVENT_REGISTER_ANY", (2, None)),
     ("CONNECT_SECRET_EVENT_REGISTER_ANY", (-1, None)),
     ("CONNECT_SECRET_EVENT_DEREGISTER_ANY", (5,)),
-    ("CONNECT_COMPARE_CPU", ("<cpu/>", 0)),
+    ("CONNECT_COMPARE_CPU", ("<cpu/>", 0)), ("NODE_GET_SEV_INFO", (0, 0)),
 ]
 
 

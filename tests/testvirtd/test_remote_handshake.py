@@ -114,3 +114,17 @@ async def test_unix_socket_and_readonly_socket_handshake() -> None:
         for via in ("unix", "ro"):
             async with connect(daemon, via=via) as r:
                 assert (await r.call(3, None, rt.StringRet)).value == "TEST"
+
+
+async def test_polkit_refused_without_a_reason() -> None:
+    """No testvirtd listener uses polkit: AUTH_POLKIT fails as libvirtd's does on a worker
+    thread that has no error left over, before and after CONNECT_OPEN."""
+    async with running_daemon() as daemon, connect(daemon, open=False) as r:
+        for opened in (False, True):
+            if opened:
+                await r.open("test:///default")
+            with pytest.raises(RPCError) as info:
+                await r.call(70)
+            err = info.value
+            assert (err.code, err.domain, err.message, err.str1, err.int1) == (
+                1, 7, "Library function returned error but did not set virError", None, 0)
