@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid
+from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid, parse_xml
 from ..hypervisor.core import DriverCore, Event, list_filter
+from .xml import NetworkDef, format_network_xml, parse_network
 
 __all__ = (
     "NetworkEventType",
@@ -14,6 +15,7 @@ __all__ = (
     "NetworkListFlags",
     "NetworkRef",
     "Networks",
+    "parse_network_xml",
 )
 
 
@@ -59,26 +61,42 @@ NetworkKey = NetworkRef | bytes | str
 
 @dataclass
 class _Network:
-    name: str
-    uuid: bytes
-    xml_body: str  # everything between <uuid> and </network>, already formatted
-    bridge: str
+    defn: NetworkDef
     active: bool = True
     persistent: bool = True
     autostart: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.defn.name
+
+    @property
+    def uuid(self) -> bytes:
+        return self.defn.uuid
 
     def ref(self) -> NetworkRef:
         return NetworkRef(self.name, self.uuid)
 
 
-_DEFAULT_NETWORK_BODY: Final = """  <forward mode='nat'/>
-  <bridge name='virbr0' stp='on' delay='0'/>
+#: test:///default's network, as the test driver defines it
+_DEFAULT_NETWORK_XML: Final = """<network>
+  <name>default</name>
+  <uuid>dd8fe884-6c02-601e-7551-cca97df1c5df</uuid>
+  <bridge name='virbr0'/>
+  <forward/>
   <ip address='192.168.122.1' netmask='255.255.255.0'>
     <dhcp>
       <range start='192.168.122.2' end='192.168.122.254'/>
     </dhcp>
   </ip>
+</network>
 """
+
+
+def parse_network_xml(xml: str | bytes) -> NetworkDef:
+    """A network definition from a client's (or a state file's) XML text."""
+    root = parse_xml(xml, "network", context="network_definition", err_domain=ErrDomain.NETWORK)
+    return parse_network(root)
 
 
 def _net_not_found(what: str, value: str) -> VirtError:
@@ -99,13 +117,27 @@ class Networks:
 
     def populate_default(self) -> None:
         """Add test:///default's active network "default"."""
-        net = _Network(
-            name="default",
-            uuid=parse_uuid("dd8fe884-6c02-601e-7551-cca97df1c5df"),
-            xml_body=_DEFAULT_NETWORK_BODY,
-            bridge="virbr0",
-        )
-        self._objects[net.uuid] = net
+        self.add(parse_network_xml(_DEFAULT_NETWORK_XML))
+
+    def add(
+        self, defn: NetworkDef, *, active: bool = True, persistent: bool = True,
+        autostart: bool = False,
+    ) -> NetworkRef:
+        """Add a network as a node file (or the default instance) defines it, quietly.
+
+        :raises VirtError: when the name or UUID is taken, as libvirt's network list does.
+        """
+        with self._core.lock:
+            for other in self._objects.values():
+                if other.name == defn.name and other.uuid != defn.uuid:
+                    raise VirtError.failed(
+                        ErrDomain.NETWORK,
+                        f"network '{defn.name}' already exists with uuid "
+                        f"{format_uuid(other.uuid)}",
+                    )
+            net = _Network(defn, active=active, persistent=persistent, autostart=autostart)
+            self._objects[net.uuid] = net
+            return net.ref()
 
     def _find(self, key: NetworkKey) -> _Network:
         if isinstance(key, NetworkRef):
@@ -153,10 +185,7 @@ class Networks:
             raise VirtError.bad_flags("testNetworkGetXMLDesc", flags)
         with self._core.lock:
             n = self._find(net)
-            return (
-                f"<network>\n  <name>{n.name}</name>\n  <uuid>{format_uuid(n.uuid)}</uuid>\n"
-                f"{n.xml_body}</network>\n"
-            )
+            return format_network_xml(n.defn, format_uuid(n.uuid))
 
     def is_active(self, net: NetworkKey) -> bool:
         """``virNetworkIsActive``."""
@@ -181,7 +210,7 @@ class Networks:
     def get_bridge_name(self, net: NetworkKey) -> str:
         """``virNetworkGetBridgeName``."""
         with self._core.lock:
-            return self._find(net).bridge
+            return self._find(net).defn.bridge_name
 
     def create(self, net: NetworkKey) -> None:
         """``virNetworkCreate``: start an inactive network (event STARTED)."""
@@ -208,10 +237,7 @@ class Networks:
         with self._core.lock:
             return [
                 {
-                    "name": n.name,
-                    "uuid": format_uuid(n.uuid),
-                    "xml_body": n.xml_body,
-                    "bridge": n.bridge,
+                    "xml": format_network_xml(n.defn, format_uuid(n.uuid)),
                     "active": n.active,
                     "persistent": n.persistent,
                     "autostart": n.autostart,
@@ -222,11 +248,13 @@ class Networks:
     def restore(self, items: list[dict[str, Any]]) -> None:
         """Load what :meth:`dump` produced (into an empty room)."""
         for item in items:
+            if "xml" in item:
+                xml = str(item["xml"])
+            else:  # state files before networks were kept as XML
+                xml = (f"<network><name>{item['name']}</name><uuid>{item['uuid']}</uuid>"
+                       f"{item['xml_body']}</network>")
             net = _Network(
-                name=str(item["name"]),
-                uuid=parse_uuid(item["uuid"]),
-                xml_body=str(item["xml_body"]),
-                bridge=str(item["bridge"]),
+                defn=parse_network_xml(xml),
                 active=bool(item["active"]),
                 persistent=bool(item["persistent"]),
                 autostart=bool(item["autostart"]),

@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_size, parse_uuid, parse_xml
 from ..hypervisor.core import DriverCore, Event, list_filter
+from .xml import PoolSpec, VolumeSpec, format_pool_xml, format_volume_xml, parse_volume
 
 __all__ = (
     "PoolEventType",
@@ -73,6 +75,10 @@ _POOL_TYPE_BITS: Final = (
 
 _POOL_INACTIVE = 0
 _POOL_RUNNING = 2
+_VOL_TYPE_NUMBERS: Final = {"file": 0, "block": 1, "dir": 2, "network": 3, "netdir": 4,
+                            "ploop": 5}
+#: the capacity the test driver gives every pool it loads (100 GiB)
+DEFAULT_POOL_CAPACITY: Final = 100 * 1024**3
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +134,13 @@ class _Volume:
     name: str
     capacity: int
     allocation: int
-    format: str
-    file: str  # backing file name inside the instance's storage directory
+    format: str | None
+    file: str  # backing file name inside the instance's storage directory ("" until used)
+    type: str = "file"
+    key: str | None = None  # None: the path
+    path: str | None = None  # None: <pool path>/<name>
+    permissions: ET.Element | None = None
+    backing: ET.Element | None = None
 
 
 @dataclass
@@ -143,6 +154,8 @@ class _Pool:
     persistent: bool = True
     autostart: bool = False
     volumes: dict[str, _Volume] = field(default_factory=dict)
+    source: ET.Element | None = None
+    permissions: ET.Element | None = None
 
     def ref(self) -> PoolRef:
         return PoolRef(self.name, self.uuid)
@@ -197,6 +210,44 @@ class Storage:
             capacity=107374182400,
         )
         self._pools[pool.uuid] = pool
+
+    def add_pool(self, spec: PoolSpec, volumes: list[VolumeSpec]) -> PoolRef:
+        """Add an active pool with its volumes as a node file defines them, quietly.
+
+        As the test driver, the pool gets a capacity of 100 GiB whatever the XML says, and
+        its allocation is what its volumes allocate.
+        :raises VirtError: when the name or UUID is taken or two volumes share a name.
+        """
+        from ..domxml import random_uuid
+
+        with self._core.lock:
+            uuid = spec.uuid or random_uuid()
+            for other in self._pools.values():
+                if other.name == spec.name or other.uuid == uuid:
+                    raise VirtError.failed(
+                        ErrDomain.STORAGE,
+                        f"pool '{spec.name}' is already defined with uuid "
+                        f"{format_uuid(other.uuid)}" if other.name == spec.name else
+                        f"pool '{other.name}' is already defined with uuid "
+                        f"{format_uuid(other.uuid)}",
+                    )
+            pool = _Pool(
+                name=spec.name, uuid=uuid, type=spec.type, path=spec.path or "",
+                capacity=DEFAULT_POOL_CAPACITY, source=spec.source,
+                permissions=spec.permissions,
+            )
+            for vs in volumes:
+                if vs.name in pool.volumes:
+                    raise VirtError.failed(ErrDomain.STORAGE,
+                                           f"volume '{vs.name}' already exists")
+                pool.volumes[vs.name] = _Volume(
+                    vs.name, vs.capacity,
+                    vs.capacity if vs.allocation is None else vs.allocation,
+                    vs.format, "", type=vs.type, key=vs.key, path=vs.path,
+                    permissions=vs.permissions, backing=vs.backing,
+                )
+            self._pools[uuid] = pool
+            return pool.ref()
 
     def close(self) -> None:
         """Release the temporary volume directory (if this room created one)."""
@@ -277,19 +328,9 @@ class Storage:
         with self._core.lock:
             p = self._find_pool(pool)
             alloc = p.allocation
-            return (
-                f"<pool type='{p.type}'>\n"
-                f"  <name>{p.name}</name>\n"
-                f"  <uuid>{format_uuid(p.uuid)}</uuid>\n"
-                f"  <capacity unit='bytes'>{p.capacity}</capacity>\n"
-                f"  <allocation unit='bytes'>{alloc}</allocation>\n"
-                f"  <available unit='bytes'>{p.capacity - alloc}</available>\n"
-                "  <source>\n  </source>\n"
-                "  <target>\n"
-                f"    <path>{p.path}</path>\n"
-                "  </target>\n"
-                "</pool>\n"
-            )
+            spec = PoolSpec(p.name, p.uuid, p.type, p.path, p.source, p.permissions)
+            return format_pool_xml(spec, format_uuid(p.uuid), p.capacity, alloc,
+                                   p.capacity - alloc)
 
     def pool_is_active(self, pool: PoolRef | bytes | str) -> bool:
         """``virStoragePoolIsActive``."""
@@ -352,10 +393,14 @@ class Storage:
 
     @staticmethod
     def _vol_path(p: _Pool, v: _Volume) -> str:
-        return f"{p.path}/{v.name}"
+        # the test driver joins a missing pool path as "(null)", as glibc prints NULL
+        return v.path or f"{p.path if p.path else '(null)'}/{v.name}"
+
+    def _vol_key(self, p: _Pool, v: _Volume) -> str:
+        return v.key or self._vol_path(p, v)
 
     def _vol_ref(self, p: _Pool, v: _Volume) -> VolumeRef:
-        return VolumeRef(p.name, v.name, self._vol_path(p, v))
+        return VolumeRef(p.name, v.name, self._vol_key(p, v))
 
     def _find_vol(self, vol: VolumeRef) -> tuple[_Pool, _Volume]:
         for p in self._pools.values():
@@ -380,12 +425,13 @@ class Storage:
                 if not p.active:
                     continue
                 for v in p.volumes.values():
-                    if self._vol_path(p, v) == path:
+                    found = self._vol_key(p, v) if what == "key" else self._vol_path(p, v)
+                    if found == path:
                         return self._vol_ref(p, v)
         raise _vol_not_found(what, path)
 
     def vol_lookup_by_key(self, key: str) -> VolumeRef:
-        """``virStorageVolLookupByKey`` (the key is the path)."""
+        """``virStorageVolLookupByKey`` (the key is the path unless a node file says)."""
         return self._lookup_vol_by_path(key, "key")
 
     def vol_lookup_by_path(self, path: str) -> VolumeRef:
@@ -398,7 +444,7 @@ class Storage:
         name: str,
         capacity: int,
         allocation: int | None = None,
-        fmt: str = "raw",
+        fmt: str | None = "raw",
     ) -> VolumeRef:
         """Create a volume from plain values (what ``vol_create_xml`` ends in)."""
         with self._core.locked():
@@ -410,13 +456,7 @@ class Storage:
                 raise VirtError.internal_error(
                     ErrDomain.TEST, f"Not enough free space in pool for volume '{name}'"
                 )
-            fd, file_path = tempfile.mkstemp(prefix="vol-", suffix=".img", dir=self.storage_dir)
-            try:
-                # A sparse file: uploads with holes never materialise the holes on disk.
-                os.ftruncate(fd, capacity)
-            finally:
-                os.close(fd)
-            v = _Volume(name, capacity, alloc, fmt, os.path.basename(file_path))
+            v = _Volume(name, capacity, alloc, fmt, self._new_backing_file(capacity))
             p.volumes[name] = v
             return self._vol_ref(p, v)
 
@@ -440,9 +480,10 @@ class Storage:
             if alloc_elem is None
             else parse_size(alloc_elem.text or "", alloc_elem.get("unit"), "bytes", sd)
         )
-        fmt_elem = root.find("target/format")
-        fmt = fmt_elem.get("type", "raw") if fmt_elem is not None else "raw"
-        return self.vol_create(pool, name, capacity, allocation, fmt)
+        with self._core.lock:
+            pool_type = self._find_pool(pool).type
+        spec = parse_volume(root, pool_type)
+        return self.vol_create(pool, name, capacity, allocation, spec.format)
 
     def vol_delete(self, vol: VolumeRef, flags: int = 0) -> None:
         """``virStorageVolDelete``: the backing file goes too."""
@@ -451,14 +492,15 @@ class Storage:
             if not p.active:
                 raise VirtError.invalid(ErrDomain.TEST, f"storage pool '{p.name}' is not active")
             del p.volumes[v.name]
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.storage_dir, v.file))
+            if v.file:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(self.storage_dir, v.file))
 
     def vol_get_info(self, vol: VolumeRef) -> VolumeInfo:
-        """``virStorageVolGetInfo`` (type 0 = file)."""
+        """``virStorageVolGetInfo`` (type 0 = file, 1 = block, 3 = network ...)."""
         with self._core.lock:
             _, v = self._find_vol(vol)
-            return VolumeInfo(0, v.capacity, v.allocation)
+            return VolumeInfo(_VOL_TYPE_NUMBERS.get(v.type, 0), v.capacity, v.allocation)
 
     def vol_get_path(self, vol: VolumeRef) -> str:
         """``virStorageVolGetPath``."""
@@ -470,25 +512,28 @@ class Storage:
         """``virStorageVolGetXMLDesc``."""
         with self._core.lock:
             p, v = self._find_vol(vol)
-            path = self._vol_path(p, v)
-            return (
-                "<volume type='file'>\n"
-                f"  <name>{v.name}</name>\n"
-                f"  <key>{path}</key>\n"
-                f"  <capacity unit='bytes'>{v.capacity}</capacity>\n"
-                f"  <allocation unit='bytes'>{v.allocation}</allocation>\n"
-                "  <target>\n"
-                f"    <path>{path}</path>\n"
-                f"    <format type='{v.format}'/>\n"
-                "  </target>\n"
-                "</volume>\n"
-            )
+            spec = VolumeSpec(v.name, v.type, v.capacity, v.allocation, format=v.format,
+                              permissions=v.permissions, backing=v.backing)
+            return format_volume_xml(spec, self._vol_key(p, v), self._vol_path(p, v),
+                                     v.allocation)
 
     def vol_backing_file(self, vol: VolumeRef) -> str:
         """The real file holding the volume's bytes (sparse; opened by stream code)."""
         with self._core.lock:
             _, v = self._find_vol(vol)
+            if not v.file:
+                # volumes a node file defines get their sparse file when first used
+                v.file = self._new_backing_file(v.capacity)
             return os.path.join(self.storage_dir, v.file)
+
+    def _new_backing_file(self, capacity: int) -> str:
+        fd, file_path = tempfile.mkstemp(prefix="vol-", suffix=".img", dir=self.storage_dir)
+        try:
+            # A sparse file: uploads with holes never materialise the holes on disk.
+            os.ftruncate(fd, capacity)
+        finally:
+            os.close(fd)
+        return os.path.basename(file_path)
 
     def vol_open(self, vol: VolumeRef, *, write: bool = False) -> VolumeData:
         """Open the volume's data for a stream upload (``write=True``) or download."""
@@ -517,6 +562,9 @@ class Storage:
                             "allocation": v.allocation,
                             "format": v.format,
                             "file": v.file,
+                            "type": v.type,
+                            "key": v.key,
+                            "path": v.path,
                         }
                         for v in p.volumes.values()
                     ],
@@ -544,11 +592,14 @@ class Storage:
                     str(vi["name"]),
                     int(vi["capacity"]),
                     int(vi["allocation"]),
-                    str(vi["format"]),
+                    None if vi["format"] is None else str(vi["format"]),
                     fname,
+                    type=str(vi.get("type", "file")),
+                    key=vi.get("key"),
+                    path=vi.get("path"),
                 )
                 full = os.path.join(self.storage_dir, fname)
-                if not os.path.exists(full):
+                if fname and not os.path.exists(full):
                     with open(full, "wb") as fh:
                         fh.truncate(vol.capacity)
                 pool.volumes[vol.name] = vol
