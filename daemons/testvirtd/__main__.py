@@ -14,6 +14,7 @@ import math
 import sys
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
 from netrpc.faults import FaultRuleError, parse_rule
@@ -36,8 +37,10 @@ from .daemon import (
     run_daemon,
     sasl_from_config,
 )
+from .domxml import VirtError
 from .faults import remote_procedure_number
 from .hypervisor import StateFileError
+from .nodefile import load_node_file
 from .settings import Choices, check_settings, listens_from_config
 
 __all__ = ("build_parser", "main")
@@ -73,8 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         "there after every change",
     )
     ap.add_argument(
+        "--keep-state", action="store_true",
+        help="keep test:///default's state when its last connection closes (libvirtd's "
+        "test driver, and testvirtd by default, start afresh then); implied by --state",
+    )
+    ap.add_argument(
         "--default-uri", type=_default_uri, default=DEFAULT_URI, metavar="URI",
-        help="the URI opened for clients that send none (default: %(default)s)",
+        help="the URI opened for clients that send none (default: %(default)s); "
+        "test:///ABS/PATH.xml names a node file in libvirt's test driver format",
     )
     ap.add_argument(
         "--qmp-dir", metavar="DIR",
@@ -140,6 +149,19 @@ def _default_uri(text: str) -> str:
         return check_default_uri(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _node_file_problem(uri: str) -> str | None:
+    """Why the node file a ``test:///PATH.xml`` default URI names cannot be loaded (None:
+    it loads, or the URI names no node file).  Clients get libvirt's error for it anyway;
+    this tells the operator at start."""
+    if uri.split(":", 1)[0] != "test" or urlsplit(uri).path == "/default":
+        return None
+    try:
+        load_node_file(urlsplit(uri).path).close()
+    except VirtError as exc:
+        return (exc.message or "").split("\n", 1)[0]
+    return None
 
 
 def _describe(error: BaseException) -> str:
@@ -210,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (TLSError, ConfigError, OSError) as exc:
             print(f"testvirtd: error: {_describe(exc)}", file=sys.stderr)
             return 2
+    problem = _node_file_problem(args.default_uri)
+    if problem is not None:
+        print(f"testvirtd: error: --default-uri {args.default_uri}: {problem}", file=sys.stderr)
+        return 2
     try:
         hv = load_hypervisor(args.state, args.default_uri)
     except StateFileError as exc:
@@ -237,6 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mdns=args.mdns or config.mdns_adv, mdns_name=args.mdns_name or config.mdns_name,
             on_reload=reload, tls_context=tls_context,
             qmp_dir=_qmp_dir(args.qmp_dir, listens), faults=args.fault, sasl=sasl,
+            keep_state=args.keep_state,
         )
 
         def ready(d: TestVirtd) -> None:

@@ -58,7 +58,8 @@ def is_secondary(proc_name: str) -> bool:
         # connect_domain_* (domain_interface_* and the like are the hypervisor's)
         rest = name.removeprefix("connect")
         return not rest.startswith("domain") and any(k in rest for k in _SECONDARY_KINDS)
-    return name.startswith(_SECONDARY_KINDS)
+    # virNodeNumOfDevices / virNodeListDevices belong to the node device driver
+    return name.startswith(_SECONDARY_KINDS) or name in ("nodenumofdevices", "nodelistdevices")
 
 
 def not_open(secondary: bool = False) -> RPCError:

@@ -349,6 +349,8 @@ class TestVirtd:
         :func:`sasl_from_config`).
     :param qmp_dir: serve a QMP socket ``<qmp_dir>/<domain>.sock`` for every running
         domain (None: no QMP sockets); see :func:`default_qmp_dir`.
+    :param keep_state: keep test:///default's state when its last connection closes
+        (libvirtd's test driver discards it; ``state_file`` implies keeping it).
     :param faults: fault rules active from the start (see :mod:`netrpc.faults`); more can
         be added at run time through :attr:`faults` or, from another process, through the
         fault control program served on the admin socket.
@@ -375,6 +377,7 @@ class TestVirtd:
         qmp_dir: str | None = None,
         faults: Sequence[str] = (),
         sasl: SASLConfig | None = None,
+        keep_state: bool = False,
         **server_options: Any,
     ) -> None:
         self.hv = hv
@@ -385,9 +388,13 @@ class TestVirtd:
         self.log_config = log_config
         #: the state file's keeper (None without one)
         self.state = StateFile(hv, state_file) if state_file is not None else None
+        #: whether test:///default's state survives its last connection (libvirtd discards
+        #: it); a state file, or a QEMU flavoured instance, always keeps it
+        self.keep_state = keep_state or state_file is not None or hv.flavour == "qemu"
         self.remote = RemoteProgram(
             hv, default_uri=default_uri,
             on_change=self.state.changed if self.state is not None else None,
+            keep_shared=self.keep_state,
         )
         self.qemu = QemuProgram(self.remote)
         if self.state is not None:
@@ -395,6 +402,7 @@ class TestVirtd:
             persist_calls(self.remote, self.state)
             persist_calls(self.qemu, self.state)
         self.lxc = LxcProgram(self.remote)
+        self.remote.drivers.on_discard.append(self.qemu.reset)
         options = {**self.config.server_options(), **server_options}
         self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu, self.lxc], **options)
         self.tls_context = tls_context

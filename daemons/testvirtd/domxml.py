@@ -685,6 +685,11 @@ def parse_domain_xml(
     os_elem = root.find("os")
     type_elem = os_elem.find("type") if os_elem is not None else None
     os_type = _text(type_elem)
+    if (type_elem is None or not os_type) and root.find("bootloader") is not None:
+        # a guest with a bootloader and no OS type is paravirtualised, as libvirt decides
+        os_elem = os_elem if os_elem is not None else ET.Element("os")
+        type_elem = ET.SubElement(os_elem, "type")
+        type_elem.text = os_type = "xen"
     if os_elem is None or type_elem is None or not os_type:
         raise VirtError.xml_error(dom, "an os <type> must be specified")
     if os_type == "linux":
@@ -701,11 +706,17 @@ def parse_domain_xml(
     assert type_elem is not None
 
     memory = root.find("memory")
-    if memory is None:
+    cells = root.findall("cpu/numa/cell")
+    if memory is None and not cells:
         raise VirtError.xml_error(
             dom, "Memory size must be specified via <memory> or in the <numa> configuration"
         )
-    memory_kib = -(-parse_size(memory.text or "", memory.get("unit"), "KiB", dom) // 1024)
+    if memory is not None:
+        memory_kib = -(-parse_size(memory.text or "", memory.get("unit"), "KiB", dom) // 1024)
+    else:  # the NUMA cells' memory adds up to the total, as libvirt computes it
+        memory_kib = sum(
+            -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024) for c in cells
+        )
     current = root.find("currentMemory")
     current_kib = memory_kib
     if current is not None:

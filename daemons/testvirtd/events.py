@@ -6,8 +6,10 @@ domains, the legacy ``DOMAIN_EVENT_REGISTER_ANY``) and declare how their events 
 sends each event of a driver instance to the connections that registered for it on that
 instance, as event MESSAGEs with serial 1, registration order first.
 
-Callback ids are unique across the server and shared by every kind and by the QEMU
-program's monitor events, as libvirt's drivers hand them out from one counter.
+Callback ids come from the driver instance's counter (``DriverCore.new_callback_id``),
+shared by every kind, the legacy domain registrations and the QEMU program's monitor
+events, as a libvirt driver hands them out from its one event state: connections to
+``test:///default`` share a sequence, each node-file connection starts its own at 0.
 """
 
 from __future__ import annotations
@@ -45,38 +47,33 @@ class Outgoing:
 
 @dataclass(eq=False, slots=True)
 class Registration:
-    """One ``*_EVENT_REGISTER_ANY`` registration."""
+    """One ``*_EVENT_REGISTER_ANY`` registration (or a legacy domain one)."""
 
     client: Any
     kind: str
     event_id: int
     #: only events of this object (None: any object)
     key: bytes | str | None
-    #: the driver instance the connection had open when it registered
-    driver: Any
+    #: the registration was made with the legacy DOMAIN_EVENT_REGISTER_ANY
+    legacy: bool = False
 
 
 class EventRegistry:
-    """Registrations of every connection and kind, and the delivery of events to them."""
+    """Registrations of every connection and kind, and the delivery of events to them.
+
+    Registrations are kept per driver instance, in callback id order: an event goes to them
+    in the order they were made, as libvirt's event state walks its callback list.
+    """
 
     def __init__(self) -> None:
-        self._next_id = 0
-        self._callbacks: dict[int, Registration] = {}
-        # legacy domain registrations: client -> (driver, event ids)
-        self._legacy: dict[Any, tuple[Any, set[int]]] = {}
+        self._by_driver: dict[Any, dict[int, Registration]] = {}
 
     def reset(self) -> None:
-        """Forget every registration and hand out callback ids from 0 again (as a fresh
-        driver does)."""
-        self._next_id = 0
-        self._callbacks.clear()
-        self._legacy.clear()
+        """Forget every registration (the instances' id counters are reset with them)."""
+        self._by_driver.clear()
 
-    def new_callback_id(self) -> int:
-        """The next server-wide callback id."""
-        cb_id = self._next_id
-        self._next_id += 1
-        return cb_id
+    def _table(self, driver: Any) -> dict[int, Registration]:
+        return self._by_driver.setdefault(driver, {})
 
     # ---------------------------------------------------------------- callback registrations
 
@@ -85,69 +82,86 @@ class EventRegistry:
     ) -> int:
         """Register *client* for *kind* events *event_id* (of the object *key*, or all);
         returns the new callback id."""
-        cb_id = self.new_callback_id()
-        self._callbacks[cb_id] = Registration(client, kind, event_id, key, driver)
+        cb_id: int = driver.core.new_callback_id()
+        self._table(driver)[cb_id] = Registration(client, kind, event_id, key)
         return cb_id
 
-    def deregister(self, client: Any, kind: str, callback_id: int) -> bool:
+    def deregister(self, client: Any, driver: Any, kind: str, callback_id: int) -> bool:
         """Remove *client*'s registration *callback_id* of *kind*; False if it has none."""
-        reg = self._callbacks.get(callback_id)
-        if reg is None or reg.client is not client or reg.kind != kind:
+        table = self._table(driver)
+        reg = table.get(callback_id)
+        if reg is None or reg.client is not client or reg.kind != kind or reg.legacy:
             return False
-        del self._callbacks[callback_id]
+        del table[callback_id]
         return True
 
     # ---------------------------------------------------------------- legacy domain events
 
-    def has_legacy(self, client: Any, event_id: int) -> bool:
+    def _legacy_id(self, client: Any, driver: Any, event_id: int) -> int | None:
+        for cb_id, reg in self._table(driver).items():
+            if reg.legacy and reg.client is client and reg.event_id == event_id:
+                return cb_id
+        return None
+
+    def has_legacy(self, client: Any, driver: Any, event_id: int) -> bool:
         """Whether *client* has the legacy registration for domain *event_id*."""
-        entry = self._legacy.get(client)
-        return entry is not None and event_id in entry[1]
+        return self._legacy_id(client, driver, event_id) is not None
 
     def register_legacy(self, client: Any, driver: Any, event_id: int) -> None:
-        """Add the legacy domain registration of *client* for *event_id*."""
-        self._legacy.setdefault(client, (driver, set()))[1].add(event_id)
+        """Add the legacy domain registration of *client* for *event_id* (it takes a
+        callback id of the instance, as in libvirt)."""
+        cb_id: int = driver.core.new_callback_id()
+        self._table(driver)[cb_id] = Registration(client, "domain", event_id, None, True)
 
-    def deregister_legacy(self, client: Any, event_id: int) -> bool:
+    def deregister_legacy(self, client: Any, driver: Any, event_id: int) -> bool:
         """Remove it; False if *client* had none for *event_id*."""
-        entry = self._legacy.get(client)
-        if entry is None or event_id not in entry[1]:
+        cb_id = self._legacy_id(client, driver, event_id)
+        if cb_id is None:
             return False
-        entry[1].discard(event_id)
-        if not entry[1]:
-            del self._legacy[client]
+        del self._table(driver)[cb_id]
         return True
 
     # ---------------------------------------------------------------- connections
 
     def drop_client(self, client: Any) -> None:
         """Forget every registration of *client* (CONNECT_CLOSE or EOF)."""
-        for cb_id in [k for k, r in self._callbacks.items() if r.client is client]:
-            del self._callbacks[cb_id]
-        self._legacy.pop(client, None)
+        for driver, table in list(self._by_driver.items()):
+            for cb_id in [k for k, r in table.items() if r.client is client]:
+                del table[cb_id]
+            if not table:
+                del self._by_driver[driver]
 
     def count(self, client: Any | None = None) -> int:
         """How many callback registrations there are (of *client*, or of everyone)."""
-        return sum(1 for r in self._callbacks.values() if client is None or r.client is client)
+        return sum(
+            1 for table in self._by_driver.values() for r in table.values()
+            if not r.legacy and (client is None or r.client is client)
+        )
 
     def legacy_count(self) -> int:
         """How many connections have legacy domain registrations."""
-        return len(self._legacy)
+        return len({
+            id(r.client) for table in self._by_driver.values() for r in table.values()
+            if r.legacy
+        })
 
     # ---------------------------------------------------------------- delivery
 
     def deliver(self, program: int, version: int, driver: Any, out: Outgoing) -> None:
         """Send *out*, an event of *driver*, to every connection registered for it there."""
-        if out.legacy_proc is not None and out.legacy_payload is not None:
-            for client, (reg_driver, event_ids) in list(self._legacy.items()):
-                if reg_driver is driver and out.event_id in event_ids:
-                    client.send_event(program, version, out.legacy_proc, out.legacy_payload)
-        for cb_id, reg in sorted(self._callbacks.items()):
+        table = self._by_driver.get(driver)
+        if not table:
+            return
+        for cb_id, reg in sorted(table.items()):
             if (
-                reg.driver is not driver
-                or reg.kind != out.kind
+                reg.kind != out.kind
                 or reg.event_id != out.event_id
                 or (reg.key is not None and reg.key != out.key)
             ):
                 continue
-            reg.client.send_event(program, version, out.callback_proc, out.encode(cb_id))
+            if reg.legacy:
+                if out.legacy_proc is not None and out.legacy_payload is not None:
+                    reg.client.send_event(program, version, out.legacy_proc,
+                                          out.legacy_payload)
+            else:
+                reg.client.send_event(program, version, out.callback_proc, out.encode(cb_id))

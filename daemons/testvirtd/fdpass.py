@@ -184,7 +184,8 @@ class QemuFdProcedures:
     def domain_monitor_command_with_files(
         self, call: Call, args: DomainMonitorCommandArgs
     ) -> DomainMonitorCommandRet:
-        self.remote.writable(call, "virDomainQemuMonitorCommandWithFiles")
+        if self.remote.writable(call, "virDomainQemuMonitorCommandWithFiles").driver is not self.hv:
+            raise VirtError.no_support(ErrDomain.TEST, "virDomainQemuMonitorCommandWithFiles")
         if args.flags & ~_MONITOR_COMMAND_HMP:
             error = VirtError.bad_flags("qemuDomainQemuMonitorCommandWithFiles", args.flags)
             error.domain = ErrDomain.QEMU

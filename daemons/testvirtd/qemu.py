@@ -242,6 +242,13 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     def readonly_error(self, proc: Procedure) -> RPCError:
         return readonly_refusal(proc.name)
 
+    def _on_shared(self, st: ConnectionState, api: str) -> ConnectionState:
+        """*st*, if its connection has the shared instance open: a node file's instance is
+        libvirt's test driver, which has no QEMU monitor."""
+        if st.driver is not self.hv:
+            raise VirtError.no_support(ErrDomain.TEST, api)
+        return st
+
     def engine(self, uuid: bytes) -> QmpEngine:
         """The monitor of the domain with *uuid* (created on first use)."""
         engine = self._engines.get(uuid)
@@ -343,7 +350,8 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     def domain_monitor_command(
         self, call: Call, args: DomainMonitorCommandArgs
     ) -> DomainMonitorCommandRet:
-        self.remote.writable(call, "virDomainQemuMonitorCommand")
+        self._on_shared(self.remote.writable(call, "virDomainQemuMonitorCommand"),
+                        "virDomainQemuMonitorCommand")
         if args.flags & ~MONITOR_COMMAND_HMP:
             raise _bad_flags("qemuDomainQemuMonitorCommandWithFiles", args.flags,
                              ErrDomain.QEMU)
@@ -379,7 +387,8 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     def domain_agent_command(
         self, call: Call, args: DomainAgentCommandArgs
     ) -> DomainAgentCommandRet:
-        self.remote.writable(call, "virDomainQemuAgentCommand")
+        self._on_shared(self.remote.writable(call, "virDomainQemuAgentCommand"),
+                        "virDomainQemuAgentCommand")
         if args.flags:
             raise _bad_flags("qemuDomainQemuAgentCommand", args.flags, ErrDomain.QEMU)
         ref = self.hv.domains.ref(dom_ref(args.dom))
@@ -408,7 +417,8 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
     def connect_domain_monitor_event_register(
         self, call: Call, args: MonitorEventRegisterArgs
     ) -> MonitorEventRegisterRet:
-        if self.remote.opened(call).readonly:
+        st = self._on_shared(self.remote.opened(call), "virConnectDomainQemuMonitorEventRegister")
+        if st.readonly:
             # libvirt's API refuses any registration on a read-only connection
             raise readonly_refusal("virConnectDomainQemuMonitorEventRegister")
         flags = args.flags

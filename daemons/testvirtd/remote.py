@@ -13,6 +13,8 @@ class                              procedures of
 :class:`SnapshotProcedures`        snapshots and checkpoints (``snapshots/procedures.py``)
 :class:`NetworkProcedures`         networks (``networks/procedures.py``)
 :class:`StorageProcedures`         pools, volumes, volume streams (``storage/procedures.py``)
+:class:`InterfaceProcedures`       host interfaces (``interfaces/procedures.py``)
+:class:`NodeDeviceProcedures`      node devices (``nodedevs/procedures.py``)
 =================================  =========================================================
 
 Handlers are methods named like the procedure in snake case, ``(self, call, args) -> ret``,
@@ -43,7 +45,9 @@ from .events import EventRegistry, Outgoing
 from .fdpass import RemoteFdProcedures
 from .host.procedures import HostProcedures
 from .hypervisor import Event, Hypervisor
+from .interfaces.procedures import InterfaceProcedures
 from .networks.procedures import NetworkProcedures
+from .nodedevs.procedures import NodeDeviceProcedures
 from .protocol import PROCS
 from .remote_types import REMOTE_PROGRAM
 from .snapshots.procedures import SnapshotProcedures
@@ -68,6 +72,8 @@ class RemoteProgram(
     SnapshotProcedures,
     NetworkProcedures,
     StorageProcedures,
+    InterfaceProcedures,
+    NodeDeviceProcedures,
     Program,
 ):
     """The REMOTE program of libvirtd.
@@ -76,6 +82,8 @@ class RemoteProgram(
     :param default_uri: what an empty CONNECT_OPEN name opens (and CONNECT_GET_URI says).
     :param on_change: called after every procedure that changed the shared instance's state
         (the daemon saves its state file there).
+    :param keep_shared: keep the shared instance's state when its last connection closes
+        (libvirtd's test driver discards it).
     """
 
     number = REMOTE_PROGRAM
@@ -89,10 +97,12 @@ class RemoteProgram(
         *,
         default_uri: str = "test:///default",
         on_change: Callable[[], None] | None = None,
+        keep_shared: bool = True,
     ) -> None:
         self.hv = hv
         self.on_change = on_change
-        self.drivers = DriverRegistry(hv, default_uri)
+        self.drivers = DriverRegistry(hv, default_uri, keep_shared=keep_shared)
+        self.drivers.on_private_open.append(self._watch)
         self.events = EventRegistry()
         self.drop_hooks = []
         self._formatters: dict[type, Formatter] = {}
@@ -117,9 +127,9 @@ class RemoteProgram(
             self._token = None
 
     def new_callback_id(self) -> int:
-        """A callback id unique across the server (every event kind and QEMU monitor events
-        share one counter, as they share one event state in libvirt's drivers)."""
-        return self.events.new_callback_id()
+        """The next callback id of the shared instance (every event kind and QEMU monitor
+        events share one counter, as they share one event state in libvirt's drivers)."""
+        return self.hv.core.new_callback_id()
 
     # -------------------------------------------------------------- connection bookkeeping
 
@@ -137,6 +147,10 @@ class RemoteProgram(
         return self.drivers.refusal(name)
 
     # -------------------------------------------------------------- events
+
+    def _watch(self, driver: Hypervisor) -> None:
+        # a private instance lives as long as its connection; so does the subscription
+        driver.subscribe(lambda event: self._on_event(driver, event))
 
     def _on_event(self, driver: Hypervisor, event: Event) -> None:
         if in_event_loop():

@@ -33,9 +33,17 @@ def test_pyclient(testvirtd: Testvirtd, system_python: str, transport: str) -> N
     assert [(e["event"], e["detail"]) for e in events[:4]] == [(3, 0), (4, 0), (5, 1), (2, 0)]
 
 
-def test_pyclient_twice_sees_shared_state(testvirtd: Testvirtd, system_python: str) -> None:
+def test_pyclient_twice_starts_afresh(testvirtd: Testvirtd, system_python: str) -> None:
+    """As libvirtd's test driver, test:///default is discarded with its last connection."""
     first = checks.check_pyclient(testvirtd)
     second = checks.check_pyclient(testvirtd)
+    assert second["domain"]["id"] == first["domain"]["id"]
+
+
+def test_pyclient_twice_sees_kept_state(system_python: str) -> None:
+    with running("--keep-state") as daemon:
+        first = checks.check_pyclient(daemon)
+        second = checks.check_pyclient(daemon)
     assert second["domain"]["id"] > first["domain"]["id"]  # destroy/create moved the id on
 
 

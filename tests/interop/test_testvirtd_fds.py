@@ -34,7 +34,8 @@ DOM_XML = """<domain type='test'>
 
 @pytest.fixture
 def testvirtd() -> Iterator[Testvirtd]:
-    with running() as daemon:
+    # several client runs act on one state: kept, unlike libvirtd's test driver
+    with running("--keep-state") as daemon:
         yield daemon
 
 
@@ -108,7 +109,7 @@ LAUNCHER = textwrap.dedent("""
     async def main(workdir):
         hv = Hypervisor()
         daemon = TestVirtd(hv, [Listen("unix", path=workdir + "/sock"),
-                                Listen("tcp", host="127.0.0.1", port=0)])
+                                Listen("tcp", host="127.0.0.1", port=0)], keep_state=True)
         manager = QmpSocketManager(daemon.qemu, workdir + "/qemu")
         async with anyio.create_task_group() as tg:
             async def serve(task_status=anyio.TASK_STATUS_IGNORED):

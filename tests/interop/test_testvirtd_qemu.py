@@ -25,7 +25,8 @@ GO_QEMU_PROGRAMS = ("golibvirt_plain",)
 
 @pytest.fixture
 def testvirtd() -> Iterator[Testvirtd]:
-    with running() as daemon:
+    # several client runs act on one state: kept, unlike libvirtd's test driver
+    with running("--keep-state") as daemon:
         yield daemon
 
 

@@ -22,7 +22,8 @@ MiB = 1024 * 1024
 
 @pytest.fixture
 def testvirtd() -> Iterator[Testvirtd]:
-    with running() as daemon:
+    # several client runs act on one state: kept, unlike libvirtd's test driver
+    with running("--keep-state") as daemon:
         yield daemon
 
 

@@ -96,7 +96,8 @@ class TlsTestvirtd:
 
 @pytest.fixture(scope="module")
 def tls_daemon(pki: Pki) -> Iterator[TlsTestvirtd]:
-    daemon = Testvirtd("--listen", "tls://127.0.0.1:0", "--pki", str(pki.server)).start()
+    daemon = Testvirtd("--listen", "tls://127.0.0.1:0", "--pki", str(pki.server),
+                       "--keep-state").start()
     try:
         yield TlsTestvirtd(daemon)
     finally:
@@ -113,6 +114,7 @@ def dn_daemon(pki: Pki) -> Iterator[TlsTestvirtd]:
         str(pki.server),
         "--tls-allowed-dn",
         "O=netrpc,CN=admin",
+        "--keep-state",
     ).start()
     try:
         yield TlsTestvirtd(daemon)

@@ -68,17 +68,32 @@ def test_virsh_state_across_runs(testvirtd: Testvirtd, virsh: str, system_python
     checks.check_virsh_state_across_runs(testvirtd, holder_kind)
 
 
-def test_state_kept_without_holder(testvirtd: Testvirtd, virsh: str) -> None:
-    """Unlike libvirtd's test driver, testvirtd keeps its state between connections."""
-    checks.virsh_ok(testvirtd.uri_tcp, "suspend", "test")
-    assert checks.virsh_ok(testvirtd.uri_tcp, "domstate", "test").strip() == "paused"
+def test_state_discarded_without_holder(
+    testvirtd: Testvirtd, real_libvirtd: RealLibvirtd, virsh: str
+) -> None:
+    """As libvirtd's test driver, test:///default starts afresh once its last connection
+    has closed: the next virsh run sees a running "test" again."""
+    for server in (real_libvirtd, testvirtd):
+        checks.virsh_ok(server.uri_tcp, "suspend", "test")
+        assert checks.virsh_ok(server.uri_tcp, "domstate", "test").strip() == "running"
+
+
+def test_state_kept_with_keep_state(virsh: str) -> None:
+    with running("--keep-state") as daemon:
+        checks.virsh_ok(daemon.uri_tcp, "suspend", "test")
+        assert checks.virsh_ok(daemon.uri_tcp, "domstate", "test").strip() == "paused"
 
 
 def test_virsh_readonly(testvirtd: Testvirtd, virsh: str) -> None:
     checks.check_virsh_readonly(testvirtd)
 
 
-def test_qemu_monitor_command(testvirtd: Testvirtd, virsh: str) -> None:
+def test_qemu_monitor_command(virsh: str) -> None:
+    with running("--keep-state") as testvirtd:
+        _check_qemu_monitor_command(testvirtd)
+
+
+def _check_qemu_monitor_command(testvirtd: Testvirtd) -> None:
     out = checks.virsh_ok(testvirtd.uri_tcp, "qemu-monitor-command", "test",
                           '{"execute":"query-status"}')
     assert '"status":"running"' in out  # libvirt's compact JSON

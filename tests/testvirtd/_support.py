@@ -24,9 +24,12 @@ HEADER = struct.Struct(">IIIiiIi")
 
 @contextlib.asynccontextmanager
 async def running_daemon(
-    state_file: str | None = None, **server_options: Any
+    state_file: str | None = None, *, keep_state: bool = True, **server_options: Any
 ) -> AsyncIterator[TestVirtd]:
-    """A testvirtd serving TCP (any port), a unix socket and a read-only unix socket."""
+    """A testvirtd serving TCP (any port), a unix socket and a read-only unix socket.
+
+    Its test:///default state survives the last connection (``keep_state``) unless a test
+    checks libvirtd's discarding."""
     with tempfile.TemporaryDirectory(prefix="tvd-") as tmp:
         hv = Hypervisor(hostname="testhost")
         listens = [
@@ -34,7 +37,8 @@ async def running_daemon(
             Listen("unix", path=os.path.join(tmp, "sock")),
             Listen("unix-ro", path=os.path.join(tmp, "sock-ro")),
         ]
-        daemon = TestVirtd(hv, listens, state_file=state_file, **server_options)
+        daemon = TestVirtd(hv, listens, state_file=state_file, keep_state=keep_state,
+                           **server_options)
         try:
             async with anyio.create_task_group() as tg:
                 await tg.start(daemon.server.serve)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..core import DriverCore, Event, Flavour, list_filter
 from ..domxml import (
     DomainDef,
     ErrCode,
@@ -24,7 +25,6 @@ from ..domxml import (
     parse_domain_xml,
     parse_uuid,
 )
-from ..hypervisor.core import DriverCore, Event, Flavour, list_filter
 
 __all__ = (
     "TEST_DOMAIN_UUID",
@@ -280,6 +280,24 @@ class Domains:
         self.has_snapshots: Callable[[bytes], bool] = lambda uuid: False
         #: whether a domain (by UUID) has checkpoints; the snapshots room answers it
         self.has_checkpoints: Callable[[bytes], bool] = lambda uuid: False
+
+    def load(
+        self, defn: DomainDef, *, state: int = DomainState.RUNNING, persistent: bool = True,
+        managed_save: bool = False,
+    ) -> DomainRef:
+        """Add a domain as a node file describes it, quietly: any state but SHUTOFF starts
+        it (a new id) and then sets that state with reason 0, as the test driver does.
+
+        :raises VirtError: when its name or UUID is taken.
+        """
+        with self._core.lock:
+            self._check_conflicts(defn, live=False)
+            dom = _Domain(defn=defn, persistent=persistent, managed_save=managed_save)
+            if state != DomainState.SHUTOFF:
+                dom.id = self._new_id()
+            dom.state, dom.reason = state, 0
+            self._objects[defn.uuid] = dom
+            return dom.ref()
 
     def populate_default(self) -> None:
         """Add test:///default's running domain "test"."""

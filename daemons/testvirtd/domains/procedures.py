@@ -310,20 +310,20 @@ class DomainProcedures(RemoteBase):
     def connect_domain_event_callback_deregister_any(
         self, call: Call, args: CallbackIdArgs
     ) -> None:
-        self.opened(call)
-        if not self.events.deregister(call.client, KIND, args.callback_id):
+        st = self.opened(call)
+        if not self.events.deregister(call.client, st.hv, KIND, args.callback_id):
             raise RPCError.internal(f"domain event callback {args.callback_id} not registered")
 
     def connect_domain_event_register_any(self, call: Call, args: EventIdArgs) -> None:
         st = self.opened(call)
         _check_event_id(args.event_id)
-        if self.events.has_legacy(call.client, args.event_id):
+        if self.events.has_legacy(call.client, st.hv, args.event_id):
             raise RPCError.formatted(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
                                      "invalid argument: %s", "event callback already tracked")
         self.events.register_legacy(call.client, st.hv, args.event_id)
 
     def connect_domain_event_deregister_any(self, call: Call, args: EventIdArgs) -> None:
-        self.opened(call)
+        st = self.opened(call)
         _check_event_id(args.event_id)
-        if not self.events.deregister_legacy(call.client, args.event_id):
+        if not self.events.deregister_legacy(call.client, st.hv, args.event_id):
             raise RPCError.internal(f"domain event {args.event_id} not registered")

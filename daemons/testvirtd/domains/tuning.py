@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..core import Event
 from ..domxml import RAW_XML, DomainDef, ErrCode, ErrDomain, VirtError
-from ..hypervisor.core import Event
 from .model import DomainKey, DomainRef, Domains
 from .runtime import (
     AFFECT_CONFIG,

@@ -13,8 +13,8 @@ from typing import Final
 
 from netrpc import ErrorCode, ErrorDomain, RPCError
 
+from ..core import DriverCore, Flavour
 from ..domxml import ErrCode, ErrDomain, VirtError
-from ..hypervisor.core import DriverCore, Flavour
 
 __all__ = ("CPU_STATS", "SYSINFO", "Host", "NodeInfo", "check_flags", "unset_error")
 
@@ -89,6 +89,13 @@ class Host:
         self._hostname = hostname
         self._node = TEST_NODE
         self.host_uuid = HOST_UUID
+        #: NUMA cells of the test view: test:///default has two, node-file instances none
+        self.numa = True
+
+    @property
+    def hostname(self) -> str | None:
+        """The host name given at construction (None: this machine's)."""
+        return self._hostname
 
     def set_node_info(self, **changes: int | str) -> None:
         """Replace fields of the test view's node info (what a node file's ``<cpu>`` and
@@ -133,7 +140,8 @@ class Host:
         """(memory, free memory) in bytes of each NUMA cell: the test driver gives its cells
         2 and 4 MiB, of which 1 and 2 MiB are free (it counts KiB values as bytes)."""
         if self._core.view(flavour) == "test":
-            return [(2097152, 1048576), (4194304, 2097152)]
+            # node-file instances have no NUMA cells
+            return [(2097152, 1048576), (4194304, 2097152)] if self.numa else []
         return [(3145728 * 1024, 2097152 * 1024)]
 
     def node_get_free_memory(self, flavour: Flavour | None = None) -> int:
@@ -168,7 +176,7 @@ class Host:
     def get_capabilities(self, flavour: Flavour | None = None) -> str:
         """``virConnectGetCapabilities``: the test driver's document (or a QEMU host's)."""
         if self._core.view(flavour) == "test":
-            return _test_capabilities()
+            return _test_capabilities(self.numa)
         return _qemu_capabilities(self.host_uuid)
 
     def node_get_security_model(self, flavour: Flavour | None = None) -> tuple[str, str]:
@@ -180,9 +188,9 @@ class Host:
 # Capabilities documents
 
 
-def _test_capabilities() -> str:
+def _test_capabilities(numa: bool = True) -> str:
     cells = []
-    for cell, (mem, pagesize) in enumerate(((2097152, 4), (4194304, 8))):
+    for cell, (mem, pagesize) in enumerate(((2097152, 4), (4194304, 8)) if numa else ()):
         cpus = "".join(
             f"            <cpu id='{cell * 8 + i}' socket_id='{cell}' die_id='0' "
             f"core_id='{i}' siblings='{cell * 8 + i}'/>\n"
@@ -231,7 +239,7 @@ def _test_capabilities() -> str:
         "    <power_management/>\n"
         "    <iommu support='no'/>\n"
         "    <topology>\n"
-        "      <cells num='2'>\n"
+        f"      <cells num='{len(cells)}'>\n"
         f"{''.join(cells)}"
         "      </cells>\n"
         "    </topology>\n"

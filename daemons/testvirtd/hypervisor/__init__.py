@@ -28,6 +28,7 @@ import json
 import os
 from typing import Any, Final
 
+from ..core import DriverCore, Event, EventCallback, Flavour, StateFileError
 from ..domains.model import (
     DomainEventDetail,
     DomainEventType,
@@ -56,7 +57,6 @@ from ..storage.model import (
     VolumeInfo,
     VolumeRef,
 )
-from .core import DriverCore, Event, EventCallback, Flavour, StateFileError
 
 __all__ = (
     "DomainEventDetail",
@@ -128,6 +128,8 @@ class Hypervisor:
             self.domains.populate_default()
             self.networks.populate_default()
             self.storage.populate_default()
+            self.interfaces.populate_default()
+            self.nodedevs.populate_default()
 
     def reset(self) -> None:
         """Go back to the state of a fresh instance (a newly opened ``test:///default``):
@@ -137,9 +139,12 @@ class Hypervisor:
             self.core.discard_pending()
             for pool in self.storage.dump():
                 for volume in pool["volumes"]:
+                    if not volume["file"]:
+                        continue
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(self.storage_dir, volume["file"]))
             self._build(Storage(self.core, self.storage_dir), populate=True)
+            self.core.reset_callback_ids()
 
     @property
     def flavour(self) -> Flavour:

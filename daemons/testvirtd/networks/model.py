@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from ..core import DriverCore, Event, list_filter
 from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid, parse_xml
-from ..hypervisor.core import DriverCore, Event, list_filter
 from .xml import NetworkDef, format_network_xml, parse_network
 
 __all__ = (

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any, Final
 
+from ..core import DriverCore
 from ..domains.model import (
     DomainEventDetail,
     DomainEventType,
@@ -23,7 +24,6 @@ from ..domains.model import (
     DomainState,
 )
 from ..domxml import ErrCode, ErrDomain, VirtError
-from ..hypervisor.core import DriverCore
 from . import moments as M
 from .defs import (
     ERR_FROM_SNAPSHOT,

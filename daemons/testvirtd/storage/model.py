@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from ..core import DriverCore, Event, list_filter
 from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_size, parse_uuid, parse_xml
-from ..hypervisor.core import DriverCore, Event, list_filter
 from .xml import PoolSpec, VolumeSpec, format_pool_xml, format_volume_xml, parse_volume
 
 __all__ = (

@@ -69,6 +69,24 @@ class DriverCore:
         self._pending: collections.deque[Event] = collections.deque()
         self._subscribers: dict[int, EventCallback] = {}
         self._next_token = 1
+        self._next_callback_id = 0
+
+    def new_callback_id(self) -> int:
+        """The next event callback id of this instance.
+
+        Every event registration made through a connection to the instance (any object
+        kind, and QEMU monitor events) takes its id from this one counter, as the
+        registrations of a libvirt driver share one event state.
+        """
+        with self.lock:
+            cb_id = self._next_callback_id
+            self._next_callback_id += 1
+            return cb_id
+
+    def reset_callback_ids(self) -> None:
+        """Hand out callback ids from 0 again (a fresh instance)."""
+        with self.lock:
+            self._next_callback_id = 0
 
     def view(self, flavour: Flavour | None) -> Flavour:
         """*flavour*, or the instance's own one when ``None``.
