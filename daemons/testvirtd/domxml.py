@@ -632,8 +632,62 @@ def _normalise_devices(devices: Iterable[ET.Element]) -> list[ET.Element]:
             video, "model", {"type": "cirrus", "vram": "16384", "heads": "1", "primary": "yes"}
         )
         out.append(video)
+    _add_drive_addresses(out)
     # sorted() is stable, so devices of one kind keep their order.
     return sorted(out, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
+
+
+def _disk_index(name: str) -> int | None:
+    """libvirt's virDiskNameToIndex: hda → 0, hdb → 1, ..., sdaa → 26."""
+    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+        if name.startswith(prefix):
+            letters = name[len(prefix):]
+            break
+    else:
+        return None
+    if not letters or not letters.isalpha() or not letters.islower():
+        return None
+    idx = 0
+    for ch in letters:
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    return idx - 1
+
+
+#: drive addresses per bus (libvirt's virDomainDiskDefAssignAddress): a disk's index gives
+#: (controller, bus, unit)
+_DRIVE_ADDRESS = {
+    "ide": lambda i: (i // 4, (i % 4) // 2, i % 2),
+    "sata": lambda i: (i // 6, 0, i % 6),
+    "fdc": lambda i: (0, 0, i),
+}
+
+
+def _add_drive_addresses(devices: list[ET.Element]) -> None:
+    """Give IDE, SATA and floppy disks their drive address and add the controllers they
+    need, as libvirt's post-parse does."""
+    wanted: dict[tuple[str, int], None] = {}
+    for dev in devices:
+        if dev.tag != "disk":
+            continue
+        target = dev.find("target")
+        bus = target.get("bus") if target is not None else None
+        idx = _disk_index(target.get("dev", "")) if target is not None else None
+        if bus not in _DRIVE_ADDRESS or idx is None:
+            continue
+        addr = dev.find("address")
+        if addr is None:
+            controller, drive_bus, unit = _DRIVE_ADDRESS[bus](idx)
+            addr = ET.SubElement(dev, "address", {
+                "type": "drive", "controller": str(controller), "bus": str(drive_bus),
+                "target": "0", "unit": str(unit),
+            })
+        if addr.get("type") == "drive":
+            wanted[(bus, int(addr.get("controller", "0")))] = None
+    present = {(c.get("type"), int(c.get("index", "0"))) for c in devices
+               if c.tag == "controller" and c.get("index", "0").isdigit()}
+    for bus, index in sorted(wanted):
+        if (bus, index) not in present:
+            devices.append(ET.Element("controller", {"type": bus, "index": str(index)}))
 
 
 def parse_domain_xml(

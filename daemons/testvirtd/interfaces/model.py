@@ -13,8 +13,9 @@ from .xml import InterfaceDef, format_interface_xml, parse_interface
 __all__ = ("InterfaceListFlags", "InterfaceRef", "Interfaces", "default_interface")
 
 _FROM_INTERFACE: Final = 11
-#: VIR_ERR_NO_INTERFACE
+#: VIR_ERR_NO_INTERFACE and VIR_ERR_MULTIPLE_INTERFACES
 _NO_INTERFACE: Final = 57
+_MULTIPLE_INTERFACES: Final = 59
 
 
 class InterfaceListFlags:
@@ -110,13 +111,19 @@ class Interfaces:
             return self._find(name).ref()
 
     def lookup_by_mac(self, mac: str) -> InterfaceRef:
-        """``virInterfaceLookupByMACString``: the first interface with *mac*; libvirt
-        compares MAC strings case-insensitively."""
+        """``virInterfaceLookupByMACString``: the one interface with *mac* (compared
+        case-insensitively).  As in libvirt 9.0, an interface without a MAC address
+        matches any (its comparison with nothing counts as equal), so with several such
+        interfaces every lookup finds "multiple matching interfaces"."""
         with self._core.lock:
-            for iface in self._objects.values():
-                if (iface.defn.mac or "").lower() == mac.lower():
-                    return iface.ref()
-        raise _not_found("mac", mac)
+            found = [i for i in self._objects.values()
+                     if i.defn.mac is None or i.defn.mac.lower() == mac.lower()]
+        if not found:
+            raise _not_found("mac", mac)
+        if len(found) > 1:
+            raise VirtError(_MULTIPLE_INTERFACES, 12, "multiple matching interfaces found",
+                            str1="multiple matching interfaces found")
+        return found[0].ref()
 
     def is_active(self, name: str) -> bool:
         """``virInterfaceIsActive``."""

@@ -210,7 +210,12 @@ class Networks:
     def get_bridge_name(self, net: NetworkKey) -> str:
         """``virNetworkGetBridgeName``."""
         with self._core.lock:
-            return self._find(net).defn.bridge_name
+            n = self._find(net)
+            if not n.defn.bridge:
+                raise VirtError.internal_error(
+                    ErrDomain.TEST, f"network '{n.name}' does not have a bridge name."
+                )
+            return n.defn.bridge
 
     def create(self, net: NetworkKey) -> None:
         """``virNetworkCreate``: start an inactive network (event STARTED)."""

@@ -1,6 +1,6 @@
 """Node device XML (``<device>``): kept as parsed and formatted as libvirt's node device
-formatter prints what the test driver loaded (no ``<driver>``: the test driver does not
-read sysfs; canonical PCI addresses; defaults of ``vport_ops``)."""
+formatter prints what the test driver loaded (no ``<driver>`` and zero ``vport_ops``
+counts: the test driver reads no sysfs; canonical PCI addresses)."""
 
 from __future__ import annotations
 
@@ -82,9 +82,18 @@ def parse_nodedev(root: ET.Element) -> NodeDeviceDef:
         elem.remove(child)
     elem.extend(children)
     for cap in elem.iter("capability"):
-        if cap.get("type") == "vport_ops" and not len(cap):
+        if cap.get("type") == "vport_ops":
+            # libvirt reads these counts from sysfs only, never from the XML: the test
+            # driver always shows zero
+            for child in list(cap):
+                cap.remove(child)
             ET.SubElement(cap, "max_vports").text = "0"
             ET.SubElement(cap, "vports").text = "0"
+        if cap.get("type") == "storage":
+            # libvirt's storage capability keeps neither (they come from sysfs)
+            for tag in ("logical_block_size", "num_blocks"):
+                for child in cap.findall(tag):
+                    cap.remove(child)
         if cap.get("type") == "mdev":
             groups = cap.findall("iommuGroup")
             for g in groups:

@@ -319,8 +319,10 @@ class Storage:
         with self._core.lock:
             p = self._find_pool(pool)
             alloc = p.allocation
+            # an over-full pool's available space wraps around, as libvirt's unsigned sum
             return PoolInfo(
-                _POOL_RUNNING if p.active else _POOL_INACTIVE, p.capacity, alloc, p.capacity - alloc
+                _POOL_RUNNING if p.active else _POOL_INACTIVE, p.capacity, alloc,
+                (p.capacity - alloc) % (1 << 64),
             )
 
     def pool_get_xml_desc(self, pool: PoolRef | bytes | str, flags: int = 0) -> str:
