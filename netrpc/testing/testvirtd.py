@@ -66,6 +66,9 @@ class TestVirtd:
     :param args: more ``testvirtd`` command line arguments (e.g. ``["--fault", RULE]``).
     :param faults: fault rules active from the start (``--fault``).
     :param tls: also listen on TLS (with a throwaway PKI, see :attr:`pki_dir`).
+    :param keep_state: keep ``test:///default``'s state when its last connection closes
+        (``--keep-state``), so :meth:`disconnect_all` and :meth:`restart` act on one state;
+        False behaves as libvirtd's test driver, which discards it then.
     :param python: the interpreter that runs the daemon (default: this one).
     :param startup_timeout: seconds to wait until the daemon is ready.
     """
@@ -78,12 +81,14 @@ class TestVirtd:
         args: Sequence[str] = (),
         faults: Sequence[str] = (),
         tls: bool = True,
+        keep_state: bool = True,
         python: str | None = None,
         startup_timeout: float = 30.0,
     ) -> None:
         self.args = list(args)
         self.initial_faults = list(faults)
         self.tls = tls
+        self.keep_state = keep_state
         self.python = python or sys.executable
         self.startup_timeout = startup_timeout
         self.workdir: Path | None = None
@@ -118,6 +123,8 @@ class TestVirtd:
         ]  # fmt: skip
         if self.tls:
             argv += ["--listen", "tls://127.0.0.1:0", "--pki", str(self.pki_dir)]
+        if self.keep_state:
+            argv.append("--keep-state")
         for rule in self.initial_faults:
             argv += ["--fault", rule]
         argv += self.args

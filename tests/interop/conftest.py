@@ -108,8 +108,11 @@ def real_libvirtd_held(real_libvirtd: RealLibvirtd) -> Iterator[Holder]:
 
 @pytest.fixture(scope="module")
 def shared_testvirtd() -> Iterator[Testvirtd]:
-    """One testvirtd for a test module; :func:`sidebyside` resets it before each test."""
-    daemon = Testvirtd().start()
+    """One testvirtd for a test module; :func:`sidebyside` resets it before each test.
+
+    It keeps test:///default's state between the connections of a test, as the held
+    connection does for libvirtd."""
+    daemon = Testvirtd("--keep-state").start()
     daemon.admin_path = str(daemon.workdir / "libvirt-admin-sock")
     try:
         yield daemon
