@@ -655,11 +655,15 @@ def _disk_index(name: str) -> int | None:
 
 #: drive addresses per bus (libvirt's virDomainDiskDefAssignAddress): a disk's index gives
 #: (controller, bus, unit)
-_DRIVE_ADDRESS = {
-    "ide": lambda i: (i // 4, (i % 4) // 2, i % 2),
-    "sata": lambda i: (i // 6, 0, i % 6),
-    "fdc": lambda i: (0, 0, i),
-}
+def _drive_address(bus: str, i: int) -> tuple[int, int, int]:
+    if bus == "ide":
+        return i // 4, (i % 4) // 2, i % 2
+    if bus == "sata":
+        return i // 6, 0, i % 6
+    return 0, 0, i  # fdc
+
+
+_DRIVE_BUSES = ("ide", "sata", "fdc")
 
 
 def _add_drive_addresses(devices: list[ET.Element]) -> None:
@@ -672,11 +676,11 @@ def _add_drive_addresses(devices: list[ET.Element]) -> None:
         target = dev.find("target")
         bus = target.get("bus") if target is not None else None
         idx = _disk_index(target.get("dev", "")) if target is not None else None
-        if bus not in _DRIVE_ADDRESS or idx is None:
+        if bus not in _DRIVE_BUSES or idx is None:
             continue
         addr = dev.find("address")
         if addr is None:
-            controller, drive_bus, unit = _DRIVE_ADDRESS[bus](idx)
+            controller, drive_bus, unit = _drive_address(bus, idx)
             addr = ET.SubElement(dev, "address", {
                 "type": "drive", "controller": str(controller), "bus": str(drive_bus),
                 "target": "0", "unit": str(unit),
