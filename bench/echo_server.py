@@ -24,7 +24,8 @@ if __package__ in (None, ""):
 
 import anyio
 
-from netrpc import Call, ErrorCode, ErrorDomain, Program, RPCError, Server, Service, procedure, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, Program, RPCError, Server, Service, procedure
+from netrpc.core import xdr
 
 REMOTE_PROGRAM = 0x20008086
 LIB_VERSION = 9000000  # 9.0.0, as libvirtd 9.0 answers
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     if args.yield_every is not None:
-        from netrpc import _sockio
+        from netrpc.io import _sockio
 
         _sockio.YIELD_EVERY = args.yield_every
     if not args.unix and not args.tcp:

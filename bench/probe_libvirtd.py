@@ -39,8 +39,9 @@ import anyio
 
 from daemons.testvirtd import protocol
 from daemons.testvirtd.unsupported import ANSWERS_PATH
-from netrpc import Client, ErrorCode, RPCError, xdr, xdrlang
-from netrpc.program import Declaration
+from netrpc import Client, ErrorCode, RPCError
+from netrpc.core import xdr, xdrlang
+from netrpc.core.program import Declaration
 
 __all__ = (
     "PROBED_PROGRAMS",

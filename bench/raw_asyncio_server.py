@@ -137,7 +137,7 @@ class CoreProtocol(asyncio.Protocol):
     counter = 0
 
     def __init__(self, dispatcher: Any) -> None:
-        from netrpc.connection import Connection, Role
+        from netrpc.core.connection import Connection, Role
 
         CoreProtocol.counter += 1
         self.client = _Client(CoreProtocol.counter)
@@ -154,9 +154,9 @@ class CoreProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         from netrpc import RPCError
-        from netrpc.connection import NEED_DATA, PAUSED, CallReceived, ConnectionClosed
-        from netrpc.errors import RemoteProtocolError
-        from netrpc.program import Call, Dispatcher
+        from netrpc.core.connection import NEED_DATA, PAUSED, CallReceived, ConnectionClosed
+        from netrpc.core.errors import RemoteProtocolError
+        from netrpc.core.program import Call, Dispatcher
 
         conn = self.conn
         conn.receive_data(data, self.loop.time())
@@ -217,7 +217,7 @@ async def serve(args: argparse.Namespace) -> None:
         factory: Any = RawProtocol
     else:
         from bench.echo_server import EchoRemoteProgram
-        from netrpc.program import Dispatcher
+        from netrpc.core.program import Dispatcher
 
         dispatcher = Dispatcher([EchoRemoteProgram()])
         factory = lambda: CoreProtocol(dispatcher)  # noqa: E731

@@ -42,9 +42,9 @@ if str(ROOT) not in sys.path:
 import anyio  # noqa: E402
 
 from netrpc import Call, Client, Program, Server, Service, procedure, xdr  # noqa: E402
-from netrpc.sasl import SASLAuthProcedures, SASLConfig, SASLCredentials  # noqa: E402
-from netrpc.sasl.layer import SecurityLayerStream  # noqa: E402
-from netrpc.stream import CHUNK_SIZE  # noqa: E402
+from netrpc.core.stream import CHUNK_SIZE  # noqa: E402
+from netrpc.security.sasl import SASLAuthProcedures, SASLConfig, SASLCredentials  # noqa: E402
+from netrpc.security.sasl.layer import SecurityLayerStream  # noqa: E402
 
 MiB = 1024 * 1024
 PROGRAM = 0x30000002

@@ -40,7 +40,7 @@ import anyio  # noqa: E402
 from daemons.testvirtd import remote_types as rt  # noqa: E402
 from daemons.testvirtd.storage import procedures as st  # noqa: E402
 from netrpc import Client  # noqa: E402
-from netrpc.stream import CHUNK_SIZE, Hole  # noqa: E402
+from netrpc.core.stream import CHUNK_SIZE, Hole  # noqa: E402
 
 MiB = 1024 * 1024
 TARGET = 0.5
@@ -164,7 +164,7 @@ def stream_server(backend: str) -> Iterator[str]:
 async def _framework_round(path: str, size: int) -> dict[str, float]:
     """netrpc streams alone: the server's source and sink touch no storage."""
     from bench.stream_server import PROGRAM, SINK, SOURCE
-    from netrpc import xdr
+    from netrpc.core import xdr
 
     block = memoryview(os.urandom(CHUNK_SIZE))
     async with Client.unix(path) as client:

@@ -20,8 +20,8 @@ if str(ROOT) not in sys.path:
 import anyio  # noqa: E402
 
 from netrpc import Call, Program, Server, Service, procedure, xdr  # noqa: E402
-from netrpc.server.stream import ServerStream  # noqa: E402
-from netrpc.stream import CHUNK_SIZE  # noqa: E402
+from netrpc.core.stream import CHUNK_SIZE  # noqa: E402
+from netrpc.io.server.stream import ServerStream  # noqa: E402
 
 PROGRAM = 0x30000001
 SOURCE = 1

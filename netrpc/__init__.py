@@ -1,36 +1,36 @@
 """netrpc: libvirt's RPC server layer (virNetServer and friends) for Python.
 
-A sans-IO core (:mod:`netrpc.xdr`, :mod:`netrpc.protocol`, :mod:`netrpc.framing`,
-:mod:`netrpc.connection`, :mod:`netrpc.program`) under a thin anyio shell
+A sans-IO core (:mod:`netrpc.core.xdr`, :mod:`netrpc.core.protocol`, :mod:`netrpc.core.framing`,
+:mod:`netrpc.core.connection`, :mod:`netrpc.core.program`) under a thin anyio shell
 (:class:`Server`, :class:`Service`, :class:`Client`), byte-compatible with libvirt 9.x.
 """
 
 import logging as _logging
 
-from . import xdr as xdr
-from .client import Client as Client
-from .errors import ConnectionLostError as ConnectionLostError
-from .errors import ErrorCode as ErrorCode
-from .errors import ErrorDomain as ErrorDomain
-from .errors import LocalProtocolError as LocalProtocolError
-from .errors import NetRPCError as NetRPCError
-from .errors import ProtocolError as ProtocolError
-from .errors import RemoteProtocolError as RemoteProtocolError
-from .errors import RPCError as RPCError
-from .program import Call as Call
-from .program import Procedure as Procedure
-from .program import Program as Program
-from .program import Reply as Reply
-from .program import procedure as procedure
-from .protocol import Header as Header
-from .protocol import MessageStatus as MessageStatus
-from .protocol import MessageType as MessageType
-from .server import Daemon as Daemon
-from .server import Identity as Identity
-from .server import Server as Server
-from .server import ServerClient as ServerClient
-from .server import Service as Service
-from .server import Transport as Transport
+from .core import xdr as xdr
+from .core.errors import ConnectionLostError as ConnectionLostError
+from .core.errors import ErrorCode as ErrorCode
+from .core.errors import ErrorDomain as ErrorDomain
+from .core.errors import LocalProtocolError as LocalProtocolError
+from .core.errors import NetRPCError as NetRPCError
+from .core.errors import ProtocolError as ProtocolError
+from .core.errors import RemoteProtocolError as RemoteProtocolError
+from .core.errors import RPCError as RPCError
+from .core.program import Call as Call
+from .core.program import Procedure as Procedure
+from .core.program import Program as Program
+from .core.program import Reply as Reply
+from .core.program import procedure as procedure
+from .core.protocol import Header as Header
+from .core.protocol import MessageStatus as MessageStatus
+from .core.protocol import MessageType as MessageType
+from .io.client import Client as Client
+from .io.server import Daemon as Daemon
+from .io.server import Identity as Identity
+from .io.server import Server as Server
+from .io.server import ServerClient as ServerClient
+from .io.server import Service as Service
+from .io.server import Transport as Transport
 
 __version__ = "0.1.0"
 

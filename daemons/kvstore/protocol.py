@@ -16,7 +16,8 @@ import os
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from netrpc import ErrorCode, xdr
+from netrpc import ErrorCode
+from netrpc.core import xdr
 
 __all__ = (
     "DEFAULT_TCP_PORT",

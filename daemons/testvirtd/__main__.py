@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from netrpc.config import ConfigError, DaemonConfig, apply_runtime, load_config
-from netrpc.faults import FaultRuleError, parse_rule
-from netrpc.logconfig import LogConfig, LoggingError
-from netrpc.tls import PKIFiles, TLSContext, TLSError
+from netrpc.admin.config import ConfigError, DaemonConfig, apply_runtime, load_config
+from netrpc.admin.logconfig import LogConfig, LoggingError
+from netrpc.io.server.faults import FaultRuleError, parse_rule
+from netrpc.security.tls import PKIFiles, TLSContext, TLSError
 
 from .daemon import (
     CONFIG_KEYS,

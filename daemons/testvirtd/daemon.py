@@ -19,14 +19,14 @@ import anyio
 from anyio.abc import TaskStatus
 
 from netrpc import Daemon, Server, Service, Transport
-from netrpc.admin import enable_admin
-from netrpc.config import ConfigError, ConfigKey, DaemonConfig
-from netrpc.faults import FaultControlProgram, FaultInjector
-from netrpc.logconfig import LogConfig
-from netrpc.mdns import Advertiser
-from netrpc.sasl import SASLConfig, SASLConfigError
-from netrpc.server.service import AuthPolicy
-from netrpc.tls import TLSContext
+from netrpc.admin.config import ConfigError, ConfigKey, DaemonConfig
+from netrpc.admin.logconfig import LogConfig
+from netrpc.admin.program import enable_admin
+from netrpc.discovery.mdns import Advertiser
+from netrpc.io.server.faults import FaultControlProgram, FaultInjector
+from netrpc.io.server.service import AuthPolicy
+from netrpc.security.sasl import SASLConfig, SASLConfigError
+from netrpc.security.tls import TLSContext
 
 from .domxml import VirtError
 from .faults import remote_procedure_number
@@ -351,7 +351,7 @@ class TestVirtd:
         domain (None: no QMP sockets); see :func:`default_qmp_dir`.
     :param keep_state: keep test:///default's state when its last connection closes
         (libvirtd's test driver discards it; ``state_file`` implies keeping it).
-    :param faults: fault rules active from the start (see :mod:`netrpc.faults`); more can
+    :param faults: fault rules active from the start (see :mod:`~netrpc.io.server.faults`); more can
         be added at run time through :attr:`faults` or, from another process, through the
         fault control program served on the admin socket.
     :param server_options: passed to :class:`netrpc.Server` (limits, keepalive ...);

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from netrpc.errors import RPCError
+from netrpc.core.errors import RPCError
 
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
 
@@ -83,7 +83,7 @@ class ErrDomain:
 class VirtError(RPCError):
     """An error as libvirt's drivers raise it (``virError``).
 
-    It is an :class:`netrpc.errors.RPCError`, so a procedure handler can let it propagate and
+    It is an :class:`netrpc.core.errors.RPCError`, so a procedure handler can let it propagate and
     the client receives exactly these fields.  ``str1`` usually holds the message template and
     ``str2`` its argument, as ``virRaiseError`` fills them.
     """

@@ -29,7 +29,8 @@ from typing import Annotated, Any, Final
 
 import anyio.from_thread
 
-from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, Procedure, Program, RPCError
+from netrpc.core import xdr
 
 from . import safe_regex
 from .agent import GuestAgent

@@ -3,7 +3,7 @@
 =================================  =========================================================
 class                              procedures of
 =================================  =========================================================
-:class:`SASLAuthProcedures`        AUTH_LIST and SASL login (``netrpc.sasl``)
+:class:`SASLAuthProcedures`        AUTH_LIST and SASL login (``netrpc.security.sasl``)
 :class:`HostProcedures`            handshake, connection, host (``host/procedures.py``)
 :class:`DomainProcedures`          domains and domain events (``domains/procedures.py``)
 :class:`DomainRuntimeProcedures`   domain statistics, guest operations
@@ -34,7 +34,7 @@ from typing import Any
 import anyio.from_thread
 
 from netrpc import Procedure, Program, RPCError
-from netrpc.sasl import SASLAuthProcedures
+from netrpc.security.sasl import SASLAuthProcedures
 
 from .connection import ConnectionState, in_event_loop, readonly_refusal
 from .domains.procedures import DomainProcedures

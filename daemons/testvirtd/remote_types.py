@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from netrpc import xdr
+from netrpc.core import xdr
 
 from .protocol import (
     LXC_PROGRAM as LXC_PROGRAM,

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netrpc.config import ConfigError, DaemonConfig
+from netrpc.admin.config import ConfigError, DaemonConfig
 
 from .daemon import (
     AUTH_KEYS,

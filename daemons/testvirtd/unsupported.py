@@ -27,8 +27,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from netrpc import Call, ErrorCode, RPCError, xdrlang
-from netrpc.program import Declaration
+from netrpc import Call, ErrorCode, RPCError
+from netrpc.core import xdrlang
+from netrpc.core.program import Declaration
 
 __all__ = (
     "ANSWERS_PATH",

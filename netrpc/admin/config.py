@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .logconfig import LogConfig, LoggingError, parse_filters, parse_outputs
 
 if TYPE_CHECKING:
-    from .server import Daemon, Server
+    from ..io.server import Daemon, Server
 
 __all__ = (
     "RESTART_KEYS",
@@ -474,7 +474,7 @@ class DaemonConfig:
         return int(self.unix_sock_admin_perms, 8)
 
     def server_options(self) -> dict[str, Any]:
-        """Keyword arguments for :class:`~netrpc.server.Server` (the main server)."""
+        """Keyword arguments for :class:`~netrpc.io.server.Server` (the main server)."""
         return {
             "max_clients": self.max_clients,
             "max_anonymous_clients": self.max_anonymous_clients,
@@ -488,7 +488,7 @@ class DaemonConfig:
         }
 
     def admin_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`netrpc.admin.enable_admin` (``admin_*`` settings,
+        """Keyword arguments for :func:`netrpc.admin.program.enable_admin` (``admin_*`` settings,
         ``unix_sock_admin_perms`` and ``unix_sock_group``)."""
         return {
             "mode": self.unix_sock_admin_mode,

@@ -2,7 +2,7 @@
 
 libvirtd serves a second program, ADMIN (``0x06900690`` version 1), on a private unix socket.
 :class:`AdminProgram` implements its 19 procedures on top of any
-:class:`~netrpc.server.Daemon`: list and inspect servers, resize their worker pools, change
+:class:`~netrpc.io.server.Daemon`: list and inspect servers, resize their worker pools, change
 client limits, list, inspect and disconnect clients, read and change the logging
 configuration, reload TLS credentials and change the idle timeout.  Every change is live.
 
@@ -24,14 +24,14 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-from . import xdr
-from .errors import ErrorCode, ErrorDomain, RPCError
+from ..core import xdr
+from ..core.errors import ErrorCode, ErrorDomain, RPCError
+from ..core.program import Call, Program, procedure
+from ..io.server import Server, Service, Transport
 from .logconfig import LogConfig, LoggingError
-from .program import Call, Program, procedure
-from .server import Server, Service, Transport
 
 if TYPE_CHECKING:
-    from .server import Daemon, ServerClient
+    from ..io.server import Daemon, ServerClient
 
 __all__ = (
     "ADMIN_PROGRAM",
@@ -511,7 +511,7 @@ def client_info(client: ServerClient) -> list[TypedParam]:
 
 
 class AdminProgram(Program):
-    """libvirt's ADMIN program operating on a :class:`~netrpc.server.Daemon`.
+    """libvirt's ADMIN program operating on a :class:`~netrpc.io.server.Daemon`.
 
     :param daemon: the daemon whose servers, clients and settings it controls.
     :param log_config: the logging configuration it reads and changes (the process-wide

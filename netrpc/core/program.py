@@ -57,7 +57,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class ClientHandle(Protocol):
     """What a handler may do with the connection that sent its call.
 
-    The server's connection object (:class:`netrpc.server.ServerClient`) implements it.
+    The server's connection object (:class:`netrpc.io.server.ServerClient`) implements it.
     """
 
     @property
@@ -113,7 +113,7 @@ class Call:
     def open_stream(self, *, sparse: bool = False) -> Any:
         """Open a data stream bound to this call (libvirt's virStream on the daemon side).
 
-        Returns a :class:`netrpc.server.stream.ServerStream`; move the data in a task started
+        Returns a :class:`netrpc.io.server.stream.ServerStream`; move the data in a task started
         with ``call.client.spawn(...)``: data can only flow once this call's reply is sent.
 
         :param sparse: allow holes (STREAM_HOLE) in both directions.
@@ -360,7 +360,7 @@ class Program:
     per-connection state, and :meth:`readonly_error` to word the read-only refusal.
 
     A program may instead take its procedures from a :class:`DeclarationTable` (for instance
-    one compiled from a ``.x`` file with :mod:`netrpc.xdrlang`) in :attr:`declarations`: a
+    one compiled from a ``.x`` file with :mod:`netrpc.core.xdrlang`) in :attr:`declarations`: a
     method named like the procedure in snake case (``domain_get_info`` for
     ``DOMAIN_GET_INFO``), on the class or a mixin it inherits from, with the signature
     ``(self, call, args) -> ret``, handles it; number, types and flags come from the table,

@@ -23,7 +23,7 @@ produces the precise message.
 Declaring schemas::
 
     from typing import Annotated
-    from netrpc import xdr
+    from . import xdr
 
     @xdr.struct
     class Domain:

@@ -1,8 +1,8 @@
-"""The XDR language (RFC 4506 section 6, RFC 5531 section 12) compiled to :mod:`netrpc.xdr` types.
+"""The XDR language (RFC 4506 section 6, RFC 5531 section 12) compiled to netrpc.core.xdr types.
 
 A daemon author who has the ``.x`` file of a protocol does not need to translate it by hand::
 
-    from netrpc import xdrlang
+    from . import xdrlang
 
     spec = xdrlang.compile_xdr('''
         const NAME_MAX = 256;
@@ -26,7 +26,7 @@ What the language maps to
 ======================================  =====================================================
 XDR                                     netrpc.xdr
 ======================================  =====================================================
-``int``, ``unsigned int``, ``hyper``,   :data:`~netrpc.xdr.INT`, ``UINT``, ``HYPER``,
+``int``, ``unsigned int``, ``hyper``,   :data:`~netrpc.core.xdr.INT`, ``UINT``, ``HYPER``,
 ``unsigned hyper``, ``float``,          ``UHYPER``, ``FLOAT``, ``DOUBLE``, ``BOOL``
 ``double``, ``bool``
 ``char``, ``short``, ``long`` and their  ``INT`` / ``UINT``: like rpcgen, every one of them
@@ -34,16 +34,16 @@ XDR                                     netrpc.xdr
 ``enum``                                ``INT`` (any value decodes, as rpcgen's ``xdr_enum``);
                                         an :class:`enum.IntEnum` is available from
                                         :meth:`XdrSpec.enum`; ``strict_enums=True`` makes
-                                        fields :class:`~netrpc.xdr.Enum` (unknown values fail)
+                                        fields :class:`~netrpc.core.xdr.Enum` (unknown values fail)
 ``struct``                              a slotted dataclass with a compiled codec at
-                                        ``cls.xdr``: exactly what :func:`netrpc.xdr.struct`
+                                        ``cls.xdr``: exactly what :func:`netrpc.core.xdr.struct`
                                         makes, so it is as fast as a hand-declared one
-``union switch (...)``                  :class:`~netrpc.xdr.Union` (values are
-                                        :class:`~netrpc.xdr.UnionValue`), ``default`` arm too
-``T x[N]`` / ``T x<N>`` / ``T x<>``     :class:`~netrpc.xdr.FixedArray` / ``Array``
-``opaque x[N]`` / ``opaque x<N>``       :class:`~netrpc.xdr.FixedOpaque` / ``Opaque``
-``string x<N>``                         :class:`~netrpc.xdr.String`
-``T *x``                                :class:`~netrpc.xdr.Optional`
+``union switch (...)``                  :class:`~netrpc.core.xdr.Union` (values are
+                                        :class:`~netrpc.core.xdr.UnionValue`), ``default`` arm too
+``T x[N]`` / ``T x<N>`` / ``T x<>``     :class:`~netrpc.core.xdr.FixedArray` / ``Array``
+``opaque x[N]`` / ``opaque x<N>``       :class:`~netrpc.core.xdr.FixedOpaque` / ``Opaque``
+``string x<N>``                         :class:`~netrpc.core.xdr.String`
+``T *x``                                :class:`~netrpc.core.xdr.Optional`
 ``typedef``                             the same type under another name
 ``const``                               an integer, usable as a limit or a case value
 ``program``/``version``/procedures      :class:`ProgramDecl` / :class:`VersionDecl` /
@@ -1041,7 +1041,7 @@ def compile_xdr(
     :param imports: specs whose types and constants the text may use (a ``.x`` file that
         includes another).
     :param strip_prefixes: prefixes dropped from type names to make class names.
-    :param strict_enums: decode enum fields as :class:`~netrpc.xdr.Enum` (unknown values
+    :param strict_enums: decode enum fields as :class:`~netrpc.core.xdr.Enum` (unknown values
         fail) rather than as plain ``int``.
     :param module: the ``__module__`` of the generated classes (for repr and pickling).
     :raises XdrLangError: on a syntax error; semantic errors surface when a type is built.

@@ -31,8 +31,8 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from .protocol import NUM_FDS_MAX
-from .stream import StreamAbortedError
+from ..core.protocol import NUM_FDS_MAX
+from ..core.stream import StreamAbortedError
 
 __all__ = (
     "YIELD_EVERY",
@@ -429,7 +429,7 @@ async def receive_into_connection(
 ) -> None:
     """Read once from *stream* into the sans-IO connection *conn* (either role).
 
-    The connection says how much to read (:meth:`~netrpc.connection.Connection.read_size`,
+    The connection says how much to read (:meth:`~netrpc.core.connection.Connection.read_size`,
     *size* by default) and keeps the bytes object the read returned: nothing is allocated
     before bytes arrive, and an idle connection holds no receive buffer.
 

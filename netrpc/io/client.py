@@ -8,7 +8,7 @@ calls by serial, hands events to callbacks and answers keepalive PINGs::
         reply = await greeter.greet(GreetArgs(name="world"))
 
 When the connection dies every pending call fails at once with
-:class:`~netrpc.errors.ConnectionLostError`; nothing hangs.
+:class:`~netrpc.core.errors.ConnectionLostError`; nothing hangs.
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.abc
 
-from . import _sockio
-from .connection import (
+from ..core.connection import (
     NEED_DATA,
     PAUSED,
     Connection,
@@ -34,11 +33,10 @@ from .connection import (
     Role,
     StreamReceived,
 )
-from .errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
-from .program import Procedure, Program
-from .protocol import Header, MessageStatus, decode_error
-from .server.stream import STREAM_WINDOW
-from .stream import (
+from ..core.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
+from ..core.program import Procedure, Program
+from ..core.protocol import Header, MessageStatus, decode_error
+from ..core.stream import (
     CHUNK_SIZE,
     Hole,
     PacketKind,
@@ -47,10 +45,12 @@ from .stream import (
     classify,
     encode_hole,
 )
+from . import _sockio
+from .server.stream import STREAM_WINDOW
 
 if TYPE_CHECKING:
-    from .sasl.client import SASLCredentials
-    from .tls import TLSContext
+    from ..security.sasl.client import SASLCredentials
+    from ..security.tls import TLSContext
 
 __all__ = ("Client", "ClientStream", "EventCallback", "ProgramStub")
 
@@ -120,7 +120,7 @@ class Client:
     ) -> AsyncIterator[Client]:
         """Connect to a unix socket.
 
-        :param sasl: log in with SASL first (see :mod:`netrpc.sasl.client`).
+        :param sasl: log in with SASL first (see :mod:`netrpc.security.sasl.client`).
         """
         stream: anyio.abc.ByteStream = await _sockio.connect_unix(os.fspath(path))
         stream = await _login(stream, sasl, secure=True, host="localhost")
@@ -160,7 +160,7 @@ class Client:
 
         :param sasl: log in with SASL after the TLS handshake.
         """
-        from . import tls
+        from ..security import tls
 
         raw = await anyio.connect_tcp(host, port)
         try:
@@ -469,7 +469,7 @@ async def _login(
     """Run the SASL login on a new connection when asked to (closing it on failure)."""
     if sasl is None:
         return stream
-    from .sasl.client import authenticate
+    from ..security.sasl.client import authenticate
 
     try:
         stream, _result = await authenticate(stream, sasl, secure=secure, host=host)
@@ -567,7 +567,7 @@ class ClientStream:
         return packet
 
     async def receive(self) -> bytes | Hole:
-        """The next chunk or :class:`~netrpc.stream.Hole`; ``b""`` at the end of the data.
+        """The next chunk or :class:`~netrpc.core.stream.Hole`; ``b""`` at the end of the data.
 
         :raises StreamAbortedError: when the server aborted the stream (with its error).
         """

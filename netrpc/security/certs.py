@@ -35,7 +35,7 @@ keyEncipherment) and a non-critical extended key usage.
 The functions below (:func:`make_ca`, :func:`make_cert`, :func:`make_crl`,
 :func:`write_pki`, ...) build arbitrary certificates, including broken ones, for
 tests. ``--query-dn CERT`` prints a certificate's subject exactly as a
-``tls_allowed_dn_list`` pattern is matched against it (see :mod:`netrpc.tls`).
+``tls_allowed_dn_list`` pattern is matched against it (see :mod:`netrpc.security.tls`).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def parse_dn(text: str) -> x509.Name:
     """Build a name from a DN string in the forward order :func:`format_dn` prints.
 
     ``parse_dn("C=UK,O=Libvirt,CN=libvirt")`` gives a name whose first RDN is
-    ``C``. Attribute names are those of :data:`netrpc.tls.DN_ATTRIBUTE_NAMES` (plus
+    ``C``. Attribute names are those of :data:`netrpc.security.tls.DN_ATTRIBUTE_NAMES` (plus
     ``emailAddress``); ``+`` joins the attributes of a multi-valued RDN; a backslash
     escapes the next character.
 

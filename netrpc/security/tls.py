@@ -100,7 +100,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .errors import NetRPCError
+from ..core.errors import NetRPCError
 
 __all__ = (
     "CONFIRMATION_BYTE",
@@ -122,7 +122,7 @@ __all__ = (
     "server_handshake",
 )
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("netrpc.tls")
 
 #: The single byte a libvirt server writes inside TLS once it has accepted the
 #: client's certificate, before any RPC traffic. On refusal it closes instead.

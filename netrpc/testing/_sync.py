@@ -6,16 +6,16 @@ import socket
 import time
 from typing import Any
 
-from ..connection import (
+from ..core.connection import (
     NEED_DATA,
     Connection,
     ConnectionClosed,
     ReplyReceived,
     Role,
 )
-from ..errors import ConnectionLostError, LocalProtocolError
-from ..program import Procedure, Program
-from ..protocol import MessageStatus, decode_error
+from ..core.errors import ConnectionLostError, LocalProtocolError
+from ..core.program import Procedure, Program
+from ..core.protocol import MessageStatus, decode_error
 
 __all__ = ("SyncClient",)
 

@@ -15,7 +15,7 @@ starts it once.  The pytest plugin (:mod:`netrpc.testing.pytest_plugin`) wraps i
 ``testvirtd`` fixture.
 
 Faults are steered over the daemon's admin socket with netrpc's fault control program
-(:mod:`netrpc.faults`), so they work from any process that knows the socket.
+(:mod:`netrpc.io.server.faults`), so they work from any process that knows the socket.
 """
 
 from __future__ import annotations
@@ -34,9 +34,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from ..certs import make_ca, make_client_cert, make_server_cert, write_pki
-from ..errors import ConnectionLostError, ErrorCode, RPCError
-from ..faults import (
+from ..core.errors import ConnectionLostError, ErrorCode, RPCError
+from ..io.server.faults import (
     CountRet,
     FaultControlProgram,
     FaultRuleError,
@@ -44,6 +43,7 @@ from ..faults import (
     RuleArgs,
     RuleListRet,
 )
+from ..security.certs import make_ca, make_client_cert, make_server_cert, write_pki
 from ._sync import SyncClient
 
 __all__ = ("DAEMON_MODULE", "TestVirtd", "TestVirtdError")
@@ -329,7 +329,7 @@ class TestVirtd:
         self._call("reset")
 
     def fault(self, rule: str) -> str:
-        """Add a fault rule (see :mod:`netrpc.faults` and ``testvirtd --help``); returns it
+        """Add a fault rule (see :mod:`~netrpc.io.server.faults`, ``testvirtd --help``); returns it
         in canonical form.
 
         :raises FaultRuleError: for a rule the daemon cannot parse.

@@ -18,9 +18,9 @@ from functools import partial
 import anyio
 
 from netrpc import Daemon, Server, Service
-from netrpc.admin import enable_admin
-from netrpc.config import DaemonConfig, apply_runtime, load_config
-from netrpc.logconfig import LogConfig
+from netrpc.admin.config import DaemonConfig, apply_runtime, load_config
+from netrpc.admin.logconfig import LogConfig
+from netrpc.admin.program import enable_admin
 
 from .echo import EchoProgram
 

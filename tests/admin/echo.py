@@ -7,7 +7,8 @@ from typing import Annotated
 
 import anyio
 
-from netrpc import Call, Program, procedure, xdr
+from netrpc import Call, Program, procedure
+from netrpc.core import xdr
 
 ECHO_PROGRAM = 0x20240AD0
 

@@ -12,8 +12,8 @@ from typing import Any
 import anyio
 
 from netrpc import Client, Daemon, Server, Service
-from netrpc.admin import AdminProgram, NonnullServer, TypedParam, enable_admin, params_dict
-from netrpc.logconfig import LogConfig
+from netrpc.admin.logconfig import LogConfig
+from netrpc.admin.program import AdminProgram, NonnullServer, TypedParam, enable_admin, params_dict
 
 from .echo import EchoProgram
 
@@ -62,7 +62,7 @@ class Admin:
         return await self.client.call_procedure(AdminProgram, name, args)
 
     async def threadpool(self, server: str = "testvirtd") -> dict[str, Any]:
-        from netrpc.admin import ServerFlagsArgs
+        from netrpc.admin.program import ServerFlagsArgs
 
         ret = await self.call(
             "server_get_threadpool_parameters", ServerFlagsArgs(NonnullServer(server), 0)
@@ -70,13 +70,13 @@ class Admin:
         return params_dict(ret.params)
 
     async def limits(self, server: str = "testvirtd") -> dict[str, Any]:
-        from netrpc.admin import ServerFlagsArgs
+        from netrpc.admin.program import ServerFlagsArgs
 
         ret = await self.call("server_get_client_limits", ServerFlagsArgs(NonnullServer(server), 0))
         return params_dict(ret.params)
 
     async def set_limits(self, server: str = "testvirtd", **values: int) -> None:
-        from netrpc.admin import SetClientLimitsArgs
+        from netrpc.admin.program import SetClientLimitsArgs
 
         params = [TypedParam.uint(k, v) for k, v in values.items()]
         await self.call(
@@ -84,7 +84,7 @@ class Admin:
         )
 
     async def set_threadpool(self, server: str = "testvirtd", **values: int) -> None:
-        from netrpc.admin import SetThreadpoolParamsArgs
+        from netrpc.admin.program import SetThreadpoolParamsArgs
 
         params = [TypedParam.uint(k, v) for k, v in values.items()]
         await self.call(
@@ -96,7 +96,7 @@ class Admin:
 @contextlib.asynccontextmanager
 async def admin_client(env: Env) -> AsyncIterator[Admin]:
     async with Client.unix(env.admin_sock) as client:
-        from netrpc.admin import FlagsArgs
+        from netrpc.admin.program import FlagsArgs
 
         await client.call_procedure(AdminProgram, "connect_open", FlagsArgs(0))
         yield Admin(client)

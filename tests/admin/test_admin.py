@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from netrpc import Client, ConnectionLostError, RPCError
-from netrpc.admin import (
+from netrpc.admin.program import (
     ADMIN_PROGRAM,
     ClientFlagsArgs,
     FlagsArgs,
@@ -26,7 +26,7 @@ from netrpc.admin import (
     enable_admin,
     params_dict,
 )
-from netrpc.server import Daemon, Server, Service
+from netrpc.io.server import Daemon, Server, Service
 
 from .echo import ECHO_PROGRAM, Seconds, Text
 from .helpers import admin_client, running_daemon, wait_until

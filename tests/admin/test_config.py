@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from netrpc.config import (
+from netrpc.admin.config import (
     ConfigError,
     ConfigKey,
     DaemonConfig,
@@ -15,8 +15,8 @@ from netrpc.config import (
     load_config,
     parse_config_text,
 )
-from netrpc.logconfig import LogConfig
-from netrpc.server import Daemon, Server
+from netrpc.admin.logconfig import LogConfig
+from netrpc.io.server import Daemon, Server
 
 GOOD = r"""
 # a comment

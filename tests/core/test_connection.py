@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from netrpc.connection import (
+from netrpc.core.connection import (
     NEED_DATA,
     PAUSED,
     CallReceived,
@@ -18,8 +18,8 @@ from netrpc.connection import (
     Role,
     StreamReceived,
 )
-from netrpc.errors import LocalProtocolError, RemoteProtocolError, RPCError
-from netrpc.protocol import Header, MessageStatus, MessageType, decode_error, encode_message
+from netrpc.core.errors import LocalProtocolError, RemoteProtocolError, RPCError
+from netrpc.core.protocol import Header, MessageStatus, MessageType, decode_error, encode_message
 
 REMOTE = 0x20008086
 AUTH_LIST_CALL = bytes.fromhex("0000001c 20008086 00000001 00000042 00000000 00000000 00000000")

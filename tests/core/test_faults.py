@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from netrpc.connection import NEED_DATA, Connection, Role
-from netrpc.faults import (
-    FaultAction,
-    FaultInjector,
-    FaultRuleError,
-    FaultTarget,
-    parse_rule,
-)
-from netrpc.protocol import (
+from netrpc.core.connection import NEED_DATA, Connection, Role
+from netrpc.core.protocol import (
     KEEPALIVE_PROC_PING,
     KEEPALIVE_PROGRAM,
     KEEPALIVE_VERSION,
     Header,
     MessageType,
     encode_message,
+)
+from netrpc.io.server.faults import (
+    FaultAction,
+    FaultInjector,
+    FaultRuleError,
+    FaultTarget,
+    parse_rule,
 )
 
 NAMES = {"DOMAIN_GET_INFO": 16, "CONNECT_OPEN": 1}

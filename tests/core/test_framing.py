@@ -6,9 +6,9 @@ import struct
 
 import pytest
 
-from netrpc.errors import MessageTooLargeError
-from netrpc.framing import Framing, RecordReader
-from netrpc.protocol import MESSAGE_MAX
+from netrpc.core.errors import MessageTooLargeError
+from netrpc.core.framing import Framing, RecordReader
+from netrpc.core.protocol import MESSAGE_MAX
 
 # AUTH_LIST call and reply from interop.md section 2.1
 AUTH_LIST_CALL = bytes.fromhex("0000001c 20008086 00000001 00000042 00000000 00000000 00000000")

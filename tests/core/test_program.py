@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 import pytest
 
-from netrpc import Call, Program, RPCError, procedure, xdr
-from netrpc.program import Dispatch, Dispatcher
-from netrpc.protocol import Header, MessageType, encode_error
+from netrpc import Call, Program, RPCError, procedure
+from netrpc.core import xdr
+from netrpc.core.program import Dispatch, Dispatcher
+from netrpc.core.protocol import Header, MessageType, encode_error
 
 
 @xdr.struct

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from netrpc import Call, Program, RPCError, procedure, xdr, xdrlang
-from netrpc.program import Declaration, DeclarationTable, Dispatch, Dispatcher, handler
-from netrpc.protocol import Header
+from netrpc import Call, Program, RPCError, procedure
+from netrpc.core import xdr, xdrlang
+from netrpc.core.program import Declaration, DeclarationTable, Dispatch, Dispatcher, handler
+from netrpc.core.protocol import Header
 
 SPEC = xdrlang.compile_xdr(
     """

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import netrpc
 
-CORE = ["xdr", "xdrlang", "errors", "protocol", "framing", "keepalive", "connection", "program"]
+CORE = ["xdr", "xdrlang", "errors", "protocol", "framing", "keepalive", "connection", "program",
+        "stream"]
 FORBIDDEN = {"anyio", "asyncio", "socket", "ssl", "trio", "selectors", "threading"}
 
 
 def _imports(module: str) -> set[str]:
-    path = Path(netrpc.__file__).parent / f"{module}.py"
+    path = Path(netrpc.__file__).parent / "core" / f"{module}.py"
     tree = ast.parse(path.read_text())
     found: set[str] = set()
     for node in ast.walk(tree):

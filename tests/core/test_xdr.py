@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netrpc import xdr
+from netrpc.core import xdr
 
 
 class Color(enum.IntEnum):

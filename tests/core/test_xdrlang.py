@@ -7,7 +7,7 @@ from typing import Annotated
 
 import pytest
 
-from netrpc import xdr, xdrlang
+from netrpc.core import xdr, xdrlang
 
 TEXT = """
 /* comments, % pass-through and # lines are ignored */

@@ -15,7 +15,8 @@ from typing import Any
 import anyio
 
 from daemons.testvirtd import protocol as P
-from netrpc import Client, RPCError, xdrlang
+from netrpc import Client, RPCError
+from netrpc.core import xdrlang
 
 __all__ = ("RawCall", "answers", "compare")
 

@@ -28,9 +28,10 @@ from typing import Annotated, Any
 import anyio
 import pytest
 
-from netrpc import Client, RPCError, xdr
-from netrpc.sasl import SASLCredentials
-from netrpc.sasl.layer import SecurityLayerStream
+from netrpc import Client, RPCError
+from netrpc.core import xdr
+from netrpc.security.sasl import SASLCredentials
+from netrpc.security.sasl.layer import SecurityLayerStream
 
 from ..security.krb5realm import KerberosRealm
 from ..security.test_sasl_io import assert_auth_failed, init, run_sequence, start
@@ -106,7 +107,7 @@ def _make_setup(krb5_realm: KerberosRealm, base: Path) -> Setup:
     # netrpc-passwd reads the password from standard input when it is not a terminal.
     passwd = base / "passwd"
     for user, password in (("fred", "secret123"), ("bob", "bobpw")):
-        done = _run([sys.executable, "-m", "netrpc.sasl", str(passwd), user],
+        done = _run([sys.executable, "-m", "netrpc.security.sasl", str(passwd), user],
                     input=password, cwd=ROOT)
         assert done.returncode == 0, done.stderr
     assert "secret123" not in passwd.read_text()
@@ -125,7 +126,7 @@ def _make_setup(krb5_realm: KerberosRealm, base: Path) -> Setup:
         f"keytab: {krb5_realm.keytab}\n"
     )
     pki = base / "pki"
-    done = _run([sys.executable, "-m", "netrpc.certs", "--out", str(pki), "--host", "127.0.0.1",
+    done = _run([sys.executable, "-m", "netrpc.security.certs", "--out", str(pki), "--host", "127.0.0.1",
                  "--host", "localhost", "--client", "admin"], cwd=ROOT)
     assert done.returncode == 0, done.stderr
     probe = _run([*UNSHARE, "hostname"])
@@ -467,7 +468,7 @@ def test_virt_admin_shows_the_sasl_user(
 async def _netrpc_client_session(server: Server, setup: Setup) -> list[Any]:
     """netrpc's own client logs in (GSSAPI over TCP, SCRAM over TLS), opens the driver and
     asks for the library version."""
-    from netrpc.tls import TLSContext
+    from netrpc.security.tls import TLSContext
 
     from ..security.krb5realm import patched_environ
 

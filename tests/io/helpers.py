@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import anyio
 
-from netrpc import Call, Program, RPCError, Server, Service, procedure, xdr
+from netrpc import Call, Program, RPCError, Server, Service, procedure
+from netrpc.core import xdr
 
 PROGRAM = 0x20240001
 

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from netrpc import Server, Service
-from netrpc.mdns import Registration
+from netrpc.discovery.mdns import Registration
 
 from .helpers import SampleProgram
 

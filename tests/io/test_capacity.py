@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from netrpc import Client, Server, Service
-from netrpc.tls import TLSContext
+from netrpc.security.tls import TLSContext
 
 from ..security.certfactory import matrix, write_pki
 from .helpers import SampleProgram, Text

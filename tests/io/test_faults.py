@@ -10,8 +10,8 @@ import anyio
 import pytest
 
 from netrpc import Client, ConnectionLostError, RPCError, Server, Service
-from netrpc.faults import FaultControl, FaultControlProgram, FaultInjector
-from netrpc.xdr import XdrError
+from netrpc.core.xdr import XdrError
+from netrpc.io.server.faults import FaultControl, FaultControlProgram, FaultInjector
 
 from .helpers import PROGRAM, Delay, Number, SampleProgram, Text, running_server
 

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from netrpc import Client, ConnectionLostError, RPCError, Server, Service
-from netrpc.protocol import Header, MessageType, encode_message
+from netrpc.core.protocol import Header, MessageType, encode_message
 
 from .helpers import PROGRAM, Delay, Number, SampleProgram, Text, running_server
 

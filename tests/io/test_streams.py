@@ -11,9 +11,10 @@ from typing import Annotated
 import anyio
 import pytest
 
-from netrpc import Call, Client, Program, Reply, RPCError, Server, Service, procedure, xdr
-from netrpc.server.stream import STREAM_WINDOW, ServerStream
-from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
+from netrpc import Call, Client, Program, Reply, RPCError, Server, Service, procedure
+from netrpc.core import xdr
+from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
+from netrpc.io.server.stream import STREAM_WINDOW, ServerStream
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from netrpc.mdns import Advertiser, Registration
+from netrpc.discovery.mdns import Advertiser, Registration
 
 _OUT = threading.Lock()
 

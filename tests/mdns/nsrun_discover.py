@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from netrpc.mdns import discover, watch
+from netrpc.discovery.mdns import discover, watch
 
 
 def emit(ev: str, **fields: Any) -> None:

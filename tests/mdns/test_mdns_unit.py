@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from zeroconf import NonUniqueNameException, ServiceInfo, ServiceNameAlreadyRegistered
 
-from netrpc import mdns
-from netrpc.mdns import (
+from netrpc.discovery import mdns
+from netrpc.discovery.mdns import (
     Advertiser,
     DiscoveredServer,
     DiscoveryEvent,

@@ -21,7 +21,7 @@ from anyio.streams.stapled import StapledObjectStream
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from netrpc.certs import (
+from netrpc.security.certs import (
     CA_KEY_USAGE,
     Credential,
     make_ca,

@@ -22,10 +22,11 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from netrpc import Call, Client, Program, RPCError, Server, Service, procedure, xdr
-from netrpc.errors import ConnectionLostError, ErrorCode, ErrorDomain
-from netrpc.server import ServerClient
-from netrpc.tls import TLSContext
+from netrpc import Call, Client, Program, RPCError, Server, Service, procedure
+from netrpc.core import xdr
+from netrpc.core.errors import ConnectionLostError, ErrorCode, ErrorDomain
+from netrpc.io.server import ServerClient
+from netrpc.security.tls import TLSContext
 
 from .certfactory import CLIENT_DN, matrix, write_pki
 

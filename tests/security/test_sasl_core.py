@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from netrpc import xdr
-from netrpc.errors import RemoteProtocolError
-from netrpc.protocol import decode_error, encode_error
-from netrpc.sasl import PasswordFile, PasswordFileError, SASLConfig, SASLConfigError, ScramVerifier
-from netrpc.sasl.layer import FrameDecoder, encode
-from netrpc.sasl.mechanisms import (
+from netrpc.core import xdr
+from netrpc.core.errors import RemoteProtocolError
+from netrpc.core.protocol import decode_error, encode_error
+from netrpc.io.server.client import Transport
+from netrpc.security.sasl import (
+    PasswordFile,
+    PasswordFileError,
+    SASLConfig,
+    SASLConfigError,
+    ScramVerifier,
+)
+from netrpc.security.sasl.layer import FrameDecoder, encode
+from netrpc.security.sasl.mechanisms import (
     GSSAPI,
     SCRAM_SHA_256,
     Layer,
@@ -26,15 +33,14 @@ from netrpc.sasl.mechanisms import (
     offered_layers,
     permitted,
 )
-from netrpc.sasl.passwd import main as passwd_main
-from netrpc.sasl.wire import (
+from netrpc.security.sasl.passwd import main as passwd_main
+from netrpc.security.sasl.wire import (
     AuthSaslStartArgs,
     AuthSaslStartRet,
     AuthSaslStepRet,
     CharData,
     auth_failed,
 )
-from netrpc.server.client import Transport
 
 # --------------------------------------------------------------------------- the wire
 

@@ -14,11 +14,13 @@ from typing import Annotated, Any
 import anyio
 import pytest
 
-from netrpc import Call, Client, Program, RPCError, Server, Service, procedure, xdr
-from netrpc.admin import client_info
-from netrpc.errors import ConnectionLostError
-from netrpc.protocol import Header, encode_message
-from netrpc.sasl import (
+from netrpc import Call, Client, Program, RPCError, Server, Service, procedure
+from netrpc.admin.program import client_info
+from netrpc.core import xdr
+from netrpc.core.errors import ConnectionLostError
+from netrpc.core.protocol import Header, encode_message
+from netrpc.io.server import ServerClient
+from netrpc.security.sasl import (
     PasswordFile,
     SASLAuthProcedures,
     SASLClientError,
@@ -26,10 +28,10 @@ from netrpc.sasl import (
     SASLCredentials,
     ScramVerifier,
 )
-from netrpc.sasl.client import _Exchange
-from netrpc.sasl.layer import SecurityLayerStream
-from netrpc.sasl.mechanisms import GSSAPIClient, SecurityProperties
-from netrpc.sasl.wire import (
+from netrpc.security.sasl.client import _Exchange
+from netrpc.security.sasl.layer import SecurityLayerStream
+from netrpc.security.sasl.mechanisms import GSSAPIClient, SecurityProperties
+from netrpc.security.sasl.wire import (
     AuthListRet,
     AuthSaslInitRet,
     AuthSaslStartArgs,
@@ -37,8 +39,7 @@ from netrpc.sasl.wire import (
     AuthSaslStepArgs,
     AuthSaslStepRet,
 )
-from netrpc.server import ServerClient
-from netrpc.tls import TLSContext
+from netrpc.security.tls import TLSContext
 
 from .certfactory import matrix, write_pki
 from .krb5realm import KerberosRealm, patched_environ

@@ -20,10 +20,12 @@ import anyio
 import pytest
 from anyio.abc import SocketAttribute
 
-from netrpc import Call, Client, Program, Server, Service, certs, procedure, xdr
-from netrpc.errors import ConnectionLostError
-from netrpc.protocol import Header, MessageStatus, MessageType, encode_message
-from netrpc.tls import TLSConfigError, TLSContext, TLSHandshakeError, client_handshake
+from netrpc import Call, Client, Program, Server, Service, procedure
+from netrpc.core import xdr
+from netrpc.core.errors import ConnectionLostError
+from netrpc.core.protocol import Header, MessageStatus, MessageType, encode_message
+from netrpc.security import certs
+from netrpc.security.tls import TLSConfigError, TLSContext, TLSHandshakeError, client_handshake
 
 from .certfactory import CLIENT_DN, matrix, write_pki
 

@@ -13,8 +13,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from netrpc import certs
-from netrpc.tls import (
+from netrpc.security import certs
+from netrpc.security.tls import (
     CONFIRMATION_BYTE,
     MAX_CA_CERTS,
     PKIFiles,

@@ -23,8 +23,8 @@ import pytest
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
-from netrpc import certs
-from netrpc.tls import (
+from netrpc.security import certs
+from netrpc.security.tls import (
     CONFIRMATION_BYTE,
     PeerIdentity,
     TLSAccessDenied,

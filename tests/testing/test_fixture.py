@@ -11,7 +11,7 @@ import pytest
 
 from daemons.testvirtd import remote_types as rt
 from netrpc import Client, ConnectionLostError, RPCError
-from netrpc.faults import FaultRuleError
+from netrpc.io.server.faults import FaultRuleError
 from netrpc.testing import SyncClient, TestVirtd
 
 REMOTE = rt.REMOTE_PROGRAM

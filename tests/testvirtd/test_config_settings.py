@@ -17,7 +17,7 @@ import pytest
 from daemons.testvirtd.__main__ import _tls_context, main
 from daemons.testvirtd.daemon import CONFIG_KEYS, Listen
 from daemons.testvirtd.settings import Choices, check_settings, listens_from_config
-from netrpc.config import ConfigError, config_from_text
+from netrpc.admin.config import ConfigError, config_from_text
 from tests.interop import peers
 
 from ..security.certfactory import matrix, write_pki

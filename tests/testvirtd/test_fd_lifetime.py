@@ -23,7 +23,7 @@ import pytest
 
 from daemons.testvirtd import remote_types as rt
 from netrpc import Client, RPCError
-from netrpc.errors import NetRPCError
+from netrpc.core.errors import NetRPCError
 
 from ._support import QEMU, REMOTE, packet
 

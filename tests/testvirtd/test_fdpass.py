@@ -16,7 +16,7 @@ import pytest
 from daemons.testvirtd import remote_types as rt
 from daemons.testvirtd.fdpass import QmpSocketManager
 from netrpc import RPCError
-from netrpc.errors import LocalProtocolError
+from netrpc.core.errors import LocalProtocolError
 
 from ._support import QEMU, REMOTE, TEST_UUID, connect, packet, read_packet, running_daemon
 

@@ -10,8 +10,9 @@ from daemons.testvirtd import protocol, remote_types
 from daemons.testvirtd.lxc import LxcProgram
 from daemons.testvirtd.qemu import QemuProgram
 from daemons.testvirtd.remote import RemoteProgram
-from netrpc import RPCError, xdr, xdrlang
-from netrpc.program import Declaration
+from netrpc import RPCError
+from netrpc.core import xdr, xdrlang
+from netrpc.core.program import Declaration
 
 from ._support import connect, running_daemon
 

@@ -23,7 +23,8 @@ from daemons.testvirtd.qemu import (
     MonitorEventRegisterArgs,
     MonitorEventRegisterRet,
 )
-from netrpc import Header, RPCError, xdr
+from netrpc import Header, RPCError
+from netrpc.core import xdr
 
 from ._support import QEMU, TEST_UUID, Remote, connect, running_daemon
 

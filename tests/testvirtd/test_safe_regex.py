@@ -18,7 +18,8 @@ from daemons.testvirtd.qemu import (
     MonitorEventRegisterArgs,
     MonitorEventRegisterRet,
 )
-from netrpc import RPCError, xdr
+from netrpc import RPCError
+from netrpc.core import xdr
 
 from ..interop.peers import PeerMissing, require_peer
 from ._support import QEMU, connect, running_daemon

@@ -8,8 +8,8 @@ import pytest
 
 from daemons.testvirtd.__main__ import main
 from daemons.testvirtd.daemon import CONFIG_KEYS, Listen, sasl_from_config
-from netrpc.config import ConfigError, config_from_text
-from netrpc.sasl import PasswordFile, ScramVerifier
+from netrpc.admin.config import ConfigError, config_from_text
+from netrpc.security.sasl import PasswordFile, ScramVerifier
 
 
 def _error(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> str:

@@ -17,7 +17,7 @@ from daemons.testvirtd import remote_types as rt
 from daemons.testvirtd.hypervisor import VolumeData
 from daemons.testvirtd.storage import procedures as st
 from netrpc import Client, RPCError
-from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
+from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
 
 from ._support import REMOTE, Remote, connect, running_daemon
 

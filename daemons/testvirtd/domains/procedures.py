@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, RPCError
+from netrpc.core import xdr
 
 from .. import protocol as P
 from ..connection import RemoteBase

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from netrpc import Call, xdr
+from netrpc import Call
+from netrpc.core import xdr
 
 from .. import protocol as P
 from ..connection import RemoteBase

@@ -1,6 +1,6 @@
 """libvirt 9.0's REMOTE, QEMU and LXC programs: every type and every procedure.
 
-The facts live in this package's data files, compiled with :mod:`netrpc.xdrlang` when first
+The facts live in this package's data files, compiled with :mod:`netrpc.core.xdrlang` when first
 needed: ``remote.x``, ``qemu.x`` and ``lxc.x`` (the types, in XDR language, names without
 their ``remote_``/``qemu_``/``lxc_`` prefix) and ``procedures.txt`` (one procedure a line:
 number, name, argument and result types, flags, API).
@@ -13,7 +13,7 @@ What this module offers:
   on first access, so importing this module stays cheap;
 * every constant of the texts (``STRING_MAX``, ``DOMAIN_LIST_MAX`` ...);
 * :data:`PROCS`, :data:`QEMU_PROCS`, :data:`LXC_PROCS`: the procedures of each program as
-  :class:`netrpc.program.Declaration` objects keyed by name without the program prefix
+  :class:`netrpc.core.program.Declaration` objects keyed by name without the program prefix
   (``PROCS["DOMAIN_GET_INFO"]``), also by number (``PROCS[16]``);
 * :func:`xdr_type` for typedefs and unions (``xdr_type("typed_param_value")``).
 """
@@ -24,9 +24,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from netrpc import xdr
-from netrpc.program import Declaration, DeclarationTable
-from netrpc.xdrlang import XdrSpec, compile_xdr
+from netrpc.core import xdr
+from netrpc.core.program import Declaration, DeclarationTable
+from netrpc.core.xdrlang import XdrSpec, compile_xdr
 
 __all__ = (
     "LXC_PROCS",

@@ -34,9 +34,10 @@ import logging
 import os
 from typing import Annotated, Final
 
-from netrpc import Call, RPCError, xdr
-from netrpc.server.stream import ServerStream
-from netrpc.stream import CHUNK_SIZE, Hole, StreamAbortedError
+from netrpc import Call, RPCError
+from netrpc.core import xdr
+from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
+from netrpc.io.server.stream import ServerStream
 
 from ..connection import RemoteBase
 from ..domxml import ErrCode, ErrDomain, VirtError

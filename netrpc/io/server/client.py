@@ -1,7 +1,7 @@
 """One accepted connection: a read loop feeding the sans-IO core, one writer, keepalive.
 
 A :class:`ServerClient` owns its stream.  Its read loop reads, feeds the
-:class:`~netrpc.connection.Connection`, dispatches every complete call the budget allows, and
+:class:`~netrpc.core.connection.Connection`, dispatches every complete call the budget allows, and
 writes the replies of a batch with one send before reading again.  Replies finished later (by
 handler tasks and worker threads), events and keepalive PINGs are queued on the core and
 written by a writer task; whichever of the two finds the socket idle writes everything
@@ -11,7 +11,7 @@ A call holds one of the client's ``max_client_requests`` slots until its reply h
 written, inline handlers included, and no call is dispatched while more than
 :attr:`ServerClient.max_output` bytes of output are unwritten: a client that does not read
 its replies stops being read, and its replies cannot pile up in memory.  While its calls are
-in flight the client is still read a little (see :class:`~netrpc.connection.Connection`), so
+in flight the client is still read a little (see :class:`~netrpc.core.connection.Connection`), so
 its keepalive messages are answered and keep it alive however slow the calls are.
 """
 
@@ -35,8 +35,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from .. import _sockio
-from ..connection import (
+from ...core.connection import (
     NEED_DATA,
     PAUSED,
     CallReceived,
@@ -45,11 +44,12 @@ from ..connection import (
     Role,
     StreamReceived,
 )
-from ..errors import ErrorDomain, RemoteProtocolError, RPCError
-from ..faults import CORRUPT_ERROR_PAYLOAD, FaultAction, FaultRule
-from ..program import Call, Dispatch, Dispatcher, Procedure, Reply
-from ..protocol import Header
-from ..stream import StreamAbortedError
+from ...core.errors import ErrorDomain, RemoteProtocolError, RPCError
+from ...core.program import Call, Dispatch, Dispatcher, Procedure, Reply
+from ...core.protocol import Header
+from ...core.stream import StreamAbortedError
+from .. import _sockio
+from .faults import CORRUPT_ERROR_PAYLOAD, FaultAction, FaultRule
 from .stream import ServerStream
 
 if TYPE_CHECKING:
@@ -142,10 +142,10 @@ def identify(stream: anyio.abc.ByteStream, transport: Transport) -> Identity:
 
 
 class ServerClient:
-    """A connected client of a :class:`~netrpc.server.Server`.
+    """A connected client of a :class:`~netrpc.io.server.Server`.
 
     Handlers see it as ``call.client``.  :attr:`private` holds per-program state (programs
-    set it up in :meth:`~netrpc.program.Program.client_connected`).
+    set it up in :meth:`~netrpc.core.program.Program.client_connected`).
     """
 
     def __init__(
@@ -653,7 +653,7 @@ class ServerClient:
 
     def open_stream(self, header: Header, *, sparse: bool = False) -> ServerStream:
         """Open a stream bound to the call *header* (see
-        :meth:`netrpc.program.Call.open_stream`)."""
+        :meth:`netrpc.core.program.Call.open_stream`)."""
         if header.serial in self.streams:
             raise RPCError.internal(f"a stream with serial {header.serial} is already open")
         stream = ServerStream(self, header, sparse=sparse)

@@ -1,7 +1,7 @@
 """A daemon: several named servers in one process (libvirt's virNetDaemon).
 
 libvirtd runs a "libvirtd" server and an "admin" server side by side.  :class:`Daemon` runs
-any number of :class:`~netrpc.server.Server` objects, handles signals (SIGTERM, SIGINT and
+any number of :class:`~netrpc.io.server.Server` objects, handles signals (SIGTERM, SIGINT and
 SIGQUIT drain and exit; SIGHUP reloads), writes a pid file, and can exit by itself after a
 period with no clients (libvirt's ``--timeout``).
 """
@@ -51,7 +51,7 @@ def _read_pid(fd: int) -> int | None:
 class Daemon:
     """Run named servers until a signal (or :meth:`shutdown`) stops them.
 
-    :param servers: the servers, addressed by their :attr:`~netrpc.server.Server.name`.
+    :param servers: the servers, addressed by their :attr:`~netrpc.io.server.Server.name`.
     :param pid_file: path of a pid file to create, lock and remove on exit.
     :param on_reload: called on SIGHUP (may be async); exceptions are logged, not fatal.
     :param shutdown_timeout: seconds a graceful shutdown may take before in-flight calls are

@@ -1,6 +1,6 @@
 """Fault injection: make a server fail on purpose, so that clients can be tested against it.
 
-A :class:`FaultInjector` installed on a :class:`~netrpc.server.Server` sees every call after
+A :class:`FaultInjector` installed on a :class:`~netrpc.io.server.Server` sees every call after
 the dispatcher accepted it, every keepalive PING and every new connection, and applies the
 first of its rules that matches.  With no rules the server behaves exactly as without an
 injector (the hooks cost one attribute check per call).
@@ -50,13 +50,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import anyio
 
-from . import xdr
-from .errors import ErrorCode, ErrorDomain, RPCError
-from .program import Call, Program, procedure
-from .protocol import Header
+from ...core import xdr
+from ...core.errors import ErrorCode, ErrorDomain, RPCError
+from ...core.program import Call, Program, procedure
+from ...core.protocol import Header
 
 if TYPE_CHECKING:
-    from .client import Client
+    from ..client import Client
     from .server import Server
 
 __all__ = (

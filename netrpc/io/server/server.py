@@ -33,15 +33,15 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, TaskStatus
 
+from ...core.keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
+from ...core.program import Dispatcher, Program
 from .._sockio import RawSocketStream
-from ..keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
-from ..program import Dispatcher, Program
 from .client import Identity, ServerClient, Transport, identify
 from .service import Service
 
 if TYPE_CHECKING:
-    from ..faults import FaultInjector
-    from ..mdns import Registration, ServiceAdvertiser
+    from ...discovery.mdns import Registration, ServiceAdvertiser
+    from .faults import FaultInjector
 from .workers import WorkerPool
 
 __all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "HANDSHAKE_EVICT_AFTER", "Server")
@@ -73,9 +73,9 @@ class Server:
     :param max_anonymous_clients: clients still authenticating at most (default 20).
     :param max_queued_clients: listen backlog (default 1000).
     :param max_client_requests: outstanding calls per client (default 5).
-    :param min_workers: see :class:`~netrpc.server.workers.WorkerPool`.
-    :param max_workers: see :class:`~netrpc.server.workers.WorkerPool`.
-    :param prio_workers: see :class:`~netrpc.server.workers.WorkerPool`.
+    :param min_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
+    :param max_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
+    :param prio_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
     :param keepalive_interval: seconds of silence before the server pings a client that asked
         for keepalive; ``<= 0`` disables server pings.
     :param keepalive_count: unanswered pings before the client is dropped.
@@ -147,7 +147,7 @@ class Server:
         self._advert_type = "_libvirt._tcp"
         self._advert_txt: dict[str, str] = {}
         self._registrations: dict[int, list[Registration]] = {}
-        #: fault injection (see :mod:`netrpc.faults`); None: none
+        #: fault injection (see :mod:`netrpc.io.server.faults`); None: none
         self.faults: FaultInjector | None = None
 
     @staticmethod
@@ -201,7 +201,8 @@ class Server:
         shuts down.  Publishing runs in the background and its failures are only logged: it
         never delays or stops serving.
 
-        :param advertiser: usually a :class:`netrpc.mdns.Advertiser` (the caller closes it).
+        :param advertiser: usually a :class:`~netrpc.discovery.mdns.Advertiser` (closed by the
+            caller).
         :param name: instance name (default: libvirt's "Virtualization Host <host>"); with
             both TCP and TLS services, the TLS one is named "<name> (TLS)".
         """
@@ -214,7 +215,7 @@ class Server:
         advertiser = self._advertiser
         if advertiser is None or service.kind == "unix" or not service.ports:
             return
-        from ..mdns import default_instance_name
+        from ...discovery.mdns import default_instance_name
 
         tls = service.tls_context is not None
         base = self._advert_name or default_instance_name()
@@ -595,7 +596,7 @@ class Server:
         return True
 
     async def _tls_handshake(self, client: ServerClient) -> bool:
-        from .. import tls
+        from ...security import tls
 
         service = client.service
         assert service.tls_context is not None

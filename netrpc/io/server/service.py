@@ -26,8 +26,8 @@ from anyio.abc import SocketAttribute
 from .client import Transport
 
 if TYPE_CHECKING:
-    from ..sasl.server import SASLConfig
-    from ..tls import TLSContext
+    from ...security.sasl.server import SASLConfig
+    from ...security.tls import TLSContext
     from .client import ServerClient
 
 __all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_listen_fds")
@@ -37,7 +37,7 @@ __all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_liste
 #: and a client it does not accept may still authenticate later through procedures declared
 #: ``auth=False`` that call ``client.set_authenticated()`` (like libvirt's SASL/polkit steps);
 #: "sasl": the client logs in with SASL (the service's ``sasl`` policy) through the program's
-#: authentication procedures (:class:`netrpc.sasl.SASLAuthProcedures`), as libvirt's
+#: authentication procedures (:class:`netrpc.security.sasl.SASLAuthProcedures`), as libvirt's
 #: ``auth_* = "sasl"``.
 AuthPolicy = Literal["none", "tls", "hook", "sasl"]
 
@@ -87,7 +87,7 @@ class Service:
     :ivar tls_context: the TLS credentials of a TLS service.
     :ivar authenticator: with ``auth="hook"``: called with each new client (after TLS); a
         true result authenticates it.
-    :ivar sasl: with ``auth="sasl"``: the SASL policy (:class:`netrpc.sasl.SASLConfig`).
+    :ivar sasl: with ``auth="sasl"``: the SASL policy (:class:`netrpc.security.sasl.SASLConfig`).
     """
 
     kind: Literal["unix", "tcp", "fd"]

@@ -1,6 +1,6 @@
 """Server side of a data stream (libvirt's daemon streams).
 
-A handler opens a stream for its own call with :meth:`netrpc.program.Call.open_stream`, returns
+A handler opens a stream for its own call with :meth:`netrpc.core.program.Call.open_stream`, returns
 its reply, and moves the data in a task started with :meth:`ServerClient.spawn`::
 
     @procedure(209, args=DownloadArgs, readonly=True)
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..connection import StreamReceived
-from ..errors import RPCError
-from ..protocol import Header, MessageStatus, encode_error
-from ..stream import (
+from ...core.connection import StreamReceived
+from ...core.errors import RPCError
+from ...core.protocol import Header, MessageStatus, encode_error
+from ...core.stream import (
     CHUNK_SIZE,
     Hole,
     PacketKind,
@@ -81,7 +81,7 @@ class ServerStream:
         self._arrived.set()
 
     async def receive(self) -> bytes | Hole:
-        """The next chunk of data or :class:`~netrpc.stream.Hole`; ``b""`` once the client
+        """The next chunk of data or :class:`~netrpc.core.stream.Hole`; ``b""`` once the client
         finished sending.
 
         :raises StreamAbortedError: when the client aborted or the connection closed.

@@ -1,14 +1,14 @@
 """SASL authentication as libvirt does it: SCRAM-SHA-256 and GSSAPI (Kerberos) with its
 security layer, for netrpc servers and clients.
 
-* :mod:`netrpc.sasl.wire`: procedures 66-69 of libvirt's REMOTE program and their encoding.
-* :mod:`netrpc.sasl.server`: :class:`SASLConfig` (a daemon's policy) and
+* :mod:`netrpc.security.sasl.wire`: procedures 66-69 of libvirt's REMOTE program and their encoding.
+* :mod:`netrpc.security.sasl.server`: :class:`SASLConfig` (a daemon's policy) and
   :class:`SASLAuthProcedures` (the procedures, mixed into the daemon's program).
-* :mod:`netrpc.sasl.client`: :func:`authenticate` and :class:`SASLCredentials`, used by
+* :mod:`netrpc.security.sasl.client`: :func:`authenticate` and :class:`SASLCredentials`, used by
   :class:`netrpc.Client` (``sasl=``).
-* :mod:`netrpc.sasl.mechanisms`: the mechanisms and the SSF rules.
-* :mod:`netrpc.sasl.layer`: the security layer as a byte filter in the I/O path.
-* :mod:`netrpc.sasl.passwd`: password files of SCRAM verifiers and ``netrpc-passwd``.
+* :mod:`netrpc.security.sasl.mechanisms`: the mechanisms and the SSF rules.
+* :mod:`netrpc.security.sasl.layer`: the security layer as a byte filter in the I/O path.
+* :mod:`netrpc.security.sasl.passwd`: password files of SCRAM verifiers and ``netrpc-passwd``.
 
 GSSAPI needs the optional ``gssapi`` package (built against MIT Kerberos).
 """

@@ -1,4 +1,4 @@
-"""``python -m netrpc.sasl FILE USER``: the same as ``netrpc-passwd``."""
+"""``python -m netrpc.security.sasl FILE USER``: the same as ``netrpc-passwd``."""
 
 import sys
 

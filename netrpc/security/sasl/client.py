@@ -23,10 +23,10 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from .. import xdr
-from ..connection import NEED_DATA, PAUSED, Connection, ConnectionClosed, ReplyReceived, Role
-from ..errors import ConnectionLostError, NetRPCError
-from ..protocol import MessageStatus, decode_error
+from ...core import xdr
+from ...core.connection import NEED_DATA, PAUSED, Connection, ConnectionClosed, ReplyReceived, Role
+from ...core.errors import ConnectionLostError, NetRPCError
+from ...core.protocol import MessageStatus, decode_error
 from .layer import SecurityLayerStream
 from .mechanisms import (
     GSSAPI,
@@ -63,7 +63,7 @@ _CLIENT_MIN_SSF = 56
 class SASLClientError(NetRPCError):
     """The client could not authenticate for a reason of its own (no common mechanism, no
     credentials, a server that fails verification, too weak a layer).  A refusal by the
-    server arrives as the server's :class:`~netrpc.errors.RPCError` instead."""
+    server arrives as the server's :class:`~netrpc.core.errors.RPCError` instead."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ record may span frames and a frame may carry several records, so the filter know
 of RPC.  It has the shape of anyio's ``TLSStream``: a :class:`SecurityLayerStream` wraps the
 connection's byte stream, and the server and client read and write through it as they do
 through TLS.  Any other layer (another mechanism) plugs in by implementing
-:class:`~netrpc.sasl.mechanisms.SecurityLayer`.
+:class:`~netrpc.security.sasl.mechanisms.SecurityLayer`.
 
 :class:`FrameDecoder` and :func:`encode` are the sans-IO halves.
 """
@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ..errors import RemoteProtocolError
+from ...core.errors import RemoteProtocolError
 from .mechanisms import SASLAuthError, SecurityLayer
 
 __all__ = ("FrameDecoder", "SecurityLayerStream", "encode")

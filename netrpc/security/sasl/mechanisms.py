@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol, cast
 
-from ..errors import NetRPCError
+from ...core.errors import NetRPCError
 
 if TYPE_CHECKING:
     import gssapi

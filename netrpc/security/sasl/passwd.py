@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import NetRPCError
+from ...core.errors import NetRPCError
 from .mechanisms import SCRAM_SHA_256, b64, unb64
 
 __all__ = (

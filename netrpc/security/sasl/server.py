@@ -45,9 +45,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
-from ..errors import NetRPCError
-from ..program import Call, procedure
-from ..server.client import Transport
+from ...core.errors import NetRPCError
+from ...core.program import Call, procedure
+from ...io.server.client import Transport
 from .layer import SecurityLayerStream
 from .mechanisms import (
     GSSAPI,
@@ -103,7 +103,7 @@ class SASLConfig:
 
     :param mechanisms: mechanism names in the order they are offered (any case):
         ``SCRAM-SHA-256`` and ``GSSAPI``.
-    :param password_file: SCRAM verifiers (see :mod:`netrpc.sasl.passwd`); required for
+    :param password_file: SCRAM verifiers (see :mod:`netrpc.security.sasl.passwd`); required for
         SCRAM-SHA-256.  A path or a :class:`PasswordFile`.
     :param keytab: the GSSAPI keytab (default: ``KRB5_KTNAME``, then the system's).
     :param service: the Kerberos service name (``libvirt``: principal ``libvirt/<host>``).

@@ -24,8 +24,8 @@ import enum
 import struct
 from typing import Annotated
 
-from .. import xdr
-from ..errors import ErrorCode, ErrorDomain, RPCError
+from ...core import xdr
+from ...core.errors import ErrorCode, ErrorDomain, RPCError
 
 __all__ = (
     "AUTH_LIST",
