@@ -46,6 +46,49 @@ log = logging.getLogger("testvirtd.xml")
 
 #: expat's "no element found": the document ended early
 _NO_ELEMENTS = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_NO_ELEMENTS]
+#: expat's "unclosed token": the document ended inside markup
+_UNCLOSED_TOKEN = xml.parsers.expat.errors.codes[xml.parsers.expat.errors.XML_ERROR_UNCLOSED_TOKEN]
+_XML_NAME = re.compile(rb"[^\s/>=<'\"]+")
+
+
+def _cut_start_tag(raw: bytes, start: int) -> str | None:
+    """What libxml2 says when the document ends inside the start tag at *start* (None when
+    the token there is not a start tag)."""
+    name = _XML_NAME.match(raw, start + 1)
+    if raw[start:start + 1] != b"<" or name is None:
+        return None
+    tag = name.group().decode("utf-8", "replace")
+    tag_line = raw.count(b"\n", 0, start) + 1
+    pos, end = name.end(), len(raw)
+    after_value = False
+    while True:
+        spaced = pos
+        while pos < end and raw[pos:pos + 1].isspace():
+            pos += 1
+        if after_value and pos == spaced:
+            return "attributes construct error"
+        if pos >= end:
+            return f"Couldn't find end of Start Tag {tag} line {tag_line}"
+        attr = _XML_NAME.match(raw, pos)
+        if attr is None:
+            return None
+        pos = attr.end()
+        while pos < end and raw[pos:pos + 1].isspace():
+            pos += 1
+        if pos >= end or raw[pos:pos + 1] != b"=":
+            return ("Specification mandates value for attribute "
+                    f"{attr.group().decode('utf-8', 'replace')}")
+        pos += 1
+        while pos < end and raw[pos:pos + 1].isspace():
+            pos += 1
+        quote = raw[pos:pos + 1]
+        if quote not in (b"'", b'"'):
+            return "AttValue: \" or ' expected"
+        close = raw.find(quote, pos + 1)
+        if close < 0:
+            return f"AttValue: {quote.decode()} expected"
+        pos = close + 1
+        after_value = True
 
 
 class ErrCode:
@@ -283,9 +326,15 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
             line, text, col = xml_position(raw, len(raw))
             raise detail(line, f"Premature end of data in tag {tag} line {tag_line}",
                          text or None, col) from None
+        start = max(0, min(parser.ErrorByteIndex, len(raw)))
+        cut = _cut_start_tag(raw, start) if exc.code == _UNCLOSED_TOKEN else None
+        if cut is not None:
+            # The document ended inside a start tag: libxml2's words for where it stopped.
+            line, text, col = xml_position(raw, len(raw))
+            raise detail(line, cut, text or None, col) from None
         msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
         msg = msg[:1].upper() + msg[1:]
-        line_text = xml_position(raw, max(0, min(parser.ErrorByteIndex, len(raw))))[1]
+        line_text = xml_position(raw, start)[1]
         raise detail(exc.lineno, msg, line_text, exc.offset) from None
     if problem is not None:
         raise refused(problem.offset, problem.message)

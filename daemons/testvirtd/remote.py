@@ -9,6 +9,8 @@ class                              procedures of
 :class:`DomainRuntimeProcedures`   domain statistics, guest operations
                                    (``domains/runtime_procedures.py``)
 :class:`DomainTuningProcedures`    domain tuning (``domains/tuning_procedures.py``)
+:class:`DomainSavingProcedures`    save images, managed save, core dumps, screenshots
+                                   (``domains/saving_procedures.py``)
 :class:`RemoteFdProcedures`        domain creation with passed files (``fdpass.py``)
 :class:`SnapshotProcedures`        snapshots and checkpoints (``snapshots/procedures.py``)
 :class:`NetworkProcedures`         networks (``networks/procedures.py``)
@@ -39,6 +41,7 @@ from netrpc.security.sasl import SASLAuthProcedures
 from .connection import ConnectionState, in_event_loop, readonly_refusal
 from .domains.procedures import DomainProcedures
 from .domains.runtime_procedures import DomainRuntimeProcedures
+from .domains.saving_procedures import DomainSavingProcedures
 from .domains.tuning_procedures import DomainTuningProcedures
 from .drivers import DriverRegistry, uri_flavour
 from .events import EventRegistry, Outgoing
@@ -68,6 +71,7 @@ class RemoteProgram(
     DomainProcedures,
     DomainRuntimeProcedures,
     DomainTuningProcedures,
+    DomainSavingProcedures,
     RemoteFdProcedures,
     SnapshotProcedures,
     NetworkProcedures,

@@ -23,6 +23,7 @@ Writing a scenario (in ``tests/interop/scenarios/<kind>.py``)::
 Every step records ``{"step", "ok", "value"}`` or ``{"step", "error": [code, domain,
 message]}``.  ``mask`` is the only normaliser: a function of the value applied before it is
 recorded, for values that cannot match (wall clock, host-specific data); say why next to it.
+``mask_error`` does the same for an error's message.
 Events of every domain event id are recorded (callback registrations, as libvirt-python
 makes them); :meth:`Session.events` waits until every event caused by the steps so far has
 arrived (a marker domain is defined and undefined, and its UNDEFINED event waited for: the
@@ -138,9 +139,11 @@ class Session:
         func: Callable[..., Any],
         *args: Any,
         mask: Callable[[Any], Any] | None = None,
+        mask_error: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Call ``func(*args, **kwargs)``; record its value (through *mask*) or its error.
+        """Call ``func(*args, **kwargs)``; record its value (through *mask*) or its error
+        (its message through *mask_error*).
 
         Returns the value, or None after an error.
         """
@@ -148,8 +151,10 @@ class Session:
         try:
             value = func(*args, **kwargs)
         except libvirt.libvirtError as exc:
-            record["error"] = [exc.get_error_code(), exc.get_error_domain(),
-                               exc.get_error_message()]
+            message = exc.get_error_message()
+            if mask_error is not None:
+                message = mask_error(message)
+            record["error"] = [exc.get_error_code(), exc.get_error_domain(), message]
             self.emit(record)
             return None
         record["ok"] = True
