@@ -73,7 +73,9 @@ def test_unhandled_procedures_answer_as_libvirtd(real_libvirtd: RealLibvirtd) ->
         print(f"\n{kind}: {len(lines)}")
         for line in lines:
             print("  " + line)
-    assert compared > 300
+    # Far fewer than all: handled procedures leave the comparison as they are implemented;
+    # the bar only catches a probe that compared next to nothing.
+    assert compared > 200
     assert wrong == []
 
 
