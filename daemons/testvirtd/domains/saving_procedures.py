@@ -12,8 +12,8 @@ import logging
 from typing import Any, Final
 
 from netrpc import Call
-from netrpc.server.stream import ServerStream
-from netrpc.stream import CHUNK_SIZE, StreamAbortedError
+from netrpc.core.stream import CHUNK_SIZE, StreamAbortedError
+from netrpc.io.server.stream import ServerStream
 
 from .. import protocol as P
 from ..connection import RemoteBase
