@@ -222,14 +222,17 @@ class RecordReader:
     def _peek_length(self) -> int:
         size = self._prefix_size
         first = self._chunks[0]
-        if len(first) - self._pos < size:
-            # The length word spans pieces (rare): join the pieces it needs.
-            prefix = self._take(size)
-            self._chunks.appendleft(prefix)
-            self._pos = 0
-            self._avail += size
-            first = prefix
-        return int(self._prefix.unpack_from(first, self._pos)[0])
+        pos = self._pos
+        if len(first) - pos >= size:
+            return int(self._prefix.unpack_from(first, pos)[0])
+        # The length word spans pieces (rare): gather its bytes without consuming them.
+        prefix = bytearray()
+        for chunk in self._chunks:
+            prefix += chunk[pos : pos + size - len(prefix)]
+            pos = 0
+            if len(prefix) == size:
+                break
+        return int(self._prefix.unpack_from(prefix)[0])
 
     def _ready(self) -> bool:
         """True when a whole record is buffered at the front (its length validated)."""

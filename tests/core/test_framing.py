@@ -154,3 +154,18 @@ def test_split_records_across_pieces() -> None:
             out == [(AUTH_LIST_CALL[4:28], b""), (AUTH_LIST_REPLY[4:28], AUTH_LIST_REPLY[28:])] * 3
         )
         assert reader.footprint == 0
+
+
+def test_length_word_split_between_large_pieces() -> None:
+    # A large read ends inside a length word; the rest comes in the next large read.
+    filler = struct.pack(">I", 4 + 8000) + b"f" * 8000
+    stream = filler + AUTH_LIST_CALL + filler
+    for cut in range(len(filler) + 1, len(filler) + 4):
+        reader = RecordReader()
+        reader.feed(stream[:cut])
+        reader.feed(stream[cut:])
+        records = []
+        while (record := reader.next_record()) is not None:
+            records.append(record)
+        assert records == [filler[4:], AUTH_LIST_CALL[4:], filler[4:]]
+        assert reader.buffered == reader.footprint == 0
