@@ -17,7 +17,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -51,6 +51,7 @@ from .server.stream import STREAM_WINDOW
 if TYPE_CHECKING:
     from ..security.sasl.client import SASLCredentials
     from ..security.tls import TLSContext
+    from .uri import LibvirtURI
 
 __all__ = ("Client", "ClientStream", "EventCallback", "ProgramStub")
 
@@ -75,9 +76,13 @@ class _Waiter:
 class Client:
     """A connection to a netrpc (or libvirt) server.
 
-    Use :meth:`unix`, :meth:`tcp`, :meth:`tls` or :meth:`command` to connect, as async
-    context managers.  The constructor wraps an already-connected anyio byte stream; the
-    client serves it between ``__aenter__`` and ``__aexit__``.
+    Use :meth:`connect` (a libvirt URI), :meth:`unix`, :meth:`tcp`, :meth:`tls` or
+    :meth:`command` to connect, as async context managers.  The constructor wraps an
+    already-connected anyio byte stream; the client serves it between ``__aenter__`` and
+    ``__aexit__``.
+
+    Only the client's writer task writes to the connection: a caller that is cancelled or
+    times out never leaves half a message on the wire.
 
     :param stream: a connected byte stream.
     :param keepalive_interval: when > 0, ping the server after this many idle seconds.
@@ -106,8 +111,84 @@ class Client:
         self.closed = anyio.Event()
         self._fd_capable = bool(getattr(stream, "fd_capable", hasattr(stream, "send_fds")))
         self._backlogged: list[ClientStream] = []
+        # Set (and replaced) by the writer after each round of writing.
+        self._flushed: anyio.Event | None = None
+        #: the URI :meth:`connect` was given (None for the other constructors)
+        self.uri: LibvirtURI | None = None
 
     # ------------------------------------------------------------------ connecting
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(
+        cls,
+        uri: str,
+        *,
+        readonly: bool = False,
+        env: Mapping[str, str] | None = None,
+        sasl: SASLCredentials | None = None,
+        **options: Any,
+    ) -> AsyncIterator[Client]:
+        """Connect the way libvirt's remote driver does for *uri*.
+
+        ``qemu:///system``, ``test+unix:///default?socket=PATH``,
+        ``test+tcp://host[:port]/default``, ``qemu+tls://host/system?pkipath=DIR``
+        (``no_verify=1``, ``no_sanity=1``), ``qemu+ssh://user@host/system?keyfile=KEY``
+        (libvirt's ssh command line: ``netcat=``, ``proxy=netcat|native``, ``socket=``,
+        ``no_tty=1``, ``no_verify=1``, ``command=``) and ``test+ext:///default?command=CMD``
+        work, with libvirt's default sockets and ports (see :mod:`netrpc.io.uri`).  The client
+        only connects: open the driver with ``CONNECT_OPEN`` of ``client.uri.name``.
+
+        When a command (ssh, ext) fails, calls raise
+        :class:`~netrpc.errors.ConnectionLostError` with its standard error.
+
+        :param readonly: use the read-only socket (unix transports, netcat proxy) or ask
+            virt-ssh-helper for a read-only connection, as ``virConnectOpenReadOnly``.
+        :param env: the environment of a command transport (default: this process's).
+        :param sasl: log in with SASL first (see :meth:`unix`).
+        :raises URIError: for a URI libvirt's remote driver refuses.
+        :raises OSError: when the daemon cannot be reached (unix, tcp, tls) or the command
+            cannot be started.
+        """
+        from .uri import URIError, parse_uri
+
+        target = parse_uri(uri)
+        transport = target.transport
+        if transport == "unix":
+            path = target.unix_socket(readonly=readonly)
+            async with cls.unix(path, sasl=sasl, **options) as client:
+                client.uri = target
+                yield client
+        elif transport == "tcp":
+            async with cls.tcp(target.hostname, target.tcp_port, sasl=sasl, **options) as client:
+                client.uri = target
+                yield client
+        elif transport == "tls":
+            from ..security.tls import PKIFiles, TLSContext
+
+            files = PKIFiles.locate(role="client", pkipath=target.param("pkipath"))
+            context = TLSContext(
+                files,
+                role="client",
+                verify_peer=not target.flag("no_verify"),
+                sanity_check=not target.flag("no_sanity"),
+                priority=target.param("tls_priority"),
+            )
+            async with cls.tls(
+                target.hostname, target.tcp_port, context, sasl=sasl, **options
+            ) as client:
+                client.uri = target
+                yield client
+        elif transport in ("ssh", "ext"):
+            argv = target.ssh_argv(readonly=readonly) if transport == "ssh" else target.ext_argv()
+            async with cls.command(argv, env=env, sasl=sasl, **options) as client:
+                client.uri = target
+                yield client
+        else:
+            raise URIError(
+                f"the {transport} transport is not supported here; use ssh (libvirt's "
+                "OpenSSH transport) instead"
+            )
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -177,26 +258,46 @@ class Client:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def command(cls, argv: Sequence[str], **options: Any) -> AsyncIterator[Client]:
+    async def command(
+        cls,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        sasl: SASLCredentials | None = None,
+        **options: Any,
+    ) -> AsyncIterator[Client]:
         """Talk to a server through a spawned command's stdin/stdout (an ssh-style tunnel,
-        e.g. ``["ssh", "host", "nc", "-U", "/run/libvirt/libvirt-sock"]``)."""
-        from anyio.streams.stapled import StapledByteStream
+        e.g. ``["ssh", "host", "nc", "-U", "/run/libvirt/libvirt-sock"]``).
 
-        process = await anyio.open_process(list(argv))
-        assert process.stdin is not None
-        assert process.stdout is not None
-        stream = StapledByteStream(process.stdin, process.stdout)
+        The command's standard error is read all along (it never blocks on it) and ends up
+        in the :class:`~netrpc.errors.ConnectionLostError` of calls when the connection
+        ends; leaving the context terminates the command and reaps it.
+        """
+        from ._command import CommandStream
+
+        command = await CommandStream.spawn(argv, env=env)
+        # The standard error reader runs beside the client; it never raises, so the body's
+        # own exception leaves this context as itself, not in an ExceptionGroup.
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
         try:
+            tg.start_soon(command.read_stderr)
+            stream: anyio.abc.ByteStream = await _login(
+                command, sasl, secure=True, host="localhost"
+            )
             async with cls(stream, **options) as client:
                 yield client
         finally:
             with anyio.CancelScope(shield=True):
-                await process.aclose()
+                await command.aclose()
+            tg.cancel_scope.cancel()
+            await tg.__aexit__(None, None, None)
 
     async def __aenter__(self) -> Client:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._wake_writer = anyio.Event()
+        self._flushed = anyio.Event()
         self._task_group.start_soon(self._reader)
         self._task_group.start_soon(self._writer)
         if self._keepalive:
@@ -234,6 +335,10 @@ class Client:
     ) -> bytes:
         """Call a procedure with raw XDR *payload*; return the raw reply payload.
 
+        Bound a call with a cancel scope (``with anyio.fail_after(5): await
+        client.call(...)``): a call given up on is never cut in half on the wire, its
+        reply is discarded when it arrives, and the connection stays usable.
+
         :raises RPCError: when the server answers with an error.
         :raises ConnectionLostError: when the connection dies before the reply.
         """
@@ -258,9 +363,12 @@ class Client:
         serial = self.conn.send_call(program, version, procedure, payload, tuple(fds))
         self._waiters[serial] = waiter
         try:
-            await self._flush()
+            # The writer task sends the call: cancelling this caller (or its timeout) can
+            # never cut a message in half.
+            self._wake()
             await waiter.done.wait()
         finally:
+            # Without a waiter the reader discards a late reply.
             self._waiters.pop(serial, None)
         if waiter.error is not None:
             raise waiter.error
@@ -270,7 +378,10 @@ class Client:
         return waiter.header, waiter.payload, waiter.fds
 
     async def call_procedure(
-        self, program: type[Program] | Program, proc: Procedure | int | str, args: Any = None
+        self,
+        program: type[Program] | Program,
+        proc: Procedure | int | str,
+        args: Any = None,
     ) -> Any:
         """Call a declared procedure with typed arguments and decode the typed result."""
         procedure = _find_procedure(program, proc)
@@ -304,7 +415,7 @@ class Client:
         self._stream_handlers[serial] = stream._packet_received
         self._waiters[serial] = waiter
         try:
-            await self._flush()
+            self._wake()
             await waiter.done.wait()
         except BaseException:
             stream._close("call cancelled")
@@ -353,11 +464,26 @@ class Client:
     async def _flush(self) -> None:
         try:
             await self._pump.flush()
+        except ConnectionLostError as exc:
+            self._connection_lost(str(exc))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._connection_lost(f"send failed: {exc!r}")
 
     async def _wait_written(self, below: int = 1) -> None:
-        await self._pump.wait_written(below)
+        """Wait until less than *below* bytes of queued output are left (back-pressure for
+        stream senders); the writer task does the writing."""
+        conn = self.conn
+        while True:
+            if conn.closed_reason is not None:
+                raise StreamAbortedError(conn.closed_reason)
+            if conn.pending_output < below and not (below == 1 and self._pump.sending):
+                if conn.has_output:
+                    self._wake()
+                return
+            flushed = self._flushed
+            assert flushed is not None
+            self._wake()
+            await flushed.wait()
 
     async def _writer(self) -> None:
         while True:
@@ -365,6 +491,12 @@ class Client:
             await self._wake_writer.wait()
             self._wake_writer = anyio.Event()
             await self._flush()
+            self._written()
+
+    def _written(self) -> None:
+        done, self._flushed = self._flushed, anyio.Event()
+        if done is not None:
+            done.set()
 
     def _wake(self) -> None:
         if self._wake_writer is not None:
@@ -409,6 +541,9 @@ class Client:
         except RemoteProtocolError as exc:
             log.warning("protocol error from server: %s", exc)
             self._connection_lost(str(exc))
+        except ConnectionLostError as exc:
+            # A transport that knows why (a command's standard error).
+            self._connection_lost(str(exc))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._connection_lost(f"connection lost: {exc!r}")
 
@@ -441,6 +576,7 @@ class Client:
             if isinstance(owner, ClientStream):
                 owner._connection_lost(reason)
         self._stream_handlers.clear()
+        self._written()  # stream senders waiting for the writer see the end
         self.closed.set()
 
     def _fail_all(self, reason: str) -> None:

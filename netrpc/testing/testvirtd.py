@@ -151,22 +151,28 @@ class TestVirtd:
         assert proc is not None
         assert proc.stdout is not None
         lines: list[str] = []
-        done = threading.Event()
+        ready = threading.Event()
+        done = threading.Event()  # ready, or the output ended
 
         def read() -> None:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                (self._stdout if done.is_set() else lines).append(line)
-                if line.strip() == "ready":
-                    done.set()
-            done.set()
+            try:
+                for line in proc.stdout:
+                    (self._stdout if ready.is_set() else lines).append(line)
+                    if line.strip() == "ready":
+                        ready.set()
+                        done.set()
+            finally:
+                done.set()
 
         self._reader = threading.Thread(target=read, name="testvirtd-stdout", daemon=True)
         self._reader.start()
-        if not done.wait(self.startup_timeout) or proc.poll() is not None:
+        done.wait(self.startup_timeout)
+        if not ready.is_set() or proc.poll() is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)  # let it finish saying why
             raise TestVirtdError(
-                f"testvirtd did not start ({_status(proc)}):\n"
-                + "".join(lines) + self.log()
+                f"testvirtd did not start ({_status(proc)}):\n" + "".join(lines) + self.log()
             )
         for line in lines:
             for kind, port in _PORT.findall(line):
