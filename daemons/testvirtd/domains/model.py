@@ -295,6 +295,9 @@ class Domains:
             dom = _Domain(defn=defn, persistent=persistent, managed_save=managed_save)
             if state != DomainState.SHUTOFF:
                 dom.id = self._new_id()
+                if persistent:
+                    # testDomainStartState: the persistent definition is kept apart
+                    dom.new_defn = defn.copy()
             dom.state, dom.reason = state, 0
             self._objects[defn.uuid] = dom
             return dom.ref()
@@ -683,7 +686,7 @@ class Domains:
         self, d: _Domain, reason: int, detail: int | None, *, remove_transient: bool = True
     ) -> None:
         d.state, d.reason = DomainState.SHUTOFF, reason
-        if remove_transient or d.new_defn is not None:
+        if d.persistent or remove_transient or d.new_defn is not None:
             # libvirt resets the id when it goes back to the persistent definition; a
             # transient domain kept without one keeps its id (and counts as active).
             d.id = -1
