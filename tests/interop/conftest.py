@@ -16,6 +16,7 @@ from ._testvirtd import Testvirtd
 from .peers import Holder, RealLibvirtd
 from .peers import require_peer as require
 from .sidebyside import SideBySide, side_by_side
+from .sshd import PrivateSshd, find_sshd
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,6 +93,16 @@ def real_libvirtd(
     workdir = peers.short_workdir(tmp_path_factory.mktemp("libvirtd"))
     daemon = RealLibvirtd(workdir)
     daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[PrivateSshd]:
+    """A private sshd on 127.0.0.1 (throwaway keys); its ``uri()`` builds ssh URIs."""
+    daemon = PrivateSshd(require(find_sshd)).start()
     try:
         yield daemon
     finally:
