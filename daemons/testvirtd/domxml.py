@@ -186,6 +186,12 @@ class VirtError(RPCError):
         return cls.fmt(ErrCode.XML_ERROR, domain, "XML error: %s", info)
 
     @classmethod
+    def api_invalid_arg(cls, domain: int, api: str, arg: str, text: str) -> VirtError:
+        """``virReportInvalidArg`` of a public API entry point: the text alone (no
+        "invalid argument" prefix), the API and the argument's name in str1/str2."""
+        return cls(ErrCode.INVALID_ARG, domain, text, str1=api, str2=arg, int1=0, int2=0)
+
+    @classmethod
     def no_support(cls, domain: int, function: str) -> VirtError:
         """``this function is not supported by the connection driver: <function>``."""
         return cls.fmt(

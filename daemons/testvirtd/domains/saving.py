@@ -49,7 +49,7 @@ SAVE_IMAGE_XML_SECURE: Final = 1
 #: virDomainCoreDumpFlags / virDomainCoreDumpFormat
 DUMP_CRASH: Final = 1
 DUMP_LIVE: Final = 2
-DUMP_RESET: Final = 16
+DUMP_RESET: Final = 8
 DUMP_FORMAT_RAW: Final = 0
 DUMP_FORMAT_LAST: Final = 5
 

@@ -17,7 +17,7 @@ from netrpc.io.server.stream import ServerStream
 
 from .. import protocol as P
 from ..connection import RemoteBase
-from ..domxml import ErrCode, ErrDomain, VirtError
+from ..domxml import ErrDomain, VirtError
 from .procedures import dom_ref
 from .saving import (
     DUMP_CRASH,
@@ -43,20 +43,18 @@ _DUMP_LIVE: Final = (DUMP_LIVE, "VIR_DUMP_LIVE")
 _DUMP_RESET: Final = (DUMP_RESET, "VIR_DUMP_RESET")
 
 
-def _invalid_arg(text: str) -> VirtError:
-    return VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s", text)
-
-
-def _exclusive(flags: int, first: tuple[int, str], second: tuple[int, str]) -> None:
-    """``VIR_EXCLUSIVE_FLAGS_GOTO`` of libvirt-domain.c."""
+def _exclusive(api: str, flags: int, first: tuple[int, str], second: tuple[int, str]) -> None:
+    """``VIR_EXCLUSIVE_FLAGS_GOTO`` of the public API *api*."""
     if flags & first[0] and flags & second[0]:
-        raise _invalid_arg(f"Flags '{first[1]}' and '{second[1]}' are mutually exclusive")
+        raise VirtError.api_invalid_arg(
+            ErrDomain.DOMAIN, api, "ctl",
+            f"Flags '{first[1]}' and '{second[1]}' are mutually exclusive")
 
 
-def _dump_flags(flags: int) -> None:
-    _exclusive(flags, _DUMP_CRASH, _DUMP_LIVE)
-    _exclusive(flags, _DUMP_CRASH, _DUMP_RESET)
-    _exclusive(flags, _DUMP_LIVE, _DUMP_RESET)
+def _dump_flags(api: str, flags: int) -> None:
+    _exclusive(api, flags, _DUMP_CRASH, _DUMP_LIVE)
+    _exclusive(api, flags, _DUMP_CRASH, _DUMP_RESET)
+    _exclusive(api, flags, _DUMP_LIVE, _DUMP_RESET)
 
 
 class DomainSavingProcedures(RemoteBase):
@@ -74,7 +72,7 @@ class DomainSavingProcedures(RemoteBase):
 
     def domain_save_flags(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainSaveFlags")
-        _exclusive(args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
+        _exclusive("virDomainSaveFlags", args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
         saving.save(dom_ref(args.dom), canonical_path(args.to), args.dxml, args.flags)
         self.changed(call)
 
@@ -85,7 +83,7 @@ class DomainSavingProcedures(RemoteBase):
 
     def domain_restore_flags(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainRestoreFlags")
-        _exclusive(args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
+        _exclusive("virDomainRestoreFlags", args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
         saving.restore(canonical_path(args.from_), args.dxml, args.flags)
         self.changed(call)
 
@@ -96,14 +94,14 @@ class DomainSavingProcedures(RemoteBase):
 
     def domain_save_image_define_xml(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainSaveImageDefineXML")
-        _exclusive(args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
+        _exclusive("virDomainSaveImageDefineXML", args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
         saving.define_image_xml(canonical_path(args.file), args.dxml, args.flags)
 
     # -------------------------------------------------------------- managed save
 
     def domain_managed_save(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainManagedSave")
-        _exclusive(args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
+        _exclusive("virDomainManagedSave", args.flags, _SAVE_RUNNING, _SAVE_PAUSED)
         saving.managed_save(dom_ref(args.dom), args.flags)
         self.changed(call)
 
@@ -116,15 +114,17 @@ class DomainSavingProcedures(RemoteBase):
 
     def domain_core_dump(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainCoreDump")
-        _dump_flags(args.flags)
+        _dump_flags("virDomainCoreDump", args.flags)
         saving.core_dump(dom_ref(args.dom), canonical_path(args.to), 0, args.flags)
         self.changed(call)
 
     def domain_core_dump_with_format(self, call: Call, args: Any) -> None:
         saving = self._saving(call, "virDomainCoreDumpWithFormat")
         if args.dumpformat >= DUMP_FORMAT_LAST:
-            raise _invalid_arg(f"dumpformat '{args.dumpformat}' is not supported")
-        _dump_flags(args.flags)
+            raise VirtError.api_invalid_arg(ErrDomain.DOMAIN, "virDomainCoreDumpWithFormat",
+                                            "flags",
+                                            f"dumpformat '{args.dumpformat}' is not supported")
+        _dump_flags("virDomainCoreDumpWithFormat", args.flags)
         saving.core_dump(dom_ref(args.dom), canonical_path(args.to), args.dumpformat,
                          args.flags)
         self.changed(call)

@@ -15,7 +15,7 @@ from netrpc import Call, ErrorCode, ErrorDomain, RPCError
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domains.procedures import dom_ref
-from ..domxml import ErrCode, VirtError
+from ..domxml import VirtError
 from ..hypervisor import Hypervisor
 from .defs import ERR_FROM_CHECKPOINT, ERR_FROM_SNAPSHOT
 from .model import C, S
@@ -26,20 +26,20 @@ __all__ = ("SnapshotProcedures",)
 LIST_MAX: Final = 16384
 
 
-def _exclusive(flags: int, first: tuple[int, str], second: tuple[int, str],
+def _exclusive(api: str, flags: int, first: tuple[int, str], second: tuple[int, str],
                domain: int) -> None:
-    """``VIR_EXCLUSIVE_FLAGS_GOTO``."""
+    """``VIR_EXCLUSIVE_FLAGS_GOTO`` in the public API *api*."""
     if flags & first[0] and flags & second[0]:
-        raise VirtError.fmt(ErrCode.INVALID_ARG, domain, "invalid argument: %s",
-                            f"Flags '{first[1]}' and '{second[1]}' are mutually exclusive")
+        raise VirtError.api_invalid_arg(
+            domain, api, "ctl", f"Flags '{first[1]}' and '{second[1]}' are mutually exclusive")
 
 
-def _requires(flags: int, flag: tuple[int, str], required: tuple[int, str],
+def _requires(api: str, flags: int, flag: tuple[int, str], required: tuple[int, str],
               domain: int) -> None:
-    """``VIR_REQUIRE_FLAG_GOTO``: *flag* needs *required*."""
+    """``VIR_REQUIRE_FLAG_GOTO`` in the public API *api*: *flag* needs *required*."""
     if flags & flag[0] and not flags & required[0]:
-        raise VirtError.fmt(ErrCode.INVALID_ARG, domain, "invalid argument: %s",
-                            f"Flag '{required[1]}' is required by flag '{flag[1]}'")
+        raise VirtError.api_invalid_arg(
+            domain, api, "ctl", f"Flag '{required[1]}' is required by flag '{flag[1]}'")
 
 
 def _secure_denied(api: str, domain: int) -> RPCError:
@@ -50,14 +50,24 @@ def _secure_denied(api: str, domain: int) -> RPCError:
 def _non_negative(value: int, arg: str, api: str, domain: int) -> None:
     """``virCheckNonNegativeArgGoto``."""
     if value < 0:
-        raise VirtError.fmt(ErrCode.INVALID_ARG, domain, "invalid argument: %s",
-                            f"{arg} in {api} must be zero or greater")
+        raise VirtError.api_invalid_arg(domain, api, arg,
+                                        f"{arg} in {api} must be zero or greater")
 
 
 def _max_names(maxnames: int) -> None:
     if maxnames > LIST_MAX:
         raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
                                  "maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX")
+
+
+def _names_reply(names: list[str], maxnames: int) -> list[str]:
+    """The names libvirtd can send back for *maxnames*: libvirt's list functions count every
+    match but fill only *maxnames* slots, and libvirtd 9.0 then fails to encode its reply
+    (with no slot at all it crashes; testvirtd answers the same error)."""
+    if len(names) > maxnames:
+        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
+                                 "Unable to encode message payload")
+    return names
 
 
 def _snap(name: str, dom: Any) -> Any:
@@ -96,9 +106,10 @@ class SnapshotProcedures(RemoteBase):
     def domain_snapshot_create_xml(self, call: Call, args: Any) -> Any:
         hv = self.writable(call, "virDomainSnapshotCreateXML").hv
         flags = args.flags
-        _requires(flags, _CURRENT, _REDEFINE, ERR_FROM_SNAPSHOT)
-        _exclusive(flags, _REDEFINE, _NO_METADATA, ERR_FROM_SNAPSHOT)
-        _exclusive(flags, _REDEFINE, _HALT, ERR_FROM_SNAPSHOT)
+        api = "virDomainSnapshotCreateXML"
+        _requires(api, flags, _CURRENT, _REDEFINE, ERR_FROM_SNAPSHOT)
+        _exclusive(api, flags, _REDEFINE, _NO_METADATA, ERR_FROM_SNAPSHOT)
+        _exclusive(api, flags, _REDEFINE, _HALT, ERR_FROM_SNAPSHOT)
         name = hv.snapshots.create_xml(dom_ref(args.dom), args.xml_desc, flags)
         self.changed(call)
         return P.DomainSnapshotCreateXmlRet(_snap(name, args.dom))
@@ -121,7 +132,7 @@ class SnapshotProcedures(RemoteBase):
         _non_negative(args.maxnames, "nameslen", "virDomainSnapshotListNames",
                       ERR_FROM_SNAPSHOT)
         names = hv.snapshots.list_names(dom_ref(args.dom), args.flags)
-        return P.DomainSnapshotListNamesRet(names[: args.maxnames])
+        return P.DomainSnapshotListNamesRet(_names_reply(names, args.maxnames))
 
     def domain_list_all_snapshots(self, call: Call, args: Any) -> Any:
         names = self._hv(call).snapshots.list_names(
@@ -141,7 +152,7 @@ class SnapshotProcedures(RemoteBase):
         _non_negative(args.maxnames, "nameslen", "virDomainSnapshotListChildrenNames",
                       ERR_FROM_SNAPSHOT)
         names = hv.snapshots.list_children(dom_ref(args.snap.dom), args.snap.name, args.flags)
-        return P.DomainSnapshotListChildrenNamesRet(names[: args.maxnames])
+        return P.DomainSnapshotListChildrenNamesRet(_names_reply(names, args.maxnames))
 
     def domain_snapshot_list_all_children(self, call: Call, args: Any) -> Any:
         names = self._hv(call).snapshots.list_children(
@@ -181,13 +192,15 @@ class SnapshotProcedures(RemoteBase):
 
     def domain_revert_to_snapshot(self, call: Call, args: Any) -> None:
         hv = self.writable(call, "virDomainRevertToSnapshot").hv
-        _exclusive(args.flags, _REVERT_RUNNING, _REVERT_PAUSED, ERR_FROM_SNAPSHOT)
+        _exclusive("virDomainRevertToSnapshot", args.flags, _REVERT_RUNNING, _REVERT_PAUSED,
+                   ERR_FROM_SNAPSHOT)
         hv.snapshots.revert(dom_ref(args.snap.dom), args.snap.name, args.flags)
         self.changed(call)
 
     def domain_snapshot_delete(self, call: Call, args: Any) -> None:
         hv = self.writable(call, "virDomainSnapshotDelete").hv
-        _exclusive(args.flags, _DELETE_CHILDREN, _DELETE_CHILDREN_ONLY, ERR_FROM_SNAPSHOT)
+        _exclusive("virDomainSnapshotDelete", args.flags, _DELETE_CHILDREN,
+                   _DELETE_CHILDREN_ONLY, ERR_FROM_SNAPSHOT)
         hv.snapshots.delete(dom_ref(args.snap.dom), args.snap.name, args.flags)
         self.changed(call)
 
@@ -196,8 +209,9 @@ class SnapshotProcedures(RemoteBase):
     def domain_checkpoint_create_xml(self, call: Call, args: Any) -> Any:
         hv = self.writable(call, "virDomainCheckpointCreateXML").hv
         flags = args.flags
-        _exclusive(flags, _C_REDEFINE, _C_QUIESCE, ERR_FROM_CHECKPOINT)
-        _requires(flags, _C_REDEFINE_VALIDATE, _C_REDEFINE, ERR_FROM_CHECKPOINT)
+        api = "virDomainCheckpointCreateXML"
+        _exclusive(api, flags, _C_REDEFINE, _C_QUIESCE, ERR_FROM_CHECKPOINT)
+        _requires(api, flags, _C_REDEFINE_VALIDATE, _C_REDEFINE, ERR_FROM_CHECKPOINT)
         name = hv.snapshots.checkpoint_create_xml(dom_ref(args.dom), args.xml_desc, flags)
         self.changed(call)
         return P.DomainCheckpointCreateXmlRet(_chk(name, args.dom))
@@ -235,8 +249,8 @@ class SnapshotProcedures(RemoteBase):
 
     def domain_checkpoint_delete(self, call: Call, args: Any) -> None:
         hv = self.writable(call, "virDomainCheckpointDelete").hv
-        _exclusive(args.flags, _C_DELETE_CHILDREN, _C_DELETE_CHILDREN_ONLY,
-                   ERR_FROM_CHECKPOINT)
+        _exclusive("virDomainCheckpointDelete", args.flags, _C_DELETE_CHILDREN,
+                   _C_DELETE_CHILDREN_ONLY, ERR_FROM_CHECKPOINT)
         chk = args.checkpoint
         hv.snapshots.checkpoint_delete(dom_ref(chk.dom), chk.name, args.flags)
         self.changed(call)
