@@ -21,11 +21,11 @@ from typing import Any
 
 from netrpc.core.errors import RPCError
 
+from . import xmltree
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
 
 __all__ = (
     "MAX_XML_SIZE",
-    "RAW_XML",
     "DomainDef",
     "ErrCode",
     "ErrDomain",
@@ -240,7 +240,9 @@ class _TooDeep(Exception):
         self.offset = offset
 
 
-def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) -> ET.Element:
+def parse_xml(
+    text: str | bytes, root: str | None, *, context: str, err_domain: int
+) -> ET.Element:
     """Parse a client document safely and check its root element name.
 
     The bytes are read as UTF-8 whatever the XML declaration says, as libvirtd's libxml2 reads
@@ -251,6 +253,7 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
     :param context: libvirt's document label (``domain_definition``, ``network_definition``,
         ``storage_pool_definition``, ``storage_volume_definition``), used in parse errors.
     :param err_domain: the error domain for parse errors (20 for domains, 18 storage, ...).
+    :param root: the root element's name (None: any).
     :raises VirtError: code 35 for syntax errors, a DOCTYPE or an oversized document; code 27
         domain 5 for a wrong root element.
     """
@@ -338,6 +341,11 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
             # The document ended inside a start tag: libxml2's words for where it stopped.
             line, text, col = xml_position(raw, len(raw))
             raise detail(line, cut, text or None, col) from None
+        known = _libxml2_complaint(exc.code, raw, start, open_tags)
+        if known is not None:
+            msg, where = known
+            line, line_text, col = xml_position(raw, where)
+            raise detail(line, msg, line_text, col) from None
         msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
         msg = msg[:1].upper() + msg[1:]
         line_text = xml_position(raw, start)[1]
@@ -345,7 +353,7 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
     if problem is not None:
         raise refused(problem.offset, problem.message)
     elem = builder.close()
-    if elem.tag != root:
+    if root is not None and elem.tag != root:
         raise VirtError.fmt(
             ErrCode.XML_ERROR,
             ErrDomain.XML,
@@ -353,6 +361,44 @@ def parse_xml(text: str | bytes, root: str, *, context: str, err_domain: int) ->
             f"expecting root element of '{root}', not '{elem.tag}'",
         )
     return elem
+
+
+_EXPAT = xml.parsers.expat.errors.codes
+_NAME_AT = re.compile(rb"[^\s=/>]+")
+
+
+def _libxml2_complaint(
+    code: int, raw: bytes, index: int, open_tags: list[tuple[str, int]]
+) -> tuple[str, int] | None:
+    """libxml2's message for the well-formedness error expat found at *index*, and where
+    libxml2 reports it (None: no equivalent known, expat's text is used)."""
+    name_match = _NAME_AT.match(raw, index)
+    name = name_match.group().decode("utf-8", "replace") if name_match else ""
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]:
+        return "Extra content at the end of the document", index
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_TAG_MISMATCH] and open_tags:
+        tag, line = open_tags[-1]
+        close = raw.find(b">", index)
+        where = close + 1 if close >= 0 else len(raw)
+        return f"Opening and ending tag mismatch: {tag} line {line} and {name}", where
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_DUPLICATE_ATTRIBUTE]:
+        # reported after the repeated attribute's value
+        value = re.compile(rb"\s*=\s*(\"[^\"]*\"|'[^']*')").match(raw, index + len(name))
+        where = value.end() if value else index
+        return f"Attribute {name} redefined", where
+    ref = re.compile(rb"&(#?)([^;]*);").match(raw, index)
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_UNDEFINED_ENTITY] and ref:
+        return f"Entity '{ref.group(2).decode('utf-8', 'replace')}' not defined", ref.end()
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_BAD_CHAR_REF] and ref and ref.group(1):
+        digits = ref.group(2).decode("ascii", "replace")
+        try:
+            value = int(digits[1:], 16) if digits[:1] in ("x", "X") else int(digits)
+        except ValueError:
+            return None
+        return f"xmlParseCharRef: invalid xmlChar value {value}", ref.end()
+    if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_SYNTAX] and not open_tags:
+        return "Start tag expected, '<' not found", index
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,10 +482,6 @@ def random_mac() -> str:
 # libvirt-style serialisation of element trees
 
 
-#: tag of a placeholder element whose text is written out verbatim by :func:`format_element`
-RAW_XML = "__raw_xml__"
-
-
 def _esc(text: str) -> str:
     # libvirt's escaping (virBufferEscapeString) handles quotes in text too.
     return (
@@ -458,9 +500,6 @@ def format_element(elem: ET.Element, indent: int) -> str:
     elements on one line; whitespace-only text between children is dropped.
     """
     pad = " " * indent
-    if elem.tag == RAW_XML:
-        # text already serialised (metadata elements, written as libxml2 dumps them)
-        return f"{pad}{elem.text or ''}\n"
     attrs = "".join(f" {k}='{_esc(v)}'" for k, v in elem.attrib.items())
     children = list(elem)
     text = elem.text or ""
@@ -518,7 +557,7 @@ DOMAIN_TYPES = frozenset(
 
 #: Top-level elements kept verbatim, in the order libvirt writes them; others are dropped
 #: (as the real test driver drops elements it does not know).
-_BEFORE_MEMORY = ("genid", "metadata", "maxMemory")
+_BEFORE_MEMORY = ("genid", "maxMemory")
 _AFTER_MEMORY = ("blkiotune", "memtune", "memoryBacking")
 _AFTER_VCPU = (
     "vcpus",
@@ -613,6 +652,8 @@ class DomainDef:
     on_crash: str = "destroy"
     extra: dict[str, list[ET.Element]] = field(default_factory=dict)
     devices: list[ET.Element] = field(default_factory=list)
+    #: ``<metadata>`` as libvirt keeps it (see :mod:`.xmltree`)
+    metadata: xmltree.Element | None = None
 
     @property
     def uuid_str(self) -> str:
@@ -620,8 +661,15 @@ class DomainDef:
         return format_uuid(self.uuid)
 
     def copy(self) -> DomainDef:
-        """A deep copy (definitions are mutable; live and config copies must not alias)."""
-        return copy.deepcopy(self)
+        """A deep copy (definitions are mutable; live and config copies must not alias).
+
+        libvirt copies a definition by formatting and parsing it again; of what testvirtd
+        keeps, only ``<metadata>`` can change on the way (formatting whitespace dropped).
+        """
+        new = copy.deepcopy(self)
+        if new.metadata is not None:
+            new.metadata = xmltree.reparse_metadata(new.metadata)
+        return new
 
     def interface_macs(self) -> list[str]:
         """MAC addresses of the domain's interfaces, in device order."""
@@ -760,6 +808,22 @@ def parse_domain_xml(
     """
     dom = ErrDomain.DOMAIN
     root = parse_xml(text, "domain", context="domain_definition", err_domain=dom)
+    # libvirt's order: name and UUID, then the type; the '/' check comes after parsing
+    name = _text(root.find("name"))
+    if not name:
+        raise VirtError(
+            ErrCode.NO_NAME, dom, "missing name information", str1="missing name information"
+        )
+
+    uuid_text = _text(root.find("uuid"))
+    if uuid_text is None:
+        raw_uuid = random_uuid()
+    else:
+        try:
+            raw_uuid = parse_uuid(uuid_text)
+        except ValueError:
+            raise VirtError.internal_error(dom, "malformed uuid element") from None
+
     dtype = root.get("type")
     if dtype is None:
         raise VirtError.internal_error(dom, "missing domain type attribute")
@@ -778,23 +842,6 @@ def parse_domain_xml(
             f"domain type '{dtype}' is not supported by this host "
             f"(expecting one of {', '.join(sorted(allowed_types))})",
         )
-    name = _text(root.find("name"))
-    if not name:
-        raise VirtError(
-            ErrCode.NO_NAME, dom, "missing name information", str1="missing name information"
-        )
-    if "/" in name:
-        raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
-
-    uuid_text = _text(root.find("uuid"))
-    if uuid_text is None:
-        raw_uuid = random_uuid()
-    else:
-        try:
-            raw_uuid = parse_uuid(uuid_text)
-        except ValueError:
-            raise VirtError.internal_error(dom, "malformed uuid element") from None
-
     os_elem = root.find("os")
     type_elem = os_elem.find("type") if os_elem is not None else None
     os_type = _text(type_elem)
@@ -885,6 +932,13 @@ def parse_domain_xml(
         if child.tag in _PASSTHROUGH:
             extra.setdefault(child.tag, []).append(_strip_ws(child))
 
+    if "/" in name:
+        raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
+    metadata = None
+    if root.find("metadata") is not None:
+        raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
+        metadata = xmltree.metadata_from_document(xmltree.parse_document(raw, keep_blanks=False))
+
     clock = root.find("clock")
     devices_elem = root.find("devices")
     devices = _normalise_devices(list(devices_elem) if devices_elem is not None else [])
@@ -910,6 +964,7 @@ def parse_domain_xml(
         on_crash=lifecycle["on_crash"],
         extra=extra,
         devices=devices,
+        metadata=metadata,
     )
 
 
@@ -933,8 +988,9 @@ def format_domain_xml(d: DomainDef, dom_id: int | None = None, *, secure: bool =
         out.append(f"  <title>{_esc(d.title)}</title>\n")
     if d.description is not None:
         out.append(f"  <description>{_esc(d.description)}</description>\n")
-    for tag in ("metadata", "maxMemory"):
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+    if d.metadata is not None:
+        out.append(f"  {xmltree.dump(d.metadata, 1)}\n")
+    out.extend(format_element(e, 2) for e in d.extra.get("maxMemory", []))
     out.append(f"  <memory unit='KiB'>{d.memory_kib}</memory>\n")
     out.append(f"  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
     for tag in _AFTER_MEMORY:

@@ -39,7 +39,8 @@ import anyio.to_thread
 
 from netrpc import Call, Program
 
-from .domxml import ErrDomain, VirtError, format_domain_xml
+from .domains.model import domain_entry
+from .domxml import ErrDomain, VirtError
 
 if TYPE_CHECKING:
     from .hypervisor import Hypervisor
@@ -102,8 +103,9 @@ def remove_leftovers(path: str) -> list[str]:
 
 class _Encoder:
     """Encodes :meth:`Hypervisor.snapshot` documents, each domain's entry once: entries are
-    kept by the identity of the definitions (replaced, never changed in place) and the
-    domain's other fields, so a save encodes only what changed since the last one."""
+    kept by the identity of the snapshot's definitions (copies a snapshot takes again only
+    for domains that may have changed) and the domain's other fields, so a save encodes
+    only what changed since the last one."""
 
     def __init__(self) -> None:
         self._entries: dict[tuple[Any, ...], tuple[Any, Any, str]] = {}
@@ -112,18 +114,11 @@ class _Encoder:
         entries = self._entries
         fresh: dict[tuple[Any, ...], tuple[Any, Any, str]] = {}
         parts = []
-        for defn, new_defn, *fields in snapshot["domains"]:
-            key = (id(defn), id(new_defn), *fields)
+        for defn, new_defn, fields in snapshot["domains"]:
+            key = (id(defn), id(new_defn), fields)
             entry = entries.get(key)
             if entry is None or entry[0] is not defn or entry[1] is not new_defn:
-                persistent, state, reason, dom_id, autostart = fields
-                text = json.dumps({
-                    "xml": format_domain_xml(defn, None, secure=True),
-                    "new_xml": (format_domain_xml(new_defn, None, secure=True)
-                                if new_defn is not None else None),
-                    "persistent": persistent, "state": state, "reason": reason,
-                    "id": dom_id, "autostart": autostart,
-                }, sort_keys=True)
+                text = json.dumps(domain_entry(defn, new_defn, fields), sort_keys=True)
                 entry = (defn, new_defn, text)  # the definitions stay alive with their key
             fresh[key] = entry
             parts.append(entry[2])

@@ -8,12 +8,14 @@ driver's code, domain and text.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .. import xmltree
 from ..core import DriverCore, Event, Flavour, list_filter
 from ..domxml import (
     DomainDef,
@@ -39,6 +41,7 @@ __all__ = (
     "DomainState",
     "Domains",
     "MonitorEvent",
+    "domain_entry",
 )
 
 
@@ -221,6 +224,9 @@ class _Domain:
     managed_save: bool = False
     #: the domain's snapshots and checkpoints (see :mod:`..snapshots.model`)
     moments: Any = None
+    #: counts the lookups of the object (its definitions may have changed in place since
+    #: the last state-file snapshot of them when it moved)
+    version: int = 0
 
     @property
     def active(self) -> bool:
@@ -268,12 +274,44 @@ def _not_running(d: _Domain) -> VirtError:
     return VirtError.internal_error(ErrDomain.TEST, f"domain '{d.defn.name}' not running")
 
 
+def _fields(d: _Domain) -> tuple[Any, ...]:
+    """The state-file fields of *d* beside its definitions (hashable)."""
+    priv = json.dumps(d.priv, sort_keys=True) if d.priv else ""
+    return (d.persistent, d.state, d.reason, d.id, d.autostart, priv, d.managed_save)
+
+
+def domain_entry(defn: DomainDef, new_defn: DomainDef | None, fields: tuple[Any, ...]
+                 ) -> dict[str, Any]:
+    """One domain's entry in the state file (see :meth:`Domains.snapshot`)."""
+    persistent, state, reason, dom_id, autostart, priv, managed_save = fields
+    item: dict[str, Any] = {
+        "xml": format_domain_xml(defn, None, secure=True),
+        "new_xml": format_domain_xml(new_defn, None, secure=True) if new_defn else None,
+        "persistent": persistent,
+        "state": state,
+        "reason": reason,
+        "id": dom_id,
+        "autostart": autostart,
+    }
+    if defn.metadata is not None:
+        item["metadata"] = xmltree.to_json(defn.metadata)
+    if new_defn is not None and new_defn.metadata is not None:
+        item["new_metadata"] = xmltree.to_json(new_defn.metadata)
+    if priv:
+        item["priv"] = json.loads(priv)
+    if managed_save:
+        item["managed_save"] = True
+    return item
+
+
 class Domains:
     """The domains of one driver instance (thread-safe; events go through the core)."""
 
     def __init__(self, core: DriverCore) -> None:
         self._core = core
         self._objects: dict[bytes, _Domain] = {}
+        #: the copies the last snapshot took: uuid -> (object, its version, defn, new_defn)
+        self._snapshots: dict[bytes, tuple[_Domain, int, DomainDef, DomainDef | None]] = {}
         #: the id the next domain to start gets
         self.next_id = 1
         #: whether a domain (by UUID) has snapshots; the snapshots room answers it
@@ -347,6 +385,7 @@ class Domains:
                 "Domain not found: %s",
                 f"no domain with matching uuid '{format_uuid(raw)}' ({name})",
             )
+        dom.version += 1  # the caller may change its definitions in place
         return dom
 
     def lookup_by_name(self, name: str) -> DomainRef:
@@ -393,6 +432,8 @@ class Domains:
     def objects(self) -> list[_Domain]:
         """Every domain object, in definition order (call inside :meth:`access` or with the
         lock held)."""
+        for d in self._objects.values():
+            d.version += 1
         return list(self._objects.values())
 
     @property
@@ -888,43 +929,51 @@ class Domains:
     def dump(self) -> dict[str, Any]:
         """The domains as JSON-serialisable data (for the state file)."""
         with self._core.lock:
-            items = [
-                {
-                    "xml": format_domain_xml(d.defn, None, secure=True),
-                    "new_xml": (
-                        format_domain_xml(d.new_defn, None, secure=True) if d.new_defn else None
-                    ),
-                    "persistent": d.persistent,
-                    "state": d.state,
-                    "reason": d.reason,
-                    "id": d.id,
-                    "autostart": d.autostart,
-                }
-                for d in self._objects.values()
-            ]
+            items = [domain_entry(d.defn, d.new_defn, _fields(d)) for d in self._objects.values()]
             return {"next_id": self.next_id, "domains": items}
 
     def snapshot(self) -> tuple[int, list[tuple[Any, ...]]]:
-        """What :meth:`dump` needs, taken quickly: ``(next_id, [(defn, new_defn, persistent,
-        state, reason, id, autostart), ...])``.  Definitions are replaced, never changed in
-        place, so the snapshot can be formatted later, in another thread."""
+        """What :meth:`dump` needs, taken quickly: ``(next_id, [(defn, new_defn, fields),
+        ...])`` for :func:`domain_entry`.  The definitions are copies of their own, taken
+        again only for domains looked up since the last snapshot, so they can be formatted
+        later, in another thread, and the same objects mean the same contents."""
         with self._core.lock:
-            return self.next_id, [
-                (d.defn, d.new_defn, d.persistent, d.state, d.reason, d.id, d.autostart)
-                for d in self._objects.values()
-            ]
+            taken: dict[bytes, tuple[_Domain, int, DomainDef, DomainDef | None]] = {}
+            out = []
+            for uuid, d in self._objects.items():
+                old = self._snapshots.get(uuid)
+                if old is not None and old[0] is d and old[1] == d.version:
+                    defn, new_defn = old[2], old[3]
+                else:
+                    defn = copy.deepcopy(d.defn)
+                    new_defn = copy.deepcopy(d.new_defn)
+                taken[uuid] = (d, d.version, defn, new_defn)
+                out.append((defn, new_defn, _fields(d)))
+            self._snapshots = taken
+            return self.next_id, out
 
     def restore(self, data: dict[str, Any]) -> None:
         """Load what :meth:`dump` produced (into an empty room)."""
         self.next_id = int(data["next_id"])
         for item in data["domains"]:
             defn = self._parse_domain(item["xml"])
+            new_defn = self._parse_domain(item["new_xml"]) if item.get("new_xml") else None
+            # <metadata> exactly as it was (read back from XML, its whitespace could change)
+            if item.get("metadata") is not None:
+                defn.metadata = xmltree.from_json(item["metadata"])
+            if new_defn is not None and item.get("new_metadata") is not None:
+                new_defn.metadata = xmltree.from_json(item["new_metadata"])
+            priv = item.get("priv") or {}
+            if not isinstance(priv, dict):
+                raise ValueError("priv is not an object")
             self._objects[defn.uuid] = _Domain(
                 defn=defn,
-                new_defn=self._parse_domain(item["new_xml"]) if item.get("new_xml") else None,
+                new_defn=new_defn,
                 persistent=bool(item["persistent"]),
                 state=int(item["state"]),
                 reason=int(item["reason"]),
                 id=int(item["id"]),
                 autostart=bool(item["autostart"]),
+                priv=priv,
+                managed_save=bool(item.get("managed_save", False)),
             )

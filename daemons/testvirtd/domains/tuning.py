@@ -7,14 +7,15 @@ Changes apply to the live definition, the persistent one, or both, as the
 
 from __future__ import annotations
 
-import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import xmltree
 from ..core import Event
-from ..domxml import RAW_XML, DomainDef, ErrCode, ErrDomain, VirtError
+from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError, parse_xml
 from .model import DomainKey, DomainRef, Domains
 from .runtime import (
     AFFECT_CONFIG,
@@ -44,7 +45,6 @@ __all__ = (
     "DomainMetadataChangeEvent",
     "DomainTuning",
     "get_metadata",
-    "host_online_cpus",
     "set_metadata",
 )
 
@@ -77,16 +77,6 @@ IOTUNE_PARAMS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_
                  "write_bytes_sec_max_length", "total_iops_sec_max_length",
                  "read_iops_sec_max_length", "write_iops_sec_max_length")
 IOTUNE_MAX = 1000000000000000
-
-
-def host_online_cpus() -> list[int]:
-    """The CPUs online on the machine the daemon runs on: libvirt's default IOThread
-    affinity is the real host's, even in the test driver."""
-    try:
-        with open("/sys/devices/system/cpu/online") as fh:
-            return parse_cpuset(fh.read().strip())
-    except OSError:
-        return list(range(os.cpu_count() or 1))
 
 
 def _iothread_ids(defn: DomainDef) -> list[int]:
@@ -184,7 +174,9 @@ class DomainTuning:
                 elif defn.vcpu_attrs.get("cpuset"):
                     cpus = parse_cpuset(defn.vcpu_attrs["cpuset"])
                 else:
-                    cpus = host_online_cpus()
+                    # The test driver's default affinity is every current vCPU (not the
+                    # host's CPUs): a map as wide as the definition's current vCPU count.
+                    cpus = list(range(defn.current_vcpus or defn.vcpus))
                 out.append((n, cpus))
             return out
 
@@ -701,8 +693,10 @@ def _exclusive_affect(flags: int) -> None:
         raise exclusive("VIR_DOMAIN_AFFECT_LIVE", "VIR_DOMAIN_AFFECT_CONFIG")
 
 
-def iothread_cpumap(cpus: Sequence[int], maplen: int) -> bytes:
-    """An IOThread's CPU map for the wire."""
+def iothread_cpumap(cpus: Sequence[int]) -> bytes:
+    """An IOThread's CPU map for the wire: as libvirt's virBitmapToData makes it, just long
+    enough for the highest CPU set (one byte when none is)."""
+    maplen = max(cpus) // 8 + 1 if cpus else 1
     return cpumap_bytes(cpus, maplen)
 
 
@@ -809,14 +803,8 @@ def _no_metadata() -> VirtError:
                      str2="Requested metadata element is not present")
 
 
-def _metadata_entries(defn: DomainDef) -> list[ET.Element]:
-    holder = defn.extra.get("metadata", [None])[0]
-    return [] if holder is None else list(holder)
-
-
-def _dump(elem: ET.Element) -> str:
-    text = ET.tostring(elem, encoding="unicode", short_empty_elements=True)
-    return text.replace(" />", "/>")
+#: an XML NCName (the namespace prefix virDomainSetMetadata accepts as key)
+_NCNAME = re.compile(r"[^\W\d][\w.\-\u00b7\u0300-\u036f\u203f\u2040]*")
 
 
 def get_metadata(defn: DomainDef, mtype: int, uri: str | None) -> str:
@@ -829,10 +817,27 @@ def get_metadata(defn: DomainDef, mtype: int, uri: str | None) -> str:
         if defn.title is None:
             raise _no_metadata()
         return defn.title
-    for entry in _metadata_entries(defn):
-        if entry.get("uri") == uri:
-            return entry.get("plain", "")
-    raise _no_metadata()
+    found = xmltree.metadata_element(defn.metadata, uri or "")
+    if found is None:
+        raise _no_metadata()
+    return found
+
+
+def parse_metadata_element(text: str, key: str | None, uri: str | None) -> xmltree.Element:
+    """``virDomainSetMetadata``'s element: parsed (blanks kept), then put into namespace
+    *uri* with prefix *key*."""
+    parse_xml(text, None, context="metadata_xml", err_domain=ErrDomain.DOMAIN)
+    raw = text.encode("utf-8", "surrogateescape")
+    first = xmltree.parse_document(raw, keep_blanks=True)[0]
+    # libxml2 accepts surrounding blanks in the prefix (and keeps them)
+    if not _NCNAME.fullmatch((key or "").strip(" \t\n\r")):
+        raise VirtError.internal_error(ErrDomain.XML,
+                                       "failed to validate prefix for a new XML namespace")
+    if not isinstance(first, xmltree.Element):
+        # the document's first node is a comment or processing instruction
+        raise VirtError.internal_error(ErrDomain.XML, "failed to create a new XML namespace")
+    xmltree.inject_namespace(first, uri or "", key or "")
+    return xmltree.copy_node(first)
 
 
 def set_metadata(defn: DomainDef, mtype: int, text: str | None, key: str | None,
@@ -844,29 +849,8 @@ def set_metadata(defn: DomainDef, mtype: int, text: str | None, key: str | None,
     if mtype == METADATA_TITLE:
         defn.title = text or None
         return
-    entries = [e for e in _metadata_entries(defn) if e.get("uri") != uri]
-    if text:
-        try:
-            parsed = ET.fromstring(text)
-        except ET.ParseError:
-            raise VirtError.xml_error(ErrDomain.DOMAIN, "(metadata_xml): malformed") from None
-        for node in parsed.iter():
-            if len(node) and node.text is not None and not node.text.strip():
-                node.text = None
-            if node.tail is not None and not node.tail.strip():
-                node.tail = None
-        plain = _dump(parsed)
-        ns = ET.Element(f"{key}:{parsed.tag}", {f"xmlns:{key}": uri or "", **parsed.attrib})
-        ns.text = parsed.text
-        ns.extend(list(parsed))
-        entry = ET.Element(RAW_XML, {"uri": uri or "", "plain": plain})
-        entry.text = _dump(ns)
-        entries.append(entry)
-    # Once there, <metadata> stays (empty) when its last element goes, as in libvirt.
-    if entries or "metadata" in defn.extra:
-        holder = ET.Element("metadata")
-        holder.extend(entries)
-        defn.extra["metadata"] = [holder]
+    new = parse_metadata_element(text, key, uri) if text is not None else None
+    defn.metadata = xmltree.replace_metadata_element(defn.metadata, new, uri or "")
 
 
 class DomainMetadata:

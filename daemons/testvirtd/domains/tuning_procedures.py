@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from netrpc import Call
@@ -16,7 +15,7 @@ from .runtime_procedures import typed_params, wire_params
 from .tuning import DomainMetadata, DomainMetadataChangeEvent, DomainTuning, iothread_cpumap
 
 #: VIR_DOMAIN_EVENT_ID_METADATA_CHANGE and its message
-METADATA_CHANGE_ID = 16
+METADATA_CHANGE_ID = 23
 METADATA_CHANGE_PROC = 379
 _METADATA_CODEC = xdr.codec_for(P.DomainEventCallbackMetadataChangeMsg)
 
@@ -43,8 +42,7 @@ class DomainTuningProcedures(RemoteBase):
 
     def domain_get_iothread_info(self, call: Call, args: Any) -> Any:
         infos = self._tuning(call).iothread_info(dom_ref(args.dom), args.flags)
-        maplen = ((os.cpu_count() or 1) + 7) // 8
-        wire = [P.DomainIothreadInfo(n, iothread_cpumap(cpus, maplen)) for n, cpus in infos]
+        wire = [P.DomainIothreadInfo(n, iothread_cpumap(cpus)) for n, cpus in infos]
         return P.DomainGetIothreadInfoRet(wire, len(wire))
 
     def domain_add_iothread(self, call: Call, args: Any) -> None:
