@@ -55,8 +55,8 @@ def _cut_start_tag(raw: bytes, start: int) -> str | None:
     """What libxml2 says when the document ends inside the start tag at *start* (None when
     the token there is not a start tag)."""
     name = _XML_NAME.match(raw, start + 1)
-    if raw[start:start + 1] != b"<" or name is None:
-        return None
+    if raw[start:start + 1] != b"<" or name is None or raw[start + 1:start + 2] in b"!?/":
+        return None  # not a start tag (a comment, declaration, instruction or end tag)
     tag = name.group().decode("utf-8", "replace")
     tag_line = raw.count(b"\n", 0, start) + 1
     pos, end = name.end(), len(raw)
@@ -396,6 +396,10 @@ def _libxml2_complaint(
         except ValueError:
             return None
         return f"xmlParseCharRef: invalid xmlChar value {value}", ref.end()
+    if code == _UNCLOSED_TOKEN and raw.startswith(b"<!--", index):
+        return "Comment not terminated", len(raw)
+    if code == _UNCLOSED_TOKEN and raw.startswith(b"</", index):
+        return "expected '>'", len(raw)
     if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_SYNTAX] and not open_tags:
         return "Start tag expected, '<' not found", index
     return None

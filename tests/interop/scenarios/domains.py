@@ -461,3 +461,19 @@ def metadata_elements_set(s: Session) -> None:
     s.step("remove", d.setMetadata, M.VIR_DOMAIN_METADATA_ELEMENT, None, None, "http://s1/", 0)
     s.step("get removed", d.metadata, M.VIR_DOMAIN_METADATA_ELEMENT, "http://s1/", 0)
     s.step("undefine", d.undefine)
+
+
+@scenario
+def define_errors(s: Session) -> None:
+    """Documents defineXML refuses, with libxml2's words and positions, and the order of
+    libvirt's first checks (name, UUID, then type)."""
+    for doc in ("<domain>", "<domain type='test'><name>x</name>", "<domain></domaine>",
+                "<domain/><x/>", "<domain/>junk", "<domain a='1' a='2'/>", "<domain a='1/>",
+                "<domain><a></b></domain>", "<domain>&foo;</domain>",
+                "<domain>\n  <name>x</name>\n  <os>\n</domain>", "<domain>&#0;</domain>",
+                "<dom:ain/>", "<?xml version='1.0'?><domain>", "text",
+                "<domain>\n<a>\n</domain>\n", "<a></a", "<!-- c", "<domain/>",
+                "<domain><name>x</name></domain>", "<domain x:y='1'><name>x</name></domain>",
+                "<domain type='test'><name>x</name><uuid>nope</uuid></domain>",
+                "<domain type='bogus'><name>a/b</name></domain>"):
+        s.step(f"define {doc!r}", s.conn.defineXML, doc)
