@@ -250,3 +250,70 @@ def test_forwarded_identity_shown_to_admin_clients(sidebyside: SideBySide,
         shown = [_client_info_after(server, getattr(server, f"uri_{transport}"), identity)
                  for server in (sidebyside.real, sidebyside.tvd)]
         assert shown[1] == shown[0], identity
+
+
+# ------------------------------------------------------------------ baseline CPU
+
+
+def _cpu(model: str, arch: str = "x86_64", extra: str = "") -> str:
+    return f"<cpu><arch>{arch}</arch><model>{model}</model>{extra}</cpu>"
+
+
+_MODELS = ("Snowridge", "Icelake-Server", "Cascadelake-Server", "Skylake-Client", "Broadwell",
+           "Haswell", "IvyBridge", "SandyBridge", "Westmere", "Nehalem", "EPYC", "EPYC-Rome",
+           "Opteron_G5", "Opteron_G4", "Dhyana", "Penryn")
+
+BASELINE_CALLS: list[RawCall] = [
+    ("CONNECT_BASELINE_CPU", ([_cpu(a), _cpu(b)], 0))
+    for i, a in enumerate(_MODELS) for b in _MODELS[i + 1:]
+] + [
+    ("CONNECT_BASELINE_CPU", (cpus, flags)) for cpus, flags in (
+        ([_cpu("Nehalem")], 0), ([_cpu("Nehalem")], 1), ([_cpu("Nehalem")], 2),
+        ([_cpu("Nehalem", extra="<feature name='aes'/>"), _cpu("Westmere")], 0),
+        ([_cpu("Haswell"), _cpu("Broadwell"), _cpu("Skylake-Client")], 0),
+        ([_cpu("Skylake-Client-IBRS", extra="<vendor>Intel</vendor><feature name='ds'/>"
+               "<feature name='vmx'/><feature name='invtsc'/>")], 0),
+        ([_cpu("Skylake-Client-IBRS", extra="<vendor>Intel</vendor><feature name='ds'/>")], 1),
+        ([_cpu("Nehalem", extra="<vendor>Intel</vendor>"),
+          _cpu("Opteron_G3", extra="<vendor>AMD</vendor>")], 0),
+        ([_cpu("Nehalem", extra="<vendor>AMD</vendor>")], 0),
+        ([_cpu("Nehalem", extra="<vendor>Foo</vendor>")], 0),
+        ([_cpu("Nehalem"), _cpu("Westmere", extra="<vendor>AMD</vendor>")], 0),
+        ([_cpu("EPYC")], 1), ([_cpu("EPYC"), _cpu("EPYC-Rome")], 1),
+        ([_cpu("Dhyana", extra="<vendor>Hygon</vendor>")], 0),
+        ([_cpu("Skylake-Client-noTSX-IBRS")], 0), ([_cpu("cpu64-rhel6")], 0),
+        ([_cpu("Icelake-Server", extra="<feature name='sha-ni'/><feature name='cldemote'/>"),
+          _cpu("Snowridge")], 0),
+        ([_cpu("pentium", "i686")], 0), ([_cpu("486"), _cpu("EPYC")], 1), ([_cpu("Foo")], 0),
+        ([_cpu("Nehalem", extra="<feature name='bogus'/>")], 0),
+        ([_cpu("Nehalem", extra="<feature name='aes'/><feature name='aes'/>")], 0),
+        ([_cpu("Nehalem", extra="<feature name='pclmulqdq'/>")], 0),
+        ([_cpu("Nehalem", "ppc64")], 0), ([_cpu("POWER8", "ppc64"), _cpu("POWER9", "ppc64")], 0),
+        ([_cpu("POWER8", "ppc64le")], 1), ([_cpu("cortex-a57", "aarch64"),
+                                            _cpu("cortex-a53", "aarch64")], 0),
+        ([_cpu("z13", "s390x")], 0), ([_cpu("Nehalem"), _cpu("POWER8", "ppc64")], 0),
+        ([_cpu("Nehalem", "sparc")], 0), ([_cpu("Nehalem", "bogus")], 0),
+        (["<cpu><arch>x86_64</arch></cpu>"], 0), (["<cpu/>"], 0), ([""], 0), (["foo"], 0),
+        (["<domain/>"], 0), (["<cpu mode='host-model'><arch>x86_64</arch></cpu>"], 0),
+        ([], 0),
+    )
+]
+
+
+def test_raw_baseline_cpu(sidebyside: SideBySide) -> None:
+    """baselineCPU: libvirt's CPU map and model choice (every pair of a range of x86
+    models), vendors, features, other architectures and refused definitions."""
+    real_path, tvd_path = sidebyside.real.unix_path, sidebyside.tvd.unix_path
+    assert real_path and tvd_path
+    differences = compare(real_path, tvd_path, BASELINE_CALLS)
+    assert not differences, "\n".join(differences)
+
+
+def test_virsh_cpu_baseline(sidebyside: SideBySide, tmp_path: Path) -> None:
+    two = tmp_path / "two.xml"
+    two.write_text(f"<cpus>{_cpu('Haswell')}{_cpu('Snowridge')}</cpus>")
+    caps = tmp_path / "caps.xml"
+    caps.write_text(f"<capabilities><host>{_cpu('Westmere')}</host></capabilities>")
+    for args in (("cpu-baseline", str(two)), ("cpu-baseline", str(two), "--features"),
+                 ("cpu-baseline", str(caps)), ("cpu-baseline", str(two), "--migratable")):
+        sidebyside.virsh(*args)

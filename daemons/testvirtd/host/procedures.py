@@ -32,6 +32,7 @@ from ..remote_types import (
     UHyperRet,
     char_array,
 )
+from .baseline import baseline_cpu
 from .cpu import cpu_model_names
 from .model import CPU_STATS, check_flags, unset_error
 
@@ -230,6 +231,12 @@ class HostProcedures(RemoteBase):
         check_flags("testConnectGetCPUModelNames", args.flags, 0)
         models = cpu_model_names(args.arch)
         return P.ConnectGetCpuModelNamesRet(models if args.need_results else [], len(models))
+
+    def connect_baseline_cpu(self, call: Call, args: Any) -> Any:
+        self.opened(call)
+        if not args.xmlCPUs:
+            raise VirtError.bad_argument("virConnectBaselineCPU", "xmlCPUs", "must not be NULL")
+        return P.ConnectBaselineCpuRet(baseline_cpu(list(args.xmlCPUs), args.flags))
 
     def connect_set_identity(self, call: Call, args: Any) -> None:
         self.opened(call)
