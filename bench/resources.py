@@ -638,7 +638,7 @@ def pki_dir() -> Iterator[str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = servers.ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         subprocess.run(
-            [sys.executable, "-m", "netrpc.security.certs", "--out", directory, "--host", "127.0.0.1",
+            [sys.executable, "-m", "netrpc.cli.certs", "--out", directory, "--host", "127.0.0.1",
              "--no-ca-key"],
             check=True, capture_output=True, env=env, timeout=60,
         )

@@ -17,16 +17,13 @@ Advertising never stops a server from serving: :meth:`Advertiser.publish` logs f
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import contextlib
 import enum
 import ipaddress
-import json
 import logging
 import math
 import socket
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,7 +62,8 @@ __all__ = (
     "ServiceWatcher",
     "default_instance_name",
     "discover",
-    "main",
+    "full_service_type",
+    "short_service_type",
     "watch",
 )
 
@@ -104,8 +102,11 @@ def default_instance_name(hostname: str | None = None) -> str:
     return f"{_DEFAULT_NAME_PREFIX} {short}" if short else _DEFAULT_NAME_PREFIX
 
 
-def _fq_type(type_: str) -> str:
-    """Normalize ``_libvirt._tcp``, ``_libvirt._tcp.`` or ``_libvirt._tcp.local.``."""
+def full_service_type(type_: str) -> str:
+    """``_libvirt._tcp.local.`` for ``_libvirt._tcp``, ``_libvirt._tcp.`` or itself.
+
+    :raises ValueError: for an empty type.
+    """
     t = type_.strip().rstrip(".")
     if t.endswith(".local"):
         t = t[: -len(".local")]
@@ -114,8 +115,9 @@ def _fq_type(type_: str) -> str:
     return f"{t}.local."
 
 
-def _short_type(type_: str) -> str:
-    return _fq_type(type_)[: -len(".local.")]
+def short_service_type(type_: str) -> str:
+    """``_libvirt._tcp`` for any form :func:`full_service_type` accepts."""
+    return full_service_type(type_)[: -len(".local.")]
 
 
 def _host_name(host: str | None) -> str:
@@ -363,7 +365,7 @@ class Advertiser:
         addrs: tuple[str, ...] = ()
         async with self._lock:
             try:
-                short_type = _short_type(type_)
+                short_type = short_service_type(type_)
                 server = _host_name(host if host is not None else self._host)
                 addrs = tuple(a for a in (addresses or ()) if not _is_unspecified(a))
                 if not addrs:
@@ -397,7 +399,7 @@ class Advertiser:
                     addrs,
                     error=_describe(exc),
                 )
-            final = info.name[: -len(_fq_type(short_type)) - 1]
+            final = info.name[: -len(full_service_type(short_type)) - 1]
             registration = Registration(
                 final, requested, short_type, port, txt_copy, server, addrs, _info=info
             )
@@ -429,7 +431,7 @@ class Advertiser:
         server: str,
         addresses: tuple[str, ...],
     ) -> ServiceInfo:
-        fq = _fq_type(short_type)
+        fq = full_service_type(short_type)
         for number in range(1, _MAX_RENAMES + 1):
             candidate = _alternative_name(requested, number)
             info = ServiceInfo(
@@ -550,14 +552,20 @@ class DiscoveredServer:
         ``test+tcp://10.0.0.5:16509/default``. IPv6 addresses are bracketed; link-local IPv6
         addresses are skipped. Empty for other service types or unknown transports.
         """
-        if self.type != DEFAULT_SERVICE_TYPE or self.transport not in ("tcp", "tls"):
-            return ()
+        return tuple(u for u in map(self.uri_for, self.addresses) if u is not None)
+
+    def uri_for(self, address: str) -> str | None:
+        """The libvirt URI (as in :attr:`uris`) that reaches the service at *address*, or
+        None when there is none (another service type, or a link-local IPv6 address)."""
+        host = _uri_host(address)
+        if host is None or self.type != DEFAULT_SERVICE_TYPE or \
+                self.transport not in ("tcp", "tls"):
+            return None
         driver = self.txt.get("driver") or "test"
         path = self.txt.get("path") or "/default"
         if not path.startswith("/"):
             path = "/" + path
-        hosts = [h for h in map(_uri_host, self.addresses) if h is not None]
-        return tuple(f"{driver}+{self.transport}://{h}:{self.port}{path}" for h in hosts)
+        return f"{driver}+{self.transport}://{host}:{self.port}{path}"
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict of all fields plus ``transport`` and ``uris``."""
@@ -604,7 +612,7 @@ def _server_from_info(info: ServiceInfo, fq_type: str) -> DiscoveredServer:
     txt = {k: (v or "") for k, v in info.decoded_properties.items()}
     return DiscoveredServer(
         name=name,
-        type=_short_type(fq_type),
+        type=short_service_type(fq_type),
         server=info.server or "",
         addresses=tuple(info.parsed_scoped_addresses()),
         port=info.port or 0,
@@ -641,7 +649,7 @@ class ServiceWatcher:
         ip_version: IPVersionChoice | None = None,
         resolve_timeout: float = _RESOLVE_TIMEOUT,
     ) -> None:
-        self._fq_type = _fq_type(type_)
+        self._fq_type = full_service_type(type_)
         self._interfaces: tuple[str | int, ...] | None = (
             None if interfaces is None else tuple(interfaces)
         )
@@ -847,120 +855,3 @@ async def discover(
         await anyio.sleep(timeout)
         found = watcher.servers
     return sorted(found.values(), key=lambda s: (s.name, s.server, s.port))
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _table(servers: Sequence[DiscoveredServer]) -> str:
-    header = ("NAME", "ADDRESS", "PORT", "TRANSPORT", "URI")
-    rows = [header]
-    for s in servers:
-        addresses = list(s.addresses) or ["-"]
-        uris = list(s.uris)
-        for i, address in enumerate(addresses):
-            uri = next(
-                (u for u in uris if _uri_host(address) and f"//{_uri_host(address)}:" in u), "-"
-            )
-            rows.append((s.name if i == 0 else "", address, str(s.port), s.transport, uri))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
-
-
-def _event_line(event: DiscoveryEvent, as_json: bool) -> str:
-    if as_json:
-        return json.dumps({"event": event.kind.value, **event.server.to_dict()}, sort_keys=True)
-    mark = {"added": "+", "updated": "=", "removed": "-"}[event.kind.value]
-    s = event.server
-    uri = s.uris[0] if s.uris else "-"
-    return f"{mark} {s.name}  {','.join(s.addresses) or '-'}  {s.port}  {s.transport}  {uri}"
-
-
-async def _run_discover(args: argparse.Namespace) -> int:
-    interfaces = args.interface or None
-    if not args.watch:
-        timeout = 3.0 if args.timeout is None else args.timeout
-        servers = await discover(
-            args.type, timeout, interfaces=interfaces, ip_version=args.ip_version
-        )
-        if args.json:
-            print(json.dumps([s.to_dict() for s in servers], indent=2, sort_keys=True))
-        elif servers:
-            print(_table(servers))
-        else:
-            print(f"no {_short_type(args.type)} services found", file=sys.stderr)
-        return 0
-    with anyio.move_on_after(math.inf if args.timeout is None else args.timeout):
-        async with watch(args.type, interfaces=interfaces, ip_version=args.ip_version) as events:
-            async for event in events:
-                print(_event_line(event, args.json), flush=True)
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """The ``netrpc-discover`` command: list or watch servers advertised over mDNS.
-
-    :param argv: the arguments, without the program name; defaults to ``sys.argv[1:]``.
-    :returns: the exit status: 0 on success, 1 when mDNS cannot start, 2 on bad usage.
-    """
-    parser = argparse.ArgumentParser(
-        prog="netrpc-discover",
-        description="Find netrpc / libvirt servers advertised over mDNS (DNS-SD).",
-    )
-    parser.add_argument(
-        "--type", default=DEFAULT_SERVICE_TYPE, help="service type to browse (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="how long to listen (default: 3; with --watch: until interrupted)",
-    )
-    parser.add_argument(
-        "--interface",
-        action="append",
-        metavar="IP",
-        help="IP address of an interface to use (repeatable; default: all)",
-    )
-    parser.add_argument(
-        "--ip-version",
-        choices=sorted(_IP_VERSIONS),
-        default=None,
-        help="IP versions to use (default: IPv4 on all interfaces)",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument(
-        "--watch",
-        action="store_true",
-        help="print services as they appear (+), change (=) and leave (-)",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("asyncio", "trio"),
-        default="asyncio",
-        help="anyio backend to run on (default: %(default)s)",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
-    args = parser.parse_args(argv)
-    if args.timeout is not None and args.timeout < 0:
-        parser.error("--timeout must not be negative")
-    try:
-        _fq_type(args.type)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if args.verbose:
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    try:
-        return anyio.run(_run_discover, args, backend=args.backend)
-    except MDNSError as exc:
-        print(f"netrpc-discover: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130 if not args.watch else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

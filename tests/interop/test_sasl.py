@@ -107,7 +107,7 @@ def _make_setup(krb5_realm: KerberosRealm, base: Path) -> Setup:
     # netrpc-passwd reads the password from standard input when it is not a terminal.
     passwd = base / "passwd"
     for user, password in (("fred", "secret123"), ("bob", "bobpw")):
-        done = _run([sys.executable, "-m", "netrpc.security.sasl", str(passwd), user],
+        done = _run([sys.executable, "-m", "netrpc.cli.passwd", str(passwd), user],
                     input=password, cwd=ROOT)
         assert done.returncode == 0, done.stderr
     assert "secret123" not in passwd.read_text()
@@ -126,7 +126,7 @@ def _make_setup(krb5_realm: KerberosRealm, base: Path) -> Setup:
         f"keytab: {krb5_realm.keytab}\n"
     )
     pki = base / "pki"
-    done = _run([sys.executable, "-m", "netrpc.security.certs", "--out", str(pki), "--host", "127.0.0.1",
+    done = _run([sys.executable, "-m", "netrpc.cli.certs", "--out", str(pki), "--host", "127.0.0.1",
                  "--host", "localhost", "--client", "admin"], cwd=ROOT)
     assert done.returncode == 0, done.stderr
     probe = _run([*UNSHARE, "hostname"])

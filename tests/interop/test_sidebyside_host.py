@@ -136,7 +136,7 @@ def _security(uris: list[tuple[str, str, bool]]) -> dict[str, list[int]]:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("pki")
-    done = subprocess.run([sys.executable, "-m", "netrpc.security.certs", "--out", str(out), "--host",
+    done = subprocess.run([sys.executable, "-m", "netrpc.cli.certs", "--out", str(out), "--host",
                            "127.0.0.1", "--client", "admin"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr

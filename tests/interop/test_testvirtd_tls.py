@@ -28,7 +28,7 @@ pytestmark = pytest.mark.interop
 
 def netrpc_certs(*args: str) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("netrpc-certs")
-    argv = [exe] if exe else [sys.executable, "-m", "netrpc.security.certs"]
+    argv = [exe] if exe else [sys.executable, "-m", "netrpc.cli.certs"]
     return subprocess.run(
         [*argv, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )

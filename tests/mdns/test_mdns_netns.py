@@ -289,7 +289,7 @@ def test_netrpc_discover_cli(netns: NetnsPair, uid: str) -> None:
             "uris": [f"test+tcp://{ADDR_A}:16509/default"],
         }
         res = run(
-            in_ns(netns.b, PY, "-m", "netrpc.discovery.mdns", "--timeout", "2.5", "--interface", ADDR_B),
+            in_ns(netns.b, PY, "-m", "netrpc.cli.discover", "--timeout", "2.5", "--interface", ADDR_B),
             timeout=20,
         )
         assert res.returncode == 0, res.stderr

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from zeroconf import NonUniqueNameException, ServiceInfo, ServiceNameAlreadyRegistered
 
+from netrpc.cli import discover as discover_cli
 from netrpc.discovery import mdns
 from netrpc.discovery.mdns import (
     Advertiser,
@@ -60,8 +61,8 @@ def test_alternative_names_follow_avahi_and_fit_a_label() -> None:
     "given", ["_libvirt._tcp", "_libvirt._tcp.", "_libvirt._tcp.local.", "_libvirt._tcp.local"]
 )
 def test_service_type_forms(given: str) -> None:
-    assert mdns._fq_type(given) == "_libvirt._tcp.local."
-    assert mdns._short_type(given) == "_libvirt._tcp"
+    assert mdns.full_service_type(given) == "_libvirt._tcp.local."
+    assert mdns.short_service_type(given) == "_libvirt._tcp"
 
 
 def test_host_name() -> None:
@@ -134,7 +135,7 @@ def test_server_from_info() -> None:
 
 
 def test_table() -> None:
-    text = mdns._table([server(addresses=("10.0.0.5", "fe80::1%2"))])
+    text = discover_cli._table([server(addresses=("10.0.0.5", "fe80::1%2"))])
     lines = text.splitlines()
     assert lines[0].split() == ["NAME", "ADDRESS", "PORT", "TRANSPORT", "URI"]
     assert lines[1].split() == [
@@ -151,8 +152,8 @@ def test_table() -> None:
 
 def test_event_line() -> None:
     ev = DiscoveryEvent(DiscoveryEventKind.REMOVED, server())
-    assert mdns._event_line(ev, False).startswith("- Virtualization Host vm  10.0.0.5  16509")
-    assert json.loads(mdns._event_line(ev, True))["event"] == "removed"
+    assert discover_cli._event_line(ev, False).startswith("- Virtualization Host vm  10.0.0.5  16509")
+    assert json.loads(discover_cli._event_line(ev, True))["event"] == "removed"
 
 
 # --------------------------------------------------------------------------- Advertiser
@@ -332,12 +333,12 @@ def test_cli_reports_start_failure(
         raise OSError(19, "No such device")
 
     monkeypatch.setattr(mdns, "_open_zeroconf", broken)
-    assert mdns.main(["--timeout", "0", "--backend", "trio"]) == 1
+    assert discover_cli.main(["--timeout", "0", "--backend", "trio"]) == 1
     assert "No such device" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--timeout", "-1"], ["--type", ""], ["--backend", "x"]])
 def test_cli_usage_errors(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        mdns.main(argv)
+        discover_cli.main(argv)
     assert exc.value.code == 2

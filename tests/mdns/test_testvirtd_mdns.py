@@ -34,7 +34,7 @@ PUBLISH_TIMEOUT = 15.0
 
 def _discover(netns: NetnsPair) -> list[dict[str, object]]:
     res = run(
-        in_ns(netns.b, PY, "-m", "netrpc.discovery.mdns", "--json", "--timeout", "3", "--interface", ADDR_B),
+        in_ns(netns.b, PY, "-m", "netrpc.cli.discover", "--json", "--timeout", "3", "--interface", ADDR_B),
         timeout=30,
     )
     assert res.returncode == 0, res.stderr

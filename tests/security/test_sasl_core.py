@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from netrpc.cli.passwd import main as passwd_main
 from netrpc.core import xdr
 from netrpc.core.errors import RemoteProtocolError
 from netrpc.core.protocol import decode_error, encode_error
@@ -33,7 +34,6 @@ from netrpc.security.sasl.mechanisms import (
     offered_layers,
     permitted,
 )
-from netrpc.security.sasl.passwd import main as passwd_main
 from netrpc.security.sasl.wire import (
     AuthSaslStartArgs,
     AuthSaslStartRet,

@@ -13,6 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from netrpc.cli import certs as certs_cli
 from netrpc.security import certs
 from netrpc.security.tls import (
     CONFIRMATION_BYTE,
@@ -586,7 +587,7 @@ def test_check_confirmation() -> None:
 def test_cli_layout_and_modes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "pki"
     argv = ["--out", str(out), "--host", "127.0.0.1", "--host", "localhost"]
-    assert certs.main([*argv, "--client", "admin", "--client", "bob"]) == 0
+    assert certs_cli.main([*argv, "--client", "admin", "--client", "bob"]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "bob-clientcert.pem",
@@ -612,12 +613,12 @@ def test_cli_layout_and_modes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert [str(a) for a in san.value.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
 
     # No silent overwrite.
-    assert certs.main([*argv, "--client", "admin"]) == 1
+    assert certs_cli.main([*argv, "--client", "admin"]) == 1
     assert "would overwrite" in capsys.readouterr().err
 
     # More clients from the same CA, in a directory of their own.
     carol = tmp_path / "carol"
-    assert certs.main(["--ca-dir", str(out), "--out", str(carol), "--client", "carol"]) == 0
+    assert certs_cli.main(["--ca-dir", str(out), "--out", str(carol), "--client", "carol"]) == 0
     assert sorted(p.name for p in carol.iterdir()) == [
         "cacert.pem",
         "clientcert.pem",
@@ -626,18 +627,18 @@ def test_cli_layout_and_modes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert TLSContext.client_from_pki(carol).certificate.issuer == server.certificate.issuer
     capsys.readouterr()
 
-    assert certs.main(["--query-dn", str(carol / "clientcert.pem")]) == 0
+    assert certs_cli.main(["--query-dn", str(carol / "clientcert.pem")]) == 0
     assert capsys.readouterr().out == "O=netrpc,CN=carol\n"
 
 
 def test_cli_rsa(tmp_path: Path) -> None:
-    assert certs.main(["--out", str(tmp_path), "--host", "h", "--key-type", "rsa"]) == 0
+    assert certs_cli.main(["--out", str(tmp_path), "--host", "h", "--key-type", "rsa"]) == 0
     ctx = TLSContext.server_from_pki(tmp_path)
     assert ctx.certificate.public_key().key_size == 3072  # type: ignore[union-attr]
 
 
 def test_cli_bad_client_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert certs.main(["--out", str(tmp_path), "--client", "a", "--client", "../evil"]) == 1
+    assert certs_cli.main(["--out", str(tmp_path), "--client", "a", "--client", "../evil"]) == 1
     assert "cannot be used in a file name" in capsys.readouterr().err
 
 

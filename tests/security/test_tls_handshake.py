@@ -23,6 +23,7 @@ import pytest
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
+from netrpc.cli import certs as certs_cli
 from netrpc.security import certs
 from netrpc.security.tls import (
     CONFIRMATION_BYTE,
@@ -368,9 +369,9 @@ def cli_pki(base: Path) -> Path:
     out = base / "cli-pki"
     if not out.exists():
         argv = ["--out", str(out), "--host", "127.0.0.1", "--host", "localhost"]
-        assert certs.main([*argv, "--client", "admin", "--client", "bob"]) == 0
+        assert certs_cli.main([*argv, "--client", "admin", "--client", "bob"]) == 0
         bob = base / "bob"
-        assert certs.main(["--ca-dir", str(out), "--out", str(bob), "--client", "bob"]) == 0
+        assert certs_cli.main(["--ca-dir", str(out), "--out", str(bob), "--client", "bob"]) == 0
     return out
 
 

@@ -1,4 +1,4 @@
-"""Password files of salted SCRAM verifiers, and the ``netrpc-passwd`` command.
+"""Password files of salted SCRAM verifiers (written by ``netrpc-passwd``).
 
 A password file never holds a password.  Each line is a user and the RFC 5803 form of its
 SCRAM-SHA-256 verifier (salt, iteration count, StoredKey, ServerKey), which is enough to
@@ -17,13 +17,9 @@ runs.
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import os
 import secrets
-import sys
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ...core.errors import NetRPCError
@@ -34,7 +30,7 @@ __all__ = (
     "PasswordFile",
     "PasswordFileError",
     "ScramVerifier",
-    "main",
+    "check_user",
 )
 
 #: the iteration count Cyrus SASL (and so libvirtd) uses for SCRAM
@@ -102,7 +98,11 @@ class ScramVerifier:
         return cls(int(count_text), salt, stored, server)
 
 
-def _check_user(user: str) -> None:
+def check_user(user: str) -> None:
+    """Refuse a user name a password file cannot hold.
+
+    :raises ValueError: naming the user.
+    """
     if not user or any(c in user for c in ":\n\r") or user != user.strip():
         raise ValueError(f"invalid user name {user!r} (no ':', line breaks or outer spaces)")
 
@@ -168,7 +168,7 @@ class PasswordFile:
             try:
                 if not sep:
                     raise ValueError("expected USER:VERIFIER")
-                _check_user(user)
+                check_user(user)
                 users[user] = ScramVerifier.from_text(verifier.strip())
             except ValueError as exc:
                 raise PasswordFileError(f"{path}:{number}: {exc}") from None
@@ -194,67 +194,3 @@ class PasswordFile:
             except FileNotFoundError:
                 pass
             raise
-
-
-# ------------------------------------------------------------------------------ command
-
-
-def _read_password(stdin: object) -> str:
-    stream = sys.stdin if stdin is None else stdin
-    isatty = getattr(stream, "isatty", lambda: False)
-    if isatty():
-        first = getpass.getpass("Password: ")
-        second = getpass.getpass("Again: ")
-        if first != second:
-            raise ValueError("the passwords differ")
-        return first
-    text = str(getattr(stream, "read")())  # noqa: B009
-    if text.endswith("\n"):
-        text = text[:-1]
-        if text.endswith("\r"):
-            text = text[:-1]
-    if "\n" in text:
-        raise ValueError("the password read from standard input has more than one line")
-    return text
-
-
-def main(argv: Sequence[str] | None = None, *, stdin: object = None) -> int:
-    """``netrpc-passwd [-d] [--iterations N] FILE USER``; returns the exit status."""
-    ap = argparse.ArgumentParser(
-        prog="netrpc-passwd",
-        description="Add, change or delete a user in a netrpc SASL password file "
-        "(salted SCRAM-SHA-256 verifiers; the file is created with mode 0600).",
-    )
-    ap.add_argument("file", metavar="FILE")
-    ap.add_argument("user", metavar="USER")
-    ap.add_argument("-d", "--delete", action="store_true", help="delete USER")
-    ap.add_argument(
-        "--iterations", type=int, default=DEFAULT_ITERATIONS, metavar="N",
-        help="PBKDF2 iterations (default %(default)s, the minimum)",
-    )
-    args = ap.parse_args(argv)
-    prog = "netrpc-passwd"
-    try:
-        _check_user(args.user)
-        if args.iterations < DEFAULT_ITERATIONS:
-            raise ValueError(f"--iterations must be at least {DEFAULT_ITERATIONS}")
-        users = PasswordFile.read(args.file) if os.path.exists(args.file) else {}
-        if args.delete:
-            if args.user not in users:
-                print(f"{prog}: {args.file}: no user {args.user!r}", file=sys.stderr)
-                return 1
-            del users[args.user]
-        else:
-            password = _read_password(stdin)
-            if not password:
-                raise ValueError("empty password")
-            users[args.user] = ScramVerifier.make(password, iterations=args.iterations)
-        PasswordFile.write(args.file, users)
-    except (ValueError, OSError) as exc:
-        text = str(exc) if isinstance(exc, ValueError) else f"{args.file}: {exc.strerror}"
-        print(f"{prog}: {text}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
-
