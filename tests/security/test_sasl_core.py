@@ -12,8 +12,8 @@ import pytest
 from netrpc.cli.passwd import main as passwd_main
 from netrpc.core import xdr
 from netrpc.core.errors import RemoteProtocolError
+from netrpc.core.identity import Transport
 from netrpc.core.protocol import decode_error, encode_error
-from netrpc.io.server.client import Transport
 from netrpc.security.sasl import (
     PasswordFile,
     PasswordFileError,

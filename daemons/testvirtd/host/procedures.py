@@ -13,7 +13,7 @@ import dataclasses
 from typing import Any, Final
 
 from netrpc import Call, RPCError
-from netrpc.io.server.client import Identity
+from netrpc.core.identity import Identity
 
 from .. import protocol as P
 from ..connection import RemoteBase

@@ -1,8 +1,8 @@
 """The anyio I/O shell of the server side: Server, Service, ServerClient, Daemon."""
 
-from .client import Identity as Identity
+from ...core.identity import Identity as Identity
+from ...core.identity import Transport as Transport
 from .client import ServerClient as ServerClient
-from .client import Transport as Transport
 from .daemon import Daemon as Daemon
 from .server import Server as Server
 from .service import Service as Service

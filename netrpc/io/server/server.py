@@ -33,10 +33,11 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, TaskStatus
 
+from ...core.identity import Identity, Transport
 from ...core.keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
 from ...core.program import Dispatcher, Program
 from .._sockio import RawSocketStream
-from .client import Identity, ServerClient, Transport, identify
+from .client import ServerClient, identify
 from .service import Service
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from .client import Transport
+from ...core.identity import Transport
 
 if TYPE_CHECKING:
     from ...security.sasl.server import SASLConfig

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from ...core.errors import NetRPCError
+from ...core.identity import Transport
 from ...core.program import Call, procedure
-from ...io.server.client import Transport
 from .layer import SecurityLayerStream
 from .mechanisms import (
     GSSAPI,
