@@ -30,6 +30,7 @@ from .xdr import XdrError, codec_for
 
 __all__ = (
     "CHUNK_SIZE",
+    "STREAM_WINDOW",
     "Hole",
     "PacketKind",
     "StreamAbortedError",
@@ -40,6 +41,10 @@ __all__ = (
 
 #: largest data payload of one stream packet (libvirt reads and sends at most this much)
 CHUNK_SIZE = LEGACY_PAYLOAD_MAX
+
+#: stream data queued but not yet written before a sender waits, on both ends (a few chunks
+#: in flight keep the socket busy; the bound keeps a slow reader from growing memory)
+STREAM_WINDOW = 4 * CHUNK_SIZE
 
 _HOLE = codec_for(StreamHole)
 _STREAM = int(MessageType.STREAM)

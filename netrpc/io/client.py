@@ -38,6 +38,7 @@ from ..core.program import Procedure, Program
 from ..core.protocol import Header, MessageStatus, decode_error
 from ..core.stream import (
     CHUNK_SIZE,
+    STREAM_WINDOW,
     Hole,
     PacketKind,
     StreamAbortedError,
@@ -46,7 +47,6 @@ from ..core.stream import (
     encode_hole,
 )
 from . import _sockio
-from .server.stream import STREAM_WINDOW
 
 if TYPE_CHECKING:
     from ..security.sasl.client import SASLCredentials

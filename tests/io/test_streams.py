@@ -13,8 +13,8 @@ import pytest
 
 from netrpc import Call, Client, Program, Reply, RPCError, Server, Service, procedure
 from netrpc.core import xdr
-from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
-from netrpc.io.server.stream import STREAM_WINDOW, ServerStream
+from netrpc.core.stream import CHUNK_SIZE, STREAM_WINDOW, Hole, StreamAbortedError
+from netrpc.io.server.stream import ServerStream
 
 pytestmark = pytest.mark.anyio
 

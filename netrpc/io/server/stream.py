@@ -27,6 +27,7 @@ from ...core.errors import RPCError
 from ...core.protocol import Header, MessageStatus, encode_error
 from ...core.stream import (
     CHUNK_SIZE,
+    STREAM_WINDOW,
     Hole,
     PacketKind,
     StreamAbortedError,
@@ -38,14 +39,9 @@ from ...core.stream import (
 if TYPE_CHECKING:
     from .client import ServerClient
 
-__all__ = ("STREAM_WINDOW", "ServerStream")
+__all__ = ("ServerStream",)
 
 _CONTINUE = MessageStatus.CONTINUE
-
-#: stream data queued but not yet written before a sender waits (a few chunks in flight
-#: keep the socket busy; the bound keeps a slow reader from growing server memory)
-STREAM_WINDOW = 4 * CHUNK_SIZE
-
 
 class ServerStream:
     """One open stream of a client, bound to the call that opened it.
