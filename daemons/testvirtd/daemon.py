@@ -20,10 +20,11 @@ from anyio.abc import TaskStatus
 
 from netrpc import Daemon, Server, Service, Transport
 from netrpc.admin.config import ConfigError, ConfigKey, DaemonConfig
+from netrpc.admin.faults import FaultControlProgram
 from netrpc.admin.logconfig import LogConfig
 from netrpc.admin.program import enable_admin
 from netrpc.discovery.mdns import Advertiser
-from netrpc.io.server.faults import FaultControlProgram, FaultInjector
+from netrpc.io.server.faults import FaultInjector
 from netrpc.io.server.service import AuthPolicy
 from netrpc.security.sasl import SASLConfig, SASLConfigError
 from netrpc.security.tls import TLSContext

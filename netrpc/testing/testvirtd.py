@@ -34,15 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from ..admin.faults import CountRet, FaultControlProgram, RestartArgs, RuleArgs, RuleListRet
 from ..core.errors import ConnectionLostError, ErrorCode, RPCError
-from ..io.server.faults import (
-    CountRet,
-    FaultControlProgram,
-    FaultRuleError,
-    RestartArgs,
-    RuleArgs,
-    RuleListRet,
-)
+from ..io.server.faults import FaultRuleError
 from ..security.certs import make_ca, make_client_cert, make_server_cert, write_pki
 from ._sync import SyncClient
 

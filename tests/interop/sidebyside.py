@@ -35,8 +35,8 @@ from typing import Any
 
 import anyio
 
+from netrpc.admin.faults import FaultControl
 from netrpc.io.client import Client
-from netrpc.io.server.faults import FaultControl
 
 from . import peers
 from .peers import Endpoints, Holder, RealLibvirtd

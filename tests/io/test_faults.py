@@ -10,8 +10,9 @@ import anyio
 import pytest
 
 from netrpc import Client, ConnectionLostError, RPCError, Server, Service
+from netrpc.admin.faults import FaultControl, FaultControlProgram
 from netrpc.core.xdr import XdrError
-from netrpc.io.server.faults import FaultControl, FaultControlProgram, FaultInjector
+from netrpc.io.server.faults import FaultInjector
 
 from .helpers import PROGRAM, Delay, Number, SampleProgram, Text, running_server
 

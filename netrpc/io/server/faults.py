@@ -31,41 +31,32 @@ P, drawn from a generator seeded with ``seed=S`` when given.  :meth:`FaultInject
 and :meth:`FaultInjector.disconnect_all` are one-shot actions: drop every connection (and
 refuse new ones for a while).
 
-:class:`FaultControlProgram` offers all of it as a small RPC program, so another process (a
-test runner) can steer a daemon's faults over a socket; :class:`FaultControl` is its client.
+:class:`netrpc.admin.faults.FaultControlProgram` offers all of it as a small RPC program, so
+another process (a test runner) can steer a daemon's faults over a socket.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import inspect
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol
 
 import anyio
 
-from ...core import xdr
-from ...core.errors import ErrorCode, ErrorDomain, RPCError
-from ...core.program import Call, Program, procedure
+from ...core.errors import RPCError
 from ...core.protocol import Header
-
-if TYPE_CHECKING:
-    from ..client import Client
-    from .server import Server
 
 __all__ = (
     "CORRUPT_ERROR_PAYLOAD",
     "FAULT_GRAMMAR",
-    "FAULT_PROGRAM",
     "FaultAction",
-    "FaultControl",
-    "FaultControlProgram",
+    "FaultHost",
     "FaultInjector",
     "FaultRule",
     "FaultRuleError",
@@ -295,6 +286,22 @@ def parse_rule(text: str, *, resolve: ProcedureResolver | None = None) -> FaultR
     return rule
 
 
+class _Closable(Protocol):
+    def close(self, reason: str) -> None: ...
+
+
+class FaultHost(Protocol):
+    """What an injector needs of the server it is installed on (a :class:`~netrpc.Server`)."""
+
+    #: the installed injector
+    faults: FaultInjector | None
+
+    @property
+    def clients(self) -> Mapping[int, _Closable]:
+        """The connected clients by id."""
+        ...
+
+
 class FaultInjector:
     """The rules of one server, and the server-wide one-shot faults.
 
@@ -307,7 +314,7 @@ class FaultInjector:
 
     def __init__(
         self,
-        server: Server | None = None,
+        server: FaultHost | None = None,
         *,
         program: int | None = None,
         resolve: ProcedureResolver | None = None,
@@ -323,7 +330,7 @@ class FaultInjector:
             server.faults = self
 
     @property
-    def server(self) -> Server | None:
+    def server(self) -> FaultHost | None:
         """The server the injector is installed on."""
         return self._server
 
@@ -443,147 +450,3 @@ class FaultInjector:
         self._refuse_until = time.monotonic() + downtime if downtime > 0 else 0.0
         log.warning("fault: restart (%d connections closed, down for %.3g s)", count, downtime)
         return count
-
-
-# ---------------------------------------------------------------------------- control program
-
-#: Program number of :class:`FaultControlProgram` ("nrpf" in ASCII).
-FAULT_PROGRAM: Final = 0x6E727066
-
-_RULE_MAX = 4096
-_RULES_MAX = 1024
-
-
-@xdr.struct
-class RuleArgs:
-    """A rule in text form."""
-
-    rule: Annotated[str, xdr.String(_RULE_MAX)]
-
-
-@xdr.struct
-class RuleListRet:
-    """The active rules."""
-
-    rules: Annotated[list[str], xdr.Array(xdr.String(_RULE_MAX), _RULES_MAX)]
-
-
-@xdr.struct
-class CountRet:
-    """How many things an operation touched."""
-
-    count: xdr.UInt
-
-
-@xdr.struct
-class RestartArgs:
-    """How long a restart refuses new connections."""
-
-    downtime_ms: xdr.UInt
-
-
-class FaultControlProgram(Program):
-    """Steer a :class:`FaultInjector` over RPC (serve it on an admin-only socket).
-
-    :param injector: the injector to steer.
-    :param reset: what ``RESET`` does (e.g. give the daemon fresh state; may be async);
-        without it
-        ``RESET`` answers "this function is not supported".
-    """
-
-    number = FAULT_PROGRAM
-    version = 1
-
-    def __init__(
-        self, injector: FaultInjector, *, reset: Callable[[], Any] | None = None
-    ) -> None:
-        self.injector = injector
-        self.reset_hook = reset
-
-    @procedure(1, args=RuleArgs, ret=RuleArgs, inline=True)
-    def add(self, call: Call, args: RuleArgs) -> RuleArgs:
-        """Add a rule; returns it in canonical form."""
-        try:
-            rule = self.injector.add(args.rule)
-        except FaultRuleError as exc:
-            raise RPCError.formatted(
-                ErrorCode.INVALID_ARG, ErrorDomain.RPC, "invalid argument: %s", str(exc)
-            ) from None
-        return RuleArgs(rule.text)
-
-    @procedure(2, ret=CountRet, inline=True)
-    def clear(self, call: Call, args: None) -> CountRet:
-        """Remove every rule."""
-        return CountRet(self.injector.clear())
-
-    @procedure(3, ret=RuleListRet, inline=True)
-    def list_rules(self, call: Call, args: None) -> RuleListRet:
-        """The active rules, in canonical form."""
-        return RuleListRet([rule.text for rule in self.injector.rules])
-
-    @procedure(4, ret=CountRet, inline=True)
-    def disconnect_all(self, call: Call, args: None) -> CountRet:
-        """Close every connection of the injector's server."""
-        return CountRet(self.injector.disconnect_all())
-
-    @procedure(5, args=RestartArgs, ret=CountRet, inline=True)
-    def restart(self, call: Call, args: RestartArgs) -> CountRet:
-        """Drop every connection and refuse new ones for the given time."""
-        return CountRet(self.injector.restart(args.downtime_ms / 1000.0))
-
-    @procedure(6)
-    async def reset(self, call: Call, args: None) -> None:
-        """Run the reset hook (the daemon's fresh state); answers once it is done."""
-        if self.reset_hook is None:
-            raise RPCError.formatted(
-                ErrorCode.NO_SUPPORT,
-                ErrorDomain.RPC,
-                "this function is not supported by the connection driver: %s",
-                "reset",
-            )
-        result = self.reset_hook()
-        if inspect.isawaitable(result):
-            await result
-
-
-class FaultControl:
-    """Client side of :class:`FaultControlProgram` over a connected :class:`Client`."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    async def add(self, rule: str) -> str:
-        """Add *rule*; returns its canonical form.
-
-        :raises RPCError: code 8 (invalid argument) for a bad rule.
-        """
-        ret: RuleArgs = await self.client.call_procedure(
-            FaultControlProgram, "add", RuleArgs(rule)
-        )
-        return ret.rule
-
-    async def clear(self) -> int:
-        """Remove every rule; returns how many there were."""
-        ret: CountRet = await self.client.call_procedure(FaultControlProgram, "clear")
-        return ret.count
-
-    async def rules(self) -> list[str]:
-        """The active rules."""
-        ret: RuleListRet = await self.client.call_procedure(FaultControlProgram, "list_rules")
-        return list(ret.rules)
-
-    async def disconnect_all(self) -> int:
-        """Close every connection of the server."""
-        ret: CountRet = await self.client.call_procedure(FaultControlProgram, "disconnect_all")
-        return ret.count
-
-    async def restart(self, downtime: float = 0.0) -> int:
-        """Restart (keeping state): drop every connection, refuse new ones for *downtime*."""
-        ret: CountRet = await self.client.call_procedure(
-            FaultControlProgram, "restart", RestartArgs(round(downtime * 1000))
-        )
-        return ret.count
-
-    async def reset(self) -> None:
-        """Ask the daemon for fresh state."""
-        await self.client.call_procedure(FaultControlProgram, "reset")
