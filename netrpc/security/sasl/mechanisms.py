@@ -26,7 +26,6 @@ from ...core.errors import NetRPCError
 if TYPE_CHECKING:
     import gssapi
 
-    from .passwd import ScramVerifier
 
 __all__ = (
     "GSSAPI",
@@ -45,6 +44,7 @@ __all__ = (
     "SecurityLayer",
     "SecurityProperties",
     "ServerMechanism",
+    "StoredScramKeys",
     "permitted",
 )
 
@@ -214,6 +214,20 @@ class _ScramStage(enum.Enum):
     DONE = 3
 
 
+class StoredScramKeys(Protocol):
+    """What a SCRAM server keeps of a user (a password file's
+    :class:`~netrpc.security.sasl.passwd.ScramVerifier`)."""
+
+    @property
+    def salt(self) -> bytes: ...
+    @property
+    def iterations(self) -> int: ...
+    @property
+    def stored_key(self) -> bytes: ...
+    @property
+    def server_key(self) -> bytes: ...
+
+
 class ScramServer:
     """SCRAM-SHA-256 (RFC 5802/7677) against stored verifiers, never passwords.
 
@@ -224,7 +238,7 @@ class ScramServer:
     name: ClassVar[str] = SCRAM_SHA_256
     blocking: ClassVar[bool] = False
 
-    def __init__(self, lookup: Callable[[str], ScramVerifier | None]) -> None:
+    def __init__(self, lookup: Callable[[str], StoredScramKeys | None]) -> None:
         import scramp
 
         self._lookup = lookup
