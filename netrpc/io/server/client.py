@@ -134,7 +134,7 @@ class ServerClient:
         self._dispatcher: Dispatcher = server.dispatcher
         self._wake_writer = anyio.Event()
         self._pump = _sockio.OutputPump(
-            self.conn, stream, close_fds=True, wake=self._wake, written=self._slot_released
+            self.conn, stream, close_fds=True, wake=self.wake_writer, written=self._slot_released
         )
         self._slot_freed = anyio.Event()
         # Set while the read loop reads with every slot taken: a freed slot interrupts that
@@ -177,7 +177,7 @@ class ServerClient:
         """Mark the client authenticated (an auth program calls this)."""
         if not self._authenticated:
             self._authenticated = True
-            self.server._client_authenticated(self)
+            self.server.client_authenticated(self)
 
     def set_stream_filter(
         self, wrap: Callable[[anyio.abc.ByteStream], anyio.abc.ByteStream]
@@ -207,7 +207,7 @@ class ServerClient:
             # without bound: drop it, as if its connection had failed.
             self.log.warning(
                 "closing client %s: %d bytes of unread output (limit %d)",
-                self._peer(),
+                self.peer_description(),
                 self.conn.pending_output,
                 self.server.max_pending_output,
             )
@@ -265,7 +265,7 @@ class ServerClient:
                 try:
                     await self._read_loop()
                 except RemoteProtocolError as exc:
-                    self.log.warning("closing connection from %s: %s", self._peer(), exc)
+                    self.log.warning("closing connection from %s: %s", self.peer_description(), exc)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                     self.log.debug("connection lost: %r", exc)
                 except Exception:
@@ -284,7 +284,8 @@ class ServerClient:
                 await anyio.aclose_forcefully(self.stream)
             self.closed_event.set()
 
-    def _peer(self) -> str:
+    def peer_description(self) -> str:
+        """The peer for log lines: its address, or its process on a unix socket."""
         ident = self.identity
         if ident.address:
             return ident.address
@@ -586,7 +587,8 @@ class ServerClient:
         """
         await self._pump.wait_written(below)
 
-    def _wake(self) -> None:
+    def wake_writer(self) -> None:
+        """Have the writer send what the connection queued (streams queue output directly)."""
         self._wake_writer.set()
 
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
@@ -618,12 +620,14 @@ class ServerClient:
         self.conn.open_stream(header)
         return stream
 
-    def _stream_closed(self, stream: ServerStream) -> None:
+    def stream_closed(self, stream: ServerStream) -> None:
+        """Forget a stream that finished or aborted (called by the stream)."""
         self.conn.close_stream(stream.header)
         if self.streams.get(stream.header.serial) is stream:
             del self.streams[stream.header.serial]
 
-    def _packet_consumed(self, header: Header) -> None:
+    def stream_packet_consumed(self, header: Header) -> None:
+        """A stream handed an incoming packet to its reader: its request slot is free."""
         if self.conn.closed_reason is None and self.conn.nrequests > 0:
             self.conn.discard(header)
         self._slot_released()
@@ -645,8 +649,10 @@ class ServerClient:
                 self._slot_freed.set()
 
     async def _keepalive_loop(self) -> None:
-        if await _sockio.run_keepalive(self.conn, self._wake):
-            self.log.warning("connection closed due to keepalive timeout (%s)", self._peer())
+        if await _sockio.run_keepalive(self.conn, self.wake_writer):
+            self.log.warning(
+                "connection closed due to keepalive timeout (%s)", self.peer_description()
+            )
             self.close("keepalive timeout")
 
     # ------------------------------------------------------------------ shutdown

@@ -500,7 +500,9 @@ class Server:
             self._unauth.add(client_id)
         return client
 
-    def _client_authenticated(self, client: ServerClient) -> None:
+    def client_authenticated(self, client: ServerClient) -> None:
+        """A client passed authentication (called by the client): it no longer counts as
+        unauthenticated."""
         if client.id in self._unauth:
             self._unauth.discard(client.id)
             self._capacity_changed()
@@ -581,7 +583,7 @@ class Server:
                     "procedures are allowed",
                     self.name,
                     client.id,
-                    client._peer(),
+                    client.peer_description(),
                 )
         if self.on_connect is not None:
             try:

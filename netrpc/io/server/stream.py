@@ -18,11 +18,11 @@ packet per stream.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 
-from ...core.connection import StreamReceived
+from ...core.connection import Connection, StreamReceived
 from ...core.errors import RPCError
 from ...core.protocol import Header, MessageStatus, encode_error
 from ...core.stream import (
@@ -36,12 +36,39 @@ from ...core.stream import (
     encode_hole,
 )
 
-if TYPE_CHECKING:
-    from .client import ServerClient
-
-__all__ = ("ServerStream",)
+__all__ = ("ServerStream", "StreamHost")
 
 _CONTINUE = MessageStatus.CONTINUE
+
+
+class StreamHost(Protocol):
+    """What a stream needs of the connection it runs on (a
+    :class:`~netrpc.io.server.ServerClient`)."""
+
+    #: the connection's sans-IO state, which queues the stream's packets
+    conn: Connection
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone."""
+        ...
+
+    async def wait_written(self, below: int = 1) -> None:
+        """Return once less than *below* bytes of queued output are unwritten."""
+        ...
+
+    def wake_writer(self) -> None:
+        """Have the writer send what was queued."""
+        ...
+
+    def stream_packet_consumed(self, header: Header) -> None:
+        """An incoming packet was handed to the reader: its request slot is free."""
+        ...
+
+    def stream_closed(self, stream: ServerStream) -> None:
+        """The stream finished or aborted."""
+        ...
+
 
 class ServerStream:
     """One open stream of a client, bound to the call that opened it.
@@ -50,7 +77,7 @@ class ServerStream:
     :ivar sparse: holes are allowed in both directions.
     """
 
-    def __init__(self, client: ServerClient, header: Header, *, sparse: bool = False) -> None:
+    def __init__(self, client: StreamHost, header: Header, *, sparse: bool = False) -> None:
         self.client = client
         self.header = header
         self.sparse = sparse
@@ -91,7 +118,7 @@ class ServerStream:
             await self._arrived.wait()
         header, packet = self._incoming.popleft()
         # The packet's request slot is free again: this is libvirt's "dummy reply".
-        self.client._packet_consumed(header)
+        self.client.stream_packet_consumed(header)
         kind = packet.kind
         if kind is PacketKind.DATA:
             self.bytes_received += len(packet.data)
@@ -175,13 +202,13 @@ class ServerStream:
     def _send_status(self, status: MessageStatus) -> None:
         if not self.client.closed and self.client.conn.closed_reason is None:
             self.client.conn.send_stream(self.header, status, b"")
-            self.client._wake()
+            self.client.wake_writer()
 
     def _send_error(self, error: RPCError) -> None:
         if self.client.closed or self.client.conn.closed_reason is not None:
             return
         self.client.conn.send_stream(self.header, MessageStatus.ERROR, encode_error(error))
-        self.client._wake()
+        self.client.wake_writer()
 
     def reply_sent(self) -> None:
         """Called once the reply of the opening call is queued: data may follow it."""
@@ -192,11 +219,11 @@ class ServerStream:
             return
         self._closed = True
         self._abort_reason = reason
-        self.client._stream_closed(self)
+        self.client.stream_closed(self)
         # Packets nobody will read still hold request slots: release them.
         while self._incoming:
             header, _ = self._incoming.popleft()
-            self.client._packet_consumed(header)
+            self.client.stream_packet_consumed(header)
         self._arrived.set()
         self._reply_sent.set()
 
