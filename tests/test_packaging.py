@@ -161,3 +161,45 @@ def test_constraints_pin_every_declared_dependency() -> None:
             assert _version(pins[name]) >= minimum, (requirement, pins[name])
     script = (ROOT / ".ci" / "install-deps.sh").read_text()
     assert "-c .ci/constraints.txt" in script
+
+
+def test_wheel_ships_the_daemons_under_their_own_names(tmp_path: Path) -> None:
+    """A built wheel holds netrpc and the daemons as ``testvirtd`` and ``kvstore`` (never a
+    package called ``daemons``), their data files, and console scripts that point into it."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("netrpc", "daemons"):
+        shutil.copytree(ROOT / name, src / name, ignore=ignore)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(src), "-w",
+         str(tmp_path / "dist")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (wheel,) = (tmp_path / "dist").glob("netrpc-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"netrpc", "testvirtd", "kvstore"}
+    assert "testvirtd/protocol/remote.x" in names
+    assert "netrpc/py.typed" in names
+    (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    scripts = {}
+    section = ""
+    for line in zipfile.ZipFile(wheel).read(entry_points).decode().splitlines():
+        if line.startswith("["):
+            section = line.strip("[]")
+        elif "=" in line and section == "console_scripts":
+            key, _, value = line.partition("=")
+            scripts[key.strip()] = value.strip()
+    assert set(scripts) == {"testvirtd", "kvstored", "netrpc-certs", "netrpc-discover",
+                            "netrpc-passwd"}
+    for target in scripts.values():
+        module = target.split(":")[0].replace(".", "/")
+        assert f"{module}.py" in names or f"{module}/__init__.py" in names, target

@@ -42,8 +42,20 @@ from ._sync import SyncClient
 
 __all__ = ("DAEMON_MODULE", "TestVirtd", "TestVirtdError")
 
+
+
+def _daemon_module() -> str:
+    # A source checkout has the daemon as daemons.testvirtd; an installed netrpc ships it as
+    # the top-level package testvirtd.
+    for name in ("daemons.testvirtd", "testvirtd"):
+        with contextlib.suppress(ImportError, ValueError):
+            if importlib.util.find_spec(name) is not None:
+                return name
+    return "testvirtd"
+
+
 #: the module ``python -m`` runs to start the daemon
-DAEMON_MODULE = "daemons.testvirtd"
+DAEMON_MODULE = _daemon_module()
 
 _PORT = re.compile(r"\+(tcp|tls)://127\.0\.0\.1:(\d+)/")
 
