@@ -6,6 +6,8 @@
 * the ``testvirtd`` pytest fixture (:mod:`netrpc.testing.pytest_plugin`, registered through
   the ``pytest11`` entry point: inert until a test asks for it);
 * :class:`SyncClient`: a blocking client for scripts and fixtures without an event loop.
+
+May import: core, security, discovery, io, admin.
 """
 
 from ._sync import SyncClient as SyncClient
