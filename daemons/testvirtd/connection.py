@@ -179,6 +179,24 @@ class RemoteBase:
             raise readonly_refusal(api)
         return st
 
+    def register_event(
+        self, call: Call, kind: str, event_id: int, last: int, key: bytes | str | None,
+        label: str,
+    ) -> int:
+        """Register the caller for *kind* events *event_id* (below *last*) of the object
+        *key* (None: any); libvirtd's errors for an unknown id (*label* names the kind, as
+        "network") and for a registration the connection already has."""
+        st = self.opened(call)
+        if not 0 <= event_id < last:
+            raise RPCError.internal(f"unsupported {label} event ID {event_id}")
+        return self.events.register(call.client, st.hv, kind, event_id, key)
+
+    def deregister_event(self, call: Call, kind: str, callback_id: int, label: str) -> None:
+        """Remove the caller's registration *callback_id* of *kind*, or libvirtd's error."""
+        st = self.opened(call)
+        if not self.events.deregister(call.client, st.hv, kind, callback_id):
+            raise RPCError.internal(f"{label} event callback {callback_id} not registered")
+
     def release(self, client: Any) -> None:
         """Undo what *client* set up (CONNECT_CLOSE or EOF): registrations of every kind
         and program, the close callback, and its hold on the driver instance."""

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from netrpc import ErrorCode, ErrorDomain, RPCError
+
 __all__ = ("EventRegistry", "Outgoing", "Registration")
 
 
@@ -81,10 +83,24 @@ class EventRegistry:
         self, client: Any, driver: Any, kind: str, event_id: int, key: bytes | str | None
     ) -> int:
         """Register *client* for *kind* events *event_id* (of the object *key*, or all);
-        returns the new callback id."""
+        returns the new callback id.
+
+        :raises RPCError: "event callback already tracked" when the client has the same
+            registration (callback or legacy) already, as libvirt's event state refuses it.
+        """
+        self._check_duplicate(client, driver, kind, event_id, key)
         cb_id: int = driver.core.new_callback_id()
         self._table(driver)[cb_id] = Registration(client, kind, event_id, key)
         return cb_id
+
+    def _check_duplicate(
+        self, client: Any, driver: Any, kind: str, event_id: int, key: bytes | str | None
+    ) -> None:
+        for reg in self._table(driver).values():
+            if (reg.client is client and reg.kind == kind and reg.event_id == event_id
+                    and reg.key == key):
+                raise RPCError.formatted(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
+                                         "invalid argument: %s", "event callback already tracked")
 
     def deregister(self, client: Any, driver: Any, kind: str, callback_id: int) -> bool:
         """Remove *client*'s registration *callback_id* of *kind*; False if it has none."""
@@ -110,6 +126,7 @@ class EventRegistry:
     def register_legacy(self, client: Any, driver: Any, event_id: int) -> None:
         """Add the legacy domain registration of *client* for *event_id* (it takes a
         callback id of the instance, as in libvirt)."""
+        self._check_duplicate(client, driver, "domain", event_id, None)
         cb_id: int = driver.core.new_callback_id()
         self._table(driver)[cb_id] = Registration(client, "domain", event_id, None, True)
 

@@ -226,6 +226,63 @@ class Networks:
             n.active = True
             self._core.emit(NetworkLifecycleEvent(n.ref(), NetworkEventType.STARTED, 0))
 
+    def define_xml(self, xml: str | bytes) -> NetworkRef:
+        """``virNetworkDefineXML``: a new persistent network is inactive; redefining one
+        replaces its definition (event DEFINED either way)."""
+        defn = parse_network_xml(xml)
+        with self._core.locked():
+            existing = self._conflict(defn)
+            if existing is None:
+                net = _Network(defn, active=False)
+                self._objects[net.uuid] = net
+            else:
+                net = existing
+                net.defn, net.persistent = defn, True
+            self._core.emit(NetworkLifecycleEvent(net.ref(), NetworkEventType.DEFINED, 0))
+            return net.ref()
+
+    def create_xml(self, xml: str | bytes) -> NetworkRef:
+        """``virNetworkCreateXML``: a new transient network, started (event STARTED)."""
+        defn = parse_network_xml(xml)
+        with self._core.locked():
+            existing = self._conflict(defn)
+            if existing is not None and existing.active:
+                raise VirtError.invalid(ErrDomain.NETWORK,
+                                        f"network is already active as '{existing.name}'")
+            net = existing or _Network(defn, active=False, persistent=False)
+            net.defn, net.active = defn, True
+            self._objects[net.uuid] = net
+            self._core.emit(NetworkLifecycleEvent(net.ref(), NetworkEventType.STARTED, 0))
+            return net.ref()
+
+    def undefine(self, net: NetworkKey) -> None:
+        """``virNetworkUndefine``: only an inactive network (event UNDEFINED)."""
+        with self._core.locked():
+            n = self._find(net)
+            if n.active:
+                raise VirtError.invalid(ErrDomain.TEST, f"Network '{n.name}' is still running")
+            del self._objects[n.uuid]
+            self._core.emit(NetworkLifecycleEvent(n.ref(), NetworkEventType.UNDEFINED, 0))
+
+    def _conflict(self, defn: NetworkDef) -> _Network | None:
+        """The network *defn* redefines (same UUID), after libvirt's name/UUID checks."""
+        existing = self._objects.get(defn.uuid)
+        if existing is not None:
+            if existing.name != defn.name:
+                raise VirtError.failed(
+                    ErrDomain.NETWORK,
+                    f"network '{existing.name}' is already defined with uuid "
+                    f"{format_uuid(existing.uuid)}",
+                )
+            return existing
+        for other in self._objects.values():
+            if other.name == defn.name:
+                raise VirtError.failed(
+                    ErrDomain.NETWORK,
+                    f"network '{defn.name}' already exists with uuid {format_uuid(other.uuid)}",
+                )
+        return None
+
     def destroy(self, net: NetworkKey) -> None:
         """``virNetworkDestroy``; like the test driver it does not check the state first."""
         with self._core.locked():

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from netrpc import Call
+from typing import Any, Final
 
+from netrpc import Call, xdr
+
+from .. import protocol as wire
 from ..connection import RemoteBase
+from ..events import Outgoing
 from ..remote_types import (
     ConnectListAllArgs,
     ConnectListAllNetworksRet,
@@ -17,9 +21,17 @@ from ..remote_types import (
     NonnullNetwork,
     StringRet,
 )
-from .model import NetworkRef
+from .model import NetworkLifecycleEvent, NetworkRef
 
-__all__ = ("NetworkProcedures", "net_ref", "wire_net")
+__all__ = ("NETWORK_EVENT_ID_LAST", "NetworkProcedures", "net_ref", "wire_net")
+
+#: ``VIR_NETWORK_EVENT_ID_LAST`` of libvirt 9.0: only LIFECYCLE (0)
+NETWORK_EVENT_ID_LAST: Final = 1
+#: REMOTE_PROC_NETWORK_EVENT_LIFECYCLE
+NETWORK_EVENT_LIFECYCLE: Final = 315
+KIND: Final = "network"
+
+_LIFECYCLE_CODEC: Final = xdr.codec_for(wire.NetworkEventLifecycleMsg)
 
 
 def net_ref(wire: NonnullNetwork) -> NetworkRef:
@@ -32,8 +44,56 @@ def wire_net(ref: NetworkRef) -> NonnullNetwork:
     return NonnullNetwork(ref.name, ref.uuid)
 
 
+def _lifecycle(event: NetworkLifecycleEvent) -> Outgoing:
+    net = wire_net(event.net)
+    return Outgoing(
+        KIND, 0, event.net.uuid, NETWORK_EVENT_LIFECYCLE,
+        lambda cb: _LIFECYCLE_CODEC.encode(
+            wire.NetworkEventLifecycleMsg(cb, net, event.event, event.detail)
+        ),
+    )
+
+
 class NetworkProcedures(RemoteBase):
     """Network procedures of the REMOTE program."""
+
+    #: how this kind's events travel (collected by RemoteProgram)
+    event_formatters: Any = {NetworkLifecycleEvent: _lifecycle}
+
+    # ============================================================== events
+
+    def connect_network_event_register_any(
+        self, call: Call, args: wire.ConnectNetworkEventRegisterAnyArgs
+    ) -> wire.ConnectNetworkEventRegisterAnyRet:
+        key = bytes(args.net.uuid) if args.net is not None else None
+        cb_id = self.register_event(call, KIND, args.eventID, NETWORK_EVENT_ID_LAST, key,
+                                    "network")
+        return wire.ConnectNetworkEventRegisterAnyRet(cb_id)
+
+    def connect_network_event_deregister_any(
+        self, call: Call, args: wire.ConnectNetworkEventDeregisterAnyArgs
+    ) -> None:
+        self.deregister_event(call, KIND, args.callbackID, "network")
+
+    # ============================================================== define / undefine
+
+    def network_define_xml(
+        self, call: Call, args: wire.NetworkDefineXmlArgs
+    ) -> wire.NetworkDefineXmlRet:
+        ref = self.writable(call, "virNetworkDefineXML").hv.networks.define_xml(args.xml)
+        self.changed(call)
+        return wire.NetworkDefineXmlRet(wire_net(ref))
+
+    def network_create_xml(
+        self, call: Call, args: wire.NetworkCreateXmlArgs
+    ) -> wire.NetworkCreateXmlRet:
+        ref = self.writable(call, "virNetworkCreateXML").hv.networks.create_xml(args.xml)
+        self.changed(call)
+        return wire.NetworkCreateXmlRet(wire_net(ref))
+
+    def network_undefine(self, call: Call, args: wire.NetworkUndefineArgs) -> None:
+        self.writable(call, "virNetworkUndefine").hv.networks.undefine(net_ref(args.net))
+        self.changed(call)
 
     def connect_list_all_networks(
         self, call: Call, args: ConnectListAllArgs

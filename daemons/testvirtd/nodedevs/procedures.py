@@ -6,6 +6,7 @@ from typing import Annotated, Final
 
 from netrpc import Call, RPCError, procedure, xdr
 
+from .. import protocol as wire
 from ..connection import RemoteBase
 from ..remote_types import STRING_MAX, ConnectListAllArgs, IntRet, NameArgs, StringRet
 
@@ -101,8 +102,31 @@ def _check_max(maxnames: int, limit: int, what: str) -> None:
         raise RPCError.rpc(f"maxnames > {what} ({maxnames} > {limit})")
 
 
+#: ``VIR_NODE_DEVICE_EVENT_ID_LAST`` of libvirt 9.0: LIFECYCLE (0) and UPDATE (1)
+NODE_DEVICE_EVENT_ID_LAST: Final = 2
+NODEDEV_KIND: Final = "node_device"
+
+
 class NodeDeviceProcedures(RemoteBase):
-    """Node device procedures of the REMOTE program."""
+    """Node device procedures of the REMOTE program.
+
+    Registrations for node device events are kept as libvirtd keeps them; the test
+    driver's node devices never change here (creating and destroying vHBAs is not
+    modelled), so no event is sent.
+    """
+
+    def connect_node_device_event_register_any(
+        self, call: Call, args: wire.ConnectNodeDeviceEventRegisterAnyArgs
+    ) -> wire.ConnectNodeDeviceEventRegisterAnyRet:
+        key = args.dev.name if args.dev is not None else None
+        cb_id = self.register_event(call, NODEDEV_KIND, args.eventID,
+                                    NODE_DEVICE_EVENT_ID_LAST, key, "node device")
+        return wire.ConnectNodeDeviceEventRegisterAnyRet(cb_id)
+
+    def connect_node_device_event_deregister_any(
+        self, call: Call, args: wire.ConnectNodeDeviceEventDeregisterAnyArgs
+    ) -> None:
+        self.deregister_event(call, NODEDEV_KIND, args.callbackID, "node device")
 
     @procedure(285, args=ConnectListAllArgs, ret=ConnectListAllNodeDevicesRet, readonly=True,
                inline=True)

@@ -24,6 +24,7 @@ __all__ = (
     "PoolLifecycleEvent",
     "PoolListFlags",
     "PoolRef",
+    "PoolRefreshEvent",
     "Storage",
     "VolumeData",
     "VolumeInfo",
@@ -124,6 +125,13 @@ class PoolLifecycleEvent(Event):
     pool: PoolRef
     event: int
     detail: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRefreshEvent(Event):
+    """A storage pool REFRESH event (``VIR_STORAGE_POOL_EVENT_ID_REFRESH``)."""
+
+    pool: PoolRef
 
 
 PoolKey = PoolRef | bytes | str
@@ -371,9 +379,35 @@ class Storage:
             self._core.emit(PoolLifecycleEvent(p.ref(), PoolEventType.STOPPED, 0))
 
     def pool_refresh(self, pool: PoolRef | bytes | str, flags: int = 0) -> None:
-        """``virStoragePoolRefresh``: nothing to rescan, only the state is checked."""
-        with self._core.lock:
-            self._active_pool(pool)
+        """``virStoragePoolRefresh``: nothing to rescan; the state is checked and the
+        REFRESH event sent."""
+        with self._core.locked():
+            p = self._active_pool(pool)
+            self._core.emit(PoolRefreshEvent(p.ref()))
+
+    def pool_define_xml(self, xml: str | bytes) -> PoolRef:
+        """``virStoragePoolDefineXML``: a new persistent pool, inactive (event DEFINED)."""
+        from .xml import parse_pool
+
+        sd = ErrDomain.STORAGE
+        spec = parse_pool(parse_xml(xml, "pool", context="storage_pool_definition",
+                                    err_domain=sd))
+        with self._core.locked():
+            ref = self.add_pool(spec, [])
+            p = self._pools[ref.uuid]
+            p.active = False
+            self._core.emit(PoolLifecycleEvent(ref, PoolEventType.DEFINED, 0))
+            return ref
+
+    def pool_undefine(self, pool: PoolRef | bytes | str) -> None:
+        """``virStoragePoolUndefine``: only an inactive pool (event UNDEFINED)."""
+        with self._core.locked():
+            p = self._find_pool(pool)
+            if p.active:
+                raise VirtError.invalid(ErrDomain.TEST,
+                                        f"storage pool '{p.name}' is active")
+            del self._pools[p.uuid]
+            self._core.emit(PoolLifecycleEvent(p.ref(), PoolEventType.UNDEFINED, 0))
 
     def pool_num_of_volumes(self, pool: PoolRef | bytes | str) -> int:
         """``virStoragePoolNumOfVolumes``."""

@@ -32,15 +32,17 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
 from netrpc import Call, RPCError
 from netrpc.core import xdr
 from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
 from netrpc.io.server.stream import ServerStream
 
+from .. import protocol as wire
 from ..connection import RemoteBase
 from ..domxml import ErrCode, ErrDomain, VirtError
+from ..events import Outgoing
 from ..hypervisor import Hypervisor
 from ..parity import VOLUME_DATA, differs
 from ..remote_types import (
@@ -57,7 +59,7 @@ from ..remote_types import (
     StoragePoolRet,
     StringRet,
 )
-from .model import PoolRef, VolumeData, VolumeRef
+from .model import PoolLifecycleEvent, PoolRef, PoolRefreshEvent, VolumeData, VolumeRef
 
 __all__ = (
     "DOWNLOAD_SPARSE_STREAM",
@@ -283,11 +285,90 @@ def _stream_error(what: str, exc: OSError) -> RPCError:
 # ------------------------------------------------------------------------------ the mixin
 
 
+#: ``VIR_STORAGE_POOL_EVENT_ID_LAST`` of libvirt 9.0: LIFECYCLE (0) and REFRESH (1)
+POOL_EVENT_ID_LAST: Final = 2
+#: REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE and _REFRESH
+POOL_EVENT_LIFECYCLE: Final = 370
+POOL_EVENT_REFRESH: Final = 373
+POOL_KIND: Final = "storage_pool"
+_POOL_LIFECYCLE_CODEC: Final = xdr.codec_for(wire.StoragePoolEventLifecycleMsg)
+_POOL_REFRESH_CODEC: Final = xdr.codec_for(wire.StoragePoolEventRefreshMsg)
+
+
+def _pool_lifecycle(event: PoolLifecycleEvent) -> Outgoing:
+    pool = wire_pool(event.pool)
+    return Outgoing(
+        POOL_KIND, 0, event.pool.uuid, POOL_EVENT_LIFECYCLE,
+        lambda cb: _POOL_LIFECYCLE_CODEC.encode(
+            wire.StoragePoolEventLifecycleMsg(cb, pool, event.event, event.detail)
+        ),
+    )
+
+
+def _pool_refresh(event: PoolRefreshEvent) -> Outgoing:
+    pool = wire_pool(event.pool)
+    return Outgoing(
+        POOL_KIND, 1, event.pool.uuid, POOL_EVENT_REFRESH,
+        lambda cb: _POOL_REFRESH_CODEC.encode(wire.StoragePoolEventRefreshMsg(cb, pool)),
+    )
+
+
 class StorageProcedures(RemoteBase):
     """Storage pool and volume procedures of the REMOTE program."""
 
     #: volumes with a stream in progress, for tests and diagnostics
     active_transfers: int = 0
+
+    #: how this kind's events travel (collected by RemoteProgram)
+    event_formatters: Any = {PoolLifecycleEvent: _pool_lifecycle, PoolRefreshEvent: _pool_refresh}
+
+    # ============================================================== pool events
+
+    def connect_storage_pool_event_register_any(
+        self, call: Call, args: wire.ConnectStoragePoolEventRegisterAnyArgs
+    ) -> wire.ConnectStoragePoolEventRegisterAnyRet:
+        key = bytes(args.pool.uuid) if args.pool is not None else None
+        cb_id = self.register_event(call, POOL_KIND, args.eventID, POOL_EVENT_ID_LAST, key,
+                                    "storage pool")
+        return wire.ConnectStoragePoolEventRegisterAnyRet(cb_id)
+
+    def connect_storage_pool_event_deregister_any(
+        self, call: Call, args: wire.ConnectStoragePoolEventDeregisterAnyArgs
+    ) -> None:
+        self.deregister_event(call, POOL_KIND, args.callbackID, "storage pool")
+
+    # ============================================================== pool lifecycle
+
+    def storage_pool_create(self, call: Call, args: wire.StoragePoolCreateArgs) -> None:
+        hv = self.writable(call, "virStoragePoolCreate").hv
+        if args.flags:
+            raise VirtError.bad_flags("testStoragePoolCreate", args.flags)
+        hv.storage.pool_create(pool_ref(args.pool))
+        self.changed(call)
+
+    def storage_pool_destroy(self, call: Call, args: wire.StoragePoolDestroyArgs) -> None:
+        self.writable(call, "virStoragePoolDestroy").hv.storage.pool_destroy(pool_ref(args.pool))
+        self.changed(call)
+
+    def storage_pool_refresh(self, call: Call, args: wire.StoragePoolRefreshArgs) -> None:
+        hv = self.writable(call, "virStoragePoolRefresh").hv
+        if args.flags:
+            raise VirtError.bad_flags("testStoragePoolRefresh", args.flags)
+        hv.storage.pool_refresh(pool_ref(args.pool))
+
+    def storage_pool_define_xml(
+        self, call: Call, args: wire.StoragePoolDefineXmlArgs
+    ) -> wire.StoragePoolDefineXmlRet:
+        hv = self.writable(call, "virStoragePoolDefineXML").hv
+        if args.flags & ~1:  # VIR_STORAGE_POOL_DEFINE_VALIDATE
+            raise VirtError.bad_flags("testStoragePoolDefineXML", args.flags)
+        ref = hv.storage.pool_define_xml(args.xml)
+        self.changed(call)
+        return wire.StoragePoolDefineXmlRet(wire_pool(ref))
+
+    def storage_pool_undefine(self, call: Call, args: wire.StoragePoolUndefineArgs) -> None:
+        self.writable(call, "virStoragePoolUndefine").hv.storage.pool_undefine(pool_ref(args.pool))
+        self.changed(call)
 
     # ============================================================== pools
 
