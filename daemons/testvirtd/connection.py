@@ -37,6 +37,8 @@ log = logging.getLogger("testvirtd.remote")
 _FROM_DOMAIN: Final = 20
 _FROM_NETWORK: Final = 19
 _FROM_STORAGE: Final = 18
+_FROM_NODEDEV: Final = 22
+_FROM_INTERFACE: Final = 26
 _FROM_DOMAIN_SNAPSHOT: Final = 35
 _FROM_DOMAIN_CHECKPOINT: Final = 69
 
@@ -84,6 +86,10 @@ def readonly_refusal(api: str) -> RPCError:
         domain = _FROM_NETWORK
     elif api.startswith("virStorage"):
         domain = _FROM_STORAGE
+    elif api.startswith("virInterface"):
+        domain = _FROM_INTERFACE
+    elif api.startswith("virNodeDevice"):
+        domain = _FROM_NODEDEV
     else:
         domain = ErrorDomain.NONE
     return RPCError.formatted(

@@ -24,8 +24,8 @@ Every step records ``{"step", "ok", "value"}`` or ``{"step", "error": [code, dom
 message]}``.  ``mask`` is the only normaliser: a function of the value applied before it is
 recorded, for values that cannot match (wall clock, host-specific data); say why next to it.
 ``mask_error`` does the same for an error's message.
-Events of every domain event id are recorded (callback registrations, as libvirt-python
-makes them); :meth:`Session.events` waits until every event caused by the steps so far has
+Events of every domain event id and node device lifecycle events are recorded (callback
+registrations for any object, as libvirt-python makes them); :meth:`Session.events` waits until every event caused by the steps so far has
 arrived (a marker domain is defined and undefined, and its UNDEFINED event waited for: the
 test driver and testvirtd deliver events in order; the marker's events are not recorded) and
 records them.  Pending events are also
@@ -125,6 +125,16 @@ class Session:
                 self._callbacks.append(self.conn.domainEventRegisterAny(None, event_id, cb, None))
             except libvirt.libvirtError:
                 pass  # an id this libvirt-python knows but the server refuses: not recorded
+        self._other_callbacks: list[tuple[str, int]] = []
+        for register, event_id, name in (
+            (self.conn.nodeDeviceEventRegisterAny, "VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE",
+             "nodedev_lifecycle"),
+        ):
+            try:
+                self._other_callbacks.append((name, register(
+                    None, getattr(libvirt, event_id), self._make_object_callback(name), None)))
+            except libvirt.libvirtError:
+                pass  # refused by the server: its events are not recorded
 
     # ------------------------------------------------------------------ recording
 
@@ -193,6 +203,15 @@ class Session:
 
         return callback
 
+    def _make_object_callback(self, name: str) -> Callable[..., None]:
+        def callback(conn: Any, obj: Any, *rest: Any) -> None:
+            with self._lock:
+                self._events.append({"event": name, "object": obj.name(),
+                                     "args": jsonable(rest[:-1])})
+                self._lock.notify_all()
+
+        return callback
+
     def events(self, name: str = "events") -> list[dict[str, Any]]:
         """Wait until every event caused so far has arrived; record and return them."""
         self.conn.defineXML(MARKER_DOMAIN).undefine()
@@ -215,6 +234,12 @@ class Session:
         for cb in self._callbacks:
             try:
                 self.conn.domainEventDeregisterAny(cb)
+            except libvirt.libvirtError:
+                pass
+        deregister = {"nodedev_lifecycle": self.conn.nodeDeviceEventDeregisterAny}
+        for name, cb in self._other_callbacks:
+            try:
+                deregister[name](cb)
             except libvirt.libvirtError:
                 pass
         self.conn.close()

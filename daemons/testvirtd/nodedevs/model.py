@@ -1,14 +1,47 @@
-"""Node devices of a driver instance (``virNodeDevice``), as the test driver keeps them."""
+"""Node devices of a driver instance (``virNodeDevice``), as the test driver keeps them.
+
+The test driver only pretends to create vHBAs: ``virNodeDeviceCreateXML`` checks the new
+device's definition, finds a parent capable of vport operations, then copies ``scsi_host11``
+as ``scsi_host12`` with the WWNN and WWPN asked for (replacing any earlier ``scsi_host12``),
+and announces it CREATED.  ``virNodeDeviceDestroy`` removes a fibre channel HBA whose parent
+exists and announces it DELETED; for any other device it does nothing, yet succeeds.
+"""
 
 from __future__ import annotations
 
+import copy
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Final
 
-from ..core import DriverCore
-from ..domxml import VirtError, parse_xml
+from ..core import DriverCore, Event
+from ..domxml import ErrCode, ErrDomain, VirtError, parse_xml
+from .create import NEW_DEVICE, CreateSpec, check_create
 from .xml import CAP_BITS, NodeDeviceDef, format_nodedev_xml, parse_nodedev
 
-__all__ = ("DEFAULT_NODEDEVS_XML", "NodeDevices")
+__all__ = ("DEFAULT_NODEDEVS_XML", "NodeDeviceEventType", "NodeDeviceLifecycleEvent",
+           "NodeDevices")
+
+
+class NodeDeviceEventType:
+    """``virNodeDeviceEventLifecycleType``."""
+
+    CREATED: Final = 0
+    DELETED: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class NodeDeviceLifecycleEvent(Event):
+    """A node device was created or deleted (detail is always 0 in the test driver)."""
+
+    name: str
+    event: int
+    detail: int = 0
+
+
+#: the device the test driver copies to pretend it made a vHBA, and the copy's name
+_TEMPLATE: Final = "scsi_host11"
+_CREATED: Final = "scsi_host12"
 
 _FROM_NODEDEV: Final = 22
 #: VIR_ERR_NO_NODE_DEVICE
@@ -76,7 +109,7 @@ class NodeDevices:
     def list_all(self, flags: int = 0) -> list[str]:
         """``virConnectListAllNodeDevices``: names, filtered by capability bits."""
         if flags & ~_LIST_FLAGS:
-            raise VirtError.bad_flags("testConnectListAllNodeDevices", flags)
+            raise VirtError.bad_flags("testConnectListAllNodeDevices", flags & ~_LIST_FLAGS)
         wanted = [cap for i, cap in enumerate(CAP_BITS) if flags & (1 << i)]
         with self._core.lock:
             return [n for n, d in self._objects.items()
@@ -108,3 +141,110 @@ class NodeDevices:
         """``virNodeDeviceListCaps``."""
         with self._core.lock:
             return self._find(name).caps()
+
+    # ------------------------------------------------------------------ vHBAs
+
+    def create_xml(self, xml: str, flags: int = 0) -> str:
+        """``virNodeDeviceCreateXML``: the name of the device made (always scsi_host12)."""
+        if flags:
+            raise VirtError.bad_flags("testNodeDeviceCreateXML", flags)
+        root = parse_xml(xml, "device", context="node_device_definition",
+                         err_domain=_FROM_NODEDEV)
+        spec = check_create(root)
+        with self._core.locked():
+            self._parent_host(spec)
+            template = self._objects.get(_TEMPLATE)
+            if template is None:
+                # the test driver fails here without saying why
+                raise VirtError(ErrCode.INTERNAL_ERROR, ErrDomain.NONE,
+                                "An error occurred, but the cause is unknown", int1=0, int2=0)
+            made = _vhba_from(template, spec.wwnn, spec.wwpn)
+            self._objects[made.name] = made
+            self._core.emit(NodeDeviceLifecycleEvent(made.name, NodeDeviceEventType.CREATED))
+            return made.name
+
+    def destroy(self, name: str) -> None:
+        """``virNodeDeviceDestroy``."""
+        with self._core.locked():
+            dev = self._find(name)
+            if _fc_wwns(dev) is None or dev.parent is None or dev.parent not in self._objects:
+                # libvirt reports why, but the test driver still answers success
+                return
+            del self._objects[name]
+            self._core.emit(NodeDeviceLifecycleEvent(name, NodeDeviceEventType.DELETED))
+
+    def _parent_host(self, spec: CreateSpec) -> None:
+        """``virNodeDeviceObjListGetParentHost``: the parent must exist and be capable of
+        vport operations."""
+        if spec.parent is not None:
+            parent = self._objects.get(spec.parent)
+        elif spec.parent_wwnn is not None and spec.parent_wwpn is not None:
+            parent = next((d for d in self._objects.values() if _vport_capable(d)
+                           and _fc_wwns(d) == (spec.parent_wwnn, spec.parent_wwpn)), None)
+        elif spec.parent_fabric_wwn is not None:
+            parent = next((d for d in self._objects.values() if _vport_capable(d)
+                           and _fc_text(d, "fabric_wwn") == spec.parent_fabric_wwn), None)
+        else:
+            parent = next((d for d in self._objects.values() if _vport_capable(d)), None)
+            if parent is None:
+                raise VirtError.internal_error(_FROM_NODEDEV,
+                                               "Could not find any vport capable device")
+        if parent is None:
+            raise VirtError.internal_error(_FROM_NODEDEV,
+                                           f"Could not find parent device for '{NEW_DEVICE}'")
+        if not _vport_capable(parent):
+            raise VirtError.internal_error(
+                _FROM_NODEDEV, f"Parent device {parent.name} is not capable of vport operations"
+            )
+
+
+def _scsi_host(dev: NodeDeviceDef) -> ET.Element | None:
+    return next((c for c in dev.elem.findall("capability") if c.get("type") == "scsi_host"),
+                None)
+
+
+def _nested(dev: NodeDeviceDef, ctype: str) -> ET.Element | None:
+    host = _scsi_host(dev)
+    if host is None:
+        return None
+    return next((c for c in host.findall("capability") if c.get("type") == ctype), None)
+
+
+def _vport_capable(dev: NodeDeviceDef) -> bool:
+    return _nested(dev, "vport_ops") is not None
+
+
+def _fc_text(dev: NodeDeviceDef, tag: str) -> str | None:
+    fc = _nested(dev, "fc_host")
+    return fc.findtext(tag) if fc is not None else None
+
+
+def _fc_wwns(dev: NodeDeviceDef) -> tuple[str | None, str | None] | None:
+    """(WWNN, WWPN) of a fibre channel HBA, None for any other device."""
+    if _nested(dev, "fc_host") is None:
+        return None
+    return _fc_text(dev, "wwnn"), _fc_text(dev, "wwpn")
+
+
+def _vhba_from(template: NodeDeviceDef, wwnn: str, wwpn: str) -> NodeDeviceDef:
+    """The test driver's pretend vHBA: *template* renamed, with the new WWNs (a template
+    that is no fibre channel HBA gets its host number and unique id raised instead)."""
+    elem = copy.deepcopy(template.elem)
+    name = elem.find("name")
+    if name is not None:
+        name.text = _CREATED
+    made = NodeDeviceDef(_CREATED, template.parent, elem)
+    fc = _nested(made, "fc_host")
+    if fc is not None:
+        for tag, value in (("wwnn", wwnn), ("wwpn", wwpn)):
+            node = fc.find(tag)
+            if node is None:
+                node = ET.SubElement(fc, tag)
+            node.text = value
+    else:
+        host = _scsi_host(made)
+        for tag in ("host", "unique_id"):
+            node = host.find(tag) if host is not None else None
+            if node is not None and node.text and node.text.strip().lstrip("-").isdigit():
+                node.text = str(int(node.text) + 1)
+    return made
