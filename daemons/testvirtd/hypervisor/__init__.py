@@ -192,6 +192,8 @@ class Hypervisor:
                 "domains": domains,
                 "networks": self.networks.dump(),
                 "pools": self.storage.dump(),
+                "interfaces": self.interfaces.dump(),
+                "nodedevs": self.nodedevs.dump(),
             }
 
     def to_json(self) -> dict[str, Any]:
@@ -206,6 +208,8 @@ class Hypervisor:
                 "domains": domains["domains"],
                 "networks": self.networks.dump(),
                 "pools": self.storage.dump(),
+                "interfaces": self.interfaces.dump(),
+                "nodedevs": self.nodedevs.dump(),
             }
 
     def save(self, path: str) -> None:
@@ -252,4 +256,14 @@ class Hypervisor:
         hv.domains.restore({"next_id": data["next_id"], "domains": data["domains"]})
         hv.networks.restore(data["networks"])
         hv.storage.restore(data["pools"])
+        # state files written before interfaces and node devices were kept have the
+        # test driver's own
+        if "interfaces" in data:
+            hv.interfaces.restore(data["interfaces"])
+        else:
+            hv.interfaces.populate_default()
+        if "nodedevs" in data:
+            hv.nodedevs.restore(data["nodedevs"])
+        else:
+            hv.nodedevs.populate_default()
         return hv

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ..core import DriverCore, list_filter
 from ..domxml import ErrCode, ErrDomain, VirtError, parse_xml
@@ -237,3 +237,16 @@ class Interfaces:
             if self._backup is None:
                 raise _not_valid("no transaction running, nothing to rollback.")
             self._objects, self._backup = self._backup, None
+
+    # ------------------------------------------------------------------ persistence
+
+    def dump(self) -> list[dict[str, Any]]:
+        """The interfaces as JSON-serialisable data (for the state file)."""
+        with self._core.lock:
+            return [{"xml": format_interface_xml(i.defn), "active": i.active}
+                    for i in self._objects.values()]
+
+    def restore(self, items: list[dict[str, Any]]) -> None:
+        """Load what :meth:`dump` produced (into an empty instance)."""
+        for item in items:
+            self.add(parse_interface_xml(str(item["xml"])), active=bool(item["active"]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from ..core import DriverCore, Event
 from ..domxml import ErrCode, ErrDomain, VirtError, parse_xml
@@ -141,6 +141,20 @@ class NodeDevices:
         """``virNodeDeviceListCaps``."""
         with self._core.lock:
             return self._find(name).caps()
+
+    # ------------------------------------------------------------------ persistence
+
+    def dump(self) -> list[dict[str, Any]]:
+        """The devices as JSON-serialisable data (for the state file)."""
+        with self._core.lock:
+            return [{"xml": format_nodedev_xml(d)} for d in self._objects.values()]
+
+    def restore(self, items: list[dict[str, Any]]) -> None:
+        """Load what :meth:`dump` produced (into an empty instance)."""
+        for item in items:
+            root = parse_xml(str(item["xml"]), "device", context="node_device_definition",
+                             err_domain=_FROM_NODEDEV)
+            self.add(parse_nodedev(root))
 
     # ------------------------------------------------------------------ vHBAs
 
