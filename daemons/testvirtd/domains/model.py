@@ -277,13 +277,15 @@ def _not_running(d: _Domain) -> VirtError:
 def _fields(d: _Domain) -> tuple[Any, ...]:
     """The state-file fields of *d* beside its definitions (hashable)."""
     priv = json.dumps(d.priv, sort_keys=True) if d.priv else ""
-    return (d.persistent, d.state, d.reason, d.id, d.autostart, priv, d.managed_save)
+    # the saved form of the snapshots and checkpoints (see ..snapshots.model.DomainMoments)
+    moments = d.moments.dump() if d.moments is not None else None
+    return (d.persistent, d.state, d.reason, d.id, d.autostart, priv, d.managed_save, moments)
 
 
 def domain_entry(defn: DomainDef, new_defn: DomainDef | None, fields: tuple[Any, ...]
                  ) -> dict[str, Any]:
     """One domain's entry in the state file (see :meth:`Domains.snapshot`)."""
-    persistent, state, reason, dom_id, autostart, priv, managed_save = fields
+    persistent, state, reason, dom_id, autostart, priv, managed_save, moments = fields
     item: dict[str, Any] = {
         "xml": format_domain_xml(defn, None, secure=True),
         "new_xml": format_domain_xml(new_defn, None, secure=True) if new_defn else None,
@@ -301,6 +303,8 @@ def domain_entry(defn: DomainDef, new_defn: DomainDef | None, fields: tuple[Any,
         item["priv"] = json.loads(priv)
     if managed_save:
         item["managed_save"] = True
+    if moments:
+        item["moments"] = moments
     return item
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import xml.etree.ElementTree as ET
 from typing import Any, Final
 
 from ..core import DriverCore, Event, EventCallback, Flavour, StateFileError
@@ -41,7 +42,7 @@ from ..domains.model import (
     DomainState,
     MonitorEvent,
 )
-from ..domxml import VirtError
+from ..domxml import VirtError, parse_uuid
 from ..host.model import Host, NodeInfo
 from ..interfaces.model import Interfaces
 from ..networks.model import NetworkLifecycleEvent, NetworkRef, Networks
@@ -254,6 +255,10 @@ class Hypervisor:
             flavour=data["flavour"], storage_dir=storage_dir, hostname=hostname, populate=False
         )
         hv.domains.restore({"next_id": data["next_id"], "domains": data["domains"]})
+        hv.snapshots.restore({
+            parse_uuid(ET.fromstring(item["xml"]).findtext("uuid") or ""): item["moments"]
+            for item in data["domains"] if item.get("moments")
+        })
         hv.networks.restore(data["networks"])
         hv.storage.restore(data["pools"])
         # state files written before interfaces and node devices were kept have the

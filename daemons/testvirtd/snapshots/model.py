@@ -23,7 +23,7 @@ from ..domains.model import (
     Domains,
     DomainState,
 )
-from ..domxml import ErrCode, ErrDomain, VirtError
+from ..domxml import ErrCode, ErrDomain, VirtError, parse_xml
 from . import moments as M
 from .defs import (
     ERR_FROM_SNAPSHOT,
@@ -48,6 +48,7 @@ from .defs import (
 __all__ = (
     "CheckpointFlags",
     "DomainMoments",
+    "SavedMoments",
     "SnapshotFlags",
     "Snapshots",
 )
@@ -139,20 +140,67 @@ _ERR_OPERATION_UNSUPPORTED: Final = 84
 _ERR_NO_CHECKPOINT: Final = 103
 
 
+#: what a state file keeps of a domain's snapshots and checkpoints: (snapshot XMLs, current
+#: snapshot, checkpoint XMLs, current checkpoint); hashable, JSON-serialisable as lists
+SavedMoments = tuple[tuple[str, ...], str | None, tuple[str, ...], str | None]
+
+
 class DomainMoments:
     """What a domain object keeps of its snapshots and checkpoints."""
 
-    __slots__ = ("checkpoints", "snapshots")
+    __slots__ = ("_saved", "checkpoints", "snapshots")
 
     def __init__(self) -> None:
         self.snapshots = M.MomentList()
         self.checkpoints = M.MomentList()
+        self._saved: SavedMoments | None = None
+
+    def changed(self) -> None:
+        """Forget the saved form (call after every change)."""
+        self._saved = None
+
+    def dump(self) -> SavedMoments | None:
+        """The snapshots and checkpoints as a state file keeps them (None when there are
+        none); worked out again only after a change."""
+        if not len(self.snapshots) and not len(self.checkpoints):
+            return None
+        if self._saved is None:
+            self._saved = (
+                tuple(format_snapshot(m.defn, None, internal=True) for m in self.snapshots),
+                self.snapshots.current_name,
+                tuple(format_checkpoint(m.defn) for m in self.checkpoints),
+                self.checkpoints.current_name,
+            )
+        return self._saved
+
+    def restore(self, saved: Any) -> None:
+        """Load what :meth:`dump` produced (into an empty list)."""
+        snapshots, current, checkpoints, checkpoint_current = saved
+        for text in snapshots:
+            root = parse_xml(text, "domainsnapshot", context="domain_snapshot",
+                             err_domain=ERR_FROM_SNAPSHOT)
+            self.snapshots.assign(parse_snapshot_element(root, redefine=True,
+                                                         internal=True)[0])
+        for text in checkpoints:
+            self.checkpoints.assign(parse_checkpoint(text, redefine=True))
+        self.snapshots.update_relations()
+        self.checkpoints.update_relations()
+        self.snapshots.current = self.snapshots.find(current)
+        self.checkpoints.current = self.checkpoints.find(checkpoint_current)
 
 
 def _moments(d: Any) -> DomainMoments:
+    """A domain object's snapshots and checkpoints (created on first use)."""
     if d.moments is None:
         d.moments = DomainMoments()
     moments: DomainMoments = d.moments
+    return moments
+
+
+def _changing(d: Any) -> DomainMoments:
+    """:func:`_moments`, for a change: the saved form is forgotten."""
+    moments = _moments(d)
+    moments.changed()
     return moments
 
 
@@ -247,6 +295,19 @@ class Snapshots:
         d = self._object(uuid)
         return d is not None and d.moments is not None and len(d.moments.checkpoints) > 0
 
+    # ---------------------------------------------------------------- state files
+
+    def restore(self, saved: dict[bytes, Any]) -> None:
+        """Give domains (by UUID) the snapshots and checkpoints a state file kept for
+        them (:meth:`DomainMoments.dump`)."""
+        with self._core.lock:
+            for d in self._domains.objects():
+                data = saved.get(d.defn.uuid)
+                if data:
+                    moments = DomainMoments()
+                    moments.restore(data)
+                    d.moments = moments
+
     # ---------------------------------------------------------------- node files
 
     def load(self, dom: DomainKey, snapshots: list[ET.Element]) -> None:
@@ -254,7 +315,7 @@ class Snapshots:
         (``testParseDomainSnapshots``: each parsed as a redefinition, ``<active>`` marks
         the current one, then the tree is built)."""
         with self._domains.access(dom) as d:
-            snaps = _moments(d).snapshots
+            snaps = _changing(d).snapshots
             for elem in snapshots:
                 defn, current = parse_snapshot_element(elem, redefine=True, internal=True)
                 snap = snaps.assign(defn)
@@ -278,7 +339,7 @@ class Snapshots:
         redefine = bool(flags & S.CREATE_REDEFINE)
         update_current = not redefine or bool(flags & S.CREATE_CURRENT)
         with self._domains.access(dom) as d:
-            moments = _moments(d)
+            moments = _changing(d)
             if len(moments.checkpoints):
                 raise _unsupported("cannot create snapshot while checkpoint exists")
             if not d.persistent and flags & S.CREATE_HALT:
@@ -436,7 +497,7 @@ class Snapshots:
         _check_flags("testDomainRevertToSnapshot", flags,
                      S.REVERT_RUNNING | S.REVERT_PAUSED | S.REVERT_FORCE)
         with self._domains.access(dom) as d:
-            snaps = _moments(d).snapshots
+            snaps = _changing(d).snapshots
             snap = _snapshot(d, name)
             defn: SnapshotDef = snap.defn
             if (not d.persistent and not defn.online
@@ -483,7 +544,7 @@ class Snapshots:
         _check_flags("testDomainSnapshotDelete", flags,
                      S.DELETE_CHILDREN | S.DELETE_CHILDREN_ONLY)
         with self._domains.access(dom) as d:
-            _delete_moment(_moments(d).snapshots, _snapshot(d, name),
+            _delete_moment(_changing(d).snapshots, _snapshot(d, name),
                            children=bool(flags & S.DELETE_CHILDREN),
                            children_only=bool(flags & S.DELETE_CHILDREN_ONLY))
 
@@ -496,7 +557,7 @@ class Snapshots:
         redefine = bool(flags & C.CREATE_REDEFINE)
         update_current = not redefine
         with self._domains.access(dom) as d:
-            moments = _moments(d)
+            moments = _changing(d)
             if len(moments.snapshots):
                 raise _unsupported("cannot create checkpoint while snapshot exists")
             if not d.active:
@@ -586,7 +647,7 @@ class Snapshots:
         _check_flags("testDomainCheckpointDelete", flags,
                      C.DELETE_CHILDREN | C.DELETE_METADATA_ONLY | C.DELETE_CHILDREN_ONLY)
         with self._domains.access(dom) as d:
-            _delete_moment(_moments(d).checkpoints, _checkpoint(d, name),
+            _delete_moment(_changing(d).checkpoints, _checkpoint(d, name),
                            children=bool(flags & C.DELETE_CHILDREN),
                            children_only=bool(flags & C.DELETE_CHILDREN_ONLY))
 
