@@ -77,6 +77,11 @@ def golibvirt_faults(go_programs: dict[str, Path]) -> Path:
 
 
 @pytest.fixture(scope="session")
+def golibvirt_snapshots(go_programs: dict[str, Path]) -> Path:
+    return go_programs["golibvirt_snapshots"]
+
+
+@pytest.fixture(scope="session")
 def goqemu(go_programs: dict[str, Path]) -> Path:
     return go_programs["goqemu"]
 

@@ -39,7 +39,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 GOCODE = Path("/usr/share/gocode")
 GO_LIBVIRT_SRC = GOCODE / "src/github.com/digitalocean/go-libvirt"
 GO_QEMU_SRC = GOCODE / "src/github.com/digitalocean/go-qemu"
-GO_PROGRAMS = ("golibvirt", "goqemu", "golibvirt_faults")
+GO_PROGRAMS = ("golibvirt", "goqemu", "golibvirt_faults", "golibvirt_snapshots")
 GO_BUILD_ROOT = Path(tempfile.gettempdir()) / "netrpc-interop-go"
 
 LIBVIRTD_CANDIDATES = ("/usr/sbin/libvirtd", "libvirtd")

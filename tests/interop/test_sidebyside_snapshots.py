@@ -4,6 +4,7 @@ libvirtd's test driver."""
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from daemons.testvirtd import protocol as P
 from netrpc import Client, RPCError
 from netrpc.core import xdrlang
 
+from . import peers
 from .rawcalls import RawCall, compare
 from .sidebyside import SideBySide, scenario_names
 
@@ -321,3 +323,20 @@ def test_events_both_registrations(sidebyside: SideBySide, tmp_path: Path) -> No
     ours = anyio.run(_events_of, tvd_path, image)
     assert [repr(e) for e in ours] == [repr(e) for e in theirs]
     assert any(e[0] == "legacy" and e[3] == 2 for e in theirs)  # STARTED/RESTORED seen
+
+
+def test_golibvirt_snapshots_and_saving(sidebyside: SideBySide, golibvirt_snapshots: Path,
+                                       tmp_path: Path) -> None:
+    """go-libvirt's own encoding of these calls (optional strings, list sizes, the
+    screenshot stream) gets the same answers from both."""
+    outputs = []
+    for server in (sidebyside.real, sidebyside.tvd):
+        assert server.unix_path is not None
+        proc = subprocess.run([str(golibvirt_snapshots), "-unix", server.unix_path,
+                               "-dir", str(tmp_path)], capture_output=True, text=True,
+                              timeout=120, env=peers.client_env())
+        assert proc.returncode == 0, peers.describe(proc)
+        outputs.append(peers.json_lines(proc.stdout))
+    theirs, ours = outputs
+    assert ours == theirs
+    assert len(theirs) > 30
