@@ -39,6 +39,9 @@ class NodeDeviceLifecycleEvent(Event):
     detail: int = 0
 
 
+#: VIR_NODE_DEVICE_CREATE_XML_VALIDATE: check the document against libvirt's schema
+CREATE_XML_VALIDATE: Final = 1
+
 #: the device the test driver copies to pretend it made a vHBA, and the copy's name
 _TEMPLATE: Final = "scsi_host11"
 _CREATED: Final = "scsi_host12"
@@ -160,10 +163,14 @@ class NodeDevices:
 
     def create_xml(self, xml: str, flags: int = 0) -> str:
         """``virNodeDeviceCreateXML``: the name of the device made (always scsi_host12)."""
-        if flags:
-            raise VirtError.bad_flags("testNodeDeviceCreateXML", flags)
+        if flags & ~CREATE_XML_VALIDATE:
+            raise VirtError.bad_flags("testNodeDeviceCreateXML", flags & ~CREATE_XML_VALIDATE)
         root = parse_xml(xml, "device", context="node_device_definition",
                          err_domain=_FROM_NODEDEV)
+        if flags & CREATE_XML_VALIDATE:
+            from ..snapshots import schema
+
+            schema.validate(xml, "nodedev")
         spec = check_create(root)
         with self._core.locked():
             self._parent_host(spec)
