@@ -685,6 +685,11 @@ def _go_env(gopath_extra: Path, gocache: Path) -> dict[str, str]:
     return env
 
 
+def go_env(gopath_extra: Path, gocache: Path) -> dict[str, str]:
+    """Environment for an offline GOPATH-mode ``go`` run with *gopath_extra* on GOPATH."""
+    return _go_env(gopath_extra, gocache)
+
+
 def _go_source_hash(go: str) -> str:
     h = hashlib.sha256()
     version = subprocess.run([go, "version"], capture_output=True, text=True, timeout=60)
