@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,6 +52,7 @@ __all__ = (
     "needs_filled_probe",
     "probe",
     "probe_call",
+    "wants_descriptor",
 )
 
 #: (name in the data, program number, declarations)
@@ -112,8 +114,17 @@ def filled_payload(decl: Declaration) -> bytes:
 
 def needs_filled_probe(answer: dict[str, Any]) -> bool:
     """True when an answer is an argument check (VIR_ERR_INVALID_ARG) made before the
-    driver is asked: the probe then also calls with :func:`filled_value` arguments."""
-    return answer.get("error", {}).get("code") == ErrorCode.INVALID_ARG
+    driver is asked, or the dispatcher's complaint that no descriptor came with the call:
+    the probe then also calls with :func:`filled_value` arguments (and a descriptor, see
+    :func:`wants_descriptor`)."""
+    return answer.get("error", {}).get("code") == ErrorCode.INVALID_ARG or wants_descriptor(answer)
+
+
+def wants_descriptor(answer: dict[str, Any]) -> bool:
+    """True when *answer* refused a call for the descriptor it lacked ("No FD available at
+    slot 0" from the dispatcher, "nfds in virXxx must not be zero" from the API)."""
+    message = answer.get("error", {}).get("message") or ""
+    return "No FD available at slot" in message or message.startswith("nfds in ")
 
 
 def _error_fields(exc: RPCError) -> dict[str, Any]:
@@ -131,13 +142,26 @@ def _error_fields(exc: RPCError) -> dict[str, Any]:
 
 
 async def probe_call(
-    path: str, program: int, decl: Declaration, payload: bytes | None = None
+    path: str, program: int, decl: Declaration, payload: bytes | None = None, *,
+    descriptor: bool = False,
 ) -> dict[str, Any]:
     """Open ``test:///default`` over the unix socket *path*, call *decl* with *payload*
-    (default arguments if None), and return the answer: ``{"ok": true}`` or
-    ``{"error": {...}}``."""
+    (default arguments if None) and, with *descriptor*, one end of a socket pair, and
+    return the answer: ``{"ok": true}`` or ``{"error": {...}}``."""
     if payload is None:
         payload = default_payload(decl)
+    pair = socket.socketpair() if descriptor else ()
+    try:
+        return await _probe_call(path, program, decl, payload,
+                                 tuple(end.fileno() for end in pair[:1]))
+    finally:
+        for end in pair:
+            end.close()
+
+
+async def _probe_call(
+    path: str, program: int, decl: Declaration, payload: bytes, fds: tuple[int, ...]
+) -> dict[str, Any]:
     async with Client.unix(path) as client:
         open_args = _OPEN.args
         assert open_args is not None
@@ -146,7 +170,7 @@ async def probe_call(
                           open_args.encode(cls("test:///default", 0)))
         try:
             with anyio.fail_after(_CALL_TIMEOUT):
-                await client.call(program, 1, decl.number, payload)
+                await client.call(program, 1, decl.number, payload, fds=fds)
         except RPCError as exc:
             return {"error": _error_fields(exc)}
         except TimeoutError:
@@ -183,14 +207,18 @@ async def probe(
                 "rw": await probe_call(rw_path, number, decl),
                 "ro": await probe_call(ro_path, number, decl),
             }
+            base = entry if like is None else like.get(name, {}).get(str(decl.number), {})
             if like is not None:
-                filled = "rw_filled" in like.get(name, {}).get(str(decl.number), {})
+                filled = "rw_filled" in base
             else:
                 filled = needs_filled_probe(entry["rw"]) or needs_filled_probe(entry["ro"])
             if filled:
                 payload = filled_payload(decl)
-                entry["rw_filled"] = await probe_call(rw_path, number, decl, payload)
-                entry["ro_filled"] = await probe_call(ro_path, number, decl, payload)
+                fd = any(wants_descriptor(base.get(key, {})) for key in ("rw", "ro"))
+                entry["rw_filled"] = await probe_call(rw_path, number, decl, payload,
+                                                      descriptor=fd)
+                entry["ro_filled"] = await probe_call(ro_path, number, decl, payload,
+                                                      descriptor=fd)
             table[str(decl.number)] = entry
         out[name] = table
     return out

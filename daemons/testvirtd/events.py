@@ -1,10 +1,13 @@
 """Event registrations of the REMOTE program, for every object kind.
 
 Each object kind's procedures register clients here (``*_EVENT_REGISTER_ANY`` and, for
-domains, the legacy ``DOMAIN_EVENT_REGISTER_ANY``) and declare how their events travel
-(:class:`Outgoing`, built by the formatters in ``<kind>/procedures.py``).  The registry
-sends each event of a driver instance to the connections that registered for it on that
-instance, as event MESSAGEs with serial 1, registration order first.
+domains, the legacy ``DOMAIN_EVENT_REGISTER`` and ``DOMAIN_EVENT_REGISTER_ANY``) and declare
+how their events travel (:class:`Outgoing`, built by the formatters in
+``<kind>/procedures.py``).  The registry sends each event of a driver instance to the
+connections that registered for it on that instance, as event MESSAGEs with serial 1,
+registration order first.  As in libvirtd, a connection has at most one registration per
+event id and object, whichever way it was made, and the legacy deregistrations remove the
+oldest registration of the event id, whichever way it was made.
 
 Callback ids come from the driver instance's counter (``DriverCore.new_callback_id``),
 shared by every kind, the legacy domain registrations and the QEMU program's monitor
@@ -56,7 +59,8 @@ class Registration:
     event_id: int
     #: only events of this object (None: any object)
     key: bytes | str | None
-    #: the registration was made with the legacy DOMAIN_EVENT_REGISTER_ANY
+    #: made with a legacy domain registration (DOMAIN_EVENT_REGISTER(_ANY)): its events go
+    #: out as the legacy messages
     legacy: bool = False
 
 
@@ -77,20 +81,24 @@ class EventRegistry:
     def _table(self, driver: Any) -> dict[int, Registration]:
         return self._by_driver.setdefault(driver, {})
 
-    # ---------------------------------------------------------------- callback registrations
+    # ---------------------------------------------------------------- registrations
 
     def register(
-        self, client: Any, driver: Any, kind: str, event_id: int, key: bytes | str | None
+        self, client: Any, driver: Any, kind: str, event_id: int, key: bytes | str | None,
+        *, legacy: bool = False,
     ) -> int:
         """Register *client* for *kind* events *event_id* (of the object *key*, or all);
-        returns the new callback id.
+        returns the new callback id.  *legacy*: the events go out as the legacy domain
+        messages.
 
-        :raises RPCError: "event callback already tracked" when the client has the same
-            registration (callback or legacy) already, as libvirt's event state refuses it.
+        :raises RPCError: "event callback already tracked" when *client* has a registration
+            for the same event and object already, of whichever kind (libvirtd relays each
+            event id through one function, and the driver refuses a second registration
+            of it for the same connection and object).
         """
         self._check_duplicate(client, driver, kind, event_id, key)
         cb_id: int = driver.core.new_callback_id()
-        self._table(driver)[cb_id] = Registration(client, kind, event_id, key)
+        self._table(driver)[cb_id] = Registration(client, kind, event_id, key, legacy)
         return cb_id
 
     def _check_duplicate(
@@ -103,40 +111,24 @@ class EventRegistry:
                                          "invalid argument: %s", "event callback already tracked")
 
     def deregister(self, client: Any, driver: Any, kind: str, callback_id: int) -> bool:
-        """Remove *client*'s registration *callback_id* of *kind*; False if it has none."""
+        """Remove *client*'s registration *callback_id* of *kind* (legacy or not); False if
+        it has none."""
         table = self._table(driver)
         reg = table.get(callback_id)
-        if reg is None or reg.client is not client or reg.kind != kind or reg.legacy:
+        if reg is None or reg.client is not client or reg.kind != kind:
             return False
         del table[callback_id]
         return True
 
-    # ---------------------------------------------------------------- legacy domain events
-
-    def _legacy_id(self, client: Any, driver: Any, event_id: int) -> int | None:
-        for cb_id, reg in self._table(driver).items():
-            if reg.legacy and reg.client is client and reg.event_id == event_id:
-                return cb_id
-        return None
-
-    def has_legacy(self, client: Any, driver: Any, event_id: int) -> bool:
-        """Whether *client* has the legacy registration for domain *event_id*."""
-        return self._legacy_id(client, driver, event_id) is not None
-
-    def register_legacy(self, client: Any, driver: Any, event_id: int) -> None:
-        """Add the legacy domain registration of *client* for *event_id* (it takes a
-        callback id of the instance, as in libvirt)."""
-        self._check_duplicate(client, driver, "domain", event_id, None)
-        cb_id: int = driver.core.new_callback_id()
-        self._table(driver)[cb_id] = Registration(client, "domain", event_id, None, True)
-
-    def deregister_legacy(self, client: Any, driver: Any, event_id: int) -> bool:
-        """Remove it; False if *client* had none for *event_id*."""
-        cb_id = self._legacy_id(client, driver, event_id)
-        if cb_id is None:
-            return False
-        del self._table(driver)[cb_id]
-        return True
+    def deregister_event(self, client: Any, driver: Any, kind: str, event_id: int) -> bool:
+        """Remove *client*'s oldest registration for *event_id* of *kind*, legacy or not
+        (what libvirtd's legacy deregistrations look for); False if it has none."""
+        table = self._table(driver)
+        for cb_id, reg in sorted(table.items()):
+            if reg.client is client and reg.kind == kind and reg.event_id == event_id:
+                del table[cb_id]
+                return True
+        return False
 
     # ---------------------------------------------------------------- connections
 
@@ -149,7 +141,8 @@ class EventRegistry:
                 del self._by_driver[driver]
 
     def count(self, client: Any | None = None) -> int:
-        """How many callback registrations there are (of *client*, or of everyone)."""
+        """How many callback (not legacy) registrations there are (of *client*, or of
+        everyone)."""
         return sum(
             1 for table in self._by_driver.values() for r in table.values()
             if not r.legacy and (client is None or r.client is client)

@@ -47,6 +47,8 @@ ANSWERS_PATH = Path(__file__).parent / "protocol" / "libvirtd_answers.json"
 #: the driver's refusal, followed by the API name
 NOT_SUPPORTED = "this function is not supported by the connection driver: "
 _READONLY = "operation forbidden: read only access prevents "
+#: the dispatcher's complaint about a call that came without its descriptor
+_NO_FD = "No FD available at slot 0"
 _ARG_CHECK = re.compile(r"^(?:string )?(\w+) in (vir\w+) ")
 #: API parameter names whose ``.x`` field is named differently
 _FIELD_ALIASES = {
@@ -132,8 +134,14 @@ def answer_for(program: str, decl: Declaration, args: Any, readonly: bool,
     answer = first
     if "rw_filled" in entry:
         error = first.get("error")
-        refused = error is not None and error.get("code") == ErrorCode.INVALID_ARG and \
-            _checked_argument_refused(decl, args, error, call)
+        if error is not None and _NO_FD in (error.get("message") or ""):
+            # the dispatcher wants the call's descriptor before anything else
+            if not (call.fds if call is not None else []):
+                return dict(error)
+            refused = False
+        else:
+            refused = error is not None and error.get("code") == ErrorCode.INVALID_ARG and \
+                _checked_argument_refused(decl, args, error, call)
         if not refused:
             answer = entry["ro_filled" if readonly else "rw_filled"]
     error = answer.get("error")

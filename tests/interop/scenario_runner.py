@@ -50,7 +50,7 @@ try:
 except ImportError:  # imported by pytest (the project's interpreter) only to list scenarios
     libvirt = None
 
-__all__ = ("SCENARIOS", "Session", "jsonable", "libvirt", "scenario")
+__all__ = ("SCENARIOS", "Session", "jsonable", "libvirt", "over_unix", "scenario")
 
 #: every declared scenario: "module.function" -> function
 SCENARIOS: dict[str, Callable[[Session], None]] = {}
@@ -70,6 +70,12 @@ def scenario(func: Callable[[Session], None]) -> Callable[[Session], None]:
     """Declare *func* a scenario, named ``<module>.<function>``."""
     module = func.__module__.rsplit(".", 1)[-1]
     SCENARIOS[f"{module}.{func.__name__}"] = func
+    return func
+
+
+def over_unix(func: Callable[[Session], None]) -> Callable[[Session], None]:
+    """Run scenario *func* over the servers' unix sockets (it passes descriptors)."""
+    func.over_unix = True  # type: ignore[attr-defined]
     return func
 
 

@@ -110,9 +110,14 @@ class SideBySide:
         self.tvd = tvd
 
     def scenario(self, name: str) -> list[dict[str, Any]]:
-        """Run scenario *name* against both servers; assert equal records; return them."""
-        expected = run_scenario(self.real.uri_tcp, name)
-        actual = run_scenario(self.tvd.uri_tcp, name)
+        """Run scenario *name* against both servers (over TCP, or their unix sockets for a
+        scenario declared with ``over_unix``); assert equal records; return them."""
+        from . import scenario_runner
+
+        importlib.import_module(f"tests.interop.scenarios.{name.split('.')[0]}")
+        unix = getattr(scenario_runner.SCENARIOS[name], "over_unix", False)
+        expected = run_scenario(self.real.uri_unix if unix else self.real.uri_tcp, name)
+        actual = run_scenario(self.tvd.uri_unix if unix else self.tvd.uri_tcp, name)
         want = [json.dumps(r, sort_keys=True) for r in expected]
         got = [json.dumps(r, sort_keys=True) for r in actual]
         assert got == want, f"scenario {name} differs:\n{_diff(want, got)}"

@@ -73,6 +73,8 @@ class DomainEventId:
 
 #: ``VIR_DOMAIN_EVENT_ID_LAST`` of libvirt 9.0: event ids 0..26 are valid.
 DOMAIN_EVENT_ID_LAST: Final = 27
+#: ``VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED``: the newest event id of the legacy registrations
+LEGACY_EVENT_ID_MAX: Final = 15
 
 KIND: Final = "domain"
 
@@ -112,6 +114,12 @@ def _reboot(event: DomainRebootEvent) -> Outgoing:
 
 def _check_event_id(event_id: int) -> None:
     if not 0 <= event_id < DOMAIN_EVENT_ID_LAST:
+        raise RPCError.internal(f"unsupported event ID {event_id}")
+
+
+def _check_legacy_event_id(event_id: int) -> None:
+    # libvirtd takes no event id newer than DEVICE_REMOVED through the legacy calls
+    if not 0 <= event_id <= LEGACY_EVENT_ID_MAX:
         raise RPCError.internal(f"unsupported event ID {event_id}")
 
 
@@ -315,16 +323,26 @@ class DomainProcedures(RemoteBase):
         if not self.events.deregister(call.client, st.hv, KIND, args.callback_id):
             raise RPCError.internal(f"domain event callback {args.callback_id} not registered")
 
+    def connect_domain_event_register(self, call: Call, args: None) -> Any:
+        """The oldest registration: lifecycle events, as legacy messages."""
+        st = self.opened(call)
+        self.events.register(call.client, st.hv, KIND, DomainEventId.LIFECYCLE, None,
+                             legacy=True)
+        return P.ConnectDomainEventRegisterRet(0)  # libvirtd leaves it 0
+
+    def connect_domain_event_deregister(self, call: Call, args: None) -> Any:
+        st = self.opened(call)
+        if not self.events.deregister_event(call.client, st.hv, KIND, DomainEventId.LIFECYCLE):
+            raise RPCError.internal(f"domain event {DomainEventId.LIFECYCLE} not registered")
+        return P.ConnectDomainEventDeregisterRet(0)
+
     def connect_domain_event_register_any(self, call: Call, args: EventIdArgs) -> None:
         st = self.opened(call)
-        _check_event_id(args.event_id)
-        if self.events.has_legacy(call.client, st.hv, args.event_id):
-            raise RPCError.formatted(ErrorCode.INVALID_ARG, ErrorDomain.NONE,
-                                     "invalid argument: %s", "event callback already tracked")
-        self.events.register_legacy(call.client, st.hv, args.event_id)
+        _check_legacy_event_id(args.event_id)
+        self.events.register(call.client, st.hv, KIND, args.event_id, None, legacy=True)
 
     def connect_domain_event_deregister_any(self, call: Call, args: EventIdArgs) -> None:
         st = self.opened(call)
-        _check_event_id(args.event_id)
-        if not self.events.deregister_legacy(call.client, st.hv, args.event_id):
+        _check_legacy_event_id(args.event_id)
+        if not self.events.deregister_event(call.client, st.hv, KIND, args.event_id):
             raise RPCError.internal(f"domain event {args.event_id} not registered")

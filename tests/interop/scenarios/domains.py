@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..scenario_runner import Session, libvirt, scenario
+from ..scenario_runner import Session, libvirt, over_unix, scenario
 
 
 @scenario
@@ -477,3 +477,35 @@ def define_errors(s: Session) -> None:
                 "<domain type='test'><name>x</name><uuid>nope</uuid></domain>",
                 "<domain type='bogus'><name>a/b</name></domain>"):
         s.step(f"define {doc!r}", s.conn.defineXML, doc)
+
+
+@scenario
+@over_unix
+def graphics_and_descriptors(s: Session) -> None:
+    """openGraphics and FDAssociate: the test driver has neither; the descriptor checks of
+    libvirt's entry points come first."""
+    import os
+    import socket
+
+    d = s.dom()
+    ours, theirs = socket.socketpair()
+    rd, wr = os.pipe()
+    try:
+        s.step("openGraphics", d.openGraphics, 0, ours.fileno(), 0)
+        s.step("openGraphics skip auth", d.openGraphics, 1, ours.fileno(), 1)
+        # the client checks this one ("fd N must be a socket", N its own)
+        s.step("openGraphics pipe", d.openGraphics, 0, rd, 0)
+        s.step("openGraphicsFD", d.openGraphicsFD, 0, 0)
+        s.step("FDAssociate", d.FDAssociate, "name", [rd], 0)
+        s.step("FDAssociate none", d.FDAssociate, "name", [], 0)
+        s.step("FDAssociate flags", d.FDAssociate, "name", [rd, wr], 3)
+        ro = libvirt.openReadOnly(s.uri)
+        dro = ro.lookupByName("test")
+        s.step("ro openGraphics", dro.openGraphics, 0, ours.fileno(), 0)
+        s.step("ro FDAssociate", dro.FDAssociate, "name", [rd], 0)
+        ro.close()
+    finally:
+        for end in (ours, theirs):
+            end.close()
+        os.close(rd)
+        os.close(wr)
