@@ -24,6 +24,8 @@ def test_procedure_names_are_libvirts() -> None:
     assert remote_procedure_number("DOMAIN_CREATE_XML_WITH_FILES") == 309
     assert remote_procedure_number("STORAGE_VOL_CREATE_XML_FROM") == 125
     assert remote_procedure_number("CONNECT_OPEN") == 1
+    # Procedures testvirtd does not implement have names too.
+    assert remote_procedure_number("CONNECT_NUM_OF_SECRETS") == 139
     assert remote_procedure_number("NO_SUCH_THING") is None
 
 
