@@ -117,6 +117,7 @@ class ErrDomain:
     NONE = 0
     XML = 5
     QEMU = 10
+    NET = 11
     TEST = 12
     STORAGE = 18
     NETWORK = 19
@@ -241,7 +242,8 @@ class _TooDeep(Exception):
 
 
 def parse_xml(
-    text: str | bytes, root: str | None, *, context: str, err_domain: int
+    text: str | bytes, root: str | None, *, context: str, err_domain: int,
+    bare_context: bool = False
 ) -> ET.Element:
     """Parse a client document safely and check its root element name.
 
@@ -254,6 +256,8 @@ def parse_xml(
         ``storage_pool_definition``, ``storage_volume_definition``), used in parse errors.
     :param err_domain: the error domain for parse errors (20 for domains, 18 storage, ...).
     :param root: the root element's name (None: any).
+    :param bare_context: the label is written without parentheses (as libvirt's
+        ``network_update_xml``).
     :raises VirtError: code 35 for syntax errors, a DOCTYPE or an oversized document; code 27
         domain 5 for a wrong root element.
     """
@@ -261,7 +265,8 @@ def parse_xml(
 
     def detail(line: int, msg: str, line_text: str | None, col: int) -> VirtError:
         shown = "(null)" if line_text is None else line_text
-        full = f"({context}):{line}: {msg}\n{shown}\n{'-' * col}^"
+        label = context if bare_context else f"({context})"
+        full = f"{label}:{line}: {msg}\n{shown}\n{'-' * col}^"
         return VirtError(ErrCode.XML_DETAIL, err_domain, full, str1="%s", str2=full)
 
     def refused(offset: int, msg: str) -> VirtError:
@@ -449,11 +454,13 @@ def parse_size(value: str, unit: str | None, default_unit: str, err_domain: int)
     return number * scale
 
 
-_UUID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+# virUUIDParse: blanks around, dashes or spaces between (not inside) the sixteen bytes
+_UUID_RE = re.compile(r"[ \t\n\v\f\r]*((?:[- ]*[0-9a-fA-F]{2}){16})[ \t\n\v\f\r]*")
 
 
 def parse_uuid(value: str | bytes) -> bytes:
-    """Accept 16 raw bytes or the textual form (dashes anywhere, as libvirt) and return bytes.
+    """Accept 16 raw bytes or the textual form (as ``virUUIDParse``: dashes or spaces between
+    bytes, blanks around) and return bytes.
 
     :raises ValueError: if it is not a UUID.
     """
@@ -461,10 +468,10 @@ def parse_uuid(value: str | bytes) -> bytes:
         if len(value) != 16:
             raise ValueError("a raw UUID has 16 bytes")
         return bytes(value)
-    hexdigits = value.strip().replace("-", "")
-    if not _UUID_RE.match(hexdigits):
+    m = _UUID_RE.fullmatch(value)
+    if m is None:
         raise ValueError(f"malformed uuid {value!r}")
-    return bytes.fromhex(hexdigits)
+    return bytes.fromhex(m.group(1).replace("-", "").replace(" ", ""))
 
 
 def format_uuid(raw: bytes) -> str:

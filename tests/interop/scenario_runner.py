@@ -24,8 +24,10 @@ Every step records ``{"step", "ok", "value"}`` or ``{"step", "error": [code, dom
 message]}``.  ``mask`` is the only normaliser: a function of the value applied before it is
 recorded, for values that cannot match (wall clock, host-specific data); say why next to it.
 ``mask_error`` does the same for an error's message.
-Events of every domain event id and node device lifecycle events are recorded (callback
-registrations for any object, as libvirt-python makes them); :meth:`Session.events` waits until every event caused by the steps so far has
+Events of every domain event id, network lifecycle events, storage pool lifecycle and
+refresh events and node device lifecycle events are recorded (callback registrations for any
+object, as libvirt-python makes them); :meth:`Session.events` waits until every event caused
+by the steps so far has
 arrived (a marker domain is defined and undefined, and its UNDEFINED event waited for: the
 test driver and testvirtd deliver events in order; the marker's events are not recorded) and
 records them.  Pending events are also
@@ -135,6 +137,12 @@ class Session:
         for register, event_id, name in (
             (self.conn.nodeDeviceEventRegisterAny, "VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE",
              "nodedev_lifecycle"),
+            (self.conn.networkEventRegisterAny, "VIR_NETWORK_EVENT_ID_LIFECYCLE",
+             "network_lifecycle"),
+            (self.conn.storagePoolEventRegisterAny, "VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE",
+             "pool_lifecycle"),
+            (self.conn.storagePoolEventRegisterAny, "VIR_STORAGE_POOL_EVENT_ID_REFRESH",
+             "pool_refresh"),
         ):
             try:
                 self._other_callbacks.append((name, register(
@@ -242,7 +250,10 @@ class Session:
                 self.conn.domainEventDeregisterAny(cb)
             except libvirt.libvirtError:
                 pass
-        deregister = {"nodedev_lifecycle": self.conn.nodeDeviceEventDeregisterAny}
+        deregister = {"nodedev_lifecycle": self.conn.nodeDeviceEventDeregisterAny,
+                      "network_lifecycle": self.conn.networkEventDeregisterAny,
+                      "pool_lifecycle": self.conn.storagePoolEventDeregisterAny,
+                      "pool_refresh": self.conn.storagePoolEventDeregisterAny}
         for name, cb in self._other_callbacks:
             try:
                 deregister[name](cb)

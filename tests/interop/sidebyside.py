@@ -12,6 +12,8 @@ alike.
   /usr/bin/python3 process, and asserts that the recorded lines are equal.
 * :meth:`SideBySide.virsh` runs one virsh command against each and asserts the same exit
   status, output and error output.
+* :meth:`SideBySide.virsh_with_events` runs a virsh event watcher (``net-event``,
+  ``pool-event`` ...) while virsh commands run, against each, and compares both.
 
 Adding a scenario: write a ``@scenario`` function in ``tests/interop/scenarios/<kind>.py``;
 ``scenario_names("<kind>")`` lists it, so a test parametrised over that list picks it up.
@@ -30,6 +32,7 @@ import importlib
 import json
 import re
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -152,6 +155,41 @@ class SideBySide:
             raise AssertionError(f"virsh {' '.join(args)} differs:\n"
                                  f"{_diff(lines_want, lines_got)}")
         return want
+
+    def virsh_with_events(
+        self,
+        watcher: Sequence[str],
+        actions: Sequence[Sequence[str]],
+        settle: float = 2.0,
+    ) -> list[str]:
+        """Run the virsh event command *watcher* (it must end by itself: give it
+        ``--timeout``) while the virsh commands *actions* run one after the other, against
+        each server; assert the same watcher output and the same action results.
+
+        The actions start *settle* seconds after the watcher, once it has registered.
+        Returns the watcher's output lines.
+        """
+        results = []
+        for server in (self.real, self.tvd):
+            argv = [peers.find_virsh(), "-c", server.uri_tcp, *watcher]
+            with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=peers.client_env(),
+                                  stdin=subprocess.DEVNULL) as proc:
+                time.sleep(settle)
+                done = []
+                for args in actions:
+                    run = peers.run_virsh(server.uri_tcp, *args)
+                    done.append((args, run.returncode, normalise_endpoints(run.stdout, server),
+                                 normalise_endpoints(run.stderr, server)))
+                out, err = proc.communicate(timeout=SCENARIO_TIMEOUT)
+            results.append((done, proc.returncode, out.splitlines(), err))
+        want, got = results
+        for (args, *theirs), (_args, *ours) in zip(want[0], got[0], strict=True):
+            assert ours == theirs, f"virsh {' '.join(args)} differs: {theirs} != {ours}"
+        assert got[1:] == want[1:], (
+            f"virsh {' '.join(watcher)} differs:\n{_diff(want[2], got[2])}\n"
+            f"stderr: {want[3]!r} / {got[3]!r}")
+        return list(want[2])
 
 
 @contextlib.contextmanager

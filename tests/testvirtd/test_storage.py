@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from daemons.testvirtd import daemon as tvd
+from daemons.testvirtd import protocol as P
 from daemons.testvirtd import remote_types as rt
 from daemons.testvirtd.hypervisor import VolumeData
 from daemons.testvirtd.storage import procedures as st
@@ -150,7 +151,8 @@ async def test_errors_match_the_test_driver() -> None:
             "testStorageVolDelete", "flags", 0)
         for proc, args, api in (
             (378, st.StorageVolFlagsArgs(vol, 1), "virStorageVolGetInfoFlags"),
-            (260, st.StorageVolResizeArgs(vol, 2 * MiB, 0), "virStorageVolResize"),
+            (260, P.StorageVolResizeArgs(P.NonnullStorageVol(vol.pool, vol.name, vol.key),
+                                         2 * MiB, 0), "virStorageVolResize"),
         ):
             with pytest.raises(RPCError) as info:
                 await r.call(proc, args)

@@ -1,12 +1,13 @@
-"""REMOTE procedures of virtual networks."""
+"""REMOTE procedures of virtual networks, and their lifecycle events."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, xdr
+from netrpc import Call, ErrorCode, ErrorDomain, RPCError
+from netrpc.core import xdr
 
-from .. import protocol as wire
+from .. import protocol as P
 from ..connection import RemoteBase
 from ..events import Outgoing
 from ..remote_types import (
@@ -23,15 +24,14 @@ from ..remote_types import (
 )
 from .model import NetworkLifecycleEvent, NetworkRef
 
-__all__ = ("NETWORK_EVENT_ID_LAST", "NetworkProcedures", "net_ref", "wire_net")
+__all__ = ("NetworkProcedures", "net_ref", "wire_net")
 
-#: ``VIR_NETWORK_EVENT_ID_LAST`` of libvirt 9.0: only LIFECYCLE (0)
-NETWORK_EVENT_ID_LAST: Final = 1
-#: REMOTE_PROC_NETWORK_EVENT_LIFECYCLE
-NETWORK_EVENT_LIFECYCLE: Final = 315
 KIND: Final = "network"
-
-_LIFECYCLE_CODEC: Final = xdr.codec_for(wire.NetworkEventLifecycleMsg)
+#: VIR_NETWORK_EVENT_ID_LIFECYCLE, VIR_NETWORK_EVENT_ID_LAST
+EVENT_ID_LIFECYCLE: Final = 0
+EVENT_ID_LAST: Final = 1
+LIFECYCLE_PROC: Final = 315
+_LIFECYCLE_CODEC = xdr.codec_for(P.NetworkEventLifecycleMsg)
 
 
 def net_ref(wire: NonnullNetwork) -> NetworkRef:
@@ -45,13 +45,18 @@ def wire_net(ref: NetworkRef) -> NonnullNetwork:
 
 
 def _lifecycle(event: NetworkLifecycleEvent) -> Outgoing:
-    net = wire_net(event.net)
-    return Outgoing(
-        KIND, 0, event.net.uuid, NETWORK_EVENT_LIFECYCLE,
-        lambda cb: _LIFECYCLE_CODEC.encode(
-            wire.NetworkEventLifecycleMsg(cb, net, event.event, event.detail)
-        ),
-    )
+    def encode(cb: int) -> bytes:
+        net = P.NonnullNetwork(event.net.name, event.net.uuid)
+        return _LIFECYCLE_CODEC.encode(P.NetworkEventLifecycleMsg(cb, net, event.event,
+                                                                  event.detail))
+
+    return Outgoing(KIND, EVENT_ID_LIFECYCLE, event.net.uuid, LIFECYCLE_PROC, encode)
+
+
+def _check_max(value: int, what: str) -> None:
+    if value > P.NETWORK_LIST_MAX:
+        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
+                                 f"{what} > REMOTE_NETWORK_LIST_MAX")
 
 
 class NetworkProcedures(RemoteBase):
@@ -60,40 +65,7 @@ class NetworkProcedures(RemoteBase):
     #: how this kind's events travel (collected by RemoteProgram)
     event_formatters: Any = {NetworkLifecycleEvent: _lifecycle}
 
-    # ============================================================== events
-
-    def connect_network_event_register_any(
-        self, call: Call, args: wire.ConnectNetworkEventRegisterAnyArgs
-    ) -> wire.ConnectNetworkEventRegisterAnyRet:
-        key = bytes(args.net.uuid) if args.net is not None else None
-        cb_id = self.register_event(call, KIND, args.eventID, NETWORK_EVENT_ID_LAST, key,
-                                    "network")
-        return wire.ConnectNetworkEventRegisterAnyRet(cb_id)
-
-    def connect_network_event_deregister_any(
-        self, call: Call, args: wire.ConnectNetworkEventDeregisterAnyArgs
-    ) -> None:
-        self.deregister_event(call, KIND, args.callbackID, "network")
-
-    # ============================================================== define / undefine
-
-    def network_define_xml(
-        self, call: Call, args: wire.NetworkDefineXmlArgs
-    ) -> wire.NetworkDefineXmlRet:
-        ref = self.writable(call, "virNetworkDefineXML").hv.networks.define_xml(args.xml)
-        self.changed(call)
-        return wire.NetworkDefineXmlRet(wire_net(ref))
-
-    def network_create_xml(
-        self, call: Call, args: wire.NetworkCreateXmlArgs
-    ) -> wire.NetworkCreateXmlRet:
-        ref = self.writable(call, "virNetworkCreateXML").hv.networks.create_xml(args.xml)
-        self.changed(call)
-        return wire.NetworkCreateXmlRet(wire_net(ref))
-
-    def network_undefine(self, call: Call, args: wire.NetworkUndefineArgs) -> None:
-        self.writable(call, "virNetworkUndefine").hv.networks.undefine(net_ref(args.net))
-        self.changed(call)
+    # ============================================================== lists
 
     def connect_list_all_networks(
         self, call: Call, args: ConnectListAllArgs
@@ -101,6 +73,24 @@ class NetworkProcedures(RemoteBase):
         nets = self.opened(call).hv.networks.list_all(args.flags)
         wire = [wire_net(n) for n in nets] if args.need_results else []
         return ConnectListAllNetworksRet(wire, len(nets))
+
+    def connect_num_of_networks(self, call: Call, args: None) -> Any:
+        return P.ConnectNumOfNetworksRet(self.opened(call).hv.networks.count(True))
+
+    def connect_num_of_defined_networks(self, call: Call, args: None) -> Any:
+        return P.ConnectNumOfDefinedNetworksRet(self.opened(call).hv.networks.count(False))
+
+    def connect_list_networks(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        _check_max(args.maxnames, "maxnames")
+        return P.ConnectListNetworksRet(hv.networks.names(True, max(args.maxnames, 0)))
+
+    def connect_list_defined_networks(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        _check_max(args.maxnames, "maxnames")
+        return P.ConnectListDefinedNetworksRet(hv.networks.names(False, max(args.maxnames, 0)))
+
+    # ============================================================== lookups and queries
 
     def network_lookup_by_name(self, call: Call, args: NameArgs) -> NetworkRet:
         return NetworkRet(wire_net(self.opened(call).hv.networks.lookup_by_name(args.name)))
@@ -125,10 +115,55 @@ class NetworkProcedures(RemoteBase):
         hv = self.opened(call).hv
         return StringRet(hv.networks.get_xml_desc(net_ref(args.net), args.flags))
 
+    # ============================================================== changes
+
+    def network_define_xml(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.networks.define_xml(args.xml, 0)
+        self.changed(call)
+        return P.NetworkDefineXmlRet(wire_net(ref))
+
+    def network_define_xml_flags(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.networks.define_xml(args.xml, args.flags)
+        self.changed(call)
+        return P.NetworkDefineXmlFlagsRet(wire_net(ref))
+
+    def network_create_xml(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.networks.create_xml(args.xml, 0)
+        self.changed(call)
+        return P.NetworkCreateXmlRet(wire_net(ref))
+
+    def network_create_xml_flags(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.networks.create_xml(args.xml, args.flags)
+        self.changed(call)
+        return P.NetworkCreateXmlFlagsRet(wire_net(ref))
+
+    def network_undefine(self, call: Call, args: NetworkArgs) -> None:
+        self.opened(call).hv.networks.undefine(net_ref(args.net))
+        self.changed(call)
+
     def network_create(self, call: Call, args: NetworkArgs) -> None:
-        self.writable(call, "virNetworkCreate").hv.networks.create(net_ref(args.net))
+        self.opened(call).hv.networks.create(net_ref(args.net))
         self.changed(call)
 
     def network_destroy(self, call: Call, args: NetworkArgs) -> None:
-        self.writable(call, "virNetworkDestroy").hv.networks.destroy(net_ref(args.net))
+        self.opened(call).hv.networks.destroy(net_ref(args.net))
         self.changed(call)
+
+    def network_set_autostart(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.networks.set_autostart(net_ref(args.net), bool(args.autostart))
+        self.changed(call)
+
+    def network_update(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.networks.update(net_ref(args.net), args.command, args.section,
+                                             args.parentIndex, args.xml, args.flags)
+        self.changed(call)
+
+    # ============================================================== events
+
+    def connect_network_event_register_any(self, call: Call, args: Any) -> Any:
+        key = bytes(args.net.uuid) if args.net is not None else None
+        cb = self.register_event(call, KIND, args.eventID, EVENT_ID_LAST, key, "network")
+        return P.ConnectNetworkEventRegisterAnyRet(cb)
+
+    def connect_network_event_deregister_any(self, call: Call, args: Any) -> None:
+        self.deregister_event(call, KIND, args.callbackID, "network")

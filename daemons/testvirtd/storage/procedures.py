@@ -1,15 +1,18 @@
 """Storage pool and volume procedures of the REMOTE program, including the data streams.
 
 :class:`StorageProcedures` serves what ``virsh pool-*`` and ``virsh vol-*`` need on the
-test hypervisor's pools: lookups, listing, create
-(``vol-create-as`` / ``vol-create``), delete, info, XML, path/key/name, and the data
-transfers ``vol-upload`` / ``vol-download`` (with ``--sparse``, ``--offset``, ``--length``)
-and ``vol-wipe``.
+test hypervisor's pools and what libvirt's clients call on them, and the data transfers
+``vol-upload`` / ``vol-download`` (with ``--sparse``, ``--offset``, ``--length``) and
+``vol-wipe``.
 
-Replies and errors follow libvirtd 9.0's test driver.  That driver does not implement
-upload, download, wipe, resize or ``virStorageVolGetInfoFlags`` (it answers "this function is
-not supported by the connection driver"); testvirtd implements upload, download and wipe the
-way the ``dir`` pool backend does on a regular file:
+Replies, errors and events follow libvirtd 9.0's test driver: pool definition and
+lifecycle (define, create, build, start, refresh, stop, delete, undefine, autostart), source
+discovery, volume creation, cloning (``virStorageVolCreateXMLFrom``: the test driver clones
+within one pool, from the new volume's XML; testvirtd also copies the data) and deletion,
+lookups and queries.  That driver does not implement upload, download, wipe, resize or
+``virStorageVolGetInfoFlags``: resize and the flags variant answer "this function is not
+supported by the connection driver" as libvirtd does, while testvirtd deliberately implements
+upload, download and wipe the way the ``dir`` pool backend does on a regular file:
 
 * upload writes in place from ``offset`` (the file is neither truncated nor preallocated;
   writing past its end makes it longer); with ``length`` > 0 at most that many bytes are
@@ -34,12 +37,12 @@ import logging
 import os
 from typing import Annotated, Any, Final
 
-from netrpc import Call, RPCError
+from netrpc import Call, ErrorCode, ErrorDomain, RPCError
 from netrpc.core import xdr
 from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
 from netrpc.io.server.stream import ServerStream
 
-from .. import protocol as wire
+from .. import protocol as P
 from ..connection import RemoteBase
 from ..domxml import ErrCode, ErrDomain, VirtError
 from ..events import Outgoing
@@ -87,6 +90,16 @@ _SYSTEM_ERROR: Final = 38
 _FROM_STREAMS: Final = 38
 
 _String = Annotated[str, xdr.String(STRING_MAX)]
+
+KIND: Final = "storage_pool"
+#: VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE, _REFRESH, _LAST and their messages
+POOL_EVENT_ID_LIFECYCLE: Final = 0
+POOL_EVENT_ID_REFRESH: Final = 1
+POOL_EVENT_ID_LAST: Final = 2
+LIFECYCLE_PROC: Final = 370
+REFRESH_PROC: Final = 373
+_LIFECYCLE_CODEC = xdr.codec_for(P.StoragePoolEventLifecycleMsg)
+_REFRESH_CODEC = xdr.codec_for(P.StoragePoolEventRefreshMsg)
 
 
 # ------------------------------------------------------------------------------ wire types
@@ -166,15 +179,6 @@ class StorageVolWipePatternArgs:
 
 
 @xdr.struct
-class StorageVolResizeArgs:
-    """remote_storage_vol_resize_args."""
-
-    vol: NonnullStorageVol
-    capacity: xdr.UHyper
-    flags: xdr.UInt
-
-
-@xdr.struct
 class StorageVolTransferArgs:
     """remote_storage_vol_upload_args and remote_storage_vol_download_args."""
 
@@ -239,13 +243,31 @@ def wire_pool(ref: PoolRef) -> NonnullStoragePool:
     return NonnullStoragePool(ref.name, ref.uuid)
 
 
-def _no_support(api: str) -> VirtError:
-    return VirtError.fmt(
-        ErrCode.NO_SUPPORT,
-        ErrDomain.STORAGE,
-        "this function is not supported by the connection driver: %s",
-        api,
-    )
+def vol_ref_p(wire: Any) -> VolumeRef:
+    """A ``remote_nonnull_storage_vol`` of the protocol package as the model's handle."""
+    return VolumeRef(wire.pool, wire.name, wire.key)
+
+
+def _check_max(value: int, limit: int, name: str) -> None:
+    if value > limit:
+        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s", f"maxnames > {name}")
+
+
+def _lifecycle(event: PoolLifecycleEvent) -> Outgoing:
+    def encode(cb: int) -> bytes:
+        pool = P.NonnullStoragePool(event.pool.name, event.pool.uuid)
+        return _LIFECYCLE_CODEC.encode(P.StoragePoolEventLifecycleMsg(cb, pool, event.event,
+                                                                      event.detail))
+
+    return Outgoing(KIND, POOL_EVENT_ID_LIFECYCLE, event.pool.uuid, LIFECYCLE_PROC, encode)
+
+
+def _refresh(event: PoolRefreshEvent) -> Outgoing:
+    def encode(cb: int) -> bytes:
+        pool = P.NonnullStoragePool(event.pool.name, event.pool.uuid)
+        return _REFRESH_CODEC.encode(P.StoragePoolEventRefreshMsg(cb, pool))
+
+    return Outgoing(KIND, POOL_EVENT_ID_REFRESH, event.pool.uuid, REFRESH_PROC, encode)
 
 
 def _storage_bad_flags(function: str, flags: int) -> VirtError:
@@ -285,90 +307,14 @@ def _stream_error(what: str, exc: OSError) -> RPCError:
 # ------------------------------------------------------------------------------ the mixin
 
 
-#: ``VIR_STORAGE_POOL_EVENT_ID_LAST`` of libvirt 9.0: LIFECYCLE (0) and REFRESH (1)
-POOL_EVENT_ID_LAST: Final = 2
-#: REMOTE_PROC_STORAGE_POOL_EVENT_LIFECYCLE and _REFRESH
-POOL_EVENT_LIFECYCLE: Final = 370
-POOL_EVENT_REFRESH: Final = 373
-POOL_KIND: Final = "storage_pool"
-_POOL_LIFECYCLE_CODEC: Final = xdr.codec_for(wire.StoragePoolEventLifecycleMsg)
-_POOL_REFRESH_CODEC: Final = xdr.codec_for(wire.StoragePoolEventRefreshMsg)
-
-
-def _pool_lifecycle(event: PoolLifecycleEvent) -> Outgoing:
-    pool = wire_pool(event.pool)
-    return Outgoing(
-        POOL_KIND, 0, event.pool.uuid, POOL_EVENT_LIFECYCLE,
-        lambda cb: _POOL_LIFECYCLE_CODEC.encode(
-            wire.StoragePoolEventLifecycleMsg(cb, pool, event.event, event.detail)
-        ),
-    )
-
-
-def _pool_refresh(event: PoolRefreshEvent) -> Outgoing:
-    pool = wire_pool(event.pool)
-    return Outgoing(
-        POOL_KIND, 1, event.pool.uuid, POOL_EVENT_REFRESH,
-        lambda cb: _POOL_REFRESH_CODEC.encode(wire.StoragePoolEventRefreshMsg(cb, pool)),
-    )
-
-
 class StorageProcedures(RemoteBase):
     """Storage pool and volume procedures of the REMOTE program."""
 
+    #: how this kind's events travel (collected by RemoteProgram)
+    event_formatters: Any = {PoolLifecycleEvent: _lifecycle, PoolRefreshEvent: _refresh}
+
     #: volumes with a stream in progress, for tests and diagnostics
     active_transfers: int = 0
-
-    #: how this kind's events travel (collected by RemoteProgram)
-    event_formatters: Any = {PoolLifecycleEvent: _pool_lifecycle, PoolRefreshEvent: _pool_refresh}
-
-    # ============================================================== pool events
-
-    def connect_storage_pool_event_register_any(
-        self, call: Call, args: wire.ConnectStoragePoolEventRegisterAnyArgs
-    ) -> wire.ConnectStoragePoolEventRegisterAnyRet:
-        key = bytes(args.pool.uuid) if args.pool is not None else None
-        cb_id = self.register_event(call, POOL_KIND, args.eventID, POOL_EVENT_ID_LAST, key,
-                                    "storage pool")
-        return wire.ConnectStoragePoolEventRegisterAnyRet(cb_id)
-
-    def connect_storage_pool_event_deregister_any(
-        self, call: Call, args: wire.ConnectStoragePoolEventDeregisterAnyArgs
-    ) -> None:
-        self.deregister_event(call, POOL_KIND, args.callbackID, "storage pool")
-
-    # ============================================================== pool lifecycle
-
-    def storage_pool_create(self, call: Call, args: wire.StoragePoolCreateArgs) -> None:
-        hv = self.writable(call, "virStoragePoolCreate").hv
-        if args.flags:
-            raise VirtError.bad_flags("testStoragePoolCreate", args.flags)
-        hv.storage.pool_create(pool_ref(args.pool))
-        self.changed(call)
-
-    def storage_pool_destroy(self, call: Call, args: wire.StoragePoolDestroyArgs) -> None:
-        self.writable(call, "virStoragePoolDestroy").hv.storage.pool_destroy(pool_ref(args.pool))
-        self.changed(call)
-
-    def storage_pool_refresh(self, call: Call, args: wire.StoragePoolRefreshArgs) -> None:
-        hv = self.writable(call, "virStoragePoolRefresh").hv
-        if args.flags:
-            raise VirtError.bad_flags("testStoragePoolRefresh", args.flags)
-        hv.storage.pool_refresh(pool_ref(args.pool))
-
-    def storage_pool_define_xml(
-        self, call: Call, args: wire.StoragePoolDefineXmlArgs
-    ) -> wire.StoragePoolDefineXmlRet:
-        hv = self.writable(call, "virStoragePoolDefineXML").hv
-        if args.flags & ~1:  # VIR_STORAGE_POOL_DEFINE_VALIDATE
-            raise VirtError.bad_flags("testStoragePoolDefineXML", args.flags)
-        ref = hv.storage.pool_define_xml(args.xml)
-        self.changed(call)
-        return wire.StoragePoolDefineXmlRet(wire_pool(ref))
-
-    def storage_pool_undefine(self, call: Call, args: wire.StoragePoolUndefineArgs) -> None:
-        self.writable(call, "virStoragePoolUndefine").hv.storage.pool_undefine(pool_ref(args.pool))
-        self.changed(call)
 
     # ============================================================== pools
 
@@ -405,6 +351,76 @@ class StorageProcedures(RemoteBase):
         hv = self.opened(call).hv
         return StringRet(hv.storage.pool_get_xml_desc(pool_ref(args.pool), args.flags))
 
+    def connect_num_of_storage_pools(self, call: Call, args: None) -> Any:
+        return P.ConnectNumOfStoragePoolsRet(self.opened(call).hv.storage.count_pools(True))
+
+    def connect_num_of_defined_storage_pools(self, call: Call, args: None) -> Any:
+        hv = self.opened(call).hv
+        return P.ConnectNumOfDefinedStoragePoolsRet(hv.storage.count_pools(False))
+
+    def connect_list_storage_pools(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        _check_max(args.maxnames, P.STORAGE_POOL_LIST_MAX, "REMOTE_STORAGE_POOL_LIST_MAX")
+        return P.ConnectListStoragePoolsRet(hv.storage.pool_names(True, max(args.maxnames, 0)))
+
+    def connect_list_defined_storage_pools(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        _check_max(args.maxnames, P.STORAGE_POOL_LIST_MAX, "REMOTE_STORAGE_POOL_LIST_MAX")
+        names = hv.storage.pool_names(False, max(args.maxnames, 0))
+        return P.ConnectListDefinedStoragePoolsRet(names)
+
+    def connect_find_storage_pool_sources(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        xml = hv.storage.find_pool_sources(args.type, args.srcSpec, args.flags)
+        return P.ConnectFindStoragePoolSourcesRet(xml)
+
+    def storage_pool_define_xml(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.storage.pool_define_xml(args.xml, args.flags)
+        self.changed(call)
+        return P.StoragePoolDefineXmlRet(wire_pool(ref))
+
+    def storage_pool_create_xml(self, call: Call, args: Any) -> Any:
+        ref = self.opened(call).hv.storage.pool_create_xml(args.xml, args.flags)
+        self.changed(call)
+        return P.StoragePoolCreateXmlRet(wire_pool(ref))
+
+    def storage_pool_undefine(self, call: Call, args: StoragePoolArgs) -> None:
+        self.opened(call).hv.storage.pool_undefine(pool_ref(args.pool))
+        self.changed(call)
+
+    def storage_pool_build(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.storage.pool_build(pool_ref(args.pool), args.flags)
+
+    def storage_pool_create(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.storage.pool_create(pool_ref(args.pool), args.flags)
+        self.changed(call)
+
+    def storage_pool_destroy(self, call: Call, args: StoragePoolArgs) -> None:
+        self.opened(call).hv.storage.pool_destroy(pool_ref(args.pool))
+        self.changed(call)
+
+    def storage_pool_delete(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.storage.pool_delete(pool_ref(args.pool), args.flags)
+
+    def storage_pool_refresh(self, call: Call, args: Any) -> None:
+        self.opened(call).hv.storage.pool_refresh(pool_ref(args.pool), args.flags)
+
+    def storage_pool_set_autostart(self, call: Call, args: Any) -> None:
+        hv = self.opened(call).hv
+        hv.storage.pool_set_autostart(pool_ref(args.pool), bool(args.autostart))
+        self.changed(call)
+
+    # ============================================================== events
+
+    def connect_storage_pool_event_register_any(self, call: Call, args: Any) -> Any:
+        key = bytes(args.pool.uuid) if args.pool is not None else None
+        cb = self.register_event(call, KIND, args.eventID, POOL_EVENT_ID_LAST, key,
+                                 "storage pool")
+        return P.ConnectStoragePoolEventRegisterAnyRet(cb)
+
+    def connect_storage_pool_event_deregister_any(self, call: Call, args: Any) -> None:
+        self.deregister_event(call, KIND, args.callbackID, "storage pool")
+
     # ============================================================== lookups & listing
 
     def storage_pool_lookup_by_volume(self, call: Call, args: StorageVolArgs) -> StoragePoolRet:
@@ -432,8 +448,6 @@ class StorageProcedures(RemoteBase):
         self, call: Call, args: StoragePoolListAllVolumesArgs
     ) -> StoragePoolListAllVolumesRet:
         hv = self.opened(call).hv
-        if args.flags:
-            raise VirtError.bad_flags("testStoragePoolListAllVolumes", args.flags)
         vols = hv.storage.pool_list_all_volumes(pool_ref(args.pool), args.flags)
         wire = [wire_vol(v) for v in vols] if args.need_results else []
         return StoragePoolListAllVolumesRet(wire, len(vols))
@@ -461,16 +475,8 @@ class StorageProcedures(RemoteBase):
         info = hv.storage.vol_get_info(vol_ref(args.vol))
         return StorageVolGetInfoRet(info.type, info.capacity, info.allocation)
 
-    def storage_vol_get_info_flags(
-        self, call: Call, args: StorageVolFlagsArgs
-    ) -> StorageVolGetInfoRet:
-        self.opened(call)
-        raise _no_support("virStorageVolGetInfoFlags")
-
     def storage_vol_get_xml_desc(self, call: Call, args: StorageVolFlagsArgs) -> StringRet:
         hv = self.opened(call).hv
-        if args.flags:
-            raise VirtError.bad_flags("testStorageVolGetXMLDesc", args.flags)
         return StringRet(hv.storage.vol_get_xml_desc(vol_ref(args.vol), args.flags))
 
     def storage_vol_get_path(self, call: Call, args: StorageVolArgs) -> StringRet:
@@ -480,27 +486,22 @@ class StorageProcedures(RemoteBase):
     # ============================================================== changes
 
     def storage_vol_create_xml(self, call: Call, args: StorageVolCreateXmlArgs) -> StorageVolRet:
-        hv = self.writable(call, "virStorageVolCreateXML").hv
-        if args.flags:
-            raise VirtError.bad_flags("testStorageVolCreateXML", args.flags)
+        hv = self.opened(call).hv
         ref = hv.storage.vol_create_xml(pool_ref(args.pool), args.xml, args.flags)
         self.changed(call)
         return StorageVolRet(wire_vol(ref))
 
-    def storage_vol_create_xml_from(self, call: Call, args: None) -> None:
-        self.writable(call, "virStorageVolCreateXMLFrom")
-        raise _no_support("virStorageVolCreateXMLFrom")
+    def storage_vol_create_xml_from(self, call: Call, args: Any) -> Any:
+        hv = self.opened(call).hv
+        ref = hv.storage.vol_create_xml_from(pool_ref(args.pool), args.xml,
+                                             vol_ref_p(args.clonevol), args.flags)
+        self.changed(call)
+        return P.StorageVolCreateXmlFromRet(P.NonnullStorageVol(ref.pool, ref.name, ref.key))
 
     def storage_vol_delete(self, call: Call, args: StorageVolFlagsArgs) -> None:
-        hv = self.writable(call, "virStorageVolDelete").hv
-        if args.flags:
-            raise VirtError.bad_flags("testStorageVolDelete", args.flags)
+        hv = self.opened(call).hv
         hv.storage.vol_delete(vol_ref(args.vol), args.flags)
         self.changed(call)
-
-    def storage_vol_resize(self, call: Call, args: StorageVolResizeArgs) -> None:
-        self.writable(call, "virStorageVolResize")
-        raise _no_support("virStorageVolResize")
 
     @differs(VOLUME_DATA)
     def storage_vol_wipe(self, call: Call, args: StorageVolFlagsArgs) -> None:
