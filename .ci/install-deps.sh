@@ -20,6 +20,7 @@ APT_PACKAGES=(
     libvirt-clients                             # virsh, virt-admin
     libvirt-daemon                              # libvirtd with the built-in test driver
     python3-libvirt                             # libvirt-python for /usr/bin/python3
+    virtinst                                    # virt-install (side by side with --disk size=N)
     golang-go                                   # go 1.19, GOPATH-mode builds
     golang-github-digitalocean-go-libvirt-dev   # go-libvirt sources under /usr/share/gocode
     golang-github-digitalocean-go-qemu-dev      # go-qemu sources
