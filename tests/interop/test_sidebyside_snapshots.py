@@ -340,3 +340,23 @@ def test_golibvirt_snapshots_and_saving(sidebyside: SideBySide, golibvirt_snapsh
     theirs, ours = outputs
     assert ours == theirs
     assert len(theirs) > 30
+
+
+def test_virsh_read_only(sidebyside: SideBySide, tmp_path: Path) -> None:
+    """What a read-only connection may and may not do, in libvirt's words."""
+    v = sidebyside.virsh
+    v("snapshot-create-as", "test", "s1")
+    for args in (("snapshot-create-as", "test", "s2"), ("snapshot-list", "test"),
+                 ("snapshot-info", "test", "s1"), ("snapshot-dumpxml", "test", "s1"),
+                 ("snapshot-dumpxml", "test", "s1", "--security-info"),
+                 ("snapshot-current", "test", "--name"), ("snapshot-parent", "test", "s1"),
+                 ("snapshot-revert", "test", "s1"), ("snapshot-delete", "test", "s1"),
+                 ("checkpoint-list", "test"), ("checkpoint-create-as", "test", "c1"),
+                 ("save", "test", str(tmp_path / "ro.img")),
+                 ("restore", str(tmp_path / "ro.img")),
+                 ("save-image-dumpxml", str(tmp_path / "ro.img")),
+                 ("managedsave", "test"), ("managedsave-remove", "test"),
+                 ("dump", "test", str(tmp_path / "ro.core")),
+                 ("screenshot", "test", str(tmp_path / "ro.png")),
+                 ("list", "--all", "--with-snapshot")):
+        v(*args, readonly=True, normalise=_times)
