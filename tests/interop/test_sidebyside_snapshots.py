@@ -360,3 +360,45 @@ def test_virsh_read_only(sidebyside: SideBySide, tmp_path: Path) -> None:
                  ("screenshot", "test", str(tmp_path / "ro.png")),
                  ("list", "--all", "--with-snapshot")):
         v(*args, readonly=True, normalise=_times)
+
+
+def test_virsh_from_files_and_editing(sidebyside: SideBySide, tmp_path: Path) -> None:
+    """snapshot-create / checkpoint-create from files (redefining, current, validated), and
+    snapshot-edit / checkpoint-edit through an editor that changes the description."""
+    v = sidebyside.virsh
+    snap_file = tmp_path / "snap.xml"
+    snap_file.write_text("<domainsnapshot><name>f1</name><description>from a file"
+                         "</description></domainsnapshot>")
+    v("snapshot-create", "test", str(snap_file))
+    v("snapshot-create", "test", str(snap_file), "--validate")
+    v("snapshot-create", "test", "--xmlfile", str(tmp_path / "missing.xml"))
+    v("snapshot-dumpxml", "test", "f1", "--security-info", normalise=_times)
+    # redefine from what libvirt printed, as virsh users do
+    real_xml = peers.run_virsh(sidebyside.real.uri_tcp, "snapshot-dumpxml", "test", "f1").stdout
+    redefined = tmp_path / "redefine.xml"
+    redefined.write_text(real_xml.replace("from a file", "redefined"))
+    v("snapshot-create", "test", str(redefined), "--redefine", normalise=_times)
+    v("snapshot-create", "test", str(redefined), "--redefine", "--current", normalise=_times)
+    v("snapshot-create", "test", str(redefined), "--current")
+    v("snapshot-info", "test", "f1")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/redefined/edited/' \"$1\"\n")
+    editor.chmod(0o755)
+    outputs = []
+    for server in (sidebyside.real, sidebyside.tvd):
+        for args in (("snapshot-edit", "test", "f1"), ("snapshot-dumpxml", "test", "f1")):
+            proc = peers.run_virsh(server.uri_tcp, *args, env={"EDITOR": str(editor),
+                                                               "VISUAL": str(editor)})
+            outputs.append((proc.returncode, _times(proc.stdout), proc.stderr))
+    assert outputs[2:] == outputs[:2]
+    assert "edited" in outputs[1][1]
+    v("snapshot-delete", "test", "--current")
+    chk_file = tmp_path / "chk.xml"
+    chk_file.write_text("<domaincheckpoint><name>k1</name></domaincheckpoint>")
+    v("checkpoint-create", "test", str(chk_file))
+    v("checkpoint-create", "test", str(chk_file), "--quiesce")
+    v("checkpoint-dumpxml", "test", "k1", normalise=_times)
+    v("dump", "test", str(tmp_path / "core"), "--memory-only")
+    v("dump", "test", str(tmp_path / "core"), "--bypass-cache")
+    v("dump", "test", str(tmp_path / "core"), "--format", "win-dmp")
+    v("dump", "test", str(tmp_path / "core"), "--reset")
