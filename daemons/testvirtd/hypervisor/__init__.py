@@ -125,6 +125,7 @@ class Hypervisor:
         self.storage = storage
         self.interfaces = Interfaces(self.core)
         self.nodedevs = NodeDevices(self.core)
+        storage.vports = self.nodedevs
         if populate:
             self.domains.populate_default()
             self.networks.populate_default()

@@ -194,6 +194,28 @@ class NodeDevices:
             del self._objects[name]
             self._core.emit(NodeDeviceLifecycleEvent(name, NodeDeviceEventType.DELETED))
 
+    def mock_create_vport(self, wwnn: str, wwpn: str) -> bool:
+        """The vHBA a fibre channel storage pool's start makes (``scsi_host11`` copied as
+        ``scsi_host12`` with its WWNs, event CREATED); False when there is no template, where
+        the test driver fails without a reason."""
+        with self._core.locked():
+            template = self._objects.get(_TEMPLATE)
+            if template is None:
+                return False
+            made = _vhba_from(template, wwnn, wwpn)
+            self._objects[made.name] = made
+            self._core.emit(NodeDeviceLifecycleEvent(made.name, NodeDeviceEventType.CREATED))
+            return True
+
+    def remove_vport(self) -> None:
+        """What a fibre channel storage pool's stop removes: ``scsi_host12`` whatever its
+        WWNs (event DELETED), or the test driver's error when there is none."""
+        with self._core.locked():
+            if _CREATED not in self._objects:
+                raise _not_found(_CREATED)
+            del self._objects[_CREATED]
+            self._core.emit(NodeDeviceLifecycleEvent(_CREATED, NodeDeviceEventType.DELETED))
+
     def _parent_host(self, spec: CreateSpec) -> None:
         """``virNodeDeviceObjListGetParentHost``: the parent must exist and be capable of
         vport operations."""

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from ..core import DriverCore, Event, list_filter
 from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid, parse_xml
@@ -168,6 +168,16 @@ class PoolRefreshEvent(Event):
 PoolKey = PoolRef | bytes | str
 
 
+class Vports(Protocol):
+    """Where fibre channel pools make and remove their pretend vHBA (the node devices)."""
+
+    def mock_create_vport(self, wwnn: str, wwpn: str) -> bool:
+        """Make the vHBA; False when the test driver fails without a reason."""
+
+    def remove_vport(self) -> None:
+        """Remove the vHBA (an error when there is none)."""
+
+
 @dataclass
 class _Volume:
     vdef: VolDef  # with its key and path filled in
@@ -313,6 +323,8 @@ class Storage:
             storage_dir = self._tmpdir.name
         os.makedirs(storage_dir, exist_ok=True)
         self.storage_dir = storage_dir
+        #: the node devices, for fibre channel pools' vHBAs (set by the driver instance)
+        self.vports: Vports | None = None
 
     def populate_default(self) -> None:
         """Add test:///default's active dir pool "default-pool"."""
@@ -543,6 +555,14 @@ class Storage:
         defn = parse_pool_xml(xml)
         with self._core.locked():
             pool = self._add(defn, check_active=True)
+            adapter = pool.defn.source.adapter
+            if adapter.type == "fc_host" and self.vports is not None:
+                # a validated fc_host adapter has both WWNs
+                if not self.vports.mock_create_vport(adapter.wwnn or "", adapter.wwpn or ""):
+                    self._remove(pool)
+                    raise VirtError(ErrCode.INTERNAL_ERROR, ErrDomain.NONE,
+                                    "An error occurred, but the cause is unknown",
+                                    int1=0, int2=0)
             pool.set_defaults()
             pool.persistent = False
             pool.active = True
@@ -576,10 +596,14 @@ class Storage:
 
     def pool_destroy(self, pool: PoolKey) -> None:
         """``virStoragePoolDestroy``: stop an active pool (event STOPPED); volumes stay, a
-        pool without configuration goes."""
+        pool without configuration goes.  A fibre channel pool removes the vHBA
+        (``scsi_host12``) first; without one it stays stopped but fails, as the test
+        driver does."""
         with self._core.locked():
             p = self._active(pool)
             p.active = False
+            if p.defn.source.adapter.type == "fc_host" and self.vports is not None:
+                self.vports.remove_vport()
             self._core.emit(PoolLifecycleEvent(p.ref(), PoolEventType.STOPPED, 0))
             if not p.persistent:
                 self._remove(p)

@@ -10,6 +10,7 @@ testvirtd deliberately does (tests/interop/test_testvirtd_storage.py).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..scenario_runner import Session, jsonable, libvirt, scenario
@@ -478,3 +479,55 @@ def pool_events_per_pool(s: Session) -> None:
     for handle in (cb, cb2):
         if isinstance(handle, int):
             s.step("deregister", c.storagePoolEventDeregisterAny, handle)
+
+
+FC_POOL = """<pool type='scsi'>
+  <name>fc</name>
+  <uuid>0a0b0c0d-5555-6666-7777-888888888883</uuid>
+  <source>
+    <adapter type='fc_host' parent='scsi_host1' wwnn='20000000c9831b4b'
+             wwpn='10000000c9831b4b'/>
+  </source>
+  <target><path>/dev/disk/by-path</path></target>
+</pool>"""
+
+
+def _devices(value: Any) -> Any:
+    return sorted(d.name() for d in value)
+
+
+@scenario
+def fc_host_pools(s: Session) -> None:
+    c = s.conn
+    pool = s.step("createXML fc_host", c.storagePoolCreateXML, FC_POOL, 0)
+    s.step("devices after create", c.listAllDevices, 0, mask=_devices)
+    s.step("vHBA XML", lambda: c.nodeDeviceLookupByName("scsi_host12").XMLDesc(0))
+    if pool is not None:
+        s.step("XMLDesc fc_host", pool.XMLDesc, 0)
+        s.step("destroy fc_host", pool.destroy)
+    s.step("devices after destroy", c.listAllDevices, 0, mask=_devices)
+    pool = s.step("define fc_host", c.storagePoolDefineXML, FC_POOL, 0)
+    if pool is not None:
+        s.step("start defined fc_host", pool.create, 0)
+        s.step("devices after start", c.listAllDevices, 0, mask=_devices)
+        s.step("destroy without vHBA", pool.destroy)
+        s.step("isActive after failed destroy", pool.isActive)
+        s.step("undefine", pool.undefine)
+    s.step("createXML twice: first", c.storagePoolCreateXML, FC_POOL, 0)
+    s.step("createXML twice: other", c.storagePoolCreateXML,
+           FC_POOL.replace("<name>fc<", "<name>fc2<").replace("883</uuid>", "884</uuid>")
+           .replace("c9831b4b'/>", "c9831b4c'/>"), 0)
+    s.step("devices with two", c.listAllDevices, 0, mask=_devices)
+    s.step("fc_host bad wwn", c.storagePoolCreateXML,
+           FC_POOL.replace("20000000c9831b4b", "xyz"), 0)
+    s.step("fc_host no wwpn", c.storagePoolCreateXML,
+           FC_POOL.replace(" wwpn='10000000c9831b4b'", ""), 0)
+    s.step("scsi_host no name", c.storagePoolCreateXML,
+           "<pool type='scsi'><name>s</name><source><adapter type='scsi_host'/></source>"
+           "<target><path>/dev</path></target></pool>", 0)
+    s.step("legacy adapter", c.storagePoolDefineXML,
+           "<pool type='scsi'><name>leg</name><source><adapter name='host5'/></source>"
+           "<target><path>/dev/x</path></target></pool>", 0)
+    s.step("legacy adapter XML", lambda: c.storagePoolLookupByName("leg").XMLDesc(0),
+           mask=lambda x: re.sub(r"<uuid>.*</uuid>", "<uuid/>", x))
+    s.events()
