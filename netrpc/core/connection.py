@@ -708,3 +708,19 @@ class Connection:
         """Record that the I/O layer closed the connection."""
         if self._closed_reason is None:
             self._closed_reason = reason
+
+    def send_failed(self, reason: str = "send failed") -> list[int]:
+        """The I/O layer could not write all that :meth:`data_to_send` returned (the write
+        failed or was interrupted): part of a record may be on the wire, so nothing more
+        can be sent.  The connection is closed with *reason* and its queued output dropped.
+
+        :returns: the file descriptors that were queued to be sent (not sent; the caller
+            decides whether to close them).
+        """
+        self.mark_closed(reason)
+        fds = [s for s in self._out_segments if isinstance(s, int)]
+        self._out.clear()
+        self._out_segments.clear()
+        self._segment_bytes = 0
+        self._taken_bytes = 0
+        return fds

@@ -316,16 +316,30 @@ async def write_segments(
 
 
 class OutputPump:
-    """Writes a sans-IO connection's queued output to its stream, one writer at a time.
+    """The single owner of a connection's output.
 
-    Whoever calls :meth:`flush` while nobody is writing becomes the writer and writes until
-    the queue is empty; a concurrent caller returns at once (its output goes out with the
-    writer's).  Server and client connections share it.  After each write the connection
-    learns that its output left (``conn.output_written()``, which frees the slots of the
-    replies in it) and *written* is called.
+    Only the connection's own tasks write, one at a time: the owner (a server's
+    :class:`~netrpc.io.server.ServerClient`, a :class:`~netrpc.Client`) runs a writer task
+    that waits in :meth:`wait_requested` and then calls :meth:`write_queued`, and a server's
+    read loop writes the replies of the batch it just dispatched itself (:meth:`drain`),
+    saving a task switch per batch.  Those tasks are cancelled only when the connection is
+    torn down.  Every other task (handlers, stream senders, callers) queues its output on
+    the sans-IO connection and calls :meth:`request`, or :meth:`wait_written` to wait until
+    it has left: a task that is cancelled or times out never holds a write, and can never
+    leave part of a record on the wire.
 
-    :param close_fds: close each descriptor once sent (see :func:`write_segments`).
-    :param wake: asks the owner's writer task to flush (used when output is left queued).
+    If a write fails or is interrupted all the same (the writer is cancelled because the
+    connection is being torn down, the peer vanished), part of a record may be on the wire:
+    the connection is marked broken (:meth:`Connection.send_failed
+    <netrpc.core.connection.Connection.send_failed>`), nothing more is written, and the
+    error propagates to the writer task, whose owner closes the connection and fails
+    whatever was waiting on it.
+
+    After each write the connection learns that its output left (``conn.output_written()``,
+    which frees the slots of the replies in it) and *written* is called.
+
+    :param close_fds: close each descriptor once sent, or once dropped (see
+        :func:`write_segments`).
     :param written: called after each completed write.
     """
 
@@ -335,55 +349,76 @@ class OutputPump:
         stream: anyio.abc.ByteStream,
         *,
         close_fds: bool,
-        wake: Callable[[], None],
         written: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.stream = stream
+        #: True while the writer task is writing
         self.sending = False
         self._close_fds = close_fds
-        self._wake = wake
         self._written = written
-        self._done = anyio.Event()
-        self._done.set()
+        self._requested = anyio.Event()
+        # Replaced (and the old one set) whenever the writer finishes a round or stops.
+        self._progress = anyio.Event()
 
-    async def flush(self) -> None:
-        """Write everything queued, unless another task is already doing so.
+    def request(self) -> None:
+        """Ask the writer task to write what is queued (any task, never blocks)."""
+        self._requested.set()
 
-        :raises anyio.BrokenResourceError: and the other transport errors, from the writer.
+    async def wait_requested(self) -> None:
+        """Writer task: wait until output was requested."""
+        await self._requested.wait()
+        self._requested = anyio.Event()
+
+    async def write_queued(self) -> None:
+        """Owner tasks only: write everything queued, until the queue is empty (returns at
+        once when another owner task is writing: it writes this output too).
+
+        :raises anyio.BrokenResourceError: and the other transport errors; the connection
+            is then marked broken (as it is when the write is cancelled).
         """
         if self.sending:
             return
-        self.sending = True
-        self._done = anyio.Event()
         conn = self.conn
+        self.sending = True
         try:
-            while conn.has_output:
-                await write_segments(self.stream, conn.data_to_send(), close_fds=self._close_fds)
+            while conn.has_output and conn.closed_reason is None:
+                segments = conn.data_to_send()
+                try:
+                    await write_segments(self.stream, segments, close_fds=self._close_fds)
+                except BaseException as exc:
+                    # Part of a record may have left: nothing after it can be understood.
+                    if isinstance(exc, anyio.get_cancelled_exc_class()):
+                        reason = "write interrupted"
+                    else:
+                        reason = f"send failed: {exc!r}"
+                    self._drop(conn.send_failed(reason))
+                    raise
                 conn.output_written()
                 if self._written is not None:
                     self._written()
         finally:
             self.sending = False
-            self._done.set()
+            self._advance()
 
     async def drain(self) -> None:
-        """Write everything queued, waiting for another task's write if one is under way.
+        """Owner tasks only: write what is queued now, or wait for the write under way.
 
-        :raises anyio.BrokenResourceError: and the other transport errors, from the writer.
+        :raises anyio.BrokenResourceError: and the other transport errors, from a write.
+        :raises StreamAbortedError: once the connection is closed.
         """
-        conn = self.conn
-        while True:
-            if self.sending:
-                await self._done.wait()
-            elif conn.has_output and conn.closed_reason is None:
-                await self.flush()
-            else:
-                return
+        if not self.sending:
+            await self.write_queued()
+        await self.wait_written()
+
+    def stopped(self) -> None:
+        """The connection is gone: wake every task waiting in :meth:`wait_written`."""
+        self._advance()
 
     async def wait_written(self, below: int = 1) -> None:
         """Return once less than *below* bytes of queued output are left unwritten (by
         default: once everything queued so far is written); a sender's back-pressure.
+        Never writes: it asks the writer task to.
 
         :raises StreamAbortedError: if the connection is closed.
         """
@@ -391,14 +426,22 @@ class OutputPump:
         while True:
             if conn.closed_reason is not None:
                 raise StreamAbortedError(conn.closed_reason)
-            if conn.pending_output < below:
-                if conn.has_output and not self.sending:
-                    self._wake()
+            if conn.pending_output < below and not (below == 1 and self.sending):
+                if conn.has_output:
+                    self.request()
                 return
-            if self.sending:
-                await self._done.wait()
-            else:
-                await self.flush()
+            progress = self._progress
+            self.request()
+            await progress.wait()
+
+    def _advance(self) -> None:
+        done, self._progress = self._progress, anyio.Event()
+        done.set()
+
+    def _drop(self, fds: list[int]) -> None:
+        if self._close_fds:
+            for fd in fds:
+                _close_quietly(fd)
 
 
 async def run_keepalive(conn: Any, wake: Callable[[], None]) -> bool:

@@ -105,14 +105,12 @@ class Client:
         self._event_handlers: dict[tuple[int, int], list[EventCallback]] = {}
         self._stream_handlers: dict[int, Callable[[Header, bytes], None]] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
-        self._wake_writer: anyio.Event | None = None
         self._closed_reason: str | None = None
-        self._pump = _sockio.OutputPump(self.conn, stream, close_fds=False, wake=self._wake)
+        # The single writer of the socket (see _writer): callers only queue and wait.
+        self._pump = _sockio.OutputPump(self.conn, stream, close_fds=False)
         self.closed = anyio.Event()
         self._fd_capable = bool(getattr(stream, "fd_capable", hasattr(stream, "send_fds")))
         self._backlogged: list[ClientStream] = []
-        # Set (and replaced) by the writer after each round of writing.
-        self._flushed: anyio.Event | None = None
         #: the URI :meth:`connect` was given (None for the other constructors)
         self.uri: LibvirtURI | None = None
 
@@ -296,8 +294,6 @@ class Client:
     async def __aenter__(self) -> Client:
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
-        self._wake_writer = anyio.Event()
-        self._flushed = anyio.Event()
         self._task_group.start_soon(self._reader)
         self._task_group.start_soon(self._writer)
         if self._keepalive:
@@ -463,7 +459,7 @@ class Client:
 
     async def _flush(self) -> None:
         try:
-            await self._pump.flush()
+            await self._pump.write_queued()
         except ConnectionLostError as exc:
             self._connection_lost(str(exc))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
@@ -472,35 +468,18 @@ class Client:
     async def _wait_written(self, below: int = 1) -> None:
         """Wait until less than *below* bytes of queued output are left (back-pressure for
         stream senders); the writer task does the writing."""
-        conn = self.conn
-        while True:
-            if conn.closed_reason is not None:
-                raise StreamAbortedError(conn.closed_reason)
-            if conn.pending_output < below and not (below == 1 and self._pump.sending):
-                if conn.has_output:
-                    self._wake()
-                return
-            flushed = self._flushed
-            assert flushed is not None
-            self._wake()
-            await flushed.wait()
+        await self._pump.wait_written(below)
 
     async def _writer(self) -> None:
-        while True:
-            assert self._wake_writer is not None
-            await self._wake_writer.wait()
-            self._wake_writer = anyio.Event()
+        # The only task that writes to the socket.  A failed write fails every pending call
+        # (_flush); nothing is written after a failed or interrupted one.
+        pump = self._pump
+        while self._closed_reason is None:
+            await pump.wait_requested()
             await self._flush()
-            self._written()
-
-    def _written(self) -> None:
-        done, self._flushed = self._flushed, anyio.Event()
-        if done is not None:
-            done.set()
 
     def _wake(self) -> None:
-        if self._wake_writer is not None:
-            self._wake_writer.set()
+        self._pump.request()
 
     async def _reader(self) -> None:
         conn = self.conn
@@ -576,7 +555,7 @@ class Client:
             if isinstance(owner, ClientStream):
                 owner._connection_lost(reason)
         self._stream_handlers.clear()
-        self._written()  # stream senders waiting for the writer see the end
+        self._pump.stopped()  # stream senders waiting for the writer see the end
         self.closed.set()
 
     def _fail_all(self, reason: str) -> None:

@@ -88,8 +88,9 @@ class StreamProgram(Program):
         except StreamAbortedError:
             self.aborted.set()
             return
-        await stream.finish()
+        # Recorded before the confirmation goes out: the client may look as soon as it has it.
         self.uploads[key] = Digest(digest.digest(), holes)
+        await stream.finish()
         self.received_upload.set()
 
     @procedure(3, args=Spec, inline=True)

@@ -132,9 +132,10 @@ class ServerClient:
         # Keepalive faults apply to every connection, whenever they are installed.
         self.conn.keepalive_filter = self._keepalive_filter
         self._dispatcher: Dispatcher = server.dispatcher
-        self._wake_writer = anyio.Event()
+        # The owner of the output: only the read loop and the writer task write (see
+        # OutputPump); handlers and stream senders queue and wait.
         self._pump = _sockio.OutputPump(
-            self.conn, stream, close_fds=True, wake=self.wake_writer, written=self._slot_released
+            self.conn, stream, close_fds=True, written=self._slot_released
         )
         self._slot_freed = anyio.Event()
         # Set while the read loop reads with every slot taken: a freed slot interrupts that
@@ -214,7 +215,7 @@ class ServerClient:
             self.close("too much unread output")
             return
         self.conn.send_event(program, version, procedure, payload, serial=serial)
-        self._wake_writer.set()
+        self._pump.request()
 
     @property
     def max_output(self) -> int | None:
@@ -250,6 +251,7 @@ class ServerClient:
         if self._closed:
             return
         self.conn.mark_closed(reason)
+        self._pump.stopped()
         self.log.debug("closing: %s", reason)
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
@@ -268,12 +270,16 @@ class ServerClient:
                     self.log.warning("closing connection from %s: %s", self.peer_description(), exc)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                     self.log.debug("connection lost: %r", exc)
+                except StreamAbortedError as exc:
+                    # Waiting for output that can no longer be written (the writer failed).
+                    self.log.debug("connection lost: %s", exc)
                 except Exception:
                     self.log.exception("unexpected failure serving client")
                 tg.cancel_scope.cancel()
         finally:
             self._closed = True
             self.conn.mark_closed("connection closed")
+            self._pump.stopped()
             self._idle.set()
             for stream in list(self.streams.values()):
                 stream.connection_lost()
@@ -334,7 +340,8 @@ class ServerClient:
                 await self._wait_idle()
                 return
             if conn.has_output:
-                await self._flush()
+                # The batch's replies go out with one write.
+                await self._pump.write_queued()
             paused = not conn.can_dispatch
             if paused and not conn.wants_read:
                 continue
@@ -355,6 +362,7 @@ class ServerClient:
             raise RemoteProtocolError(
                 f"{self.conn.buffered_input} bytes received before the security layer started"
             )
+        # Everything before the switch leaves in the clear, and the writer is idle.
         await self._pump.drain()
         self.stream = wrap(self.stream)
 
@@ -384,7 +392,7 @@ class ServerClient:
         while self._inflight:
             self._idle = anyio.Event()
             await self._idle.wait()
-        await self._flush()
+        await self._pump.drain()
 
     # ------------------------------------------------------------------ calls
 
@@ -437,7 +445,7 @@ class ServerClient:
             self._finish(call, resolved.procedure, exc, failed=True)
         else:
             self._finish(call, resolved.procedure, result)
-        self._wake_writer.set()
+        self._pump.request()
 
     async def _run_in_worker(self, call: Call, resolved: Dispatch) -> None:
         proc = resolved.procedure
@@ -449,7 +457,7 @@ class ServerClient:
             self._finish(call, proc, exc, failed=True)
         else:
             self._finish(call, proc, result)
-        self._wake_writer.set()
+        self._pump.request()
 
     # ------------------------------------------------------------------ fault injection
 
@@ -498,7 +506,7 @@ class ServerClient:
                 self._finish(call, proc, CORRUPT_ERROR_PAYLOAD, failed=True)
             else:
                 self._finish(call, proc, result)
-        self._wake_writer.set()
+        self._pump.request()
         if action is FaultAction.DROP_AFTER:
             with contextlib.suppress(StreamAbortedError):
                 await self.wait_written()
@@ -575,13 +583,10 @@ class ServerClient:
     def stream(self, stream: anyio.abc.ByteStream) -> None:
         self._pump.stream = stream
 
-    async def _flush(self) -> None:
-        """Write everything queued, unless another task is already doing so."""
-        await self._pump.flush()
-
     async def wait_written(self, below: int = 1) -> None:
         """Return once less than *below* bytes of queued output are left unwritten
-        (by default: once everything queued so far is written).
+        (by default: once everything queued so far is written).  The writer task writes;
+        the caller only waits, so cancelling it never cuts a message short.
 
         :raises StreamAbortedError: if the connection is gone.
         """
@@ -589,7 +594,7 @@ class ServerClient:
 
     def wake_writer(self) -> None:
         """Have the writer send what the connection queued (streams queue output directly)."""
-        self._wake_writer.set()
+        self._pump.request()
 
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``await func(*args)`` in a task tied to this connection (cancelled when it
@@ -640,10 +645,10 @@ class ServerClient:
             self.close("write failed")
 
     async def _write_loop(self) -> None:
+        pump = self._pump
         while True:
-            await self._wake_writer.wait()
-            self._wake_writer = anyio.Event()
-            await self._flush()
+            await pump.wait_requested()
+            await pump.write_queued()
             if self.conn.closing and not self.conn.has_output and self._inflight == 0:
                 # CONNECT_CLOSE answered by a task: the read loop may be waiting for a slot.
                 self._slot_freed.set()
