@@ -51,6 +51,14 @@ def test_virsh_net_commands(sidebyside: SideBySide, tmp_path: Path) -> None:
         ("net-create", str(full)), ("net-dumpxml", "full"), ("net-info", "full"),
         ("net-destroy", "full"), ("net-list", "--all"),
         ("net-event", "--list"),
+        ("net-dumpxml", "default", "--xpath", "//ip"),
+        ("net-update", "default", "add", "dns-host",
+         "<host ip='192.168.122.7'><hostname>seven</hostname></host>", "--current"),
+        ("net-update", "default", "delete", "dns-host", "<host ip='192.168.122.7'/>"),
+        ("net-update", "default", "add", "portgroup", "<portgroup name='pg'/>",
+         "--parent-index", "0"),
+        ("net-dumpxml", "default"),
+        ("net-list", "--table", "--all"),
     ):
         v(*args)
 
