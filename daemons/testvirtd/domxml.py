@@ -581,6 +581,13 @@ _AFTER_VCPU = (
     "bootloader",
     "bootloader_args",
 )
+#: the order of <os> children in libvirt's formatter
+_OS_ORDER = (
+    "firmware", "loader", "nvram", "init", "initarg", "initenv", "initdir", "inituser",
+    "initgroup", "kernel", "initrd", "cmdline", "shim", "dtb", "acpi", "boot", "bootmenu",
+    "smbios", "bios",
+)
+_OS_RANK = {name: i for i, name in enumerate(_OS_ORDER)}
 _AFTER_OS = ("idmap", "features", "cpu")
 _AFTER_LIFECYCLE = ("on_lockfailure", "pm", "perf")
 _AFTER_DEVICES = ("seclabel", "keywrap", "launchSecurity")
@@ -924,8 +931,13 @@ def parse_domain_xml(
                 current_vcpus = None
 
     os_children = [_strip_ws(c) for c in os_elem if c.tag != "type"]
-    if os_type == "hvm" and not any(c.tag in ("boot", "kernel") for c in os_children):
-        os_children.insert(0, ET.Element("boot", {"dev": "hd"}))
+    per_device_boot = root.find("devices/*/boot") is not None
+    if os_type == "hvm" and not per_device_boot and not any(c.tag == "boot" for c in os_children):
+        # libvirt boots an HVM guest from its disk unless told otherwise (a direct kernel
+        # boot included)
+        os_children.append(ET.Element("boot", {"dev": "hd"}))
+    # libvirt's formatter writes the <os> children in its own order
+    os_children.sort(key=lambda c: _OS_RANK.get(c.tag, len(_OS_RANK)))
 
     lifecycle: dict[str, str] = {}
     for tag, default in (
