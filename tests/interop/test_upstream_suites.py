@@ -1,0 +1,169 @@
+"""Other people's client test suites against testvirtd, compared with libvirtd.
+
+libvirt-python's and libvirt-go-module's own tests open ``test:///default`` (the test driver
+inside the client process).  Here every such connection is redirected to a daemon's unix
+socket, and the suite runs once against a fresh libvirtd with only the test driver and once
+against a fresh testvirtd: each test must end the same way against both.
+
+The suites' sources are not part of this repository and cannot be downloaded everywhere:
+
+* ``LIBVIRT_PYTHON_TESTS``: the ``tests/`` directory of libvirt-python 9.0 (v9.0.0);
+* ``LIBVIRT_GO_MODULE_SRC``: a libvirt-go-module v1.9000.0 source tree (built with cgo
+  against libvirt's headers: Debian's libvirt-dev);
+
+without them those two tests skip.  The suites' test cases that exercise the driver are
+also re-expressed as side-by-side scenarios (``scenarios/upstream.py``), which always run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemons.testvirtd.parity import MISSING, rows
+
+from . import peers
+from ._testvirtd import running
+from .peers import RealLibvirtd, short_workdir
+from .sidebyside import SideBySide, scenario_names
+
+pytestmark = pytest.mark.interop
+
+RUNNER = peers.HERE / "upstream_python_runner.py"
+
+#: tests of libvirt-python's suite that end differently, and why
+PYTHON_KNOWN_DIFFERENCES = {
+    "test_conn.TestLibvirtConnAuth.": (
+        "a node file with <auth> users: libvirtd's test driver asks for credentials the "
+        "daemon does not have (\"Missing authentication credentials\"); testvirtd ignores "
+        "<auth>"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", scenario_names("upstream"))
+def test_upstream_case(sidebyside: SideBySide, name: str) -> None:
+    sidebyside.scenario(name)
+
+
+def _source(variable: str, marker: str) -> Path:
+    value = os.environ.get(variable)
+    if not value or not (Path(value) / marker).is_file():
+        pytest.skip(f"{variable} does not name the suite's sources (see this module)")
+    return Path(value)
+
+
+def _python_suite(python: str, socket: str, tests: Path) -> dict[str, dict[str, str]]:
+    proc = subprocess.run([python, str(RUNNER), socket, str(tests)], capture_output=True,
+                          text=True, timeout=600, env=peers.client_env(),
+                          stdin=subprocess.DEVNULL)
+    records = peers.json_lines(proc.stdout)
+    results = {r["test"]: r for r in records if "test" in r}
+    assert results, f"no test ran:\n{peers.describe(proc)}"
+    return results
+
+
+def test_libvirt_python_suite(system_python: str, libvirtd_binary: str) -> None:
+    tests = _source("LIBVIRT_PYTHON_TESTS", "test_domain.py")
+    with tempfile.TemporaryDirectory(prefix="upstream-") as tmp:
+        with RealLibvirtd(short_workdir(Path(tmp))) as real:
+            assert real.unix_path
+            theirs = _python_suite(system_python, real.unix_path, tests)
+        with running() as tvd:
+            assert tvd.unix_path
+            ours = _python_suite(system_python, tvd.unix_path, tests)
+    assert set(ours) == set(theirs)
+    differences = [
+        f"{name}: libvirtd {theirs[name]['outcome']} {theirs[name]['detail']!r}, "
+        f"testvirtd {ours[name]['outcome']} {ours[name]['detail']!r}"
+        for name in sorted(theirs)
+        if ours[name]["outcome"] != theirs[name]["outcome"]
+        and not any(name.startswith(prefix) for prefix in PYTHON_KNOWN_DIFFERENCES)
+    ]
+    assert not differences, "\n".join(differences)
+    for name, result in ours.items():
+        if name.startswith(("test_domain.", "test_domain_snapshot.", "test_domain_checkpoint.")):
+            assert result["outcome"] == "pass", result
+
+
+# ---------------------------------------------------------------------------- Go module
+
+#: tests of libvirt-go-module's suite that end differently, and why (besides those failing on
+#: an API the parity table lists as missing)
+GO_KNOWN_DIFFERENCES = {
+    "TestStorageVolCreateFromDelete": (
+        "virStorageVolCreateXMLFrom: the test driver clones volumes, testvirtd answers "
+        "\"not supported\""
+    ),
+}
+
+_RESULT = re.compile(r"^\s*--- (PASS|FAIL|SKIP): (\S+)")
+_NOT_SUPPORTED = re.compile(r"not supported by the connection driver: (vir\w+)")
+
+
+def _go_suite(src: Path, socket: str, cache: Path) -> dict[str, tuple[str, str]]:
+    """Run the module's tests with test:///default redirected to *socket*: test name ->
+    (outcome, its output)."""
+    with tempfile.TemporaryDirectory(prefix="go-module-") as tmp:
+        tree = Path(tmp) / "src"
+        shutil.copytree(src, tree, ignore=shutil.ignore_patterns(".git"))
+        for test_file in tree.glob("*_test.go"):
+            text = test_file.read_text()
+            test_file.write_text(text.replace('"test:///default"',
+                                              f'"test+unix:///default?socket={socket}"'))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
+        env.update(GOFLAGS="-mod=mod", GOPROXY="off", GO111MODULE="on", CGO_ENABLED="1",
+                   GOCACHE=str(cache), GOPATH=str(Path(tmp) / "gopath"),
+                   GOTOOLCHAIN="local", HOME=str(peers.private_home()))
+        proc = subprocess.run([peers.find_go(), "test", "-count=1", "-v", "."], cwd=tree,
+                              capture_output=True, text=True, timeout=1800, env=env,
+                              stdin=subprocess.DEVNULL)
+    results: dict[str, tuple[str, str]] = {}
+    output: list[str] = []
+    for line in proc.stdout.splitlines():
+        found = _RESULT.match(line)
+        if found:
+            results[found.group(2)] = (found.group(1), "\n".join(output))
+            output = []
+        elif not line.startswith("=== RUN"):
+            output.append(line)
+    assert results, f"no test ran:\n{peers.describe(proc)}"
+    return results
+
+
+def test_libvirt_go_module_suite(libvirtd_binary: str) -> None:
+    src = _source("LIBVIRT_GO_MODULE_SRC", "domain_test.go")
+    peers.require_peer(peers.find_go)
+    if subprocess.run(["pkg-config", "--exists", "libvirt"], check=False).returncode:
+        pytest.fail("the Go module needs libvirt's headers (Debian: libvirt-dev)")
+    cache = Path(tempfile.gettempdir()) / f"netrpc-go-module-cache-{os.getuid()}"
+    with tempfile.TemporaryDirectory(prefix="upstream-") as tmp:
+        with RealLibvirtd(short_workdir(Path(tmp))) as real:
+            assert real.unix_path
+            theirs = _go_suite(src, real.unix_path, cache)
+        with running() as tvd:
+            assert tvd.unix_path
+            ours = _go_suite(src, tvd.unix_path, cache)
+    # A test may fail on an API testvirtd does not have yet, as the parity table says.
+    missing = {row.api for row in rows() if row.status == MISSING}
+    differences: list[Any] = []
+    for name in sorted(theirs):
+        outcome, output = ours.get(name, ("absent", ""))
+        if outcome == theirs[name][0] or name in GO_KNOWN_DIFFERENCES:
+            continue
+        apis = set(_NOT_SUPPORTED.findall(output))
+        if outcome == "FAIL" and apis and apis <= missing:
+            continue
+        differences.append(f"{name}: libvirtd {theirs[name][0]}, testvirtd {outcome}\n{output}")
+    assert not differences, "\n".join(differences)
+    for name, (outcome, output) in ours.items():
+        if name.startswith(("TestDomain", "TestGetDomain", "TestCreateDomain")) and \
+                name != "TestDomainEventRegister":  # its one loop turn is too short remotely
+            assert outcome == "PASS", f"{name}\n{output}"
