@@ -370,6 +370,69 @@ def parse_xml(
 
 _EXPAT = xml.parsers.expat.errors.codes
 _NAME_AT = re.compile(rb"[^\s=/>]+")
+_INVALID_TOKEN = _EXPAT[xml.parsers.expat.errors.XML_ERROR_INVALID_TOKEN]
+#: what may start an XML name (ASCII letters, "_", ":" and anything beyond ASCII)
+_NAME_START = re.compile(rb"[A-Za-z_:\x80-\xff]")
+_XML_SPACE = b" \t\r\n"
+
+
+def _skip_space(raw: bytes, pos: int) -> int:
+    while pos < len(raw) and raw[pos] in _XML_SPACE:
+        pos += 1
+    return pos
+
+
+def _start_tag_problem(raw: bytes, lt: int) -> tuple[str, int] | None:
+    """libxml2's complaint about the start tag at *lt* (None: it finds none before the
+    end of the tag), scanning it as libxml2's xmlParseStartTag2 does."""
+    name = _XML_NAME.match(raw, lt + 1)
+    if not _NAME_START.match(raw, lt + 1) or name is None:
+        return "StartTag: invalid element name", lt + 1
+    pos, end = name.end(), len(raw)
+    while True:
+        spaced = pos
+        pos = _skip_space(raw, pos)
+        if pos >= end or raw[pos:pos + 1] == b">" or raw.startswith(b"/>", pos):
+            return None
+        if pos == spaced and raw[pos - 1:pos] in (b"'", b'"'):
+            return "attributes construct error", pos
+        attr = _XML_NAME.match(raw, pos)
+        if not _NAME_START.match(raw, pos) or attr is None:
+            return "error parsing attribute name", pos
+        pos = _skip_space(raw, attr.end())
+        if raw[pos:pos + 1] != b"=":
+            return (f"Specification mandates value for attribute "
+                    f"{attr.group().decode('utf-8', 'replace')}", pos)
+        pos = _skip_space(raw, pos + 1)
+        quote = raw[pos:pos + 1]
+        if quote not in (b"'", b'"'):
+            return "AttValue: \" or ' expected", pos
+        close = raw.find(quote, pos + 1)
+        if close < 0:
+            return None  # the document ends inside it (see _cut_start_tag)
+        less = raw.find(b"<", pos + 1, close)
+        if less >= 0:
+            return "Unescaped '<' not allowed in attributes values", less
+        pos = close + 1
+
+
+def _invalid_token(raw: bytes, index: int) -> tuple[str, int] | None:
+    """libxml2's words for what expat calls an invalid token at *index*."""
+    lt = raw.rfind(b"<", 0, index)  # the tag the bad byte is in (or the "<" before it)
+    if lt >= 0 and raw.find(b">", lt, index) < 0 and raw[lt + 1:lt + 2] not in (b"/", b"?") \
+            and not raw.startswith(b"<!--", lt) and not raw.startswith(b"<![CDATA[", lt):
+        return _start_tag_problem(raw, lt)  # inside a start tag (or a bad one)
+    amp = raw.rfind(b"&", 0, index + 1)
+    if amp >= 0 and raw.find(b";", amp, index) < 0 and amp >= index - 64:
+        name = re.compile(rb"[A-Za-z_:\x80-\xff][^\s;&<]*").match(raw, amp + 1)
+        if name is None:
+            return "xmlParseEntityRef: no name", amp + 1
+        if raw[name.end():name.end() + 1] != b";":
+            return "EntityRef: expecting ';'", name.end()
+    seq = raw.rfind(b"]]>", max(0, index - 2), index + 1)
+    if seq >= 0:
+        return "Sequence ']]>' not allowed in content", seq
+    return None
 
 
 def _libxml2_complaint(
@@ -401,6 +464,8 @@ def _libxml2_complaint(
         except ValueError:
             return None
         return f"xmlParseCharRef: invalid xmlChar value {value}", ref.end()
+    if code == _INVALID_TOKEN:
+        return _invalid_token(raw, index)
     if code == _UNCLOSED_TOKEN and raw.startswith(b"<!--", index):
         return "Comment not terminated", len(raw)
     if code == _UNCLOSED_TOKEN and raw.startswith(b"</", index):

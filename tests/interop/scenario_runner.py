@@ -126,7 +126,6 @@ class Session:
         self._marker_seen = 0
         self._markers_sent = 0
         self._callbacks: list[int] = []
-        self._ignored: set[str] = set()
         for event_id, name in sorted(_event_ids().items()):
             cb = self._make_callback(name)
             try:
@@ -190,11 +189,6 @@ class Session:
         """Record a value computed by the scenario itself."""
         self.emit({"step": name, "note": jsonable(value)})
 
-    def ignore_events(self, *names: str) -> None:
-        """Stop recording events of these kinds ("metadata_change" ...): only for a
-        difference a separate, expected-to-fail scenario keeps visible."""
-        self._ignored.update(names)
-
     def dom(self, name: str = "test") -> Any:
         """The domain called *name* (not recorded)."""
         return self.conn.lookupByName(name)
@@ -209,8 +203,6 @@ class Session:
                     if name == "lifecycle" and args[0] == libvirt.VIR_DOMAIN_EVENT_UNDEFINED:
                         self._marker_seen += 1
                         self._lock.notify_all()
-                    return
-                if name in self._ignored:
                     return
                 self._events.append({"event": name, "dom": dom.name(), "args": jsonable(args)})
                 self._lock.notify_all()

@@ -475,7 +475,12 @@ def define_errors(s: Session) -> None:
                 "<domain>\n<a>\n</domain>\n", "<a></a", "<!-- c", "<domain/>",
                 "<domain><name>x</name></domain>", "<domain x:y='1'><name>x</name></domain>",
                 "<domain type='test'><name>x</name><uuid>nope</uuid></domain>",
-                "<domain type='bogus'><name>a/b</name></domain>"):
+                "<domain type='bogus'><name>a/b</name></domain>", "<domain a=1/>",
+                "<domain <x/>", "<domain 1a='x'/>", "<domain a='1'b='2'/>", "<domain a=/>",
+                "<domain a = 1 />", "<domain a='<'/>", "<domain>\n  <name a=b>x</name>\n</domain>",
+                "<domain\n  <x/>", "<domain a='1' =/>", "<domain a/>", "<domain>&</domain>",
+                "<domain>& x</domain>", "<domain>&amp</domain>", "<domain><!DOCTYPE x></domain>",
+                "<domain>]]></domain>", "< domain/>", "<domain/ >"):
         s.step(f"define {doc!r}", s.conn.defineXML, doc)
 
 
