@@ -104,11 +104,28 @@ async def test_drop_after_answers_then_closes() -> None:
     async with running_server() as (server, program, where):
         install(server).add("SLEEP:drop-after")
         async with Client.unix(where["unix"]) as client:
-            assert (await client.stub(SampleProgram).sleep(Delay(0, 3))).value == 3
+            stub = client.stub(SampleProgram)
+            results: dict[str, object] = {}
+
+            async def first() -> None:
+                results["sleep"] = (await stub.sleep(Delay(0.2, 3))).value
+
+            async def second() -> None:
+                await anyio.sleep(0.05)  # sent while the first call runs
+                try:
+                    await stub.echo(Text("late"))
+                except ConnectionLostError:
+                    results["echo"] = "lost"
+                else:
+                    results["echo"] = "answered"
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(first)
+                tg.start_soon(second)
+            # The faulted call is answered; nothing sent after it is.
+            assert results == {"sleep": 3, "echo": "lost"}
             with anyio.fail_after(5):
                 await client.closed.wait()
-            with pytest.raises(ConnectionLostError):
-                await client.stub(SampleProgram).echo(Text("gone"))
         assert program.started == 1
 
 

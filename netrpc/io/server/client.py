@@ -17,7 +17,6 @@ its keepalive messages are answered and keep it alive however slow the calls are
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import grp
 import logging
@@ -477,6 +476,10 @@ class ServerClient:
             _close_fds(call.fds)
             self.close(f"fault injected: {rule.text}")
             return
+        if action is FaultAction.DROP_AFTER:
+            # Take no further call: the connection closes once this one's reply is written
+            # (as after CONNECT_CLOSE), so nothing sent after it is answered.
+            self.conn.close_after_flush()
         assert self._task_group is not None
         self._inflight += 1
         self._task_group.start_soon(self._run_faulted, rule, call, resolved)
@@ -507,10 +510,6 @@ class ServerClient:
             else:
                 self._finish(call, proc, result)
         self._pump.request()
-        if action is FaultAction.DROP_AFTER:
-            with contextlib.suppress(StreamAbortedError):
-                await self.wait_written()
-            self.close(f"fault injected: {rule.text}")
 
     def _finish(self, call: Call, proc: Procedure, outcome: Any, *, failed: bool = False) -> None:
         """Queue the reply (or error) of *call* and free its request slot.
