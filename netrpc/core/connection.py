@@ -39,11 +39,11 @@ Rules, as libvirt's virNetServerClient / virNetClient apply them:
 
 from __future__ import annotations
 
-import enum
 import struct
 from collections import deque
 from collections.abc import Callable
-from typing import Final, NamedTuple
+from dataclasses import dataclass
+from typing import Final
 
 from .errors import LocalProtocolError, RemoteProtocolError, RPCError
 from .framing import LIBVIRT_FRAMING, Framing, RecordReader
@@ -61,6 +61,7 @@ from .protocol import (
     MessageType,
     encode_error,
 )
+from .state import ConnectionState, ConnState, Role
 
 __all__ = (
     "NEED_DATA",
@@ -100,13 +101,6 @@ _PONG = _FRAME.pack(
 )
 
 
-class Role(enum.Enum):
-    """Which end of the connection this state machine plays."""
-
-    CLIENT = "client"
-    SERVER = "server"
-
-
 class _Sentinel:
     __slots__ = ("_name",)
 
@@ -123,7 +117,8 @@ NEED_DATA: Final = _Sentinel("NEED_DATA")
 PAUSED: Final = _Sentinel("PAUSED")
 
 
-class CallReceived(NamedTuple):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallReceived:
     """A CALL (or CALL_WITH_FDS) arrived at a server.
 
     *payload* is the XDR of the arguments (the FD count word already removed).
@@ -134,7 +129,8 @@ class CallReceived(NamedTuple):
     fds: tuple[int, ...] = ()
 
 
-class ReplyReceived(NamedTuple):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplyReceived:
     """A REPLY (or REPLY_WITH_FDS) to one of our calls arrived at a client."""
 
     header: Header
@@ -142,21 +138,24 @@ class ReplyReceived(NamedTuple):
     fds: tuple[int, ...] = ()
 
 
-class MessageReceived(NamedTuple):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived:
     """An unsolicited MESSAGE (an event) other than keepalive arrived at a client."""
 
     header: Header
     payload: bytes
 
 
-class StreamReceived(NamedTuple):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamReceived:
     """A STREAM or STREAM_HOLE packet for an open stream arrived."""
 
     header: Header
     payload: bytes
 
 
-class ConnectionClosed(NamedTuple):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed:
     """The peer closed the connection (EOF) or it was closed for a reason."""
 
     reason: str
@@ -218,8 +217,8 @@ class Connection:
         self._held: deque[tuple[Header, bytes, tuple[int, ...]]] = deque()
         self._held_bytes = 0
         self._eof = False
-        self._closed_reason: str | None = None
-        self._closing = False
+        # OPEN -> CLOSING -> CLOSED, or BROKEN: the table in netrpc.core.state
+        self._life = ConnectionState(role)
         #: server: calls and stream packets handed out whose reply has not been written
         self.nrequests = 0
         #: set once the budget was hit, so the I/O layer can log it a single time
@@ -273,7 +272,7 @@ class Connection:
     def wants_read(self) -> bool:
         """False while the I/O layer should not read: closing or closed, the output over its
         limit, or (paused) :attr:`HOLD_LIMIT` bytes already held."""
-        if self._closed_reason is not None or self._closing or self._eof:
+        if self._life.state is not ConnState.OPEN or self._eof:
             return False
         if not self.is_server:
             return True
@@ -310,9 +309,10 @@ class Connection:
         :raises RemoteProtocolError: when the peer broke framing; the connection is then
             closed and every later call raises too.
         """
-        if self._closed_reason is not None:
-            return ConnectionClosed(self._closed_reason)
-        if self._closing:
+        life = self._life
+        if life.reason is not None:
+            return ConnectionClosed(reason=life.reason)
+        if life.state is ConnState.CLOSING:
             return PAUSED
         while True:
             if self.is_server:
@@ -331,8 +331,8 @@ class Connection:
             message = self._next_message()
             if message is None:
                 if self._eof:
-                    self._closed_reason = "end of file"
-                    return ConnectionClosed(self._closed_reason)
+                    life.process("eof", "end of file")
+                    return ConnectionClosed(reason="end of file")
                 self._reader.compact()
                 return NEED_DATA
             event = self._route(*message)
@@ -359,7 +359,7 @@ class Connection:
             try:
                 split = self._reader.next_split(HEADER_SIZE)
             except RemoteProtocolError as exc:
-                self._closed_reason = str(exc)
+                self._life.peer_error(str(exc))
                 raise
             if split is None:
                 return None
@@ -367,8 +367,7 @@ class Connection:
             if len(raw_header) < HEADER_SIZE:
                 # Cannot happen with libvirt framing (min length 28); other framings may
                 # allow shorter records.
-                self._closed_reason = "Unable to decode message header"
-                raise RemoteProtocolError(self._closed_reason)
+                raise self._life.peer_error("Unable to decode message header")
             prog, vers, proc, mtype, serial, status = _HEADER.unpack(raw_header)
             header = Header(prog, vers, proc, mtype, serial, status)
             if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE:
@@ -389,30 +388,29 @@ class Connection:
         if self.is_server:
             if mtype == _CALL or mtype == _CALL_WITH_FDS:
                 self.nrequests += 1
-                return CallReceived(header, record, fds)
+                return CallReceived(header=header, payload=record, fds=fds)
             if mtype == _STREAM or mtype == _STREAM_HOLE:
                 if (header.program, header.procedure, header.serial) in self._streams:
                     self.nrequests += 1
-                    return StreamReceived(header, record)
+                    return StreamReceived(header=header, payload=record)
             # REPLY / MESSAGE / unknown streams from a client are dropped, as libvirtd does.
             self.dropped += 1
             return None
         if mtype == _REPLY:
             self._check_reply(header)
-            return ReplyReceived(header, record)
+            return ReplyReceived(header=header, payload=record)
         if mtype == _REPLY_WITH_FDS:
             # Checked before its descriptors were collected.
-            return ReplyReceived(header, record, fds)
+            return ReplyReceived(header=header, payload=record, fds=fds)
         if mtype == _MESSAGE:
-            return MessageReceived(header, record)
+            return MessageReceived(header=header, payload=record)
         if mtype == _STREAM or mtype == _STREAM_HOLE:
             if (header.program, header.procedure, header.serial) in self._streams:
-                return StreamReceived(header, record)
+                return StreamReceived(header=header, payload=record)
             # libvirt's client ignores late packets of streams it already closed.
             self.dropped += 1
             return None
-        self._closed_reason = f"unexpected message type {mtype} from server"
-        raise RemoteProtocolError(self._closed_reason)
+        raise self._life.peer_error(f"unexpected message type {mtype} from server")
 
     def _check_reply(self, header: Header) -> None:
         """Client: *header* must answer a call we are waiting for (which it then retires)."""
@@ -420,20 +418,19 @@ class Connection:
         if expected is None or expected != (header.program, header.version, header.procedure):
             if expected is not None:
                 self._pending[header.serial] = expected
-            self._closed_reason = (
+            raise self._life.peer_error(
                 f"no call waiting for reply with prog {header.program} "
                 f"vers {header.version} serial {header.serial}"
             )
-            raise RemoteProtocolError(self._closed_reason)
 
     def _start_fd_message(self, header: Header, record: bytes) -> None:
         if len(record) < 4:
-            self._closed_reason = "Unable to decode number of FDs"
-            raise RemoteProtocolError(self._closed_reason)
+            raise self._life.peer_error("Unable to decode number of FDs")
         nfds = _U32.unpack_from(record, 0)[0]
         if nfds > NUM_FDS_MAX:
-            self._closed_reason = f"Received too many FDs {nfds}, expected {NUM_FDS_MAX} maximum"
-            raise RemoteProtocolError(self._closed_reason)
+            raise self._life.peer_error(
+                f"Received too many FDs {nfds}, expected {NUM_FDS_MAX} maximum"
+            )
         self._reader.skip(nfds)
         self._fd_wait = (header, record[4:], nfds)
 
@@ -444,8 +441,9 @@ class Connection:
             return None
         if len(self._fds_in) < nfds:
             # The descriptors ride on the dummy bytes; once those are read they must be here.
-            self._closed_reason = f"expected {nfds} file descriptors, received {len(self._fds_in)}"
-            raise RemoteProtocolError(self._closed_reason)
+            raise self._life.peer_error(
+                f"expected {nfds} file descriptors, received {len(self._fds_in)}"
+            )
         fds = tuple(self._fds_in.popleft() for _ in range(nfds))
         self._fd_wait = None
         return header, payload, fds
@@ -466,8 +464,7 @@ class Connection:
     # ---------------------------------------------------------------------------- output
 
     def _append(self, header_fields: tuple[int, int, int, int, int, int], payload: bytes) -> None:
-        if self._closed_reason is not None:
-            raise LocalProtocolError(f"connection is closed ({self._closed_reason})")
+        self._life.check_send(header_fields[3])
         target = self._out
         target += _FRAME.pack(MIN_MESSAGE_LENGTH + len(payload), *header_fields)
         if len(payload) >= _COPY_LIMIT:
@@ -686,28 +683,32 @@ class Connection:
             if self.keepalive_filter is None or self.keepalive_filter("ping"):
                 self._out += _PING
         elif action is KeepAliveAction.DEAD:
-            self._closed_reason = "connection closed due to keepalive timeout"
+            self._life.process("close", "connection closed due to keepalive timeout")
             return True
         return False
 
     def close_after_flush(self) -> None:
         """Stop reading; the I/O layer closes once the queued output is written."""
-        self._closing = True
+        self._life.process("close_after_flush")
+
+    @property
+    def state(self) -> ConnState:
+        """Where the connection is in its life (see :mod:`netrpc.core.state`)."""
+        return self._life.state
 
     @property
     def closing(self) -> bool:
-        """True after :meth:`close_after_flush`."""
-        return self._closing
+        """True once nothing more is read: after :meth:`close_after_flush`, or closed."""
+        return self._life.state is not ConnState.OPEN
 
     @property
     def closed_reason(self) -> str | None:
         """Why the connection is closed, or None while it is usable."""
-        return self._closed_reason
+        return self._life.reason
 
     def mark_closed(self, reason: str) -> None:
-        """Record that the I/O layer closed the connection."""
-        if self._closed_reason is None:
-            self._closed_reason = reason
+        """Record that the I/O layer closed the connection (the first reason is kept)."""
+        self._life.process("close", reason)
 
     def send_failed(self, reason: str = "send failed") -> list[int]:
         """The I/O layer could not write all that :meth:`data_to_send` returned (the write
@@ -717,7 +718,7 @@ class Connection:
         :returns: the file descriptors that were queued to be sent (not sent; the caller
             decides whether to close them).
         """
-        self.mark_closed(reason)
+        self._life.process("send_failed", reason)
         fds = [s for s in self._out_segments if isinstance(s, int)]
         self._out.clear()
         self._out_segments.clear()

@@ -1,4 +1,8 @@
-"""Stream rules (sans-IO): what a STREAM or STREAM_HOLE packet means, for either end.
+"""Stream packets (sans-IO): what a STREAM or STREAM_HOLE packet means, for either end.
+
+Which packet may come when is :class:`~netrpc.core.state.StreamState`'s table; this module
+turns packets into stream events (:func:`classify`) and events into packets
+(:func:`wire_form`).
 
 A stream is bound to the program, procedure and serial of the call that opened it.  Packets:
 
@@ -14,7 +18,6 @@ A stream is bound to the program, procedure and serial of the call that opened i
 
 from __future__ import annotations
 
-import enum
 from typing import NamedTuple
 
 from .errors import RPCError
@@ -25,18 +28,38 @@ from .protocol import (
     MessageType,
     StreamHole,
     decode_error,
+    encode_error,
+)
+from .state import (
+    AbortPacket,
+    DataPacket,
+    EndOfData,
+    ErrorPacket,
+    FinishPacket,
+    HolePacket,
+    InvalidPacket,
+    StreamEvent,
+    StreamState,
 )
 from .xdr import XdrError, codec_for
 
 __all__ = (
     "CHUNK_SIZE",
     "STREAM_WINDOW",
+    "AbortPacket",
+    "DataPacket",
+    "EndOfData",
+    "ErrorPacket",
+    "FinishPacket",
     "Hole",
-    "PacketKind",
+    "HolePacket",
+    "InvalidPacket",
     "StreamAbortedError",
-    "StreamPacket",
+    "StreamEvent",
+    "StreamState",
     "classify",
     "encode_hole",
+    "wire_form",
 )
 
 #: largest data payload of one stream packet (libvirt reads and sends at most this much)
@@ -71,64 +94,50 @@ class StreamAbortedError(Exception):
         self.error = error
 
 
-class PacketKind(enum.Enum):
-    """What a received stream packet means."""
-
-    DATA = "data"  #: a chunk of data
-    HOLE = "hole"  #: a hole (sparse streams)
-    EOF = "eof"  #: the sender has no more data
-    FINISH = "finish"  #: STREAM OK: finish request (client) or confirmation (server)
-    ABORT = "abort"  #: STREAM ERROR from a client
-    ERROR = "error"  #: STREAM ERROR from a server, with an error
-    INVALID = "invalid"  #: anything else: a protocol violation on this stream
-
-
-class StreamPacket(NamedTuple):
-    """A classified stream packet."""
-
-    kind: PacketKind
-    data: bytes = b""
-    hole: int = 0
-    error: RPCError | None = None
-
-
-def classify(header: Header, payload: bytes, *, from_server: bool, sparse: bool) -> StreamPacket:
-    """Interpret one received STREAM or STREAM_HOLE packet."""
+def classify(header: Header, payload: bytes, *, from_server: bool, sparse: bool) -> StreamEvent:
+    """What one received STREAM or STREAM_HOLE packet is (before the stream's state has a
+    say: see :meth:`StreamState.receive <netrpc.core.state.StreamState.receive>`)."""
     status = header.status
     if header.type == _STREAM_HOLE:
-        if status != _CONTINUE:
-            return StreamPacket(PacketKind.INVALID, error=RPCError.rpc("Unexpected stream hole"))
-        if not sparse:
-            return StreamPacket(PacketKind.INVALID, error=RPCError.rpc("Unexpected stream hole"))
+        if status != _CONTINUE or not sparse:
+            return InvalidPacket(error=RPCError.rpc("Unexpected stream hole"))
         try:
             hole = _HOLE.decode(payload, allow_trailing=True)
         except XdrError:
-            return StreamPacket(
-                PacketKind.INVALID, error=RPCError.rpc("Unable to decode message payload")
-            )
+            return InvalidPacket(error=RPCError.rpc("Unable to decode message payload"))
         if hole.length < 0:
-            return StreamPacket(
-                PacketKind.INVALID, error=RPCError.rpc(f"Invalid hole length {hole.length}")
-            )
-        return StreamPacket(PacketKind.HOLE, hole=hole.length)
+            return InvalidPacket(error=RPCError.rpc(f"Invalid hole length {hole.length}"))
+        return HolePacket(length=hole.length)
     if status == _CONTINUE:
-        if payload:
-            return StreamPacket(PacketKind.DATA, data=payload)
-        return StreamPacket(PacketKind.EOF)
+        return DataPacket(data=payload) if payload else EndOfData()
     if status == _OK:
-        return StreamPacket(PacketKind.FINISH)
+        return FinishPacket()
     if status == _ERROR:
         if from_server:
             try:
                 error = decode_error(payload)
             except XdrError:
                 error = RPCError.rpc("stream had unexpected termination")
-            return StreamPacket(PacketKind.ERROR, error=error)
-        return StreamPacket(PacketKind.ABORT)
-    return StreamPacket(
-        PacketKind.INVALID,
-        error=RPCError.rpc(f"stream aborted with unexpected status {status}"),
-    )
+            return ErrorPacket(error=error)
+        return AbortPacket()
+    return InvalidPacket(error=RPCError.rpc(f"stream aborted with unexpected status {status}"))
+
+
+def wire_form(packet: StreamEvent) -> tuple[MessageStatus, bytes, bool]:
+    """How a packet is sent: its status, its payload, and whether it is a STREAM_HOLE."""
+    if isinstance(packet, DataPacket):
+        return MessageStatus.CONTINUE, packet.data, False
+    if isinstance(packet, HolePacket):
+        return MessageStatus.CONTINUE, encode_hole(packet.length), True
+    if isinstance(packet, EndOfData):
+        return MessageStatus.CONTINUE, b"", False
+    if isinstance(packet, FinishPacket):
+        return MessageStatus.OK, b"", False
+    if isinstance(packet, AbortPacket):
+        return MessageStatus.ERROR, b"", False
+    if isinstance(packet, ErrorPacket):
+        return MessageStatus.ERROR, encode_error(packet.error), False
+    raise TypeError(f"{type(packet).__name__} is not sent")
 
 
 def encode_hole(length: int, flags: int = 0) -> bytes:

@@ -36,15 +36,22 @@ from ..core.connection import (
 from ..core.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from ..core.program import Procedure, Program
 from ..core.protocol import Header, MessageStatus, decode_error
+from ..core.state import Side
 from ..core.stream import (
     CHUNK_SIZE,
     STREAM_WINDOW,
+    AbortPacket,
+    DataPacket,
+    EndOfData,
+    ErrorPacket,
+    FinishPacket,
     Hole,
-    PacketKind,
+    HolePacket,
     StreamAbortedError,
-    StreamPacket,
+    StreamEvent,
+    StreamState,
     classify,
-    encode_hole,
+    wire_form,
 )
 from . import _sockio
 
@@ -639,7 +646,12 @@ class ClientStream:
     """The client end of a data stream opened by :meth:`Client.open_stream`.
 
     Send with :meth:`send` / :meth:`send_hole` and complete with :meth:`finish`, or read
-    with :meth:`receive` until it returns ``b""`` and then call :meth:`finish`.
+    with :meth:`receive` until it returns ``b""`` and then call :meth:`finish`.  What may be
+    sent or received when is the core's :class:`~netrpc.core.state.StreamState`, the same
+    as the server's end runs: sending data after :meth:`finish` raises
+    :class:`~netrpc.core.errors.LocalProtocolError`, and a server breaking the stream
+    protocol (data after its end of data, a confirmation nobody asked for) ends the stream
+    with :class:`~netrpc.core.stream.StreamAbortedError`.
     """
 
     #: packets buffered before the client stops reading the socket
@@ -648,13 +660,21 @@ class ClientStream:
     def __init__(self, client: Client, header: Header, *, sparse: bool) -> None:
         self._client = client
         self.header = header
-        self.sparse = sparse
-        self._incoming: list[StreamPacket] = []
+        self._state = StreamState(Role.CLIENT, sparse=sparse)
+        self._incoming: list[StreamEvent] = []
         self._arrived = anyio.Event()
         self._room = anyio.Event()
-        self._eof = False
         self._closed = False
         self._reason: str | None = None
+
+    @property
+    def sparse(self) -> bool:
+        """Holes are allowed in both directions."""
+        return self._state.sparse
+
+    @sparse.setter
+    def sparse(self, value: bool) -> None:
+        self._state.sparse = value
 
     def _packet_received(self, header: Header, payload: bytes) -> None:
         packet = classify(header, payload, from_server=True, sparse=self.sparse)
@@ -670,7 +690,8 @@ class ClientStream:
             await self._room.wait()
             self._room = anyio.Event()
 
-    async def _next(self) -> StreamPacket:
+    async def _next(self) -> StreamEvent:
+        """The next packet, as the stream's state takes it (an invalid one ends it)."""
         while not self._incoming:
             if self._closed:
                 raise StreamAbortedError(self._reason or "stream closed")
@@ -679,29 +700,37 @@ class ClientStream:
         packet = self._incoming.pop(0)
         if len(self._incoming) < self.MAX_BUFFERED:
             self._room.set()
-        return packet
+        return self._state.receive(packet)
+
+    def _send(self, packet: StreamEvent) -> None:
+        self._check_open()
+        self._state.send(packet)
+        status, payload, hole = wire_form(packet)
+        self._client.conn.send_stream(self.header, status, payload, hole=hole)
 
     async def receive(self) -> bytes | Hole:
         """The next chunk or :class:`~netrpc.core.stream.Hole`; ``b""`` at the end of the data.
 
         :raises StreamAbortedError: when the server aborted the stream (with its error).
         """
-        if self._eof:
+        if self._state.sides[Role.SERVER] is Side.DONE:
             return b""
         packet = await self._next()
-        if packet.kind is PacketKind.DATA:
+        if isinstance(packet, DataPacket):
             return packet.data
-        if packet.kind is PacketKind.HOLE:
-            return Hole(packet.hole)
-        if packet.kind is PacketKind.EOF:
-            self._eof = True
+        if isinstance(packet, HolePacket):
+            return Hole(packet.length)
+        if isinstance(packet, EndOfData):
             return b""
-        if packet.kind is PacketKind.ERROR:
+        if isinstance(packet, ErrorPacket):
             self._close("aborted by the server")
-            assert packet.error is not None
             raise StreamAbortedError(packet.error.message or "stream error", packet.error)
+        error = getattr(packet, "error", None)
         self._close("invalid stream packet")
-        raise StreamAbortedError(f"unexpected stream packet {packet.kind.value}", packet.error)
+        raise StreamAbortedError(
+            error.message if error is not None and error.message else "invalid stream packet",
+            error,
+        )
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
         """Send data in chunks of at most 256 KiB.
@@ -710,22 +739,17 @@ class ClientStream:
         the sender wait).
         """
         view = memoryview(data)
-        conn = self._client.conn
         whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
         for start in range(0, len(view), CHUNK_SIZE):
-            self._check_open()
             chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
-            conn.send_stream(self.header, MessageStatus.CONTINUE, chunk)  # type: ignore[arg-type]
+            self._send(DataPacket(data=chunk))  # type: ignore[arg-type]
             await self._client._wait_written(below=STREAM_WINDOW)
 
     async def send_hole(self, length: int) -> None:
         """Send a hole (sparse streams only)."""
         if not self.sparse:
             raise ValueError("holes can only be sent on sparse streams")
-        self._check_open()
-        self._client.conn.send_stream(
-            self.header, MessageStatus.CONTINUE, encode_hole(length), hole=True
-        )
+        self._send(HolePacket(length=length))
         await self._client._wait_written()
 
     async def finish(self) -> None:
@@ -733,32 +757,32 @@ class ClientStream:
 
         :raises StreamAbortedError: if the server reports an error instead.
         """
-        self._check_open()
-        self._client.conn.send_stream(self.header, MessageStatus.OK, b"")
+        self._send(FinishPacket())
         await self._client._wait_written()
         while True:
             packet = await self._next()
-            if packet.kind is PacketKind.FINISH:
+            if isinstance(packet, FinishPacket):
                 self._close("finished")
                 return
-            if packet.kind is PacketKind.ERROR:
+            if isinstance(packet, ErrorPacket):
                 self._close("finish failed")
-                assert packet.error is not None
                 raise StreamAbortedError(packet.error.message or "stream error", packet.error)
+            if self._state.closed:
+                self._close("invalid stream packet")
+                raise StreamAbortedError("invalid stream packet", getattr(packet, "error", None))
             # Late data after we decided to finish is dropped, as libvirt's client does.
 
     async def abort(self) -> None:
         """Abort the stream (the server confirms; late packets are ignored)."""
-        if self._closed:
+        if self._closed or not self._state.can_send(AbortPacket):
+            self._close("aborted")
             return
-        self._client.conn.send_stream(self.header, MessageStatus.ERROR, b"")
+        self._send(AbortPacket())
         try:
             await self._client._wait_written()
             with anyio.move_on_after(5):
-                while True:
-                    packet = await self._next()
-                    if packet.kind in (PacketKind.FINISH, PacketKind.ERROR):
-                        break
+                while not self._state.closed:
+                    await self._next()
         except StreamAbortedError:
             pass
         self._close("aborted")

@@ -24,16 +24,23 @@ import anyio
 
 from ...core.connection import Connection, StreamReceived
 from ...core.errors import RPCError
-from ...core.protocol import Header, MessageStatus, encode_error
+from ...core.protocol import Header, MessageStatus
+from ...core.state import Role, Side
 from ...core.stream import (
     CHUNK_SIZE,
     STREAM_WINDOW,
+    AbortPacket,
+    DataPacket,
+    EndOfData,
+    ErrorPacket,
+    FinishPacket,
     Hole,
-    PacketKind,
+    HolePacket,
     StreamAbortedError,
-    StreamPacket,
+    StreamEvent,
+    StreamState,
     classify,
-    encode_hole,
+    wire_form,
 )
 
 __all__ = ("ServerStream", "StreamHost")
@@ -81,10 +88,11 @@ class ServerStream:
         self.client = client
         self.header = header
         self.sparse = sparse
-        self._incoming: deque[tuple[Header, StreamPacket]] = deque()
+        # The protocol state, shared with the client's end (netrpc.core.state).
+        self._state = StreamState(Role.SERVER, sparse=sparse)
+        self._incoming: deque[tuple[Header, StreamEvent]] = deque()
         self._arrived = anyio.Event()
         self._reply_sent = anyio.Event()
-        self._finish_requested = False
         self._closed = False
         self._abort_reason: str | None = None
         self.bytes_sent = 0
@@ -94,6 +102,10 @@ class ServerStream:
     def closed(self) -> bool:
         """True once finished, aborted, or the connection is gone."""
         return self._closed
+
+    @property
+    def _finish_requested(self) -> bool:
+        return self._state.sides[Role.CLIENT] is Side.FINISHING
 
     # ------------------------------------------------------------------ input
 
@@ -107,7 +119,8 @@ class ServerStream:
         """The next chunk of data or :class:`~netrpc.core.stream.Hole`; ``b""`` once the client
         finished sending.
 
-        :raises StreamAbortedError: when the client aborted or the connection closed.
+        :raises StreamAbortedError: when the client aborted, broke the stream protocol (the
+            client is sent the error), or the connection closed.
         """
         while not self._incoming:
             if self._closed:
@@ -119,36 +132,37 @@ class ServerStream:
         header, packet = self._incoming.popleft()
         # The packet's request slot is free again: this is libvirt's "dummy reply".
         self.client.stream_packet_consumed(header)
-        kind = packet.kind
-        if kind is PacketKind.DATA:
+        packet = self._state.receive(packet)
+        if isinstance(packet, DataPacket):
             self.bytes_received += len(packet.data)
             return packet.data
-        if kind is PacketKind.HOLE:
-            return Hole(packet.hole)
-        if kind is PacketKind.EOF or kind is PacketKind.FINISH:
-            if kind is PacketKind.FINISH:
-                self._finish_requested = True
+        if isinstance(packet, HolePacket):
+            return Hole(packet.length)
+        if isinstance(packet, EndOfData | FinishPacket):
             return b""
-        if kind is PacketKind.ABORT:
-            self._send_status(MessageStatus.OK)
+        if isinstance(packet, AbortPacket):
+            self._send(FinishPacket())
             self._close("stream aborted by the client")
             raise StreamAbortedError("stream aborted by the client")
-        error = packet.error or RPCError.rpc("stream had unexpected termination")
-        self._send_error(error)
+        error = getattr(packet, "error", None) or RPCError.rpc("stream had unexpected termination")
+        self._send(ErrorPacket(error=error))
         self._close(error.message or "invalid stream packet")
         raise StreamAbortedError(error.message or "invalid stream packet", error)
 
     # ------------------------------------------------------------------ output
 
     async def send(self, data: bytes | bytearray | memoryview) -> None:
-        """Send data, in chunks of at most 256 KiB; returns once it is written."""
+        """Send data, in chunks of at most 256 KiB; returns once it is written.
+
+        :raises LocalProtocolError: after :meth:`finish` (data after end of data).
+        """
         await self._reply_sent.wait()
         view = memoryview(data)
         whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
         for start in range(0, len(view), CHUNK_SIZE):
             self._check_open()
             chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
-            self.client.conn.send_stream(self.header, _CONTINUE, chunk)  # type: ignore[arg-type]
+            self._queue(DataPacket(data=chunk))  # type: ignore[arg-type]
             self.bytes_sent += len(chunk)
             await self.client.wait_written(below=STREAM_WINDOW)
 
@@ -160,7 +174,7 @@ class ServerStream:
             return
         await self._reply_sent.wait()
         self._check_open()
-        self.client.conn.send_stream(self.header, _CONTINUE, encode_hole(length), hole=True)
+        self._queue(HolePacket(length=length))
         await self.client.wait_written()
 
     async def finish(self) -> None:
@@ -174,13 +188,14 @@ class ServerStream:
         await self._reply_sent.wait()
         self._check_open()
         if not self._finish_requested:
-            self.client.conn.send_stream(self.header, _CONTINUE, b"")
-            await self.client.wait_written()
+            if self._state.can_send(EndOfData):
+                self._queue(EndOfData())
+                await self.client.wait_written()
             while True:
                 chunk = await self.receive()
                 if chunk == b"" and self._finish_requested:
                     break
-        self._send_status(MessageStatus.OK)
+        self._send(FinishPacket())
         await self.client.wait_written()
         self._close("finished")
 
@@ -189,7 +204,7 @@ class ServerStream:
         if self._closed:
             return
         await self._reply_sent.wait()
-        self._send_error(error or RPCError.rpc("stream aborted"))
+        self._send(ErrorPacket(error=error or RPCError.rpc("stream aborted")))
         self._close("aborted by the server")
         await self.client.wait_written()
 
@@ -199,15 +214,20 @@ class ServerStream:
         if self._closed:
             raise StreamAbortedError(self._abort_reason or "stream closed")
 
-    def _send_status(self, status: MessageStatus) -> None:
-        if not self.client.closed and self.client.conn.closed_reason is None:
-            self.client.conn.send_stream(self.header, status, b"")
-            self.client.wake_writer()
+    def _queue(self, packet: StreamEvent) -> None:
+        """Queue *packet* (the stream's state first checks that it may be sent)."""
+        self._state.send(packet)
+        status, payload, hole = wire_form(packet)
+        self.client.conn.send_stream(self.header, status, payload, hole=hole)
 
-    def _send_error(self, error: RPCError) -> None:
+    def _send(self, packet: StreamEvent) -> None:
+        """Queue a packet that ends the stream and have it written, unless the connection
+        is gone."""
         if self.client.closed or self.client.conn.closed_reason is not None:
             return
-        self.client.conn.send_stream(self.header, MessageStatus.ERROR, encode_error(error))
+        if not self._state.can_send(type(packet)):
+            return  # already ended (both ends gave up at once)
+        self._queue(packet)
         self.client.wake_writer()
 
     def reply_sent(self) -> None:
