@@ -50,6 +50,11 @@ _SECONDARY_KINDS: Final = ("network", "storage", "interface", "nodedevice", "sec
                            "nwfilter")
 
 
+#: Node device procedures libvirtd dispatches to the hypervisor's connection.
+_HYPERVISOR_NODEDEV_OPS: Final = ("nodedevicedettach", "nodedevicereattach",
+                                  "nodedevicereset", "nodedevicedetachflags")
+
+
 def is_secondary(proc_name: str) -> bool:
     """Whether the procedure called *proc_name* (``virNetworkCreate``, ``storage_vol_*``,
     ``connect_list_all_networks`` ...) belongs to a secondary driver."""
@@ -60,7 +65,10 @@ def is_secondary(proc_name: str) -> bool:
         # connect_domain_* (domain_interface_* and the like are the hypervisor's)
         rest = name.removeprefix("connect")
         return not rest.startswith("domain") and any(k in rest for k in _SECONDARY_KINDS)
-    # virNodeNumOfDevices / virNodeListDevices belong to the node device driver
+    # virNodeNumOfDevices / virNodeListDevices belong to the node device driver; detaching,
+    # re-attaching and resetting a host device are the hypervisor's (PCI passthrough)
+    if name.startswith(_HYPERVISOR_NODEDEV_OPS):
+        return False
     return name.startswith(_SECONDARY_KINDS) or name in ("nodenumofdevices", "nodelistdevices")
 
 

@@ -746,8 +746,12 @@ def build_go_programs(names: Sequence[str] = GO_PROGRAMS) -> dict[str, Path]:
                 os.replace(staging / name, out_dir / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        # Builds of other checkouts may be in use by their test runs: only builds nobody
+        # has made for a day are removed.
+        stale = time.time() - 86400
         for old in GO_BUILD_ROOT.iterdir():
-            if old.is_dir() and old.name not in (digest, "gocache") and len(old.name) == 16:
+            if (old.is_dir() and old.name not in (digest, "gocache") and len(old.name) == 16
+                    and old.stat().st_mtime < stale):
                 shutil.rmtree(old, ignore_errors=True)
     return result
 

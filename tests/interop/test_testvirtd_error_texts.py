@@ -30,7 +30,9 @@ QEMU = rt.QEMU_PROGRAM
 
 #: CONNECT_OPEN, CONNECT_CLOSE, SUPPORTS_FEATURE and AUTH_LIST work before the open; 125
 #: (STORAGE_VOL_CREATE_XML_FROM) is served without argument decoding.
-_NOT_BEFORE_OPEN = {1, 2, 60, 66, 125}
+# 70 (AUTH_POLKIT) is left out: libvirtd answers it with whatever error its worker thread
+# last set ("Library function returned error but did not set virError" on a fresh one).
+_NOT_BEFORE_OPEN = {1, 2, 60, 66, 70, 125}
 
 
 @pytest.fixture(scope="module")
