@@ -22,6 +22,8 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +169,76 @@ def test_libvirt_go_module_suite(libvirtd_binary: str) -> None:
         if name.startswith(("TestDomain", "TestGetDomain", "TestCreateDomain")) and \
                 name != "TestDomainEventRegister":  # its one loop turn is too short remotely
             assert outcome == "PASS", f"{name}\n{output}"
+
+
+# ------------------------------------------------------------- libvirt-python's event example
+
+#: what virsh does while the example listens (each one's events, in order)
+_EVENT_ACTIONS = [
+    ("suspend", "test"), ("resume", "test"), ("desc", "test", "--title", "hello"),
+    ("metadata", "test", "http://e/", "--key", "e", "--set", "<a/>"),
+    ("setmem", "test", "1000000"), ("iothreadadd", "test", "5"), ("vcpupin", "test", "0", "1"),
+    ("schedinfo", "test", "--set", "weight=5"), ("setvcpus", "test", "1"), ("reboot", "test"),
+    ("destroy", "test"), ("start", "test"), ("shutdown", "test"), ("start", "test"),
+    ("managedsave", "test"), ("start", "test"), ("net-destroy", "default"),
+    ("net-start", "default"), ("pool-refresh", "default-pool"),
+]
+_EVENT_DOMAIN = ("<domain type='test'><name>zz-event-end</name><memory>1024</memory>"
+                 "<os><type>hvm</type></os></domain>")
+
+
+def _event_example(python: str, example: Path, server: Any, workdir: Path) -> list[str]:
+    """The callback lines libvirt-python's examples/event-test.py prints while virsh acts."""
+    uri = server.uri_unix
+    proc = subprocess.Popen([python, str(example), "--timeout", "60", uri],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=peers.client_env({"PYTHONUNBUFFERED": "1"}),
+                            stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
+
+    def wait_for(text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in lines) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    try:
+        wait_for("Using uri")
+        time.sleep(2)  # the example registers its callbacks after printing that line
+        for action in _EVENT_ACTIONS:
+            peers.run_virsh(uri, *action)
+        domain = workdir / "zz-event-end.xml"
+        domain.write_text(_EVENT_DOMAIN)
+        peers.run_virsh(uri, "define", str(domain))
+        peers.run_virsh(uri, "undefine", "zz-event-end")
+        wait_for("zz-event-end(-1) Undefined")
+    finally:
+        proc.kill()
+        proc.wait()
+        reader.join(timeout=10)
+        proc.stdout.close()
+    return [line.rstrip("\n") for line in lines if line.startswith("my")]
+
+
+def test_libvirt_python_event_example(system_python: str, virsh: str,
+                                      libvirtd_binary: str) -> None:
+    """examples/event-test.py (every event registration libvirt-python offers) sees the same
+    events from both daemons."""
+    tests = _source("LIBVIRT_PYTHON_TESTS", "test_domain.py")
+    source = tests.parent / "examples" / "event-test.py"
+    if not source.is_file():
+        pytest.skip("no examples/event-test.py beside LIBVIRT_PYTHON_TESTS")
+    with tempfile.TemporaryDirectory(prefix="upstream-") as tmp:
+        # The test driver refuses secret events, which the example does not expect.
+        example = Path(tmp) / "event-test.py"
+        example.write_text(re.sub(r"    seccallbacks = \[.*?\n    \]\n", "    seccallbacks = []\n",
+                                  source.read_text(), flags=re.S))
+        with RealLibvirtd(short_workdir(Path(tmp) / "real")) as real:
+            with peers.hold_connection(real.uri_unix):
+                theirs = _event_example(system_python, example, real, Path(tmp))
+        with running() as tvd:
+            ours = _event_example(system_python, example, tvd, Path(tmp))
+    assert ours == theirs
+    assert any("Metadata" in line for line in theirs), theirs
