@@ -31,11 +31,13 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, NamedTuple, Protocol, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, TypeVar, overload
 
 from . import xdr
 from .errors import ErrorCode, ErrorDomain, RPCError
+from .identity import Identity
 from .protocol import Header, MessageStatus, MessageType
+from .stream import Hole
 
 __all__ = (
     "Call",
@@ -47,15 +49,76 @@ __all__ = (
     "Procedure",
     "Program",
     "Reply",
+    "ServerHandle",
+    "ServiceHandle",
+    "StreamHandle",
+    "declare",
     "handler",
     "procedure",
 )
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: the arguments of a procedure
+ArgsT = TypeVar("ArgsT")
+#: the return value of a procedure
+RetT = TypeVar("RetT")
+
+
+def _no_handler(*args: Any) -> Any:
+    raise RPCError.internal("this procedure is declared for calling it, not for serving it")
+
+
+class StreamHandle(Protocol):
+    """A data stream as a handler drives it (:meth:`Call.open_stream`; the server's
+    :class:`~netrpc.io.server.stream.ServerStream`)."""
+
+    @property
+    def closed(self) -> bool:
+        """True once finished, aborted, or the connection is gone."""
+        ...
+
+    async def receive(self) -> bytes | Hole:
+        """The next chunk or hole; ``b""`` once the client finished sending."""
+        ...
+
+    async def send(self, data: bytes | bytearray | memoryview) -> None:
+        """Send data (returns once most of it is written)."""
+        ...
+
+    async def send_hole(self, length: int) -> None:
+        """Send a hole (sparse streams only)."""
+        ...
+
+    async def finish(self) -> None:
+        """Complete the stream."""
+        ...
+
+    async def abort(self, error: RPCError | None = None) -> None:
+        """Abort the stream, telling the client why."""
+        ...
+
+
+class ServiceHandle(Protocol):
+    """The listening service a connection came through, as handlers see it."""
+
+    @property
+    def readonly(self) -> bool:
+        """Read-only service."""
+        ...
+
+    @property
+    def auth(self) -> str:
+        """Its authentication policy (``none``, ``tls``, ``hook``, ``sasl``)."""
+        ...
+
+    @property
+    def sasl(self) -> object | None:
+        """Its SASL policy (a :class:`~netrpc.security.sasl.SASLConfig`), if any."""
+        ...
 
 
 class ClientHandle(Protocol):
-    """What a handler may do with the connection that sent its call.
+    """What a handler may do with the connection that sent its call (``call.client``).
 
     The server's connection object (:class:`netrpc.io.server.ServerClient`) implements it.
     """
@@ -73,6 +136,21 @@ class ClientHandle(Protocol):
     @property
     def authenticated(self) -> bool:
         """True once the client passed authentication."""
+        ...
+
+    @property
+    def identity(self) -> Identity:
+        """Who is on the other end."""
+        ...
+
+    @property
+    def private(self) -> dict[Any, Any]:
+        """Per-program state (set up in :meth:`Program.client_connected`)."""
+        ...
+
+    @property
+    def service(self) -> ServiceHandle:
+        """The service the client connected through."""
         ...
 
     def send_event(
@@ -93,6 +171,39 @@ class ClientHandle(Protocol):
         """Mark the client authenticated."""
         ...
 
+    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        """Run ``await func(*args)`` in a task tied to the connection."""
+        ...
+
+    def open_stream(self, header: Header, *, sparse: bool = False) -> StreamHandle:
+        """Open a data stream bound to the call *header*."""
+        ...
+
+
+class ServerHandle(Protocol):
+    """What a handler may do with the server that accepted its call (``call.server``)."""
+
+    @property
+    def name(self) -> str:
+        """The server's name (libvirt's "libvirtd", "admin" ...)."""
+        ...
+
+    @property
+    def nclients(self) -> int:
+        """Connected clients."""
+        ...
+
+    @property
+    def programs(self) -> list[Program]:
+        """Programs served."""
+        ...
+
+    def broadcast_event(
+        self, program: int, version: int, procedure: int, payload: bytes, *, serial: int = 1
+    ) -> int:
+        """Send an event MESSAGE to every connected client; returns how many."""
+        ...
+
 
 @dataclass(slots=True)
 class Call:
@@ -106,11 +217,11 @@ class Call:
     """
 
     header: Header
-    client: Any
-    server: Any
+    client: ClientHandle
+    server: ServerHandle
     fds: list[int]
 
-    def open_stream(self, *, sparse: bool = False) -> Any:
+    def open_stream(self, *, sparse: bool = False) -> StreamHandle:
         """Open a data stream bound to this call (libvirt's virStream on the daemon side).
 
         Returns a :class:`netrpc.io.server.stream.ServerStream`; move the data in a task started
@@ -138,8 +249,12 @@ class Reply(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Procedure:
-    """One numbered procedure of a program.
+class Procedure(Generic[ArgsT, RetT]):
+    """One numbered procedure of a program, typed by its arguments and return value.
+
+    Servers get theirs from :func:`procedure`; a client may declare the procedures it calls
+    with :func:`declare`, so that ``await client.call_procedure(PROG, GREET, args)`` is
+    typed: ``GREET: Procedure[GreetArgs, GreetRet]``.
 
     :ivar number: procedure number on the wire.
     :ivar name: for logs and errors (the handler's name by default).
@@ -155,9 +270,9 @@ class Procedure:
 
     number: int
     name: str
-    args: xdr.XdrType[Any] | None
-    ret: xdr.XdrType[Any] | None
-    handler: Callable[..., Any]
+    args: xdr.XdrType[ArgsT] | None
+    ret: xdr.XdrType[RetT] | None
+    handler: Callable[..., Any] = dataclasses.field(default=_no_handler)
     priority: bool = False
     auth: bool = True
     readonly: bool = False
@@ -168,6 +283,46 @@ class Procedure:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.handler))
+
+
+@overload
+def declare(
+    number: int, *, args: type[ArgsT] | xdr.XdrType[ArgsT], ret: type[RetT] | xdr.XdrType[RetT],
+    name: str = ...,
+) -> Procedure[ArgsT, RetT]: ...
+@overload
+def declare(
+    number: int, *, args: type[ArgsT] | xdr.XdrType[ArgsT], ret: None = None, name: str = ...
+) -> Procedure[ArgsT, None]: ...
+@overload
+def declare(
+    number: int, *, args: None = None, ret: type[RetT] | xdr.XdrType[RetT], name: str = ...
+) -> Procedure[None, RetT]: ...
+@overload
+def declare(
+    number: int, *, args: None = None, ret: None = None, name: str = ...
+) -> Procedure[None, None]: ...
+def declare(
+    number: int,
+    *,
+    args: type[Any] | xdr.XdrType[Any] | None = None,
+    ret: type[Any] | xdr.XdrType[Any] | None = None,
+    name: str = "",
+) -> Procedure[Any, Any]:
+    """A procedure as a client calls it: its number and its typed arguments and result.
+
+    ``GREET = declare(1, args=GreetArgs, ret=GreetRet)`` is a ``Procedure[GreetArgs,
+    GreetRet]``; :meth:`netrpc.Client.call_procedure` with it takes a ``GreetArgs`` and
+    returns a ``GreetRet``, and a type checker sees both.
+    """
+    if number < 0:
+        raise ValueError(f"procedure numbers are non-negative, got {number}")
+    return Procedure(
+        number=number,
+        name=name or f"procedure {number}",
+        args=xdr.codec_for(args) if args is not None else None,
+        ret=xdr.codec_for(ret) if ret is not None else None,
+    )
 
 
 def procedure(
@@ -341,7 +496,7 @@ def _annotated_codec(
 
     if not isinstance(codec, xdr.Struct) or codec is declared:
         return declared
-    if isinstance(declared, LazyType) and declared._real is not None and codec is declared.real:
+    if isinstance(declared, LazyType) and declared.built and codec is declared.real:
         return declared
     # Compared by layout, so that a lazily declared type need not be built for the check.
     if wire_shape(codec) != wire_shape(declared):
@@ -373,7 +528,7 @@ class Program:
     #: program version on the wire
     version: ClassVar[int] = 1
     #: procedures declared on the class, by number (filled in by ``__init_subclass__``)
-    procedures: ClassVar[dict[int, Procedure]] = {}
+    procedures: ClassVar[dict[int, Procedure[Any, Any]]] = {}
     #: the protocol's declarations, for handlers bound by name (None: :func:`procedure` only)
     declarations: ClassVar[DeclarationTable | None] = None
     #: how name-bound ``def`` handlers run by default: in the read loop (True) or on a worker
@@ -381,11 +536,11 @@ class Program:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        table: dict[int, Procedure] = {}
+        table: dict[int, Procedure[Any, Any]] = {}
         # Walk the whole MRO, so that procedures declared on plain mixin classes count too;
         # a class nearer to cls overrides a procedure number of a class further away.
         for klass in reversed(cls.__mro__):
-            own: dict[int, Procedure] = {}
+            own: dict[int, Procedure[Any, Any]] = {}
             for value in vars(klass).values():
                 proc = getattr(value, "_netrpc_procedure", None)
                 if isinstance(proc, Procedure):
@@ -411,7 +566,9 @@ class Program:
         cls.procedures = table
 
     @classmethod
-    def _bind_declarations(cls, table: dict[int, Procedure], decls: DeclarationTable) -> None:
+    def _bind_declarations(
+        cls, table: dict[int, Procedure[Any, Any]], decls: DeclarationTable
+    ) -> None:
         explicit = set(table)
         for decl in decls.values():
             if decl.event or decl.number in explicit:
@@ -465,7 +622,7 @@ class Program:
     def client_closed(self, client: Any) -> None:
         """Called once when a client's connection is gone (EOF, close, error or shutdown)."""
 
-    def readonly_error(self, proc: Procedure) -> RPCError:
+    def readonly_error(self, proc: Procedure[Any, Any]) -> RPCError:
         """The error sent when a read-only client calls a procedure not declared read-only."""
         return RPCError.formatted(
             ErrorCode.OPERATION_DENIED,
@@ -488,7 +645,7 @@ class Dispatch(NamedTuple):
     """A call that passed every check: what to run, with which decoded arguments."""
 
     program: Program
-    procedure: Procedure
+    procedure: Procedure[Any, Any]
     args: Any
 
 
@@ -567,7 +724,7 @@ class Dispatcher:
         return Dispatch(program, proc, args)
 
     @staticmethod
-    def encode_return(proc: Procedure, value: Any) -> bytes:
+    def encode_return(proc: Procedure[Any, Any], value: Any) -> bytes:
         """Encode a handler's return value with the procedure's ``ret`` type.
 
         :raises XdrError: when the value does not match the declared type.

@@ -237,13 +237,13 @@ class _Bool(XdrType[bool]):
 
 
 VOID = _Void()
-INT = _Scalar("int", "i")
-UINT = _Scalar("unsigned int", "I")
-HYPER = _Scalar("hyper", "q")
-UHYPER = _Scalar("unsigned hyper", "Q")
-FLOAT = _Scalar("float", "f")
-DOUBLE = _Scalar("double", "d")
-BOOL = _Bool()
+INT: XdrType[int] = _Scalar("int", "i")
+UINT: XdrType[int] = _Scalar("unsigned int", "I")
+HYPER: XdrType[int] = _Scalar("hyper", "q")
+UHYPER: XdrType[int] = _Scalar("unsigned hyper", "Q")
+FLOAT: XdrType[float] = _Scalar("float", "f")
+DOUBLE: XdrType[float] = _Scalar("double", "d")
+BOOL: XdrType[bool] = _Bool()
 
 Int = Annotated[int, INT]
 UInt = Annotated[int, UINT]

@@ -238,7 +238,7 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL | re.MULTILINE,
 )
 
-_SIMPLE: Final = {
+_SIMPLE: Final[dict[str, xdr.XdrType[Any]]] = {
     "int": xdr.INT,
     "unsigned int": xdr.UINT,
     "hyper": xdr.HYPER,
@@ -602,6 +602,11 @@ class LazyType(xdr.XdrType[Any]):
             result: tuple[Any, ...] = self._shape()
             return result
         return wire_shape(self.real)
+
+    @property
+    def built(self) -> bool:
+        """True once the type itself was built (:attr:`real`)."""
+        return self._real is not None
 
     @property
     def real(self) -> xdr.XdrType[Any]:

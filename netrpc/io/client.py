@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import anyio
 import anyio.abc
@@ -34,7 +34,7 @@ from ..core.connection import (
     StreamReceived,
 )
 from ..core.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
-from ..core.program import Procedure, Program
+from ..core.program import ArgsT, Procedure, Program, RetT
 from ..core.protocol import Header, MessageStatus, decode_error
 from ..core.state import Side
 from ..core.stream import (
@@ -380,13 +380,30 @@ class Client:
             raise decode_error(waiter.payload)
         return waiter.header, waiter.payload, waiter.fds
 
+    @overload
+    async def call_procedure(
+        self, program: type[Program] | Program, proc: Procedure[None, RetT]
+    ) -> RetT: ...
+    @overload
+    async def call_procedure(
+        self, program: type[Program] | Program, proc: Procedure[ArgsT, RetT], args: ArgsT
+    ) -> RetT: ...
+    @overload
+    async def call_procedure(
+        self, program: type[Program] | Program, proc: int | str, args: Any = None
+    ) -> Any: ...
     async def call_procedure(
         self,
         program: type[Program] | Program,
-        proc: Procedure | int | str,
+        proc: Procedure[Any, Any] | int | str,
         args: Any = None,
     ) -> Any:
-        """Call a declared procedure with typed arguments and decode the typed result."""
+        """Call a declared procedure with typed arguments and decode the typed result.
+
+        With a :class:`~netrpc.core.program.Procedure` (from :func:`~netrpc.core.program.declare`
+        or a program's table) the arguments and the result are typed as it says; with a
+        number or a name they are looked up in *program*'s table.
+        """
         procedure = _find_procedure(program, proc)
         payload = procedure.args.encode(args) if procedure.args is not None else b""
         reply = await self.call(program.number, program.version, procedure.number, payload)
@@ -608,7 +625,9 @@ async def _await(awaitable: Any) -> None:
         log.exception("async event callback failed")
 
 
-def _find_procedure(program: type[Program] | Program, proc: Procedure | int | str) -> Procedure:
+def _find_procedure(
+    program: type[Program] | Program, proc: Procedure[Any, Any] | int | str
+) -> Procedure[Any, Any]:
     if isinstance(proc, Procedure):
         return proc
     table = program.procedures

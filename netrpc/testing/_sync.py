@@ -103,7 +103,7 @@ class SyncClient:
         self.close()
 
 
-def _find(program: type[Program] | Program, name: str) -> Procedure:
+def _find(program: type[Program] | Program, name: str) -> Procedure[Any, Any]:
     for proc in program.procedures.values():
         if proc.name == name:
             return proc

@@ -42,12 +42,16 @@ class SampleProgram(Program):
 
     def __init__(self) -> None:
         self.release = threading.Event()
+        #: called with the connection of each echo call
+        self.on_echo: Any = None
         self.started = 0
         self.max_parallel = 0
         self._running = 0
 
     @procedure(1, args=Text, ret=Text, readonly=True, inline=True)
     def echo(self, call: Call, args: Text) -> Text:
+        if self.on_echo is not None:
+            self.on_echo(call.client)
         return Text(args.text)
 
     @procedure(2, args=Delay, ret=Number, readonly=True)

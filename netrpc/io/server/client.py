@@ -26,7 +26,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
@@ -43,7 +43,7 @@ from ...core.connection import (
 )
 from ...core.errors import ErrorDomain, RemoteProtocolError, RPCError
 from ...core.identity import Identity, Transport
-from ...core.program import Call, Dispatch, Dispatcher, Procedure, Reply
+from ...core.program import Call, Dispatch, Dispatcher, Procedure, Reply, ServerHandle
 from ...core.protocol import Header
 from ...core.stream import StreamAbortedError
 from .. import _sockio
@@ -51,8 +51,9 @@ from .faults import CORRUPT_ERROR_PAYLOAD, FaultAction, FaultRule
 from .stream import ServerStream
 
 if TYPE_CHECKING:
-    from .server import Server
+    from .faults import FaultInjector
     from .service import Service
+    from .workers import WorkerPool
 
 __all__ = ("Identity", "ServerClient", "Transport")
 
@@ -97,6 +98,55 @@ def identify(stream: anyio.abc.ByteStream, transport: Transport) -> Identity:
     return Identity(transport=transport, address=address)
 
 
+class ClientHost(ServerHandle, Protocol):
+    """What a connection needs of the server that accepted it (a
+    :class:`~netrpc.io.server.Server`; handlers see the :class:`ServerHandle` part)."""
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Resolves calls to procedures."""
+        ...
+
+    @property
+    def workers(self) -> WorkerPool:
+        """Runs blocking handlers."""
+        ...
+
+    @property
+    def faults(self) -> FaultInjector | None:
+        """Fault injection, when installed."""
+        ...
+
+    @property
+    def max_client_requests(self) -> int:
+        """Outstanding calls per client."""
+        ...
+
+    @property
+    def max_client_output(self) -> int | None:
+        """Unwritten output at which a client's calls wait."""
+        ...
+
+    @property
+    def max_pending_output(self) -> int:
+        """Unwritten output at which a client is dropped."""
+        ...
+
+    @property
+    def keepalive_interval(self) -> float:
+        """Seconds of silence before a ping."""
+        ...
+
+    @property
+    def keepalive_count(self) -> int:
+        """Unanswered pings before a client is dropped."""
+        ...
+
+    def client_authenticated(self, client: ServerClient) -> None:
+        """A client passed authentication."""
+        ...
+
+
 class ServerClient:
     """A connected client of a :class:`~netrpc.io.server.Server`.
 
@@ -106,7 +156,7 @@ class ServerClient:
 
     def __init__(
         self,
-        server: Server,
+        server: ClientHost,
         service: Service,
         stream: anyio.abc.ByteStream,
         client_id: int,
@@ -511,7 +561,9 @@ class ServerClient:
                 self._finish(call, proc, result)
         self._pump.request()
 
-    def _finish(self, call: Call, proc: Procedure, outcome: Any, *, failed: bool = False) -> None:
+    def _finish(
+        self, call: Call, proc: Procedure[Any, Any], outcome: Any, *, failed: bool = False
+    ) -> None:
         """Queue the reply (or error) of *call* and free its request slot.
 
         With *failed*, *outcome* is the exception raised (an :class:`RPCError` is sent as
@@ -552,7 +604,7 @@ class ServerClient:
             stream = self.streams.get(header.serial)
             if stream is not None and stream.header is header:
                 if failed:
-                    stream._close("the call failed")
+                    stream.opening_call_failed()
                 else:
                     stream.reply_sent()
             _close_fds(call.fds)
@@ -670,7 +722,7 @@ class ServerClient:
             self._recv_scope.cancel()
 
 
-def _internal_error(proc: Procedure, exc: BaseException) -> RPCError:
+def _internal_error(proc: Procedure[Any, Any], exc: BaseException) -> RPCError:
     return RPCError.internal(
         f"procedure {proc.name} failed unexpectedly ({type(exc).__name__})",
         domain=ErrorDomain.RPC,

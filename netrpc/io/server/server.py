@@ -21,23 +21,24 @@ is cancelled.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import logging
 import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, TaskStatus
 
 from ...core.identity import Identity, Transport
-from ...core.keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL
 from ...core.program import Dispatcher, Program
 from .._sockio import RawSocketStream
 from .client import ServerClient, identify
+from .config import DEFAULT_MAX_CLIENT_OUTPUT, ClientLimits, KeepAliveSettings, PoolSettings
 from .service import Service
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ from .workers import WorkerPool
 __all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "HANDSHAKE_EVICT_AFTER", "Server")
 
 #: default per-client limit of unwritten output (bytes) beyond which a client is not read
-DEFAULT_MAX_CLIENT_OUTPUT = 4 * 1024 * 1024
 
 log = logging.getLogger("netrpc.server")
 
@@ -61,6 +61,21 @@ HANDSHAKE_EVICT_AFTER = 1.0
 _ACCEPT_RETRY_FIRST = 0.1
 _ACCEPT_RETRY_MAX = 1.0
 
+class _Unset:
+    """Marks a keyword that was not given (where None is a value)."""
+
+
+_UNSET = _Unset()
+_C = TypeVar("_C", ClientLimits, PoolSettings, KeepAliveSettings)
+
+
+def _override(settings: _C, **given: Any) -> _C:
+    """*settings* with the fields given (not None) replaced, checked again."""
+    changes = {key: value for key, value in given.items() if value is not None or (
+        key == "max_client_output")}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
 ConnectHook = Callable[[ServerClient], Awaitable[bool | None] | bool | None]
 CloseHook = Callable[[ServerClient], None]
 
@@ -70,25 +85,18 @@ class Server:
 
     :param name: the server's name (libvirtd runs "libvirtd" and "admin").
     :param programs: programs to serve; more can be added with :meth:`add_program`.
-    :param max_clients: connected clients at most (libvirt default 5000).
-    :param max_anonymous_clients: clients still authenticating at most (default 20).
-    :param max_queued_clients: listen backlog (default 1000).
-    :param max_client_requests: outstanding calls per client (default 5).
-    :param min_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
-    :param max_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
-    :param prio_workers: see :class:`~netrpc.io.server.workers.WorkerPool`.
-    :param keepalive_interval: seconds of silence before the server pings a client that asked
-        for keepalive; ``<= 0`` disables server pings.
-    :param keepalive_count: unanswered pings before the client is dropped.
+    :param limits: client limits (:class:`~netrpc.io.server.config.ClientLimits`).  Each
+        client starts with ``max_client_output`` as its :attr:`ServerClient.max_output`.
+    :param pool: the worker pool (:class:`~netrpc.io.server.config.PoolSettings`).
+    :param keepalive: server pings (:class:`~netrpc.io.server.config.KeepAliveSettings`).
     :param on_connect: called with each new client before it is served; returning False
         refuses it (the connection is closed).  May be async.
     :param on_close: called with each client once it is gone.
-    :param max_pending_output: a client with more unwritten output than this (events it does
-        not read) is disconnected, so a slow reader never makes the server buffer without
-        bound.
-    :param max_client_output: while a client has this many bytes of output unwritten (it
-        does not read its replies), its calls are not dispatched and it is not read; None
-        for no limit.  Each client starts with this value (:attr:`ServerClient.max_output`).
+
+    The flat keywords (``max_clients``, ``max_anonymous_clients``, ``max_queued_clients``,
+    ``max_client_requests``, ``max_pending_output``, ``max_client_output``,
+    ``min_workers``, ``max_workers``, ``prio_workers``, ``keepalive_interval``,
+    ``keepalive_count``) set single fields of the groups and take precedence over them.
     """
 
     def __init__(
@@ -96,39 +104,55 @@ class Server:
         name: str = "netrpc",
         programs: Iterable[Program] = (),
         *,
-        max_clients: int = 5000,
-        max_anonymous_clients: int = 20,
-        max_queued_clients: int = 1000,
-        max_client_requests: int = 5,
-        min_workers: int = 5,
-        max_workers: int = 20,
-        prio_workers: int = 5,
-        keepalive_interval: float = DEFAULT_INTERVAL,
-        keepalive_count: int = DEFAULT_COUNT,
+        limits: ClientLimits | None = None,
+        pool: PoolSettings | None = None,
+        keepalive: KeepAliveSettings | None = None,
         on_connect: ConnectHook | None = None,
         on_close: CloseHook | None = None,
-        max_pending_output: int = 64 * 1024 * 1024,
-        max_client_output: int | None = DEFAULT_MAX_CLIENT_OUTPUT,
+        max_clients: int | None = None,
+        max_anonymous_clients: int | None = None,
+        max_queued_clients: int | None = None,
+        max_client_requests: int | None = None,
+        max_pending_output: int | None = None,
+        max_client_output: int | _Unset | None = _UNSET,
+        min_workers: int | None = None,
+        max_workers: int | None = None,
+        prio_workers: int | None = None,
+        keepalive_interval: float | None = None,
+        keepalive_count: int | None = None,
     ) -> None:
-        self._check_limits(max_clients, max_anonymous_clients)
-        if max_client_requests < 1:
-            raise ValueError(f"max_client_requests must be at least 1, got {max_client_requests}")
-        if max_client_output is not None and max_client_output < 1:
-            raise ValueError(f"max_client_output must be at least 1, got {max_client_output}")
+        limits = _override(
+            limits or ClientLimits(),
+            max_clients=max_clients,
+            max_anonymous_clients=max_anonymous_clients,
+            max_queued_clients=max_queued_clients,
+            max_client_requests=max_client_requests,
+            max_pending_output=max_pending_output,
+            **({} if isinstance(max_client_output, _Unset) else
+               {"max_client_output": max_client_output}),
+        )
+        pool = _override(
+            pool or PoolSettings(),
+            min_workers=min_workers, max_workers=max_workers, prio_workers=prio_workers,
+        )
+        keepalive = _override(
+            keepalive or KeepAliveSettings(), interval=keepalive_interval, count=keepalive_count
+        )
         self.name = name
         self.dispatcher = Dispatcher(programs)
         self.services: list[Service] = []
-        self.max_clients = max_clients
-        self.max_anonymous_clients = max_anonymous_clients
-        self.max_queued_clients = max_queued_clients
-        self.max_client_requests = max_client_requests
-        self.keepalive_interval = keepalive_interval
-        self.keepalive_count = keepalive_count
-        self.workers = WorkerPool(min_workers, max_workers, prio_workers)
+        # The settings live on as attributes: the admin program changes some at run time.
+        self.max_clients = limits.max_clients
+        self.max_anonymous_clients = limits.max_anonymous_clients
+        self.max_queued_clients = limits.max_queued_clients
+        self.max_client_requests = limits.max_client_requests
+        self.keepalive_interval = keepalive.interval
+        self.keepalive_count = keepalive.count
+        self.workers = WorkerPool(pool.min_workers, pool.max_workers, pool.prio_workers)
         self.on_connect = on_connect
         self.on_close = on_close
-        self.max_pending_output = max_pending_output
-        self.max_client_output = max_client_output
+        self.max_pending_output = limits.max_pending_output
+        self.max_client_output = limits.max_client_output
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         # ids of connected clients still authenticating (TLS handshakes excluded)

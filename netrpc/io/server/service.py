@@ -24,11 +24,11 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 
 from ...core.identity import Transport
+from ...core.program import ClientHandle
 
 if TYPE_CHECKING:
     from ...security.sasl.server import SASLConfig
     from ...security.tls import TLSContext
-    from .client import ServerClient
 
 __all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_listen_fds")
 
@@ -42,7 +42,8 @@ __all__ = ("AuthPolicy", "Authenticator", "BindError", "Service", "systemd_liste
 AuthPolicy = Literal["none", "tls", "hook", "sasl"]
 
 #: Decides whether a newly connected client is authenticated (``auth="hook"``); may be async.
-Authenticator = Callable[["ServerClient"], "bool | Awaitable[bool]"]
+#: decides whether a new client is authenticated (``auth="hook"``); sees it as handlers do
+Authenticator = Callable[[ClientHandle], "bool | Awaitable[bool]"]
 
 SD_LISTEN_FDS_START = 3
 

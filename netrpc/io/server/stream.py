@@ -230,6 +230,11 @@ class ServerStream:
         self._queue(packet)
         self.client.wake_writer()
 
+    def opening_call_failed(self) -> None:
+        """The call that opened the stream failed (its error is the reply): the stream ends
+        before it started."""
+        self._close("the call failed")
+
     def reply_sent(self) -> None:
         """Called once the reply of the opening call is queued: data may follow it."""
         self._reply_sent.set()

@@ -211,6 +211,11 @@ class _Attempt:
     mechanism: ServerMechanism | None = None
 
 
+def _sasl_config(value: object) -> SASLConfig | None:
+    """The SASL policy of a service (services know it only as an object)."""
+    return value if isinstance(value, SASLConfig) else None
+
+
 def _peer(client: Any) -> str:
     peer = getattr(client, "_peer", None)
     return str(peer()) if callable(peer) else "?"
@@ -244,7 +249,7 @@ class SASLAuthProcedures:
     def auth_sasl_init(self, call: Call, args: None) -> AuthSaslInitRet:
         """AUTH_SASL_INIT: start an attempt; returns the mechanisms offered."""
         client = call.client
-        config: SASLConfig | None = client.service.sasl
+        config = _sasl_config(client.service.sasl)
         if (
             client.service.auth != "sasl"
             or config is None
@@ -294,7 +299,7 @@ async def _exchange(
     client = call.client
     what = "start" if mech_name is not None else "step"
     attempt: _Attempt | None = client.private.get(_STATE_KEY)
-    config: SASLConfig | None = client.service.sasl
+    config = _sasl_config(client.service.sasl)
     if client.service.auth != "sasl" or config is None or attempt is None:
         log.error(
             "%s: client %d (%s) tried an invalid SASL %s request",
