@@ -1056,65 +1056,71 @@ def parse_domain_xml(
     )
 
 
-def format_domain_xml(d: DomainDef, dom_id: int | None = None, *, secure: bool = False) -> str:
+def format_domain_xml(
+    d: DomainDef, dom_id: int | None = None, *, secure: bool = False, indent: int = 0
+) -> str:
     """Render a definition the way libvirt's domain formatter lays it out.
 
     :param dom_id: the running id (adds ``id='N'`` to the root), ``None`` when inactive.
     :param secure: include security-sensitive data (graphics passwords); without it they are
         removed, as ``VIR_DOMAIN_XML_SECURE`` controls in libvirt.
+    :param indent: spaces before each line libvirt's formatter starts (inside another
+        document, as in a snapshot); text that spans lines (a description, <metadata>
+        elements holding text) keeps its own line starts, as in libvirt.
     """
+    p = " " * indent
     out: list[str] = []
     head = f"<domain type='{_esc(d.type)}'"
     if dom_id is not None:
         head += f" id='{dom_id}'"
-    out.append(head + ">\n")
-    out.append(f"  <name>{_esc(d.name)}</name>\n")
-    out.append(f"  <uuid>{d.uuid_str}</uuid>\n")
+    out.append(p + head + ">\n")
+    out.append(f"{p}  <name>{_esc(d.name)}</name>\n")
+    out.append(f"{p}  <uuid>{d.uuid_str}</uuid>\n")
     for tag in ("genid",):
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
     if d.title is not None:
-        out.append(f"  <title>{_esc(d.title)}</title>\n")
+        out.append(f"{p}  <title>{_esc(d.title)}</title>\n")
     if d.description is not None:
-        out.append(f"  <description>{_esc(d.description)}</description>\n")
+        out.append(f"{p}  <description>{_esc(d.description)}</description>\n")
     if d.metadata is not None:
-        out.append(f"  {xmltree.dump(d.metadata, 1)}\n")
-    out.extend(format_element(e, 2) for e in d.extra.get("maxMemory", []))
-    out.append(f"  <memory unit='KiB'>{d.memory_kib}</memory>\n")
-    out.append(f"  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
+        out.append(f"{p}  {xmltree.dump(d.metadata, (indent + 2) // 2)}\n")
+    out.extend(format_element(e, indent + 2) for e in d.extra.get("maxMemory", []))
+    out.append(f"{p}  <memory unit='KiB'>{d.memory_kib}</memory>\n")
+    out.append(f"{p}  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
     for tag in _AFTER_MEMORY:
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
     attrs = "".join(f" {k}='{_esc(v)}'" for k, v in d.vcpu_attrs.items())
     if d.current_vcpus is not None:
         attrs += f" current='{d.current_vcpus}'"
-    out.append(f"  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
+    out.append(f"{p}  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
     for tag in _AFTER_VCPU:
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
-    out.append("  <os>\n")
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+    out.append(p + "  <os>\n")
     type_attrs = f" arch='{_esc(d.os_arch)}'"
     if d.os_machine:
         type_attrs += f" machine='{_esc(d.os_machine)}'"
-    out.append(f"    <type{type_attrs}>{d.os_type}</type>\n")
-    out.extend(format_element(e, 4) for e in d.os_children)
-    out.append("  </os>\n")
+    out.append(f"{p}    <type{type_attrs}>{d.os_type}</type>\n")
+    out.extend(format_element(e, indent + 4) for e in d.os_children)
+    out.append(p + "  </os>\n")
     for tag in _AFTER_OS:
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
     if d.clock is not None:
-        out.append(format_element(d.clock, 2))
+        out.append(format_element(d.clock, indent + 2))
     else:
-        out.append("  <clock offset='utc'/>\n")
-    out.append(f"  <on_poweroff>{d.on_poweroff}</on_poweroff>\n")
-    out.append(f"  <on_reboot>{d.on_reboot}</on_reboot>\n")
-    out.append(f"  <on_crash>{d.on_crash}</on_crash>\n")
+        out.append(p + "  <clock offset='utc'/>\n")
+    out.append(f"{p}  <on_poweroff>{d.on_poweroff}</on_poweroff>\n")
+    out.append(f"{p}  <on_reboot>{d.on_reboot}</on_reboot>\n")
+    out.append(f"{p}  <on_crash>{d.on_crash}</on_crash>\n")
     for tag in _AFTER_LIFECYCLE:
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
-    out.append("  <devices>\n")
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+    out.append(p + "  <devices>\n")
     for dev in d.devices:
         if not secure and dev.tag == "graphics" and "passwd" in dev.attrib:
             dev = copy.deepcopy(dev)
             del dev.attrib["passwd"]
-        out.append(format_element(dev, 4))
-    out.append("  </devices>\n")
+        out.append(format_element(dev, indent + 4))
+    out.append(p + "  </devices>\n")
     for tag in _AFTER_DEVICES:
-        out.extend(format_element(e, 2) for e in d.extra.get(tag, []))
-    out.append("</domain>\n")
+        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+    out.append(p + "</domain>\n")
     return "".join(out)

@@ -189,11 +189,12 @@ def _disk_by_name(defn: DomainDef, name: str) -> ET.Element | None:
 
 
 def _domain_xml(defn: DomainDef, secure: bool, root: str = "domain") -> str:
-    text = format_domain_xml(defn, None, secure=secure)
+    # indented by the formatter: text spanning lines is not indented again, as in libvirt
+    text = format_domain_xml(defn, None, secure=secure, indent=2)
     if root != "domain":
-        text = f"<{root}" + text[len("<domain"):]
-        text = text[: -len("</domain>\n")] + f"</{root}>\n"
-    return _indent(text, 2)
+        text = f"  <{root}" + text[len("  <domain"):]
+        text = text[: -len("  </domain>\n")] + f"  </{root}>\n"
+    return text
 
 
 # --------------------------------------------------------------------------------------------

@@ -514,3 +514,37 @@ def graphics_and_descriptors(s: Session) -> None:
             end.close()
         os.close(rd)
         os.close(wr)
+
+
+@scenario
+def metadata_in_snapshots(s: Session) -> None:
+    """A definition inside snapshot and checkpoint XML: indented as the rest of it, except
+    for text that spans lines (a description, <metadata> elements holding text)."""
+    import re
+
+    def no_time(text: str) -> str:
+        return re.sub(r"<creationTime>\d+</creationTime>", "<creationTime/>", text)
+
+    d = s.conn.defineXML(
+        "<domain type='test'><name>snapmd</name>"
+        "<uuid>5d1f0e6c-0000-4000-8000-200000000000</uuid>"
+        "<description>two\nlines</description><memory>65536</memory>"
+        "<os><type>hvm</type></os><metadata><a:x xmlns:a='http://a/'><b/>text\n  more</a:x>"
+        "<c:y xmlns:c='http://c/'><z><w/></z></c:y></metadata>"
+        "<devices><disk type='file' device='disk'><source file='/tmp/snapmd.img'/>"
+        "<target dev='vda' bus='virtio'/></disk></devices></domain>")
+    s.step("setMetadata", d.setMetadata, libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+           "<foo>\n  <bar/>\n  t\n</foo>", "k", "http://k/", 0)
+    s.step("create", d.create)  # checkpoints are of running domains
+    cp = s.step("checkpoint", d.checkpointCreateXML,
+                "<domaincheckpoint><name>c1</name></domaincheckpoint>", 0)
+    if cp is not None:  # (no snapshot may exist beside a checkpoint)
+        s.step("checkpoint xml", lambda: no_time(cp.getXMLDesc(0)))
+        s.step("checkpoint delete", cp.delete, 0)
+    snap = s.step("snapshot", d.snapshotCreateXML,
+                  "<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+    if snap is not None:
+        s.step("snapshot xml", lambda: no_time(snap.getXMLDesc(0)))
+        s.step("snapshot delete", snap.delete, 0)
+    s.step("destroy", d.destroy)
+    s.step("undefine", d.undefine)
