@@ -164,7 +164,7 @@ def test_constraints_pin_every_declared_dependency() -> None:
 
 
 def test_wheel_ships_the_daemons_under_their_own_names(tmp_path: Path) -> None:
-    """A built wheel holds netrpc and the daemons as ``testvirtd`` and ``kvstore`` (never a
+    """A built wheel holds netrpc and the daemons as ``testvirtd``, ``kvstore`` and ``vmmd`` (never a
     package called ``daemons``), their data files, and console scripts that point into it."""
     import shutil
     import subprocess
@@ -186,7 +186,7 @@ def test_wheel_ships_the_daemons_under_their_own_names(tmp_path: Path) -> None:
     (wheel,) = (tmp_path / "dist").glob("netrpc-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert tops == {"netrpc", "testvirtd", "kvstore"}
+    assert tops == {"netrpc", "testvirtd", "kvstore", "vmmd"}
     assert "testvirtd/protocol/remote.x" in names
     assert "netrpc/py.typed" in names
     (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
@@ -198,7 +198,7 @@ def test_wheel_ships_the_daemons_under_their_own_names(tmp_path: Path) -> None:
         elif "=" in line and section == "console_scripts":
             key, _, value = line.partition("=")
             scripts[key.strip()] = value.strip()
-    assert set(scripts) == {"testvirtd", "kvstored", "netrpc-certs", "netrpc-discover",
+    assert set(scripts) == {"testvirtd", "kvstored", "vmmd", "netrpc-certs", "netrpc-discover",
                             "netrpc-passwd"}
     for target in scripts.values():
         module = target.split(":")[0].replace(".", "/")

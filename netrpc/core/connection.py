@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .errors import LocalProtocolError, RemoteProtocolError, RPCError
-from .framing import LIBVIRT_FRAMING, Framing, RecordReader
+from .framing import Framing, RecordReader
 from .keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL, KeepAlive, KeepAliveAction
 from .protocol import (
     HEADER_SIZE,
@@ -54,14 +54,13 @@ from .protocol import (
     KEEPALIVE_PROC_PONG,
     KEEPALIVE_PROGRAM,
     KEEPALIVE_VERSION,
-    MIN_MESSAGE_LENGTH,
     NUM_FDS_MAX,
     Header,
     MessageStatus,
     MessageType,
-    encode_error,
 )
 from .state import ConnectionState, ConnState, Role
+from .wire import LIBVIRT_WIRE, Wire
 
 __all__ = (
     "NEED_DATA",
@@ -76,7 +75,6 @@ __all__ = (
     "StreamReceived",
 )
 
-_HEADER = struct.Struct(">IIiiIi")
 _FRAME = struct.Struct(">IIIiiIi")
 _U32 = struct.Struct(">I")
 
@@ -94,10 +92,10 @@ _ERROR: Final = int(MessageStatus.ERROR)
 _COPY_LIMIT = 16384
 
 _PING = _FRAME.pack(
-    MIN_MESSAGE_LENGTH, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, _MESSAGE, 0, 0
+    HEADER_SIZE + 4, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PING, _MESSAGE, 0, 0
 )
 _PONG = _FRAME.pack(
-    MIN_MESSAGE_LENGTH, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PONG, _MESSAGE, 0, 0
+    HEADER_SIZE + 4, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, KEEPALIVE_PROC_PONG, _MESSAGE, 0, 0
 )
 
 
@@ -174,7 +172,8 @@ class Connection:
         (or more) are unwritten; None: no limit.
     :param keepalive_interval: seconds of silence before a PING (``<= 0``: never ping).
     :param keepalive_count: unanswered PINGs before the peer is declared dead.
-    :param framing: the record framing (libvirt's by default).
+    :param wire: the wire protocol (libvirt's by default; see :mod:`netrpc.core.wire`).
+    :param framing: the record framing, when not the wire's own.
     """
 
     #: server: bytes read ahead and held while paused (keepalive messages behind them are
@@ -189,7 +188,8 @@ class Connection:
         max_output: int | None = None,
         keepalive_interval: float = DEFAULT_INTERVAL,
         keepalive_count: int = DEFAULT_COUNT,
-        framing: Framing = LIBVIRT_FRAMING,
+        wire: Wire = LIBVIRT_WIRE,
+        framing: Framing | None = None,
     ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be at least 1, got {max_requests}")
@@ -201,7 +201,15 @@ class Connection:
         #: server: unwritten output (bytes) at which no more calls are handed out
         self.max_output = max_output
         self.keepalive = KeepAlive(keepalive_interval, keepalive_count)
-        self._reader = RecordReader(framing)
+        self.wire = wire
+        self._reader = RecordReader(framing or wire.framing)
+        self._header_size = wire.header_size
+        self._read_header = wire.header_reader(role)
+        self._write_header = wire.header_writer(role)
+        self._keepalive_wire = wire.keepalive
+        self._fds_wire = wire.fd_passing
+        self._serial_mask = (1 << wire.serial_bits) - 1
+        self._reserved_serials = wire.reserved_serials
         self._out = bytearray()
         # Output that carries FDs or large payloads, queued behind _out.
         self._out_segments: deque[bytes | int] = deque()
@@ -323,7 +331,7 @@ class Connection:
                     return PAUSED
                 if self._held:
                     header, payload, fds = self._held.popleft()
-                    self._held_bytes -= HEADER_SIZE + len(payload)
+                    self._held_bytes -= self._header_size + len(payload)
                     event = self._route(header, payload, fds)
                     if event is not None:
                         return event
@@ -348,7 +356,7 @@ class Connection:
                 self._reader.compact()
                 return
             self._held.append(message)
-            self._held_bytes += HEADER_SIZE + len(message[1])
+            self._held_bytes += self._header_size + len(message[1])
 
     def _next_message(self) -> tuple[Header, bytes, tuple[int, ...]] | None:
         """The next message off the wire, keepalive answered, descriptors attached; None
@@ -357,26 +365,26 @@ class Connection:
             if self._fd_wait is not None:
                 return self._complete_fd_message()
             try:
-                split = self._reader.next_split(HEADER_SIZE)
+                split = self._reader.next_split(self._header_size)
             except RemoteProtocolError as exc:
                 self._life.peer_error(str(exc))
                 raise
             if split is None:
                 return None
             raw_header, payload = split
-            if len(raw_header) < HEADER_SIZE:
+            if len(raw_header) < self._header_size:
                 # Cannot happen with libvirt framing (min length 28); other framings may
                 # allow shorter records.
                 raise self._life.peer_error("Unable to decode message header")
-            prog, vers, proc, mtype, serial, status = _HEADER.unpack(raw_header)
+            prog, vers, proc, mtype, serial, status = self._read_header(raw_header)
             header = Header(prog, vers, proc, mtype, serial, status)
-            if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE:
+            if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE and self._keepalive_wire:
                 if proc == KEEPALIVE_PROC_PING and (
                     self.keepalive_filter is None or self.keepalive_filter("pong")
                 ):
                     self._out += _PONG
                 continue
-            if mtype == (_CALL_WITH_FDS if self.is_server else _REPLY_WITH_FDS):
+            if mtype == (_CALL_WITH_FDS if self.is_server else _REPLY_WITH_FDS) and self._fds_wire:
                 if not self.is_server:
                     self._check_reply(header)
                 self._start_fd_message(header, payload)
@@ -415,7 +423,10 @@ class Connection:
     def _check_reply(self, header: Header) -> None:
         """Client: *header* must answer a call we are waiting for (which it then retires)."""
         expected = self._pending.pop(header.serial, None)
-        if expected is None or expected != (header.program, header.version, header.procedure):
+        if expected is None or (
+            self.wire.replies_echo_call
+            and expected != (header.program, header.version, header.procedure)
+        ):
             if expected is not None:
                 self._pending[header.serial] = expected
             raise self._life.peer_error(
@@ -466,7 +477,7 @@ class Connection:
     def _append(self, header_fields: tuple[int, int, int, int, int, int], payload: bytes) -> None:
         self._life.check_send(header_fields[3])
         target = self._out
-        target += _FRAME.pack(MIN_MESSAGE_LENGTH + len(payload), *header_fields)
+        target += self._write_header(len(payload), header_fields)
         if len(payload) >= _COPY_LIMIT:
             # Large payloads (stream data) are queued as they are, not copied: the I/O layer
             # writes the segments with one scatter-gather send.
@@ -484,6 +495,8 @@ class Connection:
         payload: bytes,
         fds: tuple[int, ...],
     ) -> None:
+        if not self._fds_wire:
+            raise LocalProtocolError(f"the {self.wire.name} wire does not pass file descriptors")
         if len(fds) > NUM_FDS_MAX:
             raise LocalProtocolError(
                 f"Too many FDs to send {len(fds)}, expected {NUM_FDS_MAX} maximum"
@@ -525,7 +538,7 @@ class Connection:
         mtype = _STREAM if call.type in (_STREAM, _STREAM_HOLE) else _REPLY
         self._append(
             (call.program, call.version, call.procedure, mtype, call.serial, _ERROR),
-            error if isinstance(error, bytes) else encode_error(error),
+            error if isinstance(error, bytes) else self.wire.encode_error(error),
         )
 
     def discard(self, call: Header) -> None:
@@ -582,7 +595,10 @@ class Connection:
         if self.is_server:
             raise LocalProtocolError("a server does not send calls")
         serial = self._next_serial
-        self._next_serial = (serial + 1) & 0xFFFFFFFF
+        mask = self._serial_mask
+        while serial in self._reserved_serials:
+            serial = (serial + 1) & mask
+        self._next_serial = (serial + 1) & mask
         if fds:
             self._append_with_fds(
                 (program, version, procedure, _CALL_WITH_FDS, serial, _OK), payload, fds
@@ -604,6 +620,8 @@ class Connection:
 
     def send_ping(self) -> None:
         """Queue a keepalive PING."""
+        if not self._keepalive_wire:
+            raise LocalProtocolError(f"the {self.wire.name} wire has no keepalive")
         self._out += _PING
 
     def open_stream(self, call: Header) -> None:
@@ -669,8 +687,9 @@ class Connection:
     # ---------------------------------------------------------------------------- lifecycle
 
     def start_keepalive(self, now: float) -> bool:
-        """Start pinging a silent peer (a server does so once the client asks for it)."""
-        return self.keepalive.start(now)
+        """Start pinging a silent peer (a server does so once the client asks for it);
+        False when it cannot (keepalive disabled, or a wire without keepalive)."""
+        return self._keepalive_wire and self.keepalive.start(now)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timer` is next due, or None."""

@@ -44,6 +44,9 @@ class Framing:
     min_length: int = MIN_MESSAGE_LENGTH
     #: largest acceptable record length, as the length word counts it
     max_length: int = MESSAGE_MAX + LENGTH_SIZE
+    #: bytes after the length word that it does not count (the rest of a fixed header
+    #: whose length word counts only the body)
+    uncounted: int = 0
 
     def __post_init__(self) -> None:
         if self.min_length > self.max_length:
@@ -258,6 +261,7 @@ class RecordReader:
                 )
             if not framing.length_includes_prefix:
                 length += self._prefix_size
+            length += framing.uncounted
             self._len = length
         return self._avail >= length
 

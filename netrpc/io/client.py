@@ -35,7 +35,7 @@ from ..core.connection import (
 )
 from ..core.errors import ConnectionLostError, LocalProtocolError, RemoteProtocolError
 from ..core.program import ArgsT, Procedure, Program, RetT
-from ..core.protocol import Header, MessageStatus, decode_error
+from ..core.protocol import Header, MessageStatus
 from ..core.state import Side
 from ..core.stream import (
     CHUNK_SIZE,
@@ -53,6 +53,7 @@ from ..core.stream import (
     classify,
     wire_form,
 )
+from ..core.wire import LIBVIRT_WIRE, Wire
 from . import _sockio
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class Client:
     :param stream: a connected byte stream.
     :param keepalive_interval: when > 0, ping the server after this many idle seconds.
     :param keepalive_count: unanswered pings before the connection is declared dead.
+    :param wire: the wire protocol (libvirt's by default; see :mod:`netrpc.core.wire`).
     """
 
     def __init__(
@@ -102,12 +104,16 @@ class Client:
         *,
         keepalive_interval: float = 0,
         keepalive_count: int = 5,
+        wire: Wire = LIBVIRT_WIRE,
     ) -> None:
         self.stream = stream
         self.conn = Connection(
-            Role.CLIENT, keepalive_interval=keepalive_interval, keepalive_count=keepalive_count
+            Role.CLIENT,
+            keepalive_interval=keepalive_interval,
+            keepalive_count=keepalive_count,
+            wire=wire,
         )
-        self._keepalive = keepalive_interval > 0
+        self._keepalive = keepalive_interval > 0 and wire.keepalive
         self._waiters: dict[int, _Waiter] = {}
         self._event_handlers: dict[tuple[int, int], list[EventCallback]] = {}
         self._stream_handlers: dict[int, Callable[[Header, bytes], None]] = {}
@@ -377,7 +383,7 @@ class Client:
             raise waiter.error
         assert waiter.header is not None
         if waiter.header.status == MessageStatus.ERROR:
-            raise decode_error(waiter.payload)
+            raise self.conn.wire.decode_error(waiter.payload)
         return waiter.header, waiter.payload, waiter.fds
 
     @overload
@@ -448,7 +454,7 @@ class Client:
         assert waiter.header is not None
         if waiter.header.status == MessageStatus.ERROR:
             stream._close("call failed")
-            raise decode_error(waiter.payload)
+            raise self.conn.wire.decode_error(waiter.payload)
         return waiter.payload, stream
 
     def stub(self, program: type[Program] | Program) -> ProgramStub:

@@ -177,6 +177,7 @@ class ServerClient:
             max_output=server.max_client_output,
             keepalive_interval=server.keepalive_interval,
             keepalive_count=server.keepalive_count,
+            wire=service.wire,
         )
         # Keepalive faults apply to every connection, whenever they are installed.
         self.conn.keepalive_filter = self._keepalive_filter

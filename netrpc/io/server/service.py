@@ -25,6 +25,7 @@ from anyio.abc import SocketAttribute
 
 from ...core.identity import Transport
 from ...core.program import ClientHandle
+from ...core.wire import LIBVIRT_WIRE, Wire
 
 if TYPE_CHECKING:
     from ...security.sasl.server import SASLConfig
@@ -109,6 +110,8 @@ class Service:
     authenticator: Authenticator | None = None
     sasl: SASLConfig | None = None
     name: str = ""
+    #: the wire protocol its clients speak (libvirt's by default)
+    wire: Wire = LIBVIRT_WIRE
     listeners: list[anyio.abc.SocketListener] = field(default_factory=list, repr=False)
     _unlink_on_close: bool = field(default=False, repr=False)
 
@@ -130,6 +133,7 @@ class Service:
         authenticator: Authenticator | None = None,
         sasl: SASLConfig | None = None,
         name: str = "",
+        wire: Wire = LIBVIRT_WIRE,
     ) -> Service:
         """A unix socket at *path* with permissions *mode* and optional *group*.
 
@@ -153,6 +157,7 @@ class Service:
             authenticator=authenticator,
             sasl=sasl,
             name=name or ("unix-ro" if readonly else "unix"),
+            wire=wire,
         )
 
     @classmethod
@@ -167,6 +172,7 @@ class Service:
         authenticator: Authenticator | None = None,
         sasl: SASLConfig | None = None,
         name: str = "",
+        wire: Wire = LIBVIRT_WIRE,
     ) -> Service:
         """A plain TCP endpoint.
 
@@ -185,6 +191,7 @@ class Service:
             authenticator=authenticator,
             sasl=sasl,
             name=name or "tcp",
+            wire=wire,
         )
 
     @classmethod
@@ -232,6 +239,7 @@ class Service:
         max_client_requests: int | None = None,
         sasl: SASLConfig | None = None,
         name: str = "",
+        wire: Wire = LIBVIRT_WIRE,
     ) -> Service:
         """Adopt already-listening sockets (systemd socket activation, see
         :func:`systemd_listen_fds`)."""
@@ -244,6 +252,7 @@ class Service:
             max_client_requests=max_client_requests,
             sasl=sasl,
             name=name or "inherited",
+            wire=wire,
         )
 
     # ------------------------------------------------------------------ properties
