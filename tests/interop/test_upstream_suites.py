@@ -97,15 +97,6 @@ def test_libvirt_python_suite(system_python: str, libvirtd_binary: str) -> None:
 
 # ---------------------------------------------------------------------------- Go module
 
-#: tests of libvirt-go-module's suite that end differently, and why (besides those failing on
-#: an API the parity table lists as missing)
-GO_KNOWN_DIFFERENCES = {
-    "TestStorageVolCreateFromDelete": (
-        "virStorageVolCreateXMLFrom: the test driver clones volumes, testvirtd answers "
-        "\"not supported\""
-    ),
-}
-
 _RESULT = re.compile(r"^\s*--- (PASS|FAIL|SKIP): (\S+)")
 _NOT_SUPPORTED = re.compile(r"not supported by the connection driver: (vir\w+)")
 
@@ -158,7 +149,7 @@ def test_libvirt_go_module_suite(libvirtd_binary: str) -> None:
     differences: list[Any] = []
     for name in sorted(theirs):
         outcome, output = ours.get(name, ("absent", ""))
-        if outcome == theirs[name][0] or name in GO_KNOWN_DIFFERENCES:
+        if outcome == theirs[name][0]:
             continue
         apis = set(_NOT_SUPPORTED.findall(output))
         if outcome == "FAIL" and apis and apis <= missing:
