@@ -27,6 +27,7 @@ import os
 import xml.etree.ElementTree as ET
 from typing import Final
 
+from . import xmltree
 from .domains.model import DomainState
 from .domxml import ErrCode, ErrDomain, VirtError, parse_domain_xml, parse_xml
 from .hypervisor import Hypervisor
@@ -68,13 +69,26 @@ def _read(path: str, root: str) -> ET.Element:
             from None
 
 
-def _resolve(elem: ET.Element, node_file: str) -> ET.Element:
-    """*elem*, or the document its ``file=`` names (relative to the node file)."""
+def _ref_path(elem: ET.Element, node_file: str) -> str | None:
+    """The file *elem*'s ``file=`` names (relative to the node file), if any."""
     ref = elem.get("file")
     if ref is None:
-        return elem
-    path = ref if os.path.isabs(ref) else os.path.join(os.path.dirname(node_file), ref)
-    return _read(path, elem.tag)
+        return None
+    return ref if os.path.isabs(ref) else os.path.join(os.path.dirname(node_file), ref)
+
+
+def _resolve(elem: ET.Element, node_file: str) -> ET.Element:
+    """*elem*, or the document its ``file=`` names (relative to the node file)."""
+    path = _ref_path(elem, node_file)
+    return elem if path is None else _read(path, elem.tag)
+
+
+def _libxml2_root(path: str) -> xmltree.Element:
+    """The root element of the (already checked) file *path* as libxml2 keeps it: the test
+    driver reads node files without dropping blanks."""
+    with open(path, "rb") as fh:
+        nodes = xmltree.parse_document(fh.read(), keep_blanks=True)
+    return next(n for n in nodes if isinstance(n, xmltree.Element))
 
 
 def _uint(root: ET.Element, path: str, what: str) -> int | None:
@@ -132,7 +146,11 @@ def _test_prefixes(elem: ET.Element) -> set[str]:
     return found or {"test"}
 
 
-def _load_domain(hv: Hypervisor, elem: ET.Element, node_file: str) -> None:
+def _load_domain(hv: Hypervisor, elem: ET.Element, node_file: str,
+                 source: xmltree.Element) -> None:
+    """Load one domain; *source* is the same <domain> as libxml2 keeps it (its
+    <metadata> is taken from there, whitespace and outer namespace declarations
+    included)."""
     prefixes = _test_prefixes(elem)
 
     def ns(name: str) -> list[ET.Element]:
@@ -164,6 +182,7 @@ def _load_domain(hv: Hypervisor, elem: ET.Element, node_file: str) -> None:
     if managed_save and state != DomainState.SHUTOFF:
         raise _xml_error("domain with managedsave data can only have runstate 'shutoff'")
     defn = parse_domain_xml(ET.tostring(elem), default_arch="i686")
+    defn.metadata = xmltree.metadata_from_document([source])
     ref = hv.domains.load(defn, state=state, persistent=not transient,
                           managed_save=managed_save)
     if snapshots:
@@ -180,8 +199,12 @@ def load_node_file(path: str, *, hostname: str | None = None) -> Hypervisor:
     try:
         hv.host.numa = False
         _node_info(hv, root)
-        for elem in root.findall("domain"):
-            _load_domain(hv, _resolve(elem, path), path)
+        sources = [c for c in _libxml2_root(path).elements()
+                   if c.name == "domain" and c.ns is None]
+        for elem, inline in zip(root.findall("domain"), sources, strict=True):
+            domain = _resolve(elem, path)
+            ref = _ref_path(elem, path)
+            _load_domain(hv, domain, path, inline if ref is None else _libxml2_root(ref))
         for elem in root.findall("network"):
             hv.networks.add(parse_network(_resolve(elem, path)))
         for elem in root.findall("interface"):
