@@ -59,7 +59,7 @@ from .protocol import (
     MessageStatus,
     MessageType,
 )
-from .state import ConnectionState, ConnState, Role
+from .state import MESSAGE_KINDS, ROLE_SENDS, ConnectionState, ConnState, Role
 from .wire import LIBVIRT_WIRE, Wire
 
 __all__ = (
@@ -227,6 +227,10 @@ class Connection:
         self._eof = False
         # OPEN -> CLOSING -> CLOSED, or BROKEN: the table in netrpc.core.state
         self._life = ConnectionState(role)
+        # What this role may send (ROLE_SENDS), as message types: the check on every send.
+        self._sendable = frozenset(
+            mtype for mtype, kind in MESSAGE_KINDS.items() if kind in ROLE_SENDS[role]
+        )
         #: server: calls and stream packets handed out whose reply has not been written
         self.nrequests = 0
         #: set once the budget was hit, so the I/O layer can log it a single time
@@ -475,7 +479,8 @@ class Connection:
     # ---------------------------------------------------------------------------- output
 
     def _append(self, header_fields: tuple[int, int, int, int, int, int], payload: bytes) -> None:
-        self._life.check_send(header_fields[3])
+        if header_fields[3] not in self._sendable or self._life.reason is not None:
+            self._life.check_send(header_fields[3])  # raises: not ours to send, or closed
         target = self._out
         target += self._write_header(len(payload), header_fields)
         if len(payload) >= _COPY_LIMIT:
