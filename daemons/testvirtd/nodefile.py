@@ -19,10 +19,15 @@ interfaces, pools with their volumes, node devices) and a problem is reported wi
 test driver's error, the first one found.  As in the test driver, domains start in the
 given run state (running by default) and networks, interfaces and pools are active; pools
 get a capacity of 100 GiB and volume paths and keys default to ``<pool path>/<name>``.
+
+A non-empty ``<auth>`` makes opening ask for credentials, which only the daemon's auth.conf
+can give (``LIBVIRT_AUTH_FILE``, ``$XDG_CONFIG_HOME/libvirt/auth.conf``,
+``/etc/libvirt/auth.conf``), as in libvirtd.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import xml.etree.ElementTree as ET
 from typing import Final
@@ -189,6 +194,86 @@ def _load_domain(hv: Hypervisor, elem: ET.Element, node_file: str,
         hv.snapshots.load(ref, snapshots)
 
 
+# ---------------------------------------------------------------------------- <auth>
+# A node file with <auth> users makes the test driver ask for a username and password when
+# the connection opens.  In a daemon nobody can be asked: only the daemon's own auth.conf
+# can answer (the client's credentials never reach it).
+
+#: VIR_ERR_AUTH_FAILED, VIR_ERR_CONF_SYNTAX, VIR_FROM_AUTH
+_AUTH_FAILED: Final = 45
+_CONF_SYNTAX: Final = 33
+_FROM_AUTH: Final = 46
+
+
+def _auth_users(root: ET.Element) -> dict[str, str | None]:
+    """The users of ``/node/auth/user``: name -> password (None: none asked)."""
+    users: dict[str, str | None] = {}
+    for user in root.findall("auth/user"):
+        name = "".join(user.itertext())
+        if not name:
+            raise _xml_error("missing username in /node/auth/user field")
+        users.setdefault(name, user.get("password"))
+    return users
+
+
+def _auth_conf() -> str | None:
+    """The auth.conf libvirt would read in this process (virAuthGetConfigFilePath)."""
+    if "LIBVIRT_AUTH_FILE" in os.environ:
+        return os.environ["LIBVIRT_AUTH_FILE"]
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    for path in (os.path.join(config, "libvirt", "auth.conf"), "/etc/libvirt/auth.conf"):
+        if os.access(path, os.R_OK):
+            return path
+    return None
+
+
+def _credential(name: str) -> str:
+    """*name* ("username", "password") for service "test" on "localhost" from auth.conf."""
+    path = _auth_conf()
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",),
+                                       comment_prefixes=("#",), strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                parser.read_file(fh)
+        except (OSError, configparser.Error, UnicodeDecodeError):
+            # libvirt gives up on a file it cannot load without saying why
+            raise VirtError(ErrCode.INTERNAL_ERROR, 0,
+                            "An error occurred, but the cause is unknown",
+                            int1=0, int2=0) from None
+    for group in ("auth-test-localhost", "auth-test-default"):
+        if not parser.has_section(group):
+            continue
+        credentials = parser.get(group, "credentials", fallback=None)
+        if credentials is None:
+            raise VirtError.fmt(_CONF_SYNTAX, 0, "configuration file syntax error: %s",
+                                f"Missing item 'credentials' in group '{group}' in '{path}'")
+        section = f"credentials-{credentials}"
+        if not parser.has_section(section):
+            raise VirtError.fmt(_CONF_SYNTAX, 0, "configuration file syntax error: %s",
+                                f"Missing group '{section}' referenced from group "
+                                f"'{group}' in '{path}'")
+        if parser.has_option(section, name):
+            return parser.get(section, name)
+        break
+    raise VirtError.fmt(ErrCode.INVALID_ARG, _FROM_AUTH, "invalid argument: %s",
+                        "Missing authentication credentials")
+
+
+def _authenticate(users: dict[str, str | None]) -> None:
+    """testConnectAuthenticate with no one to ask but auth.conf."""
+    if not users:
+        return
+    username = _credential("username")
+    known = username in users
+    password = _credential("password") if not known or users[username] is not None else None
+    if not known or (password is not None and users[username] != password):
+        raise VirtError.fmt(_AUTH_FAILED, ErrDomain.TEST, "authentication failed: %s",
+                            "authentication failed, see test XML for the correct "
+                            "username/password")
+
+
 def load_node_file(path: str, *, hostname: str | None = None) -> Hypervisor:
     """A private driver instance loaded from the node file *path* (absolute).
 
@@ -217,6 +302,7 @@ def load_node_file(path: str, *, hostname: str | None = None) -> Hypervisor:
             hv.storage.add_pool(spec, volumes)
         for elem in root.findall("device"):
             hv.nodedevs.add(parse_nodedev(_resolve(elem, path)))
+        _authenticate(_auth_users(root))
     except BaseException:
         hv.close()
         raise

@@ -40,16 +40,6 @@ pytestmark = pytest.mark.interop
 
 RUNNER = peers.HERE / "upstream_python_runner.py"
 
-#: tests of libvirt-python's suite that end differently, and why
-PYTHON_KNOWN_DIFFERENCES = {
-    "test_conn.TestLibvirtConnAuth.": (
-        "a node file with <auth> users: libvirtd's test driver asks for credentials the "
-        "daemon does not have (\"Missing authentication credentials\"); testvirtd ignores "
-        "<auth>"
-    ),
-}
-
-
 @pytest.mark.parametrize("name", scenario_names("upstream"))
 def test_upstream_case(sidebyside: SideBySide, name: str) -> None:
     sidebyside.scenario(name)
@@ -87,7 +77,6 @@ def test_libvirt_python_suite(system_python: str, libvirtd_binary: str) -> None:
         f"testvirtd {ours[name]['outcome']} {ours[name]['detail']!r}"
         for name in sorted(theirs)
         if ours[name]["outcome"] != theirs[name]["outcome"]
-        and not any(name.startswith(prefix) for prefix in PYTHON_KNOWN_DIFFERENCES)
     ]
     assert not differences, "\n".join(differences)
     for name, result in ours.items():
