@@ -468,6 +468,9 @@ def _libxml2_complaint(
         return _invalid_token(raw, index)
     if code == _UNCLOSED_TOKEN and raw.startswith(b"<!--", index):
         return "Comment not terminated", len(raw)
+    pi = re.compile(rb"<\?([^\s?]+)").match(raw, index)
+    if code == _UNCLOSED_TOKEN and pi:
+        return f"ParsePI: PI {pi.group(1).decode('utf-8', 'replace')} never end ...", len(raw)
     if code == _UNCLOSED_TOKEN and raw.startswith(b"</", index):
         return "expected '>'", len(raw)
     if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_SYNTAX] and not open_tags:

@@ -480,7 +480,7 @@ def define_errors(s: Session) -> None:
                 "<domain a = 1 />", "<domain a='<'/>", "<domain>\n  <name a=b>x</name>\n</domain>",
                 "<domain\n  <x/>", "<domain a='1' =/>", "<domain a/>", "<domain>&</domain>",
                 "<domain>& x</domain>", "<domain>&amp</domain>", "<domain><!DOCTYPE x></domain>",
-                "<domain>]]></domain>", "< domain/>", "<domain/ >"):
+                "<domain>]]></domain>", "< domain/>", "<domain/ >", "<domain><?pi x</domain>"):
         s.step(f"define {doc!r}", s.conn.defineXML, doc)
 
 
