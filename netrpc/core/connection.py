@@ -40,7 +40,6 @@ Rules, as libvirt's virNetServerClient / virNetClient apply them:
 from __future__ import annotations
 
 import struct
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -180,6 +179,44 @@ class Connection:
     #: still answered)
     HOLD_LIMIT = 65536
 
+    # Slots, and containers created on first use: every connection's fixed cost is part of
+    # what an idle client costs a server.
+    __slots__ = (
+        "_eof",
+        "_fd_wait",
+        "_fds_in",
+        "_fds_wire",
+        "_header_size",
+        "_held",
+        "_held_bytes",
+        "_keepalive_wire",
+        "_life",
+        "_next_serial",
+        "_out",
+        "_out_segments",
+        "_pending",
+        "_read_header",
+        "_reader",
+        "_replies_queued",
+        "_replies_taken",
+        "_reserved_serials",
+        "_segment_bytes",
+        "_serial_mask",
+        "_streams",
+        "_taken_bytes",
+        "_write_header",
+        "dropped",
+        "hit_request_limit",
+        "is_server",
+        "keepalive",
+        "keepalive_filter",
+        "max_output",
+        "max_requests",
+        "nrequests",
+        "role",
+        "wire",
+    )
+
     def __init__(
         self,
         role: Role,
@@ -212,17 +249,18 @@ class Connection:
         self._reserved_serials = wire.reserved_serials
         self._out = bytearray()
         # Output that carries FDs or large payloads, queued behind _out.
-        self._out_segments: deque[bytes | int] = deque()
+        self._out_segments: list[bytes | int] = []
         self._segment_bytes = 0
         # Taken by data_to_send() and not yet reported written: bytes, and replies in them.
         self._taken_bytes = 0
         self._replies_taken = 0
         # Replies queued and not yet taken.
         self._replies_queued = 0
-        self._fds_in: deque[int] = deque()
+        # descriptors received and not yet attached
+        self._fds_in: list[int] | None = None
         self._fd_wait: tuple[Header, bytes, int] | None = None
         # server: messages read while paused, waiting for a slot (header, payload, fds)
-        self._held: deque[tuple[Header, bytes, tuple[int, ...]]] = deque()
+        self._held: list[tuple[Header, bytes, tuple[int, ...]]] | None = None
         self._held_bytes = 0
         self._eof = False
         # OPEN -> CLOSING -> CLOSED, or BROKEN: the table in netrpc.core.state
@@ -239,7 +277,7 @@ class Connection:
         self._pending: dict[int, tuple[int, int, int]] = {}
         self._next_serial = 0
         # (program, procedure, serial) of open streams
-        self._streams: set[tuple[int, int, int]] = set()
+        self._streams: set[tuple[int, int, int]] | None = None
         #: messages dropped because nothing handles them (for diagnostics)
         self.dropped = 0
         #: fault injection: called with "pong" before a PING is answered and with "ping"
@@ -257,6 +295,8 @@ class Connection:
         :param fds: file descriptors that arrived with these bytes (unix sockets only).
         """
         if fds:
+            if self._fds_in is None:
+                self._fds_in = []
             self._fds_in.extend(fds)
         if not data:
             if not fds:
@@ -303,7 +343,7 @@ class Connection:
     @property
     def held(self) -> int:
         """Server: messages read while paused and not handed out yet."""
-        return len(self._held)
+        return len(self._held) if self._held else 0
 
     @property
     def receive_footprint(self) -> int:
@@ -334,7 +374,7 @@ class Connection:
                     self._hold()
                     return PAUSED
                 if self._held:
-                    header, payload, fds = self._held.popleft()
+                    header, payload, fds = self._held.pop(0)
                     self._held_bytes -= self._header_size + len(payload)
                     event = self._route(header, payload, fds)
                     if event is not None:
@@ -359,6 +399,8 @@ class Connection:
             if message is None:
                 self._reader.compact()
                 return
+            if self._held is None:
+                self._held = []
             self._held.append(message)
             self._held_bytes += self._header_size + len(message[1])
 
@@ -402,7 +444,8 @@ class Connection:
                 self.nrequests += 1
                 return CallReceived(header=header, payload=record, fds=fds)
             if mtype == _STREAM or mtype == _STREAM_HOLE:
-                if (header.program, header.procedure, header.serial) in self._streams:
+                streams = self._streams
+                if streams and (header.program, header.procedure, header.serial) in streams:
                     self.nrequests += 1
                     return StreamReceived(header=header, payload=record)
             # REPLY / MESSAGE / unknown streams from a client are dropped, as libvirtd does.
@@ -417,7 +460,8 @@ class Connection:
         if mtype == _MESSAGE:
             return MessageReceived(header=header, payload=record)
         if mtype == _STREAM or mtype == _STREAM_HOLE:
-            if (header.program, header.procedure, header.serial) in self._streams:
+            streams = self._streams
+            if streams and (header.program, header.procedure, header.serial) in streams:
                 return StreamReceived(header=header, payload=record)
             # libvirt's client ignores late packets of streams it already closed.
             self.dropped += 1
@@ -454,12 +498,14 @@ class Connection:
         header, payload, nfds = self._fd_wait
         if self._reader.consume_skip():
             return None
-        if len(self._fds_in) < nfds:
+        received = self._fds_in or []
+        if len(received) < nfds:
             # The descriptors ride on the dummy bytes; once those are read they must be here.
             raise self._life.peer_error(
-                f"expected {nfds} file descriptors, received {len(self._fds_in)}"
+                f"expected {nfds} file descriptors, received {len(received)}"
             )
-        fds = tuple(self._fds_in.popleft() for _ in range(nfds))
+        fds = tuple(received[:nfds])
+        del received[:nfds]
         self._fd_wait = None
         return header, payload, fds
 
@@ -468,11 +514,11 @@ class Connection:
 
         The I/O layer closes them when the connection ends, so nothing leaks.
         """
-        fds = list(self._fds_in)
-        self._fds_in.clear()
-        for _header, _payload, held_fds in self._held:
+        fds = self._fds_in or []
+        self._fds_in = None
+        for _header, _payload, held_fds in self._held or ():
             fds.extend(held_fds)
-        self._held.clear()
+        self._held = None
         self._held_bytes = 0
         return fds
 
@@ -631,11 +677,14 @@ class Connection:
 
     def open_stream(self, call: Header) -> None:
         """Accept STREAM packets carrying the program, procedure and serial of *call*."""
+        if self._streams is None:
+            self._streams = set()
         self._streams.add((call.program, call.procedure, call.serial))
 
     def close_stream(self, call: Header) -> None:
         """Stop accepting packets of the stream opened by *call*."""
-        self._streams.discard((call.program, call.procedure, call.serial))
+        if self._streams is not None:
+            self._streams.discard((call.program, call.procedure, call.serial))
 
     def data_to_send(self) -> list[bytes | int]:
         """Take everything queued for the peer.

@@ -22,8 +22,8 @@ length-prefixed protocol can reuse it with its own :class:`Framing`.
 
 from __future__ import annotations
 
+import functools
 import struct
-from collections import deque
 from dataclasses import dataclass
 
 from .errors import MessageTooLargeError
@@ -59,6 +59,12 @@ class Framing:
 LIBVIRT_FRAMING = Framing()
 
 
+@functools.lru_cache(maxsize=16)
+def _prefix_struct(length_format: str) -> struct.Struct:
+    # One per format, shared by every reader.
+    return struct.Struct(length_format)
+
+
 class RecordReader:
     """Reassemble length-prefixed records from a byte stream.
 
@@ -90,11 +96,11 @@ class RecordReader:
 
     def __init__(self, framing: Framing = LIBVIRT_FRAMING) -> None:
         self._framing = framing
-        self._prefix = struct.Struct(framing.length_format)
+        self._prefix = _prefix_struct(framing.length_format)
         self._prefix_size = self._prefix.size
         # The bytes received and not yet consumed: the pieces in order, the first one from
         # offset _pos on.
-        self._chunks: deque[bytes | bytearray] = deque()
+        self._chunks: list[bytes | bytearray] = []
         self._pos = 0
         self._avail = 0
         self._len = -1  # validated length of the record at the front, or -1 when not yet read
@@ -181,7 +187,7 @@ class RecordReader:
                 pos += n
                 break
             n -= left
-            chunks.popleft()
+            del chunks[0]
             pos = 0
         self._pos = pos
 
@@ -198,7 +204,7 @@ class RecordReader:
                 with memoryview(first) as view:
                     data = bytes(view[pos:end])
             if end == len(first):
-                chunks.popleft()
+                del chunks[0]
                 end = 0
             self._pos = end
             self._avail -= n
@@ -214,7 +220,7 @@ class RecordReader:
                 break
             views.append(memoryview(chunk)[pos:] if pos else memoryview(chunk))
             n -= left
-            chunks.popleft()
+            del chunks[0]
             pos = 0
         self._pos = pos
         data = b"".join(views)
@@ -298,7 +304,7 @@ class RecordReader:
             header = first[start:split]
             body = first[split:end]
             if end == len(first):
-                self._chunks.popleft()
+                del self._chunks[0]
                 end = 0
             self._pos = end
             self._avail -= length + self._prefix_size

@@ -186,11 +186,26 @@ class RawSocketStream(anyio.abc.ByteStream):
 
         :raises anyio.EndOfStream: when the peer closed its end.
         """
+        # Written out rather than through _read: a connection waiting here holds no
+        # closure (this is where every idle connection waits).
         sock = self._sock
-        data = await self._read(lambda: sock.recv(max_bytes))
-        if not data:
-            raise anyio.EndOfStream
-        return data
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            await anyio.lowlevel.checkpoint()
+        while True:
+            self._check()
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            self._streak += 1
+            if not data:
+                raise anyio.EndOfStream
+            return data
 
     async def receive_into(self, buffer: memoryview) -> int:
         """Receive into *buffer*; returns the byte count (0 at end of file)."""
@@ -214,13 +229,26 @@ class RawSocketStream(anyio.abc.ByteStream):
         """
         sock = self._sock
         ancillary_size = socket.CMSG_SPACE(maxfds * _FD_SIZE)
-        data, ancdata, _flags, _addr = await self._read(
-            lambda: sock.recvmsg(msglen, ancillary_size, socket.MSG_CMSG_CLOEXEC)
-        )
-        fds = _fds_from(ancdata)
-        if not data and not fds:
-            raise anyio.EndOfStream
-        return data, fds
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            await anyio.lowlevel.checkpoint()
+        while True:
+            self._check()
+            try:
+                data, ancdata, _flags, _addr = sock.recvmsg(
+                    msglen, ancillary_size, socket.MSG_CMSG_CLOEXEC
+                )
+            except BlockingIOError:
+                self._streak = 0
+                await anyio.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise anyio.BrokenResourceError from exc
+            self._streak += 1
+            fds = _fds_from(ancdata) if ancdata else []
+            if not data and not fds:
+                raise anyio.EndOfStream
+            return data, fds
 
     async def send(self, item: bytes | bytearray | memoryview) -> None:
         """Send all of *item*."""
@@ -319,14 +347,17 @@ class OutputPump:
     """The single owner of a connection's output.
 
     Only the connection's own tasks write, one at a time: the owner (a server's
-    :class:`~netrpc.io.server.ServerClient`, a :class:`~netrpc.Client`) runs a writer task
-    that waits in :meth:`wait_requested` and then calls :meth:`write_queued`, and a server's
-    read loop writes the replies of the batch it just dispatched itself (:meth:`drain`),
-    saving a task switch per batch.  Those tasks are cancelled only when the connection is
-    torn down.  Every other task (handlers, stream senders, callers) queues its output on
-    the sans-IO connection and calls :meth:`request`, or :meth:`wait_written` to wait until
-    it has left: a task that is cancelled or times out never holds a write, and can never
-    leave part of a record on the wire.
+    :class:`~netrpc.io.server.ServerClient`, a :class:`~netrpc.Client`) has a writer task,
+    and a server's read loop writes the replies of the batch it just dispatched itself
+    (:meth:`drain`), saving a task switch per batch.  The writer task either runs all along,
+    waiting in :meth:`wait_requested` and then calling :meth:`write_queued`, or, with
+    *start_writer*, is started when output is requested and nobody is writing, and ends
+    once it wrote everything (:meth:`run_writer`): an idle connection then has no writer.
+    Those tasks are cancelled only when the connection is torn down.  Every other task
+    (handlers, stream senders, callers) queues its output on the sans-IO connection and
+    calls :meth:`request`, or :meth:`wait_written` to wait until it has left: a task that
+    is cancelled or times out never holds a write, and can never leave part of a record on
+    the wire.
 
     If a write fails or is interrupted all the same (the writer is cancelled because the
     connection is being torn down, the peer vanished), part of a record may be on the wire:
@@ -341,7 +372,22 @@ class OutputPump:
     :param close_fds: close each descriptor once sent, or once dropped (see
         :func:`write_segments`).
     :param written: called after each completed write.
+    :param start_writer: starts a task that runs :meth:`run_writer` (an on-demand writer);
+        without it the owner runs a writer task all along.
     """
+
+    __slots__ = (
+        "_close_fds",
+        "_progress",
+        "_request_flag",
+        "_requested",
+        "_start_writer",
+        "_writer_pending",
+        "_written",
+        "conn",
+        "sending",
+        "stream",
+    )
 
     def __init__(
         self,
@@ -350,6 +396,7 @@ class OutputPump:
         *,
         close_fds: bool,
         written: Callable[[], None] | None = None,
+        start_writer: Callable[[], None] | None = None,
     ) -> None:
         self.conn = conn
         self.stream = stream
@@ -357,18 +404,44 @@ class OutputPump:
         self.sending = False
         self._close_fds = close_fds
         self._written = written
-        self._requested = anyio.Event()
-        # Replaced (and the old one set) whenever the writer finishes a round or stops.
-        self._progress = anyio.Event()
+        self._start_writer = start_writer
+        self._writer_pending = False
+        # Events exist only while a task waits on them.
+        self._request_flag = False
+        self._requested: anyio.Event | None = None
+        # Set (and dropped) whenever the writer finishes a round or stops.
+        self._progress: anyio.Event | None = None
 
     def request(self) -> None:
         """Ask the writer task to write what is queued (any task, never blocks)."""
-        self._requested.set()
+        if self._start_writer is not None:
+            # An owner task that is writing writes until nothing is queued; otherwise a
+            # writer is started (once).
+            if not self.sending and not self._writer_pending and self.conn.closed_reason is None:
+                self._writer_pending = True
+                self._start_writer()
+            return
+        self._request_flag = True
+        if self._requested is not None:
+            self._requested.set()
+
+    async def run_writer(self) -> None:
+        """The body of an on-demand writer task (see *start_writer*): write what is queued.
+
+        :raises anyio.BrokenResourceError: and the other transport errors (see
+            :meth:`write_queued`).
+        """
+        self._writer_pending = False
+        await self.write_queued()
 
     async def wait_requested(self) -> None:
-        """Writer task: wait until output was requested."""
-        await self._requested.wait()
-        self._requested = anyio.Event()
+        """Writer task (one that runs all along): wait until output was requested."""
+        while not self._request_flag:
+            if self._requested is None:
+                self._requested = anyio.Event()
+            await self._requested.wait()
+            self._requested = None
+        self._request_flag = False
 
     async def write_queued(self) -> None:
         """Owner tasks only: write everything queued, until the queue is empty (returns at
@@ -431,12 +504,16 @@ class OutputPump:
                     self.request()
                 return
             progress = self._progress
+            if progress is None:
+                progress = self._progress = anyio.Event()
             self.request()
             await progress.wait()
 
     def _advance(self) -> None:
-        done, self._progress = self._progress, anyio.Event()
-        done.set()
+        done = self._progress
+        if done is not None:
+            self._progress = None
+            done.set()
 
     def _drop(self, fds: list[int]) -> None:
         if self._close_fds:

@@ -140,9 +140,12 @@ async def test_pending_calls_fail_when_the_server_goes_away() -> None:
                         c.close("test")
 
 
-async def test_shutdown_drains_in_flight_calls() -> None:
+@pytest.mark.parametrize("transport", ["unix", "tcp"])
+async def test_shutdown_drains_in_flight_calls(transport: str) -> None:
     async with running_server() as (server, _, where):
-        async with Client.unix(where["unix"]) as client:
+        connect = Client.unix(where["unix"]) if transport == "unix" else Client.tcp(*where["tcp"])
+        async with connect as client, Client.unix(where["unix"]) as idle:
+            await idle.stub(SampleProgram).echo(Text("idle"))
             stub = client.stub(SampleProgram)
             results: list[int] = []
 
@@ -157,6 +160,7 @@ async def test_shutdown_drains_in_flight_calls() -> None:
             assert results == [5]
             with anyio.fail_after(5):
                 await client.closed.wait()
+                await idle.closed.wait()
 
 
 async def test_keepalive_times_out_a_silent_peer() -> None:

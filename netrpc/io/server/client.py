@@ -17,6 +17,7 @@ its keepalive messages are answered and keep it alive however slow the calls are
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import grp
 import logging
@@ -44,7 +45,7 @@ from ...core.connection import (
 from ...core.errors import ErrorDomain, RemoteProtocolError, RPCError
 from ...core.identity import Identity, Transport
 from ...core.program import Call, Dispatch, Dispatcher, Procedure, Reply, ServerHandle
-from ...core.protocol import Header
+from ...core.protocol import NUM_FDS_MAX, Header
 from ...core.stream import StreamAbortedError
 from .. import _sockio
 from .faults import CORRUPT_ERROR_PAYLOAD, FaultAction, FaultRule
@@ -142,6 +143,11 @@ class ClientHost(ServerHandle, Protocol):
         """Unanswered pings before a client is dropped."""
         ...
 
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup | None:
+        """Where the tasks tied to a connection run, while the server serves."""
+        ...
+
     def client_authenticated(self, client: ServerClient) -> None:
         """A client passed authentication."""
         ...
@@ -152,7 +158,47 @@ class ServerClient:
 
     Handlers see it as ``call.client``.  :attr:`private` holds per-program state (programs
     set it up in :meth:`~netrpc.core.program.Program.client_connected`).
+
+    An idle connection costs one task (its read loop) and a few objects: the tasks tied to
+    it (handlers, its writer, keepalive, streams) run in the server's task group under cancel
+    scopes it cancels when it closes, its writer is started only when there is output, and
+    its events are created only while a task waits on them.
     """
+
+    __slots__ = (
+        "_authenticated",
+        "_close_pending",
+        "_closed",
+        "_closed_event",
+        "_dispatcher",
+        "_draining",
+        "_finished",
+        "_id",
+        "_idle",
+        "_inflight",
+        "_keepalive_started",
+        "_log",
+        "_ntasks",
+        "_paused_read",
+        "_pump",
+        "_raw_reading",
+        "_readonly",
+        "_recv_scope",
+        "_scope",
+        "_slot_freed",
+        "_stream_filter",
+        "_task_scopes",
+        "_tasks_done",
+        "_unix",
+        "_warned_limit",
+        "conn",
+        "connect_time",
+        "identity",
+        "private",
+        "server",
+        "service",
+        "streams",
+    )
 
     def __init__(
         self,
@@ -183,31 +229,65 @@ class ServerClient:
         self.conn.keepalive_filter = self._keepalive_filter
         self._dispatcher: Dispatcher = server.dispatcher
         # The owner of the output: only the read loop and the writer task write (see
-        # OutputPump); handlers and stream senders queue and wait.
+        # OutputPump); handlers and stream senders queue and wait.  The writer task is
+        # started when there is output and nobody writes.
         self._pump = _sockio.OutputPump(
-            self.conn, stream, close_fds=True, written=self._slot_released
+            self.conn,
+            stream,
+            close_fds=True,
+            written=self._slot_released,
+            start_writer=self._start_writer,
         )
-        self._slot_freed = anyio.Event()
+        self._slot_freed: anyio.Event | None = None
         # Set while the read loop reads with every slot taken: a freed slot interrupts that
         # read (before any byte is taken), so held calls are dispatched at once.
         self._paused_read = False
+        # Set while the read loop waits in a plain socket's read (no cancel scope).
+        self._raw_reading = False
         self._keepalive_started = False
         self._close_pending = False
         self._recv_scope: anyio.CancelScope | None = None
         self._warned_limit = False
         #: open streams of this client, by the serial of the call that opened them
         self.streams: dict[int, ServerStream] = {}
-        self._task_group: anyio.abc.TaskGroup | None = None
+        # The read loop's cancel scope, and those of the tasks tied to this connection.
+        self._scope: anyio.CancelScope | None = None
+        self._task_scopes: set[anyio.CancelScope] | None = None
+        self._ntasks = 0
+        self._tasks_done: anyio.Event | None = None
         self._closed = False
+        self._finished = False
         self._stream_filter: Callable[[anyio.abc.ByteStream], anyio.abc.ByteStream] | None = None
         self._draining = False
         self._inflight = 0
-        self._idle = anyio.Event()
-        self.closed_event = anyio.Event()
-        self.log = logging.LoggerAdapter(log, {"client": client_id})
+        self._idle: anyio.Event | None = None
+        self._closed_event: anyio.Event | None = None
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self._unix = identity.transport is Transport.UNIX and hasattr(stream, "receive_fds")
 
     # ------------------------------------------------------------------ ClientHandle API
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """This client's logger (records carry ``client=<id>``)."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(log, {"client": self._id})
+        return self._log
+
+    @property
+    def closed_event(self) -> anyio.Event:
+        """Set once the connection is closed and everything tied to it has finished."""
+        if self._closed_event is None:
+            self._closed_event = anyio.Event()
+            if self._finished:
+                self._closed_event.set()
+        return self._closed_event
+
+    def set_finished(self) -> None:
+        """Called by the server once the connection is gone (sets :attr:`closed_event`)."""
+        self._finished = True
+        if self._closed_event is not None:
+            self._closed_event.set()
 
     @property
     def id(self) -> int:
@@ -292,8 +372,8 @@ class ServerClient:
         if not self.conn.start_keepalive(time.monotonic()):
             return False
         self._keepalive_started = True
-        if self._task_group is not None:
-            self._task_group.start_soon(self._keepalive_loop)
+        if self.server.task_group is not None and not self._closed:
+            self._start(self._keepalive_loop)
         return True
 
     def close(self, reason: str = "closed by server") -> None:
@@ -303,17 +383,19 @@ class ServerClient:
         self.conn.mark_closed(reason)
         self._pump.stopped()
         self.log.debug("closing: %s", reason)
-        if self._task_group is not None:
-            self._task_group.cancel_scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
+        for scope in list(self._task_scopes or ()):
+            scope.cancel()
 
     # ------------------------------------------------------------------ main loop
 
     async def run(self) -> None:
         """Serve the connection until it closes; never raises (except cancellation)."""
         try:
-            async with anyio.create_task_group() as tg:
-                self._task_group = tg
-                tg.start_soon(self._writer)
+            with anyio.CancelScope() as self._scope:
+                if self.conn.closed_reason is not None:
+                    return  # closed before it ran
                 try:
                     await self._read_loop()
                 except RemoteProtocolError as exc:
@@ -325,12 +407,13 @@ class ServerClient:
                     self.log.debug("connection lost: %s", exc)
                 except Exception:
                     self.log.exception("unexpected failure serving client")
-                tg.cancel_scope.cancel()
         finally:
             self._closed = True
             self.conn.mark_closed("connection closed")
             self._pump.stopped()
-            self._idle.set()
+            self._signal_idle()
+            with anyio.CancelScope(shield=True):
+                await self._stop_tasks()
             for stream in list(self.streams.values()):
                 stream.connection_lost()
             self.streams.clear()
@@ -338,7 +421,50 @@ class ServerClient:
                 _close_fd(fd)
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(self.stream)
-            self.closed_event.set()
+            self.set_finished()
+
+    # ------------------------------------------------------------------ tasks
+
+    def _start(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``await func(*args)`` in the server's task group, tied to this connection:
+        cancelled when it closes, waited for before its socket is closed."""
+        tg = self.server.task_group
+        if tg is None:
+            raise RuntimeError("the client is not running")
+        tg.start_soon(self._task, func, args)
+
+    async def _task(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        if self._closed:
+            return
+        self._ntasks += 1
+        try:
+            with anyio.CancelScope() as scope:
+                scopes = self._task_scopes
+                if scopes is None:
+                    scopes = self._task_scopes = set()
+                scopes.add(scope)
+                if self.conn.closed_reason is not None:
+                    scope.cancel()
+                try:
+                    await func(*args)
+                finally:
+                    scopes.discard(scope)
+        except Exception:
+            # Last line of defence: a task's failure must not reach the server's task group.
+            self.log.exception("task %r failed", func)
+            self.close("internal error")
+        finally:
+            self._ntasks -= 1
+            if not self._ntasks and self._tasks_done is not None:
+                self._tasks_done.set()
+
+    async def _stop_tasks(self) -> None:
+        for scope in list(self._task_scopes or ()):
+            scope.cancel()
+        while self._ntasks:
+            self._tasks_done = anyio.Event()
+            await self._tasks_done.wait()
+        self._tasks_done = None
 
     def peer_description(self) -> str:
         """The peer for log lines: its address, or its process on a unix socket."""
@@ -373,9 +499,9 @@ class ServerClient:
                         # Every slot is taken by calls in flight: read on (keepalive),
                         # until a slot frees.
                         break
-                    self._slot_freed = anyio.Event()
+                    slot_freed = self._slot_freed = anyio.Event()
                     if not conn.can_dispatch and not conn.closing and not self._draining:
-                        await self._slot_freed.wait()
+                        await slot_freed.wait()
                     continue
                 if isinstance(event, CallReceived):
                     await self._handle_call(event)
@@ -395,13 +521,36 @@ class ServerClient:
             paused = not conn.can_dispatch
             if paused and not conn.wants_read:
                 continue
-            with anyio.CancelScope() as self._recv_scope:
-                self._paused_read = paused
+            stream = self.stream
+            if paused or not isinstance(stream, _sockio.RawSocketStream):
+                # Interruptible: a freed slot or drain() cancels this read (before it has
+                # taken any byte).
+                with anyio.CancelScope() as self._recv_scope:
+                    self._paused_read = paused
+                    try:
+                        await _sockio.receive_into_connection(
+                            stream, conn, _RECEIVE_SIZE, with_fds=unix_fds
+                        )
+                    finally:
+                        self._paused_read = False
+                self._recv_scope = None
+            else:
+                # The idle wait of a plain socket needs no cancel scope: drain() ends it by
+                # shutting the socket's reading side.  (Read here rather than through
+                # receive_into_connection: one coroutine less per idle connection.)
+                self._raw_reading = True
+                fds: list[int] = []
                 try:
-                    await self._receive(unix_fds)
+                    size = conn.read_size(_RECEIVE_SIZE)
+                    if unix_fds:
+                        data, fds = await stream.receive_fds(size, NUM_FDS_MAX)
+                    else:
+                        data = await stream.receive(size)
+                except anyio.EndOfStream:
+                    data = b""
                 finally:
-                    self._paused_read = False
-            self._recv_scope = None
+                    self._raw_reading = False
+                conn.receive_data(data, time.monotonic(), tuple(fds))
 
     async def _apply_stream_filter(self) -> None:
         wrap, self._stream_filter = self._stream_filter, None
@@ -416,17 +565,23 @@ class ServerClient:
         await self._pump.drain()
         self.stream = wrap(self.stream)
 
-    async def _receive(self, unix_fds: bool) -> None:
-        await _sockio.receive_into_connection(
-            self.stream, self.conn, _RECEIVE_SIZE, with_fds=unix_fds
-        )
-
     def _slot_released(self) -> None:
         """Output was written or a slot freed: let a paused read loop dispatch again."""
-        if not self._slot_freed.is_set():
-            self._slot_freed.set()
+        self._signal_slot()
         if self._paused_read and self._recv_scope is not None and self.conn.can_dispatch:
             self._recv_scope.cancel()
+
+    def _signal_slot(self) -> None:
+        event = self._slot_freed
+        if event is not None:
+            self._slot_freed = None
+            event.set()
+
+    def _signal_idle(self) -> None:
+        event = self._idle
+        if event is not None:
+            self._idle = None
+            event.set()
 
     def _note_request_limit(self) -> None:
         if self.conn.hit_request_limit and not self._warned_limit:
@@ -440,8 +595,8 @@ class ServerClient:
 
     async def _wait_idle(self) -> None:
         while self._inflight:
-            self._idle = anyio.Event()
-            await self._idle.wait()
+            idle = self._idle = anyio.Event()
+            await idle.wait()
         await self._pump.drain()
 
     # ------------------------------------------------------------------ calls
@@ -481,12 +636,11 @@ class ServerClient:
             else:
                 self._finish(call, proc, result)
             return
-        assert self._task_group is not None
         self._inflight += 1
         if proc.is_async:
-            self._task_group.start_soon(self._run_async, call, resolved)
+            self._start(self._run_async, call, resolved)
         else:
-            self._task_group.start_soon(self._run_in_worker, call, resolved)
+            self._start(self._run_in_worker, call, resolved)
 
     async def _run_async(self, call: Call, resolved: Dispatch) -> None:
         try:
@@ -531,9 +685,8 @@ class ServerClient:
             # Take no further call: the connection closes once this one's reply is written
             # (as after CONNECT_CLOSE), so nothing sent after it is answered.
             self.conn.close_after_flush()
-        assert self._task_group is not None
         self._inflight += 1
-        self._task_group.start_soon(self._run_faulted, rule, call, resolved)
+        self._start(self._run_faulted, rule, call, resolved)
 
     async def _run_faulted(self, rule: FaultRule, call: Call, resolved: Dispatch) -> None:
         proc = resolved.procedure
@@ -612,10 +765,9 @@ class ServerClient:
             if self._close_pending:
                 self._close_pending = False
                 conn.close_after_flush()
-            if not self._slot_freed.is_set():
-                self._slot_freed.set()
+            self._signal_slot()
             if self._inflight == 0:
-                self._idle.set()
+                self._signal_idle()
 
     def _handle_stream(self, event: StreamReceived) -> None:
         handler = self.streams.get(event.header.serial)
@@ -651,9 +803,9 @@ class ServerClient:
     def spawn(self, func: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``await func(*args)`` in a task tied to this connection (cancelled when it
         closes).  An exception is logged; it never affects other clients."""
-        if self._task_group is None or self._closed:
+        if self._closed:
             raise RuntimeError("the client is not running")
-        self._task_group.start_soon(self._guarded, func, args)
+        self._start(self._guarded, func, args)
 
     async def _guarded(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         try:
@@ -689,21 +841,23 @@ class ServerClient:
             self.conn.discard(header)
         self._slot_released()
 
+    def _start_writer(self) -> None:
+        """Start the writer task (the pump asks for it when there is output to write and
+        no task is writing)."""
+        if self._closed or self.server.task_group is None:
+            return
+        self._start(self._writer)
+
     async def _writer(self) -> None:
         try:
-            await self._write_loop()
+            await self._pump.run_writer()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self.log.debug("write failed: %r", exc)
             self.close("write failed")
-
-    async def _write_loop(self) -> None:
-        pump = self._pump
-        while True:
-            await pump.wait_requested()
-            await pump.write_queued()
-            if self.conn.closing and not self.conn.has_output and self._inflight == 0:
-                # CONNECT_CLOSE answered by a task: the read loop may be waiting for a slot.
-                self._slot_freed.set()
+            return
+        if self.conn.closing and not self.conn.has_output and self._inflight == 0:
+            # CONNECT_CLOSE answered by a task: the read loop may be waiting for a slot.
+            self._signal_slot()
 
     async def _keepalive_loop(self) -> None:
         if await _sockio.run_keepalive(self.conn, self.wake_writer):
@@ -717,10 +871,17 @@ class ServerClient:
     def drain(self) -> None:
         """Stop taking new calls; the connection closes once in-flight calls are answered."""
         self._draining = True
-        self._slot_freed.set()
+        self._signal_slot()
         if self._recv_scope is not None:
             # The read loop is waiting in receive(): interrupt just that wait.
             self._recv_scope.cancel()
+        elif self._raw_reading:
+            stream = self.stream
+            assert isinstance(stream, _sockio.RawSocketStream)
+            with contextlib.suppress(OSError):
+                # The pending read returns end of file; what the client sends from now on
+                # is not read.
+                stream.socket.shutdown(socket.SHUT_RD)
 
 
 def _internal_error(proc: Procedure[Any, Any], exc: BaseException) -> RPCError:

@@ -278,6 +278,12 @@ class Server:
                 log.exception("%s: withdrawing mDNS advertisement failed", self.name)
 
     @property
+    def task_group(self) -> anyio.abc.TaskGroup | None:
+        """The task group of :meth:`serve` while it runs: connections and the tasks tied to
+        them (handlers, writers, keepalive, streams) run in it."""
+        return self._task_group
+
+    @property
     def nclients(self) -> int:
         """Connected clients."""
         return len(self.clients)
@@ -548,7 +554,7 @@ class Server:
             else:
                 with anyio.CancelScope(shield=True):
                     await anyio.aclose_forcefully(client.stream)
-                client.closed_event.set()
+                client.set_finished()
         finally:
             self.clients.pop(client.id, None)
             self._unauth.discard(client.id)
