@@ -75,6 +75,15 @@ _HEADER = struct.Struct(">IIiiIi")
 _FRAME = struct.Struct(">IIIiiIi")
 
 
+_read_libvirt_header: Callable[[bytes], HeaderFields] = _HEADER.unpack
+
+
+def _write_libvirt_header(
+    payload_length: int, fields: HeaderFields, _pack: Callable[..., bytes] = _FRAME.pack
+) -> bytes:
+    return _pack(MIN_MESSAGE_LENGTH + payload_length, *fields)
+
+
 class LibvirtWire(Wire):
     """libvirt's RPC wire: a 4-byte length that counts itself, a 24-byte XDR header
     (``virNetMessageHeader``), errors as ``remote_error``, keepalive, FD passing."""
@@ -86,17 +95,12 @@ class LibvirtWire(Wire):
     fd_passing = True
     replies_echo_call = True
 
+    # The same two functions for every connection (nothing allocated per connection).
     def header_reader(self, role: Role) -> Callable[[bytes], HeaderFields]:
-        unpack: Callable[[bytes], HeaderFields] = _HEADER.unpack
-        return unpack
+        return _read_libvirt_header
 
     def header_writer(self, role: Role) -> Callable[[int, HeaderFields], bytes]:
-        pack = _FRAME.pack
-
-        def write(payload_length: int, fields: HeaderFields) -> bytes:
-            return pack(MIN_MESSAGE_LENGTH + payload_length, *fields)
-
-        return write
+        return _write_libvirt_header
 
     def encode_error(self, error: RPCError) -> bytes:
         return encode_error(error)

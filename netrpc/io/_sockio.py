@@ -207,6 +207,41 @@ class RawSocketStream(anyio.abc.ByteStream):
                 raise anyio.EndOfStream
             return data
 
+    def receive_nowait(self, max_bytes: int, maxfds: int = 0) -> tuple[bytes, list[int]] | None:
+        """One read that never waits: ``(data, fds)`` (``(b"", [])`` at end of file), or
+        None when nothing is there yet (then wait with ``anyio.wait_readable(self.socket)``).
+
+        With :meth:`yield_due` this lets a caller wait for data without a coroutine of
+        its own: what a server's idle connections do.
+
+        :raises anyio.BrokenResourceError: when the peer vanished.
+        :raises anyio.ClosedResourceError: after :meth:`aclose`.
+        """
+        self._check()
+        try:
+            if maxfds:
+                data, ancdata, _flags, _addr = self._sock.recvmsg(
+                    max_bytes, socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
+                )
+                fds = _fds_from(ancdata) if ancdata else []
+            else:
+                data, fds = self._sock.recv(max_bytes), []
+        except BlockingIOError:
+            self._streak = 0
+            return None
+        except OSError as exc:
+            raise anyio.BrokenResourceError from exc
+        self._streak += 1
+        return data, fds
+
+    def yield_due(self) -> bool:
+        """True when the caller should yield to the event loop before its next read (see
+        :data:`YIELD_EVERY`); the count restarts."""
+        if self._streak >= YIELD_EVERY:
+            self._streak = 0
+            return True
+        return False
+
     async def receive_into(self, buffer: memoryview) -> int:
         """Receive into *buffer*; returns the byte count (0 at end of file)."""
         sock = self._sock

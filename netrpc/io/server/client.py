@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
 from ...core.connection import (
@@ -63,6 +64,8 @@ log = logging.getLogger("netrpc.server")
 #: bytes asked for per read (the rest of a larger record is read in one go)
 _RECEIVE_SIZE = 65536
 _PEERCRED = struct.Struct("3i")
+#: one name for every task tied to a connection (anyio would build one string per task)
+_TASK_NAME = "netrpc.ServerClient"
 
 
 def _user_name(uid: int) -> str | None:
@@ -431,7 +434,7 @@ class ServerClient:
         tg = self.server.task_group
         if tg is None:
             raise RuntimeError("the client is not running")
-        tg.start_soon(self._task, func, args)
+        tg.start_soon(self._task, func, args, name=_TASK_NAME)
 
     async def _task(self, func: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         if self._closed:
@@ -536,20 +539,19 @@ class ServerClient:
                 self._recv_scope = None
             else:
                 # The idle wait of a plain socket needs no cancel scope: drain() ends it by
-                # shutting the socket's reading side.  (Read here rather than through
-                # receive_into_connection: one coroutine less per idle connection.)
-                self._raw_reading = True
-                fds: list[int] = []
-                try:
-                    size = conn.read_size(_RECEIVE_SIZE)
-                    if unix_fds:
-                        data, fds = await stream.receive_fds(size, NUM_FDS_MAX)
-                    else:
-                        data = await stream.receive(size)
-                except anyio.EndOfStream:
-                    data = b""
-                finally:
-                    self._raw_reading = False
+                # shutting the socket's reading side.  The read loop waits for readability
+                # itself: no coroutine of its own per idle connection.
+                if stream.yield_due():
+                    await anyio.lowlevel.checkpoint()
+                size = conn.read_size(_RECEIVE_SIZE)
+                maxfds = NUM_FDS_MAX if unix_fds else 0
+                while (got := stream.receive_nowait(size, maxfds)) is None:
+                    self._raw_reading = True
+                    try:
+                        await anyio.wait_readable(stream.socket)
+                    finally:
+                        self._raw_reading = False
+                data, fds = got
                 conn.receive_data(data, time.monotonic(), tuple(fds))
 
     async def _apply_stream_filter(self) -> None:

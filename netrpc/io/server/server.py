@@ -515,7 +515,7 @@ class Server:
                     await anyio.aclose_forcefully(stream)
                     return
             client = self._register(service, stream)
-            tg.start_soon(self._serve_client, client)
+            tg.start_soon(self._serve_client, client, name="netrpc.Server client")
 
     def _register(self, service: Service, stream: anyio.abc.ByteStream) -> ServerClient:
         client_id = self.next_client_id
