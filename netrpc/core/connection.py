@@ -201,6 +201,7 @@ class Connection:
         "_replies_taken",
         "_reserved_serials",
         "_segment_bytes",
+        "_sendable",
         "_serial_mask",
         "_streams",
         "_taken_bytes",
