@@ -55,6 +55,18 @@ async def test_uri_with_query_is_echoed() -> None:
         assert (await r.call(110, None, rt.StringRet)).value == "test:///default?mode=x"
 
 
+async def test_name_read_as_a_c_string() -> None:
+    """libvirtd never sees what follows a NUL in the name; a node-file path with one is the
+    path before it (found by bench/fuzz.py: it used to end in a traceback)."""
+    async with running_daemon() as daemon:
+        async with connect(daemon, open=False) as r:
+            with pytest.raises(RPCError, match="failed to parse xml document '/nonexistent/a'"):
+                await r.open("test:///nonexistent/a\0b.xml")
+        async with connect(daemon, open=False) as r:
+            await r.open("test:///default\0junk")
+            assert (await r.call(110, None, rt.StringRet)).value == "test:///default"
+
+
 async def test_go_libvirt_optional_bool() -> None:
     """go-libvirt sends the optional-string discriminant as 0x01000000."""
     async with running_daemon() as daemon, connect(daemon, open=False) as r:

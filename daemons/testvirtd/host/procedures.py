@@ -111,7 +111,8 @@ class HostProcedures(RemoteBase):
             raise RPCError.internal("connection already open")
         if args.name is None:
             raise RPCError.internal("connection not open")
-        name = args.name or self.drivers.default_uri
+        # libvirtd reads the name as a C string: whatever follows a NUL is never seen
+        name = args.name.split("\0", 1)[0] or self.drivers.default_uri
         st.driver = self.drivers.open(name)
         st.uri = name
         st.flavour = uri_flavour(name)
