@@ -39,13 +39,14 @@ Rules, as libvirt's virNetServerClient / virNetClient apply them:
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from .errors import LocalProtocolError, RemoteProtocolError, RPCError
-from .framing import Framing, RecordReader
+from .framing import BufferPool, Framing, RecordReader
 from .keepalive import DEFAULT_COUNT, DEFAULT_INTERVAL, KeepAlive, KeepAliveAction
 from .protocol import (
     HEADER_SIZE,
@@ -161,6 +162,12 @@ class ConnectionClosed:
 Event = CallReceived | ReplyReceived | MessageReceived | StreamReceived | ConnectionClosed
 
 
+@functools.cache
+def _sendable(role: Role) -> frozenset[int]:
+    # One set per role, shared by every connection.
+    return frozenset(mtype for mtype, kind in MESSAGE_KINDS.items() if kind in ROLE_SENDS[role])
+
+
 class Connection:
     """State of one libvirt RPC connection, for either role.
 
@@ -173,6 +180,8 @@ class Connection:
     :param keepalive_count: unanswered PINGs before the peer is declared dead.
     :param wire: the wire protocol (libvirt's by default; see :mod:`netrpc.core.wire`).
     :param framing: the record framing, when not the wire's own.
+    :param buffer_pool: receive buffers for large records, shared with other connections
+        (see :class:`~netrpc.core.framing.BufferPool` and :meth:`receive_view`).
     """
 
     #: server: bytes read ahead and held while paused (keepalive messages behind them are
@@ -228,6 +237,7 @@ class Connection:
         keepalive_count: int = DEFAULT_COUNT,
         wire: Wire = LIBVIRT_WIRE,
         framing: Framing | None = None,
+        buffer_pool: BufferPool | None = None,
     ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be at least 1, got {max_requests}")
@@ -240,7 +250,7 @@ class Connection:
         self.max_output = max_output
         self.keepalive = KeepAlive(keepalive_interval, keepalive_count)
         self.wire = wire
-        self._reader = RecordReader(framing or wire.framing)
+        self._reader = RecordReader(framing or wire.framing, buffer_pool)
         self._header_size = wire.header_size
         self._read_header = wire.header_reader(role)
         self._write_header = wire.header_writer(role)
@@ -267,9 +277,7 @@ class Connection:
         # OPEN -> CLOSING -> CLOSED, or BROKEN: the table in netrpc.core.state
         self._life = ConnectionState(role)
         # What this role may send (ROLE_SENDS), as message types: the check on every send.
-        self._sendable = frozenset(
-            mtype for mtype, kind in MESSAGE_KINDS.items() if kind in ROLE_SENDS[role]
-        )
+        self._sendable = _sendable(role)
         #: server: calls and stream packets handed out whose reply has not been written
         self.nrequests = 0
         #: set once the budget was hit, so the I/O layer can log it a single time
@@ -305,6 +313,32 @@ class Connection:
             return
         self._reader.feed(data)
         self.keepalive.received(now)
+
+    def receive_view(self) -> memoryview | None:
+        """Where to receive the rest of a large record straight into a pool buffer, or None
+        (then read :meth:`read_size` bytes and call :meth:`receive_data`).  Release the
+        view, then call :meth:`commit_received`."""
+        if self.is_server and self._paused():
+            return None
+        return self._reader.receive_view()
+
+    def commit_received(self, count: int, now: float = 0.0, fds: tuple[int, ...] = ()) -> None:
+        """Account for *count* bytes received into :meth:`receive_view` (``0`` with no *fds*
+        means end of file)."""
+        if fds:
+            if self._fds_in is None:
+                self._fds_in = []
+            self._fds_in.extend(fds)
+        if not count:
+            if not fds:
+                self._eof = True
+            return
+        self._reader.commit(count)
+        self.keepalive.received(now)
+
+    def release_buffers(self) -> None:
+        """Give back a pool buffer (the I/O layer calls this once the connection is gone)."""
+        self._reader.release()
 
     def read_size(self, size: int) -> int:
         """How many bytes the I/O layer should ask for in its next read, *size* by default:

@@ -15,6 +15,12 @@ follows the bytes that arrived, never what a peer announces:
 It is linear in the bytes fed.  The I/O layer asks :meth:`RecordReader.read_size` how much
 to read next: the rest of a large record exactly, so that a record ends a piece.
 
+Large records (stream data) arriving in several reads would cost a fresh allocation per read
+and another to join them.  With a :class:`BufferPool` shared by a server's connections, such
+a record is instead received straight into one of the pool's buffers
+(:meth:`RecordReader.receive_view`): the pool's size, not the peers, bounds that memory, and
+a record that does not fit, or finds the pool empty, is assembled from pieces as above.
+
 The reader knows nothing about libvirt's header: the default parameters describe libvirt's wire
 (a 4-byte big-endian length that counts itself, between 28 and 32 MiB + 4), and another
 length-prefixed protocol can reuse it with its own :class:`Framing`.
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 from .errors import MessageTooLargeError
 from .protocol import LENGTH_SIZE, MESSAGE_MAX, MIN_MESSAGE_LENGTH
 
-__all__ = ("LIBVIRT_FRAMING", "Framing", "RecordReader")
+__all__ = ("LIBVIRT_FRAMING", "BufferPool", "Framing", "RecordReader")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -65,6 +71,48 @@ def _prefix_struct(length_format: str) -> struct.Struct:
     return struct.Struct(length_format)
 
 
+class BufferPool:
+    """Receive buffers for large records, shared by the connections of a server.
+
+    At most *limit* buffers of *buffer_size* bytes exist at once, and *keep* of them are
+    kept for reuse when nobody uses them (reused buffers cost no new memory and no page
+    faults); a reader that finds none free falls back to assembling its record from pieces.
+
+    :param buffer_size: the largest record (length word included) a buffer takes.
+    :param limit: buffers in use at most.
+    :param keep: free buffers kept.
+    """
+
+    __slots__ = ("_free", "_in_use", "buffer_size", "keep", "limit")
+
+    def __init__(self, buffer_size: int = (1 << 20) + 64, limit: int = 4, keep: int = 1) -> None:
+        self.buffer_size = buffer_size
+        self.limit = limit
+        self.keep = keep
+        self._free: list[bytearray] = []
+        self._in_use = 0
+
+    @property
+    def in_use(self) -> int:
+        """Buffers taken and not given back."""
+        return self._in_use
+
+    def take(self, size: int) -> bytearray | None:
+        """A buffer for a record of *size* bytes, or None (too large, or none left)."""
+        if size > self.buffer_size or self._in_use >= self.limit:
+            return None
+        self._in_use += 1
+        if self._free:
+            return self._free.pop()
+        return bytearray(self.buffer_size)
+
+    def give(self, buffer: bytearray) -> None:
+        """Return a buffer from :meth:`take`."""
+        self._in_use -= 1
+        if len(self._free) < self.keep:
+            self._free.append(buffer)
+
+
 class RecordReader:
     """Reassemble length-prefixed records from a byte stream.
 
@@ -78,13 +126,17 @@ class RecordReader:
 
     __slots__ = (
         "_avail",
+        "_big",
         "_chunks",
         "_framing",
         "_len",
+        "_pool",
         "_pos",
         "_prefix",
         "_prefix_size",
         "_skip",
+        "_spilled",
+        "_streaming",
     )
 
     #: pieces shorter than this are appended to a growing buffer rather than kept apart
@@ -93,9 +145,20 @@ class RecordReader:
     ACCUMULATE_MAX = 65536
     #: the most :meth:`read_size` asks for at once
     READ_MAX = 1 << 20
+    #: records longer than this are received into a pool buffer when one is free
+    POOLED_RECORD = 65536
 
-    def __init__(self, framing: Framing = LIBVIRT_FRAMING) -> None:
+    def __init__(self, framing: Framing = LIBVIRT_FRAMING, pool: BufferPool | None = None) -> None:
         self._framing = framing
+        self._pool = pool
+        # A pool buffer holding the record being received (all its bytes received so far,
+        # from offset 0; _avail of them), or None.
+        self._big: bytearray | None = None
+        # Bytes that arrived behind a pooled record (in _chunks, not counted in _avail).
+        self._spilled = 0
+        # The last record was pooled: the next one probably is too (stream data), so its
+        # first read goes to a pool buffer as well.
+        self._streaming = False
         self._prefix = _prefix_struct(framing.length_format)
         self._prefix_size = self._prefix.size
         # The bytes received and not yet consumed: the pieces in order, the first one from
@@ -109,12 +172,16 @@ class RecordReader:
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned in a record."""
-        return self._avail
+        return self._avail + self._spilled
 
     @property
     def footprint(self) -> int:
-        """Bytes of the pieces held (what arrived and is kept, consumed parts included)."""
-        return sum(len(chunk) for chunk in self._chunks)
+        """Bytes of the pieces held (what arrived and is kept, consumed parts included; a
+        pool buffer in use counts as what it holds)."""
+        pieces = sum(len(chunk) for chunk in self._chunks)
+        if self._big is not None:
+            return self._avail + pieces
+        return pieces
 
     @property
     def wanted(self) -> int:
@@ -128,15 +195,97 @@ class RecordReader:
         record being received (at most :attr:`READ_MAX`), so that the record ends the read
         and no partial record is left in a large piece."""
         wanted = self.wanted
-        if wanted > size:
+        if wanted > size or (self._big is not None and wanted):
+            # (Into a pool buffer: exactly the rest of its record.)
             return min(wanted, self.READ_MAX)
         return size
+
+    def receive_view(self) -> memoryview | None:
+        """Where to receive the rest of the large record under way (exactly its missing
+        bytes), when a pool buffer takes it; else None (read with :meth:`read_size` and
+        :meth:`feed`).  Release the view, then call :meth:`commit`."""
+        big = self._big
+        if big is None:
+            pool = self._pool
+            if pool is None or self._skip:
+                return None
+            length = self._len
+            if length < 0:
+                if not self._streaming or self._avail or self._chunks:
+                    return None
+                # At a record boundary after a pooled record: read the next one's start
+                # into a buffer too (commit() gives it back if that record is small).
+                big = pool.take(pool.buffer_size)
+                if big is None:
+                    return None
+                self._big = big
+                return memoryview(big)[: self.POOLED_RECORD]
+            if self._avail >= length or length <= self.POOLED_RECORD:
+                return None
+            big = pool.take(length)
+            if big is None:
+                return None
+            # Move what arrived of the record into the buffer (less than one read).
+            have = self._avail
+            big[:have] = self._take(have)
+            self._avail = have
+            self._big = big
+        end = self._len if self._len >= 0 else self.POOLED_RECORD
+        return memoryview(big)[self._avail : end]
+
+    def commit(self, count: int) -> None:
+        """Account for *count* bytes received into the last :meth:`receive_view`."""
+        self._avail += count
+        if self._len < 0 and self._big is not None:
+            self._settle()
+
+    def _settle(self, *, keep: bool = True) -> None:
+        """After a read at a record boundary into a pool buffer: keep the buffer if a large
+        record starts there (and *keep*), else move what arrived into pieces and give it
+        back."""
+        big = self._big
+        assert big is not None
+        avail = self._avail
+        framing = self._framing
+        length = -1
+        if avail >= self._prefix_size:
+            raw = int(self._prefix.unpack_from(big, 0)[0])
+            if framing.min_length <= raw <= framing.max_length:
+                length = raw if framing.length_includes_prefix else raw + self._prefix_size
+        pool = self._pool
+        assert pool is not None
+        if keep and self.POOLED_RECORD < length <= pool.buffer_size and avail < length:
+            self._len = length
+            return
+        # Not a large record under way (or a bad length word: checked as usual).
+        self._big = None
+        self._streaming = False
+        self._avail = 0
+        if avail:
+            with memoryview(big) as view:
+                self._chunks.append(bytes(view[:avail]))
+            self._avail = avail
+        pool.give(big)
+
+    def release(self) -> None:
+        """Give a pool buffer back (the connection is closing)."""
+        big = self._big
+        if big is not None and self._pool is not None:
+            self._big = None
+            self._pool.give(big)
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes (a ``bytes`` object is kept as it is, anything else copied)."""
         n = len(data)
         if not n:
             return
+        if self._big is not None:
+            if self._len >= 0:
+                # Only the rest of the pooled record is asked for; anything else goes there
+                # too.
+                self._feed_big(data)
+                return
+            self._settle(keep=False)
         chunks = self._chunks
         if chunks and n < self.SMALL_PIECE:
             last = chunks[-1]
@@ -154,11 +303,44 @@ class RecordReader:
         chunks.append(data if type(data) is bytes else bytes(data))
         self._avail += n
 
+    def _feed_big(self, data: bytes | bytearray | memoryview) -> None:
+        big = self._big
+        assert big is not None
+        room = self._len - self._avail
+        n = min(len(data), room)
+        big[self._avail : self._avail + n] = data[:n]
+        self._avail += n
+        if n < len(data):
+            # More than the record: the rest waits in pieces behind it.
+            rest = data[n:]
+            self._chunks.append(rest if type(rest) is bytes else bytes(rest))
+            self._spilled += len(rest)
+
+    def _take_big(self, header_size: int | None) -> tuple[bytes, bytes]:
+        """Take the completed pooled record out (as header and body, or whole as body when
+        *header_size* is None) and give the buffer back."""
+        big = self._big
+        assert big is not None
+        start = self._prefix_size
+        end = self._len
+        split = start if header_size is None else min(start + header_size, end)
+        with memoryview(big) as view:
+            header = bytes(view[start:split])
+            body = bytes(view[split:end])
+        self._big = None
+        if self._pool is not None:
+            self._pool.give(big)
+        self._len = -1
+        self._pos = 0
+        self._avail, self._spilled = self._spilled, 0
+        self._streaming = True
+        return header, body
+
     def compact(self) -> None:
         """Let go of the consumed part of a large piece of which only a tail is left (call
         it when waiting for more data), so memory follows what is still buffered."""
         chunks = self._chunks
-        if chunks and self._pos:
+        if chunks and self._pos and self._big is None:
             first = chunks[0]
             if self._pos * 2 >= len(first):
                 with memoryview(first) as view:
@@ -245,6 +427,8 @@ class RecordReader:
 
     def _ready(self) -> bool:
         """True when a whole record is buffered at the front (its length validated)."""
+        if self._big is not None:
+            return 0 <= self._len <= self._avail
         if self._skip and self.consume_skip():
             return False
         length = self._len
@@ -278,6 +462,8 @@ class RecordReader:
         """
         if not self._ready():
             return None
+        if self._big is not None:
+            return self._take_big(None)[1]
         length = self._len
         self._len = -1
         self._drop(self._prefix_size)
@@ -293,6 +479,8 @@ class RecordReader:
         """
         if not self._ready():
             return None
+        if self._big is not None:
+            return self._take_big(header_size)
         length = self._len - self._prefix_size
         self._len = -1
         first = self._chunks[0]

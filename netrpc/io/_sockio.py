@@ -234,6 +234,28 @@ class RawSocketStream(anyio.abc.ByteStream):
         self._streak += 1
         return data, fds
 
+    def receive_into_nowait(
+        self, buffer: memoryview, maxfds: int = 0
+    ) -> tuple[int, list[int]] | None:
+        """:meth:`receive_nowait` into *buffer*: ``(count, fds)`` (``(0, [])`` at end of
+        file), or None when nothing is there yet."""
+        self._check()
+        try:
+            if maxfds:
+                count, ancdata, _flags, _addr = self._sock.recvmsg_into(
+                    [buffer], socket.CMSG_SPACE(maxfds * _FD_SIZE), socket.MSG_CMSG_CLOEXEC
+                )
+                fds = _fds_from(ancdata) if ancdata else []
+            else:
+                count, fds = self._sock.recv_into(buffer), []
+        except BlockingIOError:
+            self._streak = 0
+            return None
+        except OSError as exc:
+            raise anyio.BrokenResourceError from exc
+        self._streak += 1
+        return count, fds
+
     def yield_due(self) -> bool:
         """True when the caller should yield to the event loop before its next read (see
         :data:`YIELD_EVERY`); the count restarts."""

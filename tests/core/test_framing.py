@@ -169,3 +169,58 @@ def test_length_word_split_between_large_pieces() -> None:
             records.append(record)
         assert records == [filler[4:], AUTH_LIST_CALL[4:], filler[4:]]
         assert reader.buffered == reader.footprint == 0
+
+
+def _pooled_read(reader: RecordReader, stream: bytes, pos: int, size: int) -> int:
+    """One read as a server does it: into the pool buffer the reader offers, else a
+    bytes piece of at most read_size()."""
+    view = reader.receive_view()
+    if view is not None:
+        with view:
+            n = min(len(view), size, len(stream) - pos)
+            view[:n] = stream[pos : pos + n]
+        reader.commit(n)
+        return n
+    n = min(reader.read_size(size), size, len(stream) - pos)
+    reader.feed(stream[pos : pos + n])
+    return n
+
+
+@pytest.mark.parametrize("size", [7, 4096, 65536, 300000])
+def test_large_records_through_a_buffer_pool(size: int) -> None:
+    from netrpc.core.framing import BufferPool
+
+    big = bytes(range(256)) * 1024  # 256 KiB
+    records = [big, b"small" * 10, big + b"!", AUTH_LIST_CALL[4:], big, b"x" * 70000]
+    stream = b"".join(struct.pack(">I", 4 + len(r)) + r for r in records)
+    pool = BufferPool(limit=1)
+    reader = RecordReader(pool=pool)
+    out: list[bytes] = []
+    pos = 0
+    while pos < len(stream):
+        pos += _pooled_read(reader, stream, pos, size)
+        while (record := reader.next_record()) is not None:
+            out.append(record)
+        assert pool.in_use <= 1
+    assert out == records
+    assert pool.in_use == 0 and reader.buffered == reader.footprint == 0
+
+
+def test_buffer_pool_bounds_what_announced_records_take() -> None:
+    from netrpc.core.framing import BufferPool
+
+    pool = BufferPool(limit=3)
+    first = struct.pack(">I", 4 + 500000) + b"\0" * 100
+    readers = [RecordReader(pool=pool) for _ in range(10)]
+    for reader in readers:
+        reader.feed(first)
+        assert reader.next_record() is None
+    views = [reader.receive_view() for reader in readers]
+    # Three readers got a buffer; the others wait for their bytes in pieces.
+    assert sum(view is not None for view in views) == 3 == pool.in_use
+    for view in views:
+        if view is not None:
+            view.release()
+    for reader in readers:
+        reader.release()
+    assert pool.in_use == 0

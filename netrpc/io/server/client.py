@@ -44,6 +44,7 @@ from ...core.connection import (
     StreamReceived,
 )
 from ...core.errors import ErrorDomain, RemoteProtocolError, RPCError
+from ...core.framing import BufferPool
 from ...core.identity import Identity, Transport
 from ...core.program import Call, Dispatch, Dispatcher, Procedure, Reply, ServerHandle
 from ...core.protocol import NUM_FDS_MAX, Header
@@ -151,6 +152,11 @@ class ClientHost(ServerHandle, Protocol):
         """Where the tasks tied to a connection run, while the server serves."""
         ...
 
+    @property
+    def buffer_pool(self) -> BufferPool | None:
+        """Receive buffers for large records, shared by the server's connections."""
+        ...
+
     def client_authenticated(self, client: ServerClient) -> None:
         """A client passed authentication."""
         ...
@@ -226,6 +232,7 @@ class ServerClient:
             max_output=server.max_client_output,
             keepalive_interval=server.keepalive_interval,
             keepalive_count=server.keepalive_count,
+            buffer_pool=server.buffer_pool,
             wire=service.wire,
         )
         # Keepalive faults apply to every connection, whenever they are installed.
@@ -422,6 +429,7 @@ class ServerClient:
             self.streams.clear()
             for fd in self.conn.take_unclaimed_fds():
                 _close_fd(fd)
+            self.conn.release_buffers()
             with anyio.CancelScope(shield=True):
                 await anyio.aclose_forcefully(self.stream)
             self.set_finished()
@@ -543,16 +551,28 @@ class ServerClient:
                 # itself: no coroutine of its own per idle connection.
                 if stream.yield_due():
                     await anyio.lowlevel.checkpoint()
-                size = conn.read_size(_RECEIVE_SIZE)
                 maxfds = NUM_FDS_MAX if unix_fds else 0
+                view = conn.receive_view()
+                if view is not None:
+                    # The rest of a large record, straight into a pool buffer.
+                    with view:
+                        while (into := stream.receive_into_nowait(view, maxfds)) is None:
+                            await self._wait_readable(stream)
+                    count, fds = into
+                    conn.commit_received(count, time.monotonic(), tuple(fds))
+                    continue
+                size = conn.read_size(_RECEIVE_SIZE)
                 while (got := stream.receive_nowait(size, maxfds)) is None:
-                    self._raw_reading = True
-                    try:
-                        await anyio.wait_readable(stream.socket)
-                    finally:
-                        self._raw_reading = False
+                    await self._wait_readable(stream)
                 data, fds = got
                 conn.receive_data(data, time.monotonic(), tuple(fds))
+
+    async def _wait_readable(self, stream: _sockio.RawSocketStream) -> None:
+        self._raw_reading = True
+        try:
+            await anyio.wait_readable(stream.socket)
+        finally:
+            self._raw_reading = False
 
     async def _apply_stream_filter(self) -> None:
         wrap, self._stream_filter = self._stream_filter, None

@@ -34,6 +34,7 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute, TaskStatus
 
+from ...core.framing import BufferPool
 from ...core.identity import Identity, Transport
 from ...core.program import Dispatcher, Program
 from .._sockio import RawSocketStream
@@ -153,6 +154,9 @@ class Server:
         self.on_close = on_close
         self.max_pending_output = limits.max_pending_output
         self.max_client_output = limits.max_client_output
+        #: receive buffers for large records (stream data), shared by the connections: they
+        #: bound what all connections together hold that way (8 MiB at most, 2 MiB kept)
+        self.buffer_pool = BufferPool(limit=8, keep=2)
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         # ids of connected clients still authenticating (TLS handshakes excluded)
