@@ -79,6 +79,24 @@ async def test_an_idle_connection_costs_a_few_kib(first: bytes) -> None:
 
 
 @pytest.mark.usefixtures("traced")
+async def test_an_idle_connection_with_keepalive_costs_a_few_kib() -> None:
+    # libvirt clients turn keepalive on: one timer task serves all connections.
+    call = struct.pack(">IIIiiIi", 28, PROGRAM, 1, 8, 0, 1, 0)
+    async with running_server(tcp=False) as (server, _, where):
+        async with Client.unix(where["unix"]) as client:
+            await client.stub(SampleProgram).keepalive()
+        await wait_clients(server, 0)
+        cost, socks = await connect_many(where["unix"], 200, call, server)
+        try:
+            for sock in socks:
+                assert len(sock.recv(100)) == 28  # the reply: keepalive is on
+            assert cost / 200 <= IDLE_BOUND, f"{cost / 200:.0f} bytes per idle connection"
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+@pytest.mark.usefixtures("traced")
 async def test_an_announced_length_allocates_nothing() -> None:
     # 40 connections each announce a 32 MiB record, send its header and 1000 bytes, and
     # stop: the server holds what arrived, not what was announced.

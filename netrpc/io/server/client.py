@@ -157,6 +157,10 @@ class ClientHost(ServerHandle, Protocol):
         """Receive buffers for large records, shared by the server's connections."""
         ...
 
+    def schedule_keepalive(self, client: ServerClient) -> None:
+        """Drive *client*'s keepalive timer (see :meth:`ServerClient.keepalive_due`)."""
+        ...
+
     def client_authenticated(self, client: ServerClient) -> None:
         """A client passed authentication."""
         ...
@@ -382,8 +386,9 @@ class ServerClient:
         if not self.conn.start_keepalive(time.monotonic()):
             return False
         self._keepalive_started = True
-        if self.server.task_group is not None and not self._closed:
-            self._start(self._keepalive_loop)
+        if not self._closed:
+            # One timer task per server serves every connection's keepalive.
+            self.server.schedule_keepalive(self)
         return True
 
     def close(self, reason: str = "closed by server") -> None:
@@ -881,12 +886,21 @@ class ServerClient:
             # CONNECT_CLOSE answered by a task: the read loop may be waiting for a slot.
             self._signal_slot()
 
-    async def _keepalive_loop(self) -> None:
-        if await _sockio.run_keepalive(self.conn, self.wake_writer):
+    def keepalive_due(self, now: float) -> float | None:
+        """The server's keepalive timer calls this when the connection's deadline passed:
+        a PING is queued, or the silent client is closed.  Returns the next deadline (None
+        once the timer stopped)."""
+        if self._closed or self.conn.closed_reason is not None:
+            return None
+        if self.conn.handle_timer(now):
             self.log.warning(
                 "connection closed due to keepalive timeout (%s)", self.peer_description()
             )
             self.close("keepalive timeout")
+            return None
+        if self.conn.has_output:
+            self.wake_writer()
+        return self.conn.next_deadline()
 
     # ------------------------------------------------------------------ shutdown
 

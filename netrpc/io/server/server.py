@@ -23,7 +23,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import heapq
+import itertools
 import logging
+import math
 import socket
 import struct
 import time
@@ -157,6 +160,7 @@ class Server:
         #: receive buffers for large records (stream data), shared by the connections: they
         #: bound what all connections together hold that way (8 MiB at most, 2 MiB kept)
         self.buffer_pool = BufferPool(limit=8, keep=2)
+        self._keepalive_timers = _KeepAliveTimers(self)
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         # ids of connected clients still authenticating (TLS handshakes excluded)
@@ -286,6 +290,11 @@ class Server:
         """The task group of :meth:`serve` while it runs: connections and the tasks tied to
         them (handlers, writers, keepalive, streams) run in it."""
         return self._task_group
+
+    def schedule_keepalive(self, client: ServerClient) -> None:
+        """Drive *client*'s keepalive timer from the server's timer task (one task for all
+        connections, started while some connection has keepalive on)."""
+        self._keepalive_timers.add(client)
 
     @property
     def nclients(self) -> int:
@@ -782,3 +791,68 @@ class _WatchedStream(anyio.abc.ByteStream):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         return self._stream.extra_attributes
+
+
+class _KeepAliveTimers:
+    """The keepalive timers of a server's connections, driven by one task.
+
+    A heap of (deadline, n, client); a client's deadline only ever moves later (data
+    received, a PING sent), so an entry that comes due early is pushed back with the real
+    deadline.  The task ends when no connection has keepalive on.
+    """
+
+    __slots__ = ("_heap", "_running", "_seq", "_server", "_waiting_until", "_wake")
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._heap: list[tuple[float, int, ServerClient]] = []
+        self._seq = itertools.count()
+        self._running = False
+        self._wake: anyio.Event | None = None
+        self._waiting_until = math.inf
+
+    def add(self, client: ServerClient) -> None:
+        deadline = client.conn.next_deadline()
+        if deadline is None:
+            return
+        heapq.heappush(self._heap, (deadline, next(self._seq), client))
+        if not self._running:
+            tg = self._server.task_group
+            if tg is None:
+                return
+            self._running = True
+            tg.start_soon(self._run, name="netrpc.Server keepalive")
+        elif deadline < self._waiting_until and self._wake is not None:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        heap = self._heap
+        try:
+            while heap:
+                deadline, _, client = heap[0]
+                now = time.monotonic()
+                if deadline > now:
+                    self._wake = anyio.Event()
+                    self._waiting_until = deadline
+                    with anyio.move_on_after(deadline - now):
+                        await self._wake.wait()
+                    self._wake = None
+                    self._waiting_until = math.inf
+                    continue
+                heapq.heappop(heap)
+                if client.closed:
+                    continue
+                due = client.conn.next_deadline()
+                if due is not None and due > now:
+                    heapq.heappush(heap, (due, next(self._seq), client))
+                    continue
+                try:
+                    due = client.keepalive_due(now)
+                except Exception:
+                    client.log.exception("keepalive timer failed")
+                    continue
+                if due is not None:
+                    heapq.heappush(heap, (due, next(self._seq), client))
+        finally:
+            self._running = False
+            self._wake = None
