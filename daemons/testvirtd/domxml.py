@@ -30,6 +30,7 @@ __all__ = (
     "ErrCode",
     "ErrDomain",
     "VirtError",
+    "esc",
     "format_domain_xml",
     "format_element",
     "format_uuid",
@@ -561,7 +562,8 @@ def random_mac() -> str:
 # libvirt-style serialisation of element trees
 
 
-def _esc(text: str) -> str:
+def esc(text: str) -> str:
+    """*text* escaped for XML text and attributes."""
     # libvirt's escaping (virBufferEscapeString) handles quotes in text too.
     return (
         text.replace("&", "&amp;")
@@ -579,20 +581,20 @@ def format_element(elem: ET.Element, indent: int) -> str:
     elements on one line; whitespace-only text between children is dropped.
     """
     pad = " " * indent
-    attrs = "".join(f" {k}='{_esc(v)}'" for k, v in elem.attrib.items())
+    attrs = "".join(f" {k}='{esc(v)}'" for k, v in elem.attrib.items())
     children = list(elem)
     text = elem.text or ""
     if not children:
         if text.strip() or (text and not text.isspace()):
-            return f"{pad}<{elem.tag}{attrs}>{_esc(text)}</{elem.tag}>\n"
+            return f"{pad}<{elem.tag}{attrs}>{esc(text)}</{elem.tag}>\n"
         return f"{pad}<{elem.tag}{attrs}/>\n"
     out = [f"{pad}<{elem.tag}{attrs}>\n"]
     if text.strip():
-        out.append(f"{pad}  {_esc(text.strip())}\n")
+        out.append(f"{pad}  {esc(text.strip())}\n")
     for child in children:
         out.append(format_element(child, indent + 2))
         if child.tail and child.tail.strip():
-            out.append(f"{pad}  {_esc(child.tail.strip())}\n")
+            out.append(f"{pad}  {esc(child.tail.strip())}\n")
     out.append(f"{pad}</{elem.tag}>\n")
     return "".join(out)
 
@@ -1073,18 +1075,18 @@ def format_domain_xml(
     """
     p = " " * indent
     out: list[str] = []
-    head = f"<domain type='{_esc(d.type)}'"
+    head = f"<domain type='{esc(d.type)}'"
     if dom_id is not None:
         head += f" id='{dom_id}'"
     out.append(p + head + ">\n")
-    out.append(f"{p}  <name>{_esc(d.name)}</name>\n")
+    out.append(f"{p}  <name>{esc(d.name)}</name>\n")
     out.append(f"{p}  <uuid>{d.uuid_str}</uuid>\n")
     for tag in ("genid",):
         out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
     if d.title is not None:
-        out.append(f"{p}  <title>{_esc(d.title)}</title>\n")
+        out.append(f"{p}  <title>{esc(d.title)}</title>\n")
     if d.description is not None:
-        out.append(f"{p}  <description>{_esc(d.description)}</description>\n")
+        out.append(f"{p}  <description>{esc(d.description)}</description>\n")
     if d.metadata is not None:
         out.append(f"{p}  {xmltree.dump(d.metadata, (indent + 2) // 2)}\n")
     out.extend(format_element(e, indent + 2) for e in d.extra.get("maxMemory", []))
@@ -1092,16 +1094,16 @@ def format_domain_xml(
     out.append(f"{p}  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
     for tag in _AFTER_MEMORY:
         out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
-    attrs = "".join(f" {k}='{_esc(v)}'" for k, v in d.vcpu_attrs.items())
+    attrs = "".join(f" {k}='{esc(v)}'" for k, v in d.vcpu_attrs.items())
     if d.current_vcpus is not None:
         attrs += f" current='{d.current_vcpus}'"
     out.append(f"{p}  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
     for tag in _AFTER_VCPU:
         out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
     out.append(p + "  <os>\n")
-    type_attrs = f" arch='{_esc(d.os_arch)}'"
+    type_attrs = f" arch='{esc(d.os_arch)}'"
     if d.os_machine:
-        type_attrs += f" machine='{_esc(d.os_machine)}'"
+        type_attrs += f" machine='{esc(d.os_machine)}'"
     out.append(f"{p}    <type{type_attrs}>{d.os_type}</type>\n")
     out.extend(format_element(e, indent + 4) for e in d.os_children)
     out.append(p + "  </os>\n")

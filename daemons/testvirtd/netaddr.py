@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import socket
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,9 +18,11 @@ from .domxml import ErrCode, ErrDomain, VirtError
 
 __all__ = (
     "Addr",
+    "check_pci_address",
     "mac_compare",
     "parse_addr",
     "parse_mac",
+    "pci_address_values",
     "prefix_to_mask",
     "strtol",
     "strtoui",
@@ -209,3 +212,40 @@ def strtol(text: str, base: int = 10, bits: int = 32) -> int | None:
     neg, value = parsed
     value = -value if neg else value
     return value if -(1 << (bits - 1)) <= value < 1 << (bits - 1) else None
+
+
+# ------------------------------------------------------------------------------ PCI addresses
+
+
+def pci_address_values(node: ET.Element) -> tuple[int, int, int, int]:
+    """domain, bus, slot and function of a PCI ``<address>`` element as
+    ``virPCIDeviceAddressParseXML`` reads them (absent attributes are 0)."""
+    values = []
+    for attr in ("domain", "bus", "slot", "function"):
+        text = node.get(attr)
+        if text is None:
+            values.append(0)
+            continue
+        value = strtoul_p(text, base=0, bits=32)
+        if value is None:
+            raise VirtError.internal_error(ErrDomain.NONE,
+                                           f"Cannot parse <address> '{attr}' attribute")
+        values.append(value)
+    domain, bus, slot, function = values
+    return domain, bus, slot, function
+
+
+def check_pci_address(values: tuple[int, int, int, int]) -> None:
+    """libvirt's range check of a PCI address (an all-zero address is not checked)."""
+    domain, bus, slot, function = values
+    if not any(values):
+        return
+    for attr, value, limit in (("domain", domain, 0xFFFF), ("bus", bus, 0xFF),
+                               ("slot", slot, 0x1F)):
+        if value > limit:
+            raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
+                                f"Invalid PCI address {attr}='0x{value:x}', must be <= "
+                                f"0x{limit:X}")
+    if function > 7:
+        raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
+                            f"Invalid PCI address function=0x{function:x}, must be <= 7")

@@ -14,8 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..domxml import ErrCode, ErrDomain, VirtError
-from ..domxml import _esc as esc
+from ..domxml import ErrCode, ErrDomain, VirtError, esc
 
 __all__ = (
     "FROM_INTERFACE",

@@ -13,15 +13,16 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid, random_uuid
-from ..domxml import _esc as esc
+from ..domxml import ErrCode, ErrDomain, VirtError, esc, format_uuid, parse_uuid, random_uuid
 from ..netaddr import (
     AF_INET,
     AF_INET6,
     Addr,
+    check_pci_address,
     format_mac,
     parse_addr,
     parse_mac,
+    pci_address_values,
     prefix_to_mask,
     strtoui,
     strtoul,
@@ -807,33 +808,13 @@ def _parse_route(net_name: str, node: ET.Element) -> Route:
 
 
 def _parse_pci(net_name: str, node: ET.Element) -> PCIAddress:
-    values = []
-    for attr in ("domain", "bus", "slot", "function"):
-        text = node.get(attr)
-        if text is None:
-            values.append(0)
-            continue
-        value = strtoul_p(text, base=0, bits=32)
-        if value is None:
-            raise VirtError.internal_error(ErrDomain.NONE,
-                                           f"Cannot parse <address> '{attr}' attribute")
-        values.append(value)
+    values = pci_address_values(node)
     multi = node.get("multifunction")
     if multi is not None and multi not in ("on", "off"):
         raise network_xml_error(f"Unknown value '{multi}' for <address> 'multifunction' "
                                 "attribute")
-    domain, bus, slot, function = values
-    if any(values):
-        for attr, value, limit in (("domain", domain, 0xFFFF), ("bus", bus, 0xFF),
-                                   ("slot", slot, 0x1F)):
-            if value > limit:
-                raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
-                                    f"Invalid PCI address {attr}='0x{value:x}', must be <= "
-                                    f"0x{limit:X}")
-        if function > 7:
-            raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
-                                f"Invalid PCI address function=0x{function:x}, must be <= 7")
-    return PCIAddress(domain, bus, slot, function, multi)
+    check_pci_address(values)
+    return PCIAddress(*values, multi)
 
 
 def _parse_nat(net_name: str, node: ET.Element, fwd: ForwardDef) -> None:

@@ -10,8 +10,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..domxml import ErrCode, ErrDomain, VirtError, format_uuid, parse_uuid
-from ..domxml import _esc as esc
+from ..domxml import ErrCode, ErrDomain, VirtError, esc, format_uuid, parse_uuid
 from ..netaddr import strtoui, strtoul_p
 
 __all__ = (

@@ -22,6 +22,7 @@ from ..domxml import (
     ErrCode,
     ErrDomain,
     VirtError,
+    esc,
     format_domain_xml,
     format_element,
     parse_domain_xml,
@@ -86,11 +87,6 @@ _INTEGER = re.compile(r"\s*[+-]?[0-9]+\Z")
 
 # --------------------------------------------------------------------------------------------
 # small helpers
-
-
-def _esc(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("'", "&apos;").replace('"', "&quot;"))
 
 
 def _xpath_string(elem: ET.Element, path: str) -> str | None:
@@ -461,7 +457,7 @@ def _disk_location(disk: ET.Element) -> int:
 
 
 def _format_snapshot_disk(disk: SnapshotDisk) -> str:
-    attrs = f" name='{_esc(disk.name)}'"
+    attrs = f" name='{esc(disk.name)}'"
     if disk.snapshot > 0:
         attrs += f" snapshot='{LOCATIONS[disk.snapshot]}'"
     children: list[str] = []
@@ -475,9 +471,9 @@ def _format_snapshot_disk(disk: SnapshotDisk) -> str:
         if disk.source is not None:
             children.append(format_element(disk.source, 6))
         elif kind == "block":
-            children.append(f"      <source dev='{_esc(disk.path or '')}'/>\n")
+            children.append(f"      <source dev='{esc(disk.path or '')}'/>\n")
         else:
-            source = f" file='{_esc(disk.path)}'" if disk.path else ""
+            source = f" file='{esc(disk.path)}'" if disk.path else ""
             children.append(f"      <source{source}/>\n")
     if not children:
         return f"    <disk{attrs}/>\n"
@@ -491,17 +487,17 @@ def format_snapshot(defn: SnapshotDef, domain_uuid: str | None, *, secure: bool 
     :param domain_uuid: shown as ``<domain><uuid>`` when the snapshot keeps no domain.
     :param internal: add ``<active>`` (*current*), as libvirt stores snapshots.
     """
-    out = ["<domainsnapshot>\n", f"  <name>{_esc(defn.name)}</name>\n"]
+    out = ["<domainsnapshot>\n", f"  <name>{esc(defn.name)}</name>\n"]
     if defn.description is not None:
-        out.append(f"  <description>{_esc(defn.description)}</description>\n")
+        out.append(f"  <description>{esc(defn.description)}</description>\n")
     if defn.state:
         out.append(f"  <state>{SNAPSHOT_STATES[defn.state]}</state>\n")
     if defn.parent_name is not None:
-        out.append(f"  <parent>\n    <name>{_esc(defn.parent_name)}</name>\n  </parent>\n")
+        out.append(f"  <parent>\n    <name>{esc(defn.parent_name)}</name>\n  </parent>\n")
     if defn.creation_time:
         out.append(f"  <creationTime>{defn.creation_time}</creationTime>\n")
     if defn.memory:
-        file_attr = f" file='{_esc(defn.memory_file)}'" if defn.memory_file else ""
+        file_attr = f" file='{esc(defn.memory_file)}'" if defn.memory_file else ""
         out.append(f"  <memory snapshot='{LOCATIONS[defn.memory]}'{file_attr}/>\n")
     if defn.disks:
         out.append("  <disks>\n")
@@ -626,22 +622,22 @@ def align_checkpoint_disks(defn: CheckpointDef) -> None:
 def format_checkpoint(defn: CheckpointDef, *, secure: bool = False,
                       no_domain: bool = False) -> str:
     """``virDomainCheckpointDefFormat``: what ``virDomainCheckpointGetXMLDesc`` returns."""
-    out = ["<domaincheckpoint>\n", f"  <name>{_esc(defn.name)}</name>\n"]
+    out = ["<domaincheckpoint>\n", f"  <name>{esc(defn.name)}</name>\n"]
     if defn.description is not None:
-        out.append(f"  <description>{_esc(defn.description)}</description>\n")
+        out.append(f"  <description>{esc(defn.description)}</description>\n")
     if defn.parent_name is not None:
-        out.append(f"  <parent>\n    <name>{_esc(defn.parent_name)}</name>\n  </parent>\n")
+        out.append(f"  <parent>\n    <name>{esc(defn.parent_name)}</name>\n  </parent>\n")
     if defn.creation_time:
         out.append(f"  <creationTime>{defn.creation_time}</creationTime>\n")
     named = [d for d in defn.disks if d.name is not None]
     if defn.disks:
         out.append("  <disks>\n")
         for disk in named:
-            attrs = f" name='{_esc(disk.name or '')}'"
+            attrs = f" name='{esc(disk.name or '')}'"
             if disk.type:
                 attrs += f" checkpoint='{CHECKPOINT_TYPES[disk.type]}'"
             if disk.bitmap:
-                attrs += f" bitmap='{_esc(disk.bitmap)}'"
+                attrs += f" bitmap='{esc(disk.bitmap)}'"
             out.append(f"    <disk{attrs}/>\n")
         out.append("  </disks>\n")
     if defn.dom is not None and not no_domain:

@@ -19,13 +19,13 @@ from ..domxml import (
     ErrCode,
     ErrDomain,
     VirtError,
+    esc,
     format_element,
     format_uuid,
     parse_uuid,
     random_uuid,
 )
-from ..domxml import _esc as esc
-from ..netaddr import strtol, strtoul_p
+from ..netaddr import check_pci_address, pci_address_values, strtol, strtoul_p
 
 __all__ = (
     "POOL_TYPES",
@@ -398,29 +398,9 @@ def _parse_auth(node: ET.Element) -> Auth:
 
 
 def _parse_pci(node: ET.Element) -> tuple[int, int, int, int]:
-    values = []
-    for attr in ("domain", "bus", "slot", "function"):
-        text = node.get(attr)
-        if text is None:
-            values.append(0)
-            continue
-        value = strtoul_p(text, base=0, bits=32)
-        if value is None:
-            raise VirtError.internal_error(ErrDomain.NONE,
-                                           f"Cannot parse <address> '{attr}' attribute")
-        values.append(value)
-    domain, bus, slot, function = values
-    if any(values):
-        for attr, value, limit in (("domain", domain, 0xFFFF), ("bus", bus, 0xFF),
-                                   ("slot", slot, 0x1F)):
-            if value > limit:
-                raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
-                                    f"Invalid PCI address {attr}='0x{value:x}', must be <= "
-                                    f"0x{limit:X}")
-        if function > 7:
-            raise VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.NONE, "XML error: %s",
-                                f"Invalid PCI address function=0x{function:x}, must be <= 7")
-    return domain, bus, slot, function
+    values = pci_address_values(node)
+    check_pci_address(values)
+    return values
 
 
 def _parse_adapter(node: ET.Element) -> Adapter:
