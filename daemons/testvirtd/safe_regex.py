@@ -1,41 +1,59 @@
-r"""Regular expressions from clients, matched in linear time.
+r"""Regular expressions from clients, matched in bounded time.
 
 libvirt 9.0 filters QEMU monitor events with a client's pattern compiled by GLib's
 ``g_regex_new`` (PCRE2) and tried with ``g_regex_match`` on each event name.  Python's ``re``
 backtracks without limit (``'^' + '(.*)' * 60 + 'X$'`` froze the daemon for 18 s on one
-event), so testvirtd compiles the pattern itself into a Thompson NFA and runs it as a set of
-states, one step per character: a match costs at most (name length + 1) x (states), and the
-states are bounded (:data:`MAX_STATES`), whatever the pattern.
+event), so testvirtd compiles the pattern itself, into one of two matchers:
 
-The syntax is PCRE's regular part: literals, ``.``, classes ``[...]`` (ranges, escapes,
-``[:alpha:]``), ``^ $ \A \z \Z \b \B``, ``| ( )``, ``(?: )``, named groups, ``(?i) (?s) (?m)``
-(also scoped, ``(?i: )``), ``* + ? {n} {n,} {n,m}`` and their lazy forms (the same for a
-yes/no search), ``\d \D \w \W \s \S \h \H``, ``\t \n \r \f \e \a \xhh \x{h..}``, ``\Q..\E``
-and any other escaped non-alphanumeric character.  What is not regular -- back-references,
-lookarounds, atomic groups, possessive quantifiers, recursion, conditionals -- is refused,
-and so are patterns too big to bound: longer than :data:`MAX_PATTERN`, nested deeper than
-:data:`MAX_NESTING` or with more than :data:`MAX_STATES` states once repetitions are
-expanded.  Errors read as GLib's: "Error while compiling regular expression \u2018P\u2019 at char N:
-REASON".
+* a regular pattern (literals, ``.``, classes, anchors, alternation, groups, quantifiers) becomes
+  a Thompson NFA run as a set of states, one step per character: a match costs at most
+  (name length + 1) x (states), and the states are bounded (:data:`MAX_STATES`);
+* a pattern that needs backtracking -- back-references (``\1 \g{-1} \k<name> (?P=name)``),
+  lookarounds (``(?= ) (?! ) (?<= ) (?<! )``, fixed-length behind, as PCRE2 10.42), atomic
+  groups ``(?> )`` and possessive quantifiers (``a*+``) -- runs on a backtracking machine that
+  counts its steps and gives up after :data:`MAX_STEPS`.  PCRE2 does the same at its match
+  limit, and ``g_regex_match`` then reports no match; testvirtd's limit is far smaller (a few
+  milliseconds of work), which only matters for patterns that would keep PCRE2 busy too.
+
+The syntax is PCRE's: also ``(?: )``, named groups, ``(?i) (?s) (?m) (?x)`` (also scoped,
+``(?i: )``), callouts (ignored), lazy quantifiers, ``\d \D \w \W \s \S \h \H \N \R``, ``\t \n
+\r \f \e \a \cX \xhh \x{h..} \o{o..}``, octal escapes, ``\Q..\E``, ``\A \z \Z \G \b \B \K``
+and any other escaped non-alphanumeric character; newlines are PCRE2's "any" (what GLib
+sets).  Recursion, subroutine calls, conditionals, branch reset groups, ``\C``, ``\X``,
+``\p`` and ``(*VERB)``s are refused, and so are patterns too big to bound: longer than
+:data:`MAX_PATTERN`, nested deeper than :data:`MAX_NESTING` or with more than
+:data:`MAX_STATES` states once repetitions are expanded.  Errors read as GLib's:
+"Error while compiling regular expression \u2018P\u2019 at char N: REASON".
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
-__all__ = ("MAX_NESTING", "MAX_PATTERN", "MAX_STATES", "Pattern", "RegexError", "compile")
+__all__ = (
+    "MAX_NESTING", "MAX_NFA_STEPS", "MAX_PATTERN", "MAX_STATES", "MAX_STEPS", "Pattern",
+    "RegexError", "compile",
+)
 
 #: Longest pattern accepted (characters).
 MAX_PATTERN: Final = 4096
 #: Deepest nesting of groups.
 MAX_NESTING: Final = 64
-#: Most NFA states a pattern may expand to.
+#: Most NFA states (or backtracking instructions) a pattern may expand to.
 MAX_STATES: Final = 2000
+#: Steps the backtracking matcher takes on one subject before it answers "no match" (PCRE2's
+#: match limit, scaled down so that one event name costs a few milliseconds at most).
+MAX_STEPS: Final = 5000
+#: The same for the NFA (states visited): only huge patterns on long names get near it.
+MAX_NFA_STEPS: Final = 8000
 _MAX_TREE_DEPTH: Final = 300
 #: PCRE2's largest count in ``{n,m}``
 _MAX_COUNT: Final = 65535
+_NOT_SUPPORTED: Final = (
+    "recursion, subroutine calls, conditionals and backtracking verbs are not supported"
+)
 
 _CLASSES: Final[dict[str, Callable[[str], bool]]] = {
     "alpha": str.isalpha,
@@ -43,7 +61,8 @@ _CLASSES: Final[dict[str, Callable[[str], bool]]] = {
     "alnum": str.isalnum,
     "upper": lambda c: "A" <= c <= "Z",
     "lower": lambda c: "a" <= c <= "z",
-    "space": lambda c: c in " \t\n\r\f\v",
+    # GLib compiles with PCRE2_UCP: Unicode white space too
+    "space": lambda c: c in " \t\n\r\f\v" or (not c.isascii() and c.isspace()),
     "blank": lambda c: c in " \t",
     "punct": lambda c: c.isascii() and c.isprintable() and not c.isalnum() and c != " ",
     "print": lambda c: c.isascii() and c.isprintable(),
@@ -55,6 +74,11 @@ _CLASSES: Final[dict[str, Callable[[str], bool]]] = {
 }
 _WORD: Final = _CLASSES["word"]
 _SPACE: Final = _CLASSES["space"]
+_OCTAL: Final = "01234567"
+_HEX: Final = "0123456789abcdefABCDEF"
+#: GLib compiles with PCRE2_NEWLINE_ANY: each of these ends a line ("\r\n" as one), for
+#: ``. \N $ ^`` (multiline) and ``\R``
+_NEWLINES: Final = "\n\x0b\f\r\x85\u2028\u2029"
 #: single-character escapes and the class escapes (a class and whether it is negated)
 _CHAR_ESCAPES: Final = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "e": "\x1b", "a": "\x07"}
 _CLASS_ESCAPES: Final[dict[str, tuple[Callable[[str], bool], bool]]] = {
@@ -63,7 +87,8 @@ _CLASS_ESCAPES: Final[dict[str, tuple[Callable[[str], bool], bool]]] = {
     "s": (_SPACE, False), "S": (_SPACE, True),
     "h": (_CLASSES["blank"], False), "H": (_CLASSES["blank"], True),
 }
-_ASSERT_ESCAPES: Final = {"b": "\\b", "B": "\\B", "A": "\\A", "z": "\\z", "Z": "\\Z"}
+#: \G asserts the start offset, which is always 0 for g_regex_match
+_ASSERT_ESCAPES: Final = {"b": "\\b", "B": "\\B", "A": "\\A", "G": "\\A", "z": "\\z", "Z": "\\Z"}
 
 
 class RegexError(ValueError):
@@ -80,7 +105,8 @@ class _Fail(Exception):
 
 # ------------------------------------------------------------------------------ syntax tree
 # Nodes are tuples: ("char", predicate) | ("assert", kind) | ("cat", [nodes]) |
-# ("alt", [nodes]) | ("rep", node, min, max or None)
+# ("alt", [nodes]) | ("rep", node, min, max or None, lazy) | ("group", number, node) |
+# ("backref", number or name, icase) | ("look", behind, negated, node) | ("atomic", node)
 
 _Node = tuple[object, ...]
 
@@ -90,6 +116,7 @@ class _Flags:
     icase: bool
     dotall: bool = False
     multiline: bool = False
+    extended: bool = False
 
 
 class _Parser:
@@ -98,6 +125,18 @@ class _Parser:
         self.i = 0
         self.depth = 0
         self.flags = _Flags(icase)
+        #: capture groups opened so far, their names, and what each one holds once closed
+        self.groups = 0
+        self.names: dict[str, int] = {}
+        self.bodies: dict[int, _Node] = {}
+        #: back-references (a number or a name, and where to blame a missing group)
+        self.refs: list[tuple[int | str, int]] = []
+        #: lookbehinds to check for a fixed length once every group is known
+        self.behinds: list[tuple[_Node, int]] = []
+        #: whether anything needs the backtracking matcher
+        self.irregular = False
+        self.looks = 0
+        self.keep_in_look = False
 
     def fail(self, reason: str, offset: int | None = None) -> _Fail:
         return _Fail(self.i if offset is None else offset, reason)
@@ -110,10 +149,57 @@ class _Parser:
         node = self.alternation()
         if self.i < len(self.p):  # a ")" with no group open
             raise self.fail("missing terminating )")
+        for key, offset in self.refs:
+            if (self.names.get(key) if isinstance(key, str) else key) is None or (
+                isinstance(key, int) and not 0 < key <= self.groups
+            ):
+                raise self.fail("reference to non-existent subpattern", offset)
+        for behind, offset in self.behinds:
+            branches = behind[1] if behind[0] == "alt" else [behind]
+            assert isinstance(branches, list)
+            if any(self.length(b, set()) is None for b in branches):
+                raise self.fail("lookbehind assertion is not fixed length", offset)
         return node
 
+    def length(self, node: _Node, open_refs: set[int]) -> int | None:
+        """How many characters *node* always matches (None: it varies)."""
+        tag = node[0]
+        if tag == "char":
+            return 1
+        if tag in ("assert", "look"):
+            return 0
+        if tag in ("cat", "alt"):
+            children = node[1]
+            assert isinstance(children, list)
+            sizes = [self.length(child, open_refs) for child in children]
+            if any(size is None for size in sizes):
+                return None
+            if tag == "cat":
+                return sum(s for s in sizes if s is not None)
+            return sizes[0] if len(set(sizes)) == 1 else None
+        if tag == "rep":
+            _, sub, lo, hi, _lazy = node
+            assert isinstance(sub, tuple)
+            size = self.length(sub, open_refs)
+            return None if size is None or lo != hi or not isinstance(lo, int) else size * lo
+        if tag == "atomic":
+            sub = node[1]
+            assert isinstance(sub, tuple)
+            return self.length(sub, open_refs)
+        if tag == "group":
+            sub = node[2]
+            assert isinstance(sub, tuple)
+            return self.length(sub, open_refs)
+        # a back-reference: as long as its group, when that is fixed
+        key = node[1]
+        number = self.names.get(key) if isinstance(key, str) else key
+        if not isinstance(number, int) or number in open_refs or number not in self.bodies:
+            return None
+        return self.length(self.bodies[number], open_refs | {number})
+
     def alternation(self) -> _Node:
-        saved = _Flags(self.flags.icase, self.flags.dotall, self.flags.multiline)
+        saved = _Flags(self.flags.icase, self.flags.dotall, self.flags.multiline,
+                       self.flags.extended)
         branches = [self.branch()]
         while self.peek() == "|":
             self.i += 1
@@ -123,7 +209,10 @@ class _Parser:
 
     def branch(self) -> _Node:
         items: list[_Node] = []
-        while self.i < len(self.p) and self.peek() not in ("|", ")"):
+        while True:
+            self.skip_space()
+            if self.i >= len(self.p) or self.peek() in ("|", ")"):
+                break
             item = self.piece()
             if item is not None:
                 items.append(item)
@@ -137,18 +226,37 @@ class _Parser:
         if atom is None:
             return None
         while True:
+            self.skip_space()
             bounds = self.quantifier()
             if bounds is None:
                 return atom
+            lazy = possessive = False
             if self.peek() == "+":
-                raise self.fail("possessive quantifiers are not supported", self.i)
-            if self.peek() == "?":
-                self.i += 1  # lazy: the same answer for a yes/no search
+                self.i += 1
+                possessive = True
+            elif self.peek() == "?":
+                self.i += 1
+                lazy = True
             again = self.quantifier(probe=True)
             if again is not None:
                 end = self.p.find("}", self.i) if self.peek() == "{" else self.i
                 raise self.fail("nothing to repeat", end)
-            atom = ("rep", atom, bounds[0], bounds[1])
+            atom = ("rep", atom, bounds[0], bounds[1], lazy)
+            if possessive:  # a*+ is (?>a*)
+                self.irregular = True
+                atom = ("atomic", atom)
+
+    def skip_space(self) -> None:
+        """With the x option, white space and ``#`` comments between items say nothing."""
+        while self.flags.extended:
+            c = self.peek()
+            if c and c in " \t\n\x0b\f\r":
+                self.i += 1
+            elif c == "#":
+                while self.peek() and self.peek() not in _NEWLINES:
+                    self.i += 1
+            else:
+                return
 
     def quantifier(self, *, probe: bool = False) -> tuple[int, int | None] | None:
         """Read a quantifier at the current position (just look with *probe*)."""
@@ -186,7 +294,7 @@ class _Parser:
         if c == ".":
             if self.flags.dotall:
                 return ("char", lambda ch: True)
-            return ("char", lambda ch: ch != "\n")
+            return ("char", lambda ch: ch not in _NEWLINES)
         if c == "^":
             return ("assert", "^m" if self.flags.multiline else "^")
         if c == "$":
@@ -197,39 +305,103 @@ class _Parser:
             return self.escape()
         return ("char", self.literal(c))
 
+    def name(self, close: str) -> tuple[str, int]:
+        """A group name ending with *close*, read from the current position: (name, start)."""
+        start = self.i
+        while self.peek() and (self.peek() == "_" or self.peek().isalnum()):
+            self.i += 1
+        name = self.p[start:self.i]
+        if self.peek() != close:
+            if not name:
+                raise self.fail("missing subpattern name after (?&")
+            raise self.fail("missing terminator in subpattern name")
+        if not name:
+            raise self.fail("missing subpattern name after (?&")
+        self.i += 1
+        return name, start
+
     def group(self) -> _Node | None:
         start = self.i - 1
+        kind = "capture"
+        name = None
+        if self.peek() == "*":
+            raise self.fail(_NOT_SUPPORTED, start)
         if self.peek() == "?":
             self.i += 1
-            c = self.peek()
+            c, after = self.peek(), self.peek(1)
             if c == "#":  # a comment
                 end = self.p.find(")", self.i)
                 if end < 0:
                     raise self.fail("missing ) after (?# comment", len(self.p))
                 self.i = end + 1
                 return None
+            if c == "C":  # a callout: nothing to call here
+                end = self.p.find(")", self.i)
+                if end < 0:
+                    raise self.fail("missing terminating )", len(self.p))
+                self.i = end + 1
+                return None
             if c == ":":
                 self.i += 1
-            elif (c == "P" and self.peek(1) == "<") or (c in ("<", "'") and self.peek(1) not in (
-                "=", "!"
-            )):
-                close = ">" if c != "'" else "'"
-                end = self.p.find(close, self.i + 1)
-                if end < 0:
-                    raise self.fail("syntax error in subpattern name (missing terminator?)")
-                self.i = end + 1
+                kind = "plain"
+            elif c in ("=", "!") or (c == "<" and after in ("=", "!")):
+                behind = c == "<"
+                self.i += 2 if behind else 1
+                negated = self.p[self.i - 1] == "!"
+                kind = ("behind" if behind else "ahead") + ("!" if negated else "=")
+            elif c == ">":
+                self.i += 1
+                kind = "atomic"
+            elif c == "P" and after == "=":
+                self.i += 2
+                key, offset = self.name(")")
+                self.refs.append((key, offset))
+                self.irregular = True
+                return ("backref", key, self.flags.icase)
+            elif (c == "P" and after == "<") or c in ("<", "'"):
+                self.i += 2 if c == "P" else 1
+                if self.peek().isdigit():
+                    raise self.fail("subpattern name must start with a non-digit")
+                name, _ = self.name(">" if c != "'" else "'")
+                if name in self.names:
+                    raise self.fail("two named subpatterns have the same name")
             else:
                 flags = self.inline_flags(start)
                 if flags is None:  # "(?i)": the rest of the enclosing group
                     return None
+                kind = "plain"
+        number = 0
+        if kind == "capture":
+            self.groups += 1
+            number = self.groups
+            if name is not None:
+                self.names[name] = number
         self.depth += 1
         if self.depth > MAX_NESTING:
             raise self.fail("regular expression is too large")
+        looking = kind.startswith(("ahead", "behind"))
+        self.looks += looking
         inner = self.alternation()
         if self.peek() != ")":
             raise self.fail("missing terminating )")
         self.i += 1
         self.depth -= 1
+        self.looks -= looking
+        if looking and self.keep_in_look:
+            raise self.fail(
+                "\\K is not allowed in lookarounds (but see PCRE2_EXTRA_ALLOW_LOOKAROUND_BSK)"
+            )
+        if kind == "capture":
+            self.bodies[number] = inner
+            return ("group", number, inner)
+        if kind == "atomic":
+            self.irregular = True
+            return ("atomic", inner)
+        if looking:
+            self.irregular = True
+            if kind.startswith("behind"):
+                self.behinds.append((inner, start))
+            return ("look", kind.startswith("behind"), kind.endswith("!"), inner)
         return inner
 
     def inline_flags(self, start: int) -> bool | None:
@@ -255,12 +427,9 @@ class _Parser:
             elif c == "":
                 raise self.fail("missing terminating )")
             elif c == "x":
-                raise self.fail("the x (extended) option is not supported", self.i)
-            elif c in ("=", "!", "<", ">", "(", "R", "&", "|") or c.isdigit() or c in "+-":
-                raise self.fail(
-                    "lookarounds, atomic groups, recursion and conditionals are not supported",
-                    start,
-                )
+                flags.extended = on
+            elif c in ("(", "R", "&", "|", "+") or c.isdigit() or c == "P":
+                raise self.fail(_NOT_SUPPORTED, start)
             else:
                 raise self.fail("unrecognized character after (? or (?-", self.i)
             self.i += 1
@@ -289,35 +458,135 @@ class _Parser:
             return ("cat", [("char", self.literal(ch)) for ch in text]) if text else None
         if c == "E":
             return None
+        if c == "K":  # resets the reported start of the match: nothing for a yes/no answer
+            self.keep_in_look = self.keep_in_look or self.looks > 0
+            return None
+        if c == "N" and self.peek() != "{":
+            return ("char", lambda ch: ch not in _NEWLINES)
+        if c == "R":  # (?>\r\n|[newlines])
+            self.irregular = True
+            return ("atomic", ("alt", [
+                ("cat", [("char", "\r".__eq__), ("char", "\n".__eq__)]),
+                ("char", lambda ch: ch in _NEWLINES),
+            ]))
+        if c in "123456789":
+            return self.numbered_reference(c)
+        if c == "g":
+            return self.g_reference()
+        if c == "k":
+            close = {"<": ">", "'": "'", "{": "}"}.get(self.peek())
+            if close is None:
+                raise self.fail(
+                    "\\k is not followed by a braced, angle-bracketed, or quoted name"
+                )
+            self.i += 1
+            key, offset = self.name(close)
+            return self.reference(key, offset)
         value = self.char_escape(c)
         return ("char", self.literal(value))
+
+    def reference(self, key: int | str, offset: int) -> _Node:
+        self.refs.append((key, offset))
+        self.irregular = True
+        return ("backref", key, self.flags.icase)
+
+    def numbered_reference(self, first: str) -> _Node:
+        """``\\N``: a back-reference, or an octal character (PCRE's rules)."""
+        start = self.i - 1
+        while self.peek().isascii() and self.peek().isdigit():
+            self.i += 1
+        number = int(self.p[start:self.i])
+        if number < 10 or first in "89" or number <= self.groups:
+            return self.reference(number, self.i - 1)
+        self.i = start
+        return ("char", self.literal(self.octal(3)))
+
+    def g_reference(self) -> _Node:
+        r"""``\g{N}``, ``\g{-N}``, ``\gN``, ``\g-N``, ``\g{name}`` (``\g<..>`` calls a group)."""
+        braced = self.peek() == "{"
+        brace = self.i
+        if self.peek() in ("<", "'"):
+            raise self.fail(_NOT_SUPPORTED, self.i - 2)
+        if braced:
+            end = self.p.find("}", self.i)
+            text = self.p[self.i + 1:end] if end > 0 else ""
+            if not text:
+                raise self.fail("\\g is not followed by a braced, angle-bracketed, or quoted "
+                                "name or number, or by a plain number")
+            self.i = end + 1
+        else:
+            j = self.i + (self.peek() in ("-", "+"))
+            while j < len(self.p) and self.p[j].isascii() and self.p[j].isdigit():
+                j += 1
+            text = self.p[self.i:j]
+            if not text.lstrip("+-"):
+                raise self.fail("\\g is not followed by a braced, angle-bracketed, or quoted "
+                                "name or number, or by a plain number")
+            self.i = j
+        if text.startswith("+"):
+            raise self.fail(_NOT_SUPPORTED, self.i)
+        if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+            number = self.groups - int(text[1:]) + 1
+            if number <= 0:
+                raise self.fail("reference to non-existent subpattern", brace if braced else None)
+            return self.reference(number, self.i - 1)
+        if text.isascii() and text.isdigit():
+            return self.reference(int(text), self.i - 1)
+        return self.reference(text, brace + 1)
+
+    def octal(self, most: int) -> str:
+        """Up to *most* octal digits from the current position, as a character."""
+        digits = ""
+        while len(digits) < most and self.peek() and self.peek() in _OCTAL:
+            digits += self.peek()
+            self.i += 1
+        return chr(int(digits or "0", 8))
 
     def char_escape(self, c: str) -> str:
         """The character a one-character escape (or ``\\x``...) stands for."""
         if c in _CHAR_ESCAPES:
             return _CHAR_ESCAPES[c]
-        if c == "x":
+        if c in ("x", "o"):
+            base = 16 if c == "x" else 8
+            valid = _HEX if c == "x" else _OCTAL
             if self.peek() == "{":
                 end = self.p.find("}", self.i)
                 digits = self.p[self.i + 1:end] if end > 0 else ""
-                if not digits or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                if c == "o" and not digits:
+                    raise self.fail("digits missing in \\x{} or \\o{} or \\N{U+}", self.i + 1)
+                if not digits or any(d not in valid for d in digits):
+                    if c == "o":
+                        raise self.fail("non-octal character in \\o{} (closing brace missing?)",
+                                        self.i + 1)
                     raise self.fail("missing terminating } or invalid hexadecimal")
                 self.i = end + 1
+            elif c == "o":
+                raise self.fail("missing opening brace after \\o", self.i - 1)
             else:
                 digits = ""
-                while len(digits) < 2 and self.peek() and self.peek() in "0123456789abcdefABCDEF":
+                while len(digits) < 2 and self.peek() and self.peek() in valid:
                     digits += self.peek()
                     self.i += 1
-            value = int(digits or "0", 16)
+            value = int(digits or "0", base)
             if value > 0x10FFFF:
                 raise self.fail("character code point value in \\x{} or \\o{} is too large")
             return chr(value)
         if c == "0":
-            return "\0"
-        if c.isdigit() or c in "gkKRXCNpPuUlLcoG":
+            return self.octal(2)
+        if c == "c":
+            if self.i >= len(self.p):
+                raise self.fail("\\c at end of pattern")
+            control = self.p[self.i]
+            if not control.isascii():
+                raise self.fail("\\c must be followed by an ASCII character")
+            self.i += 1
+            return chr(ord(control.upper()) ^ 0x40)
+        if c in "uUlL":
+            raise self.fail("unrecognized character following \\")
+        if c.isdigit() or c in "gkKRXCNpPG":
             raise self.fail(
-                "back references and other escapes that are not regular are not supported",
-                self.i - 1,
+                "escapes that match Unicode properties, graphemes or single bytes are not "
+                "supported", self.i - 1,
             )
         if c.isascii() and c.isalnum():
             raise self.fail("unrecognized character following \\", self.i - 1)
@@ -363,7 +632,18 @@ class _Parser:
             return icase and (listed(ch.lower()) or listed(ch.upper()))
 
         icase = self.flags.icase
-        return (lambda ch: not test(ch)) if negate else test
+        answers: dict[str, bool] = {}
+
+        def remembered(ch: str) -> bool:
+            # a class is tested once per character it meets, not once per state and position
+            found = answers.get(ch)
+            if found is None:
+                found = test(ch) != negate
+                if len(answers) < 256:
+                    answers[ch] = found
+            return found
+
+        return remembered
 
     def member(self) -> str | Callable[[str], bool]:
         """One member of a character class: a character, or a test for a class of them."""
@@ -392,6 +672,15 @@ class _Parser:
             return (lambda ch: not test(ch)) if negated else test
         if e == "b":
             return "\b"
+        if e in _OCTAL:  # no back-references in a class: octal
+            self.i -= 1
+            return self.octal(3)
+        if e == "N":
+            raise self.fail("\\N is not supported in a class")
+        if e in "RXkBK":
+            raise self.fail("invalid escape sequence in character class", self.i - 1)
+        if e == "g":
+            return "g"
         return self.char_escape(e)
 
 
@@ -425,6 +714,10 @@ class _Builder:
             return self.new(_CHAR, node[1], nxt)
         if tag == "assert":
             return self.new(_ASSERT, node[1], nxt)
+        if tag == "group":
+            sub = node[2]
+            assert isinstance(sub, tuple)
+            return self.emit(sub, nxt)
         if tag == "cat":
             items = node[1]
             assert isinstance(items, list)
@@ -439,21 +732,20 @@ class _Builder:
             for other in reversed(entries[:-1]):
                 entry = self.new(_SPLIT, None, other, entry)
             return entry
-        _, sub, lo, hi = node
+        # ("rep", ...): lazy or greedy gives the same yes/no answer without backtracking
+        _, sub, lo, hi, _lazy = node
         assert isinstance(sub, tuple)
         assert isinstance(lo, int)
         if hi is None:  # sub{lo,}: lo copies, then a loop
             loop = self.new(_SPLIT, None, -1, nxt)
             self.out1[loop] = self.emit(sub, loop)
             entry = loop
-            count = lo
         else:
             assert isinstance(hi, int)
             entry = nxt
             for _ in range(hi - lo):  # optional copies
                 entry = self.new(_SPLIT, None, self.emit(sub, entry), nxt)
-            count = lo
-        for _ in range(count):
+        for _ in range(lo):
             entry = self.emit(sub, entry)
         return entry
 
@@ -465,11 +757,11 @@ def _assert_holds(kind: object, text: str, i: int) -> bool:
     if kind == "\\z":
         return i == n
     if kind in ("$", "\\Z"):  # the end, or just before a final newline
-        return i == n or (i == n - 1 and text[i] == "\n")
-    if kind == "^m":
-        return i == 0 or text[i - 1] == "\n"
+        return i == n or (i == n - 1 and text[i] in _NEWLINES) or text[i:] == "\r\n"
+    if kind == "^m":  # (not after a newline that ends the subject)
+        return i == 0 or (i < n and text[i - 1] in _NEWLINES)
     if kind == "$m":
-        return i == n or text[i] == "\n"
+        return i == n or text[i] in _NEWLINES
     word_before = i > 0 and _WORD(text[i - 1])
     word_after = i < n and _WORD(text[i])
     if kind == "\\b":
@@ -477,25 +769,41 @@ def _assert_holds(kind: object, text: str, i: int) -> bool:
     return word_before == word_after  # "\\B"
 
 
-@dataclass(frozen=True, eq=False)
 class Pattern:
     """A compiled pattern; :meth:`search` answers as ``g_regex_match``."""
 
-    source: str
-    _kind: list[int]
-    _arg: list[object]
-    _out1: list[int]
-    _out2: list[int]
-    _start: int
+    __slots__ = ("source",)
 
-    def _close(self, states: set[int], state: int, text: str, i: int) -> None:
-        """Add *state* and what it reaches without reading a character."""
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in *text*."""
+        raise NotImplementedError
+
+
+class _NFAPattern(Pattern):
+    """A regular pattern, run as a set of NFA states (linear in the subject)."""
+
+    __slots__ = ("_arg", "_kind", "_out1", "_out2", "_start")
+
+    def __init__(self, source: str, builder: _Builder, start: int) -> None:
+        super().__init__(source)
+        self._kind = builder.kind
+        self._arg = builder.arg
+        self._out1 = builder.out1
+        self._out2 = builder.out2
+        self._start = start
+
+    def _close(self, states: set[int], state: int, text: str, i: int, steps: int) -> int:
+        """Add *state* and what it reaches without reading a character; the steps left."""
         kind, arg, out1, out2 = self._kind, self._arg, self._out1, self._out2
         stack = [state]
         while stack:
             s = stack.pop()
             if s in states:
                 continue
+            steps -= 1
             states.add(s)
             k = kind[s]
             if k == _SPLIT:
@@ -503,24 +811,280 @@ class Pattern:
                 stack.append(out1[s])
             elif k == _ASSERT and _assert_holds(arg[s], text, i):
                 stack.append(out1[s])
+        return steps
 
     def search(self, text: str) -> bool:
-        """Whether the pattern matches anywhere in *text*."""
+        """Whether the pattern matches anywhere in *text* (no match if that takes more than
+        :data:`MAX_NFA_STEPS`)."""
         kind, arg, out1 = self._kind, self._arg, self._out1
         current: set[int] = set()
+        steps = MAX_NFA_STEPS
         for i in range(len(text) + 1):
-            self._close(current, self._start, text, i)  # a match may start here too
+            steps = self._close(current, self._start, text, i, steps)  # a match may start here
             if any(kind[s] == _MATCH for s in current):
                 return True
-            if i == len(text):
+            if i == len(text) or steps < 0:
                 return False
             c = text[i]
             following: set[int] = set()
             for s in current:
+                steps -= 1
                 if kind[s] == _CHAR and arg[s](c):  # type: ignore[operator]
-                    self._close(following, out1[s], text, i + 1)
+                    steps = self._close(following, out1[s], text, i + 1, steps)
+                    if steps < 0:
+                        return False
             current = following
         return False
+
+
+# ------------------------------------------------------------------------------ backtracking
+# Instructions are lists [op, a, b, ...]:
+#   CHAR pred | ASSERT kind | SPLIT first second | JMP target | SAVE slot |
+#   REF group icase | LOOK [(entry, length)] behind negated next | ATOMIC entry next |
+#   CHECK slot exit (leave a loop whose last turn matched nothing, as PCRE does) | END
+# A lookaround or atomic group is a sub-program ending with END, run to its first success.
+
+_B_CHAR, _B_ASSERT, _B_SPLIT, _B_JMP, _B_SAVE, _B_REF, _B_LOOK, _B_ATOMIC, _B_CHECK, _B_END = (
+    range(10)
+)
+
+
+class _OutOfSteps(Exception):
+    pass
+
+
+#: what running a sub-program costs beyond its own steps
+_SUB_RUN_COST: Final = 4
+
+
+class _Program:
+    """Emits the backtracking program for a tree, in order."""
+
+    def __init__(self, parser: _Parser) -> None:
+        self.ops: list[list[object]] = []
+        self.parser = parser
+        self.slots = 2 * (parser.groups + 1)
+
+    def add(self, *op: object) -> int:
+        if len(self.ops) >= MAX_STATES:
+            raise _Fail(0, "regular expression is too large")
+        self.ops.append(list(op))
+        return len(self.ops) - 1
+
+    def emit(self, node: _Node) -> None:
+        tag = node[0]
+        ops = self.ops
+        if tag == "char":
+            self.add(_B_CHAR, node[1])
+        elif tag == "assert":
+            self.add(_B_ASSERT, node[1])
+        elif tag == "cat":
+            items = node[1]
+            assert isinstance(items, list)
+            for item in items:
+                self.emit(item)
+        elif tag == "alt":
+            branches = node[1]
+            assert isinstance(branches, list)
+            jumps = []
+            for branch in branches[:-1]:
+                split = self.add(_B_SPLIT, len(ops) + 1, -1)
+                self.emit(branch)
+                jumps.append(self.add(_B_JMP, -1))
+                ops[split][2] = len(ops)
+            self.emit(branches[-1])
+            for jump in jumps:
+                ops[jump][1] = len(ops)
+        elif tag == "group":
+            _, number, sub = node
+            assert isinstance(number, int)
+            assert isinstance(sub, tuple)
+            self.add(_B_SAVE, 2 * number)
+            self.emit(sub)
+            self.add(_B_SAVE, 2 * number + 1)
+        elif tag == "backref":
+            key = node[1]
+            number = self.parser.names[key] if isinstance(key, str) else key
+            self.add(_B_REF, number, node[2])
+        elif tag == "atomic":
+            sub = node[1]
+            assert isinstance(sub, tuple)
+            op = self.add(_B_ATOMIC, len(ops) + 1, -1)
+            self.emit(sub)
+            self.add(_B_END)
+            ops[op][2] = len(ops)
+        elif tag == "look":
+            _, behind, negated, sub = node
+            assert isinstance(sub, tuple)
+            branches = sub[1] if behind and sub[0] == "alt" else [sub]
+            assert isinstance(branches, list)
+            op = self.add(_B_LOOK, [], behind, negated, -1)
+            entries = []
+            for branch in branches:
+                entry = len(ops)
+                self.emit(branch)
+                self.add(_B_END)
+                entries.append((entry, self.parser.length(branch, set()) if behind else 0))
+            ops[op][1] = entries
+            ops[op][4] = len(ops)
+        else:
+            self.repeat(node)
+
+    def repeat(self, node: _Node) -> None:
+        _, sub, lo, hi, lazy = node
+        assert isinstance(sub, tuple)
+        assert isinstance(lo, int)
+        ops = self.ops
+        for _ in range(lo):
+            self.emit(sub)
+        if hi is None:
+            slot = self.slots
+            self.slots += 1
+            loop = self.add(_B_SPLIT, -1, -1)
+            body = self.add(_B_SAVE, slot)
+            self.emit(sub)
+            check = self.add(_B_CHECK, slot, -1)
+            self.add(_B_JMP, loop)
+            ops[loop][1:3] = [len(ops), body] if lazy else [body, len(ops)]
+            ops[check][2] = len(ops)
+            return
+        assert isinstance(hi, int)
+        splits = []
+        for _ in range(hi - lo):
+            splits.append(self.add(_B_SPLIT, -1, -1))
+            self.emit(sub)
+        for split in splits:
+            ops[split][1:3] = [len(ops), split + 1] if lazy else [split + 1, len(ops)]
+
+
+class _BacktrackPattern(Pattern):
+    """A pattern that needs backtracking, run with a step budget (:data:`MAX_STEPS`)."""
+
+    __slots__ = ("_ops", "_slots", "_start")
+
+    def __init__(self, source: str, program: _Program, start: int) -> None:
+        super().__init__(source)
+        self._ops = [tuple(op) for op in program.ops]
+        self._slots = program.slots
+        self._start = start
+
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in *text* before the step budget runs out
+        (no match when it does, as g_regex_match answers at PCRE2's match limit)."""
+        run = _Run(self._ops, text, self._slots)
+        try:
+            return any(run.run(self._start, i) is not None for i in range(len(text) + 1))
+        except _OutOfSteps:
+            return False
+
+
+class _Run:
+    """One search: the subject, the capture slots, the undo trail and the steps left."""
+
+    def __init__(self, ops: list[tuple[Any, ...]], text: str, slots: int) -> None:
+        self.ops = ops
+        self.text = text
+        self.slots = [-1] * slots
+        self.trail: list[tuple[int, int]] = []
+        self.steps = MAX_STEPS
+
+    def undo(self, mark: int) -> None:
+        trail, slots = self.trail, self.slots
+        self.steps -= len(trail) - mark
+        while len(trail) > mark:
+            slot, old = trail.pop()
+            slots[slot] = old
+
+    def run(self, pc: int, i: int) -> int | None:
+        """Run from instruction *pc* at position *i* to the first END: where it ended, or
+        None (with every capture it set undone)."""
+        ops, text, slots, trail = self.ops, self.text, self.slots, self.trail
+        n = len(text)
+        base = len(trail)
+        stack: list[tuple[int, int, int]] = []
+        steps = self.steps
+        while True:
+            steps -= 1
+            if steps < 0:
+                raise _OutOfSteps
+            op = ops[pc]
+            code = op[0]
+            ok = True
+            if code == _B_CHAR:
+                if i < n and op[1](text[i]):
+                    i += 1
+                    pc += 1
+                else:
+                    ok = False
+            elif code == _B_SPLIT:
+                stack.append((op[2], i, len(trail)))
+                pc = op[1]
+            elif code == _B_JMP:
+                pc = op[1]
+            elif code == _B_SAVE:
+                slot = op[1]
+                assert isinstance(slot, int)
+                trail.append((slot, slots[slot]))
+                slots[slot] = i
+                pc += 1
+            elif code == _B_CHECK:
+                pc = op[2] if slots[op[1]] == i else pc + 1
+            elif code == _B_ASSERT:
+                ok = _assert_holds(op[1], text, i)
+                pc += 1
+            elif code == _B_END:
+                self.steps = steps
+                return i
+            elif code == _B_REF:
+                group = op[1]
+                assert isinstance(group, int)
+                start, end = slots[2 * group], slots[2 * group + 1]
+                size = end - start
+                steps -= max(size, 0)
+                if start < 0 or end < 0 or i + size > n:
+                    ok = False
+                elif op[2]:
+                    ok = text[start:end].lower() == text[i:i + size].lower()
+                else:
+                    ok = text[start:end] == text[i:i + size]
+                i += size
+                pc += 1
+            else:  # a sub-program: LOOK or ATOMIC (charged for setting one up)
+                self.steps = steps - _SUB_RUN_COST
+                if code == _B_ATOMIC:
+                    after = self.run(op[1], i)
+                    ok = after is not None
+                    if after is not None:
+                        i = after
+                    pc = op[2]
+                else:
+                    ok = self.look(op, i)
+                    pc = op[4]
+                steps = self.steps
+            if ok:
+                continue
+            self.steps = steps
+            if not stack:
+                self.undo(base)
+                return None
+            pc, i, mark = stack.pop()
+            self.undo(mark)
+            steps = self.steps
+
+    def look(self, op: tuple[Any, ...], i: int) -> bool:
+        _, entries, behind, negated, _next = op
+        assert isinstance(entries, list)
+        mark = len(self.trail)
+        found = False
+        for entry, length in entries:
+            if behind and length > i:
+                continue
+            if self.run(entry, i - length if behind else i) is not None:
+                found = True
+                break
+        if negated:  # captures set inside a negative assertion do not survive it
+            self.undo(mark)
+        return found != bool(negated)
 
 
 def _depth(tree: _Node) -> int:
@@ -530,12 +1094,18 @@ def _depth(tree: _Node) -> int:
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
+        children: list[object] = []
         if node[0] in ("cat", "alt"):
-            children = node[1]
-            assert isinstance(children, list)
-            stack.extend((child, depth + 1) for child in children)
-        elif node[0] == "rep":
-            child = node[1]
+            found = node[1]
+            assert isinstance(found, list)
+            children = found
+        elif node[0] in ("rep", "atomic"):
+            children = [node[1]]
+        elif node[0] == "group":
+            children = [node[2]]
+        elif node[0] == "look":
+            children = [node[3]]
+        for child in children:
             assert isinstance(child, tuple)
             stack.append((child, depth + 1))
     return deepest
@@ -544,15 +1114,21 @@ def _depth(tree: _Node) -> int:
 def compile(pattern: str, *, icase: bool = False) -> Pattern:
     """Compile *pattern* (with ``G_REGEX_CASELESS`` when *icase*).
 
-    :raises RegexError: when it does not compile, or is not regular or too big to match in
-        bounded time; the message reads as GLib's.
+    :raises RegexError: when it does not compile, or uses what testvirtd does not run, or is
+        too big to match in bounded time; the message reads as GLib's.
     """
     try:
         if len(pattern) > MAX_PATTERN:
             raise _Fail(MAX_PATTERN, "regular expression is too large")
-        tree = _Parser(pattern, icase).parse()
-        if _depth(tree) > _MAX_TREE_DEPTH:  # the NFA is built recursively
+        parser = _Parser(pattern, icase)
+        tree = parser.parse()
+        if _depth(tree) > _MAX_TREE_DEPTH:  # the matchers are built recursively
             raise _Fail(len(pattern), "regular expression is too large")
+        if parser.irregular:
+            program = _Program(parser)
+            program.emit(tree)
+            program.add(_B_END)
+            return _BacktrackPattern(pattern, program, 0)
         builder = _Builder()
         final = builder.new(_MATCH)
         start = builder.emit(tree, final)
@@ -561,4 +1137,4 @@ def compile(pattern: str, *, icase: bool = False) -> Pattern:
             f"Error while compiling regular expression \u2018{pattern}\u2019 at char "
             f"{exc.offset}: {exc.reason}"
         ) from None
-    return Pattern(pattern, builder.kind, builder.arg, builder.out1, builder.out2, start)
+    return _NFAPattern(pattern, builder, start)
