@@ -21,7 +21,7 @@ from typing import Any
 
 from netrpc.core.errors import RPCError
 
-from . import xmltree
+from . import domcanon, xmltree
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
 
 __all__ = (
@@ -583,6 +583,8 @@ def format_element(elem: ET.Element, indent: int) -> str:
     pad = " " * indent
     attrs = "".join(f" {k}='{esc(v)}'" for k, v in elem.attrib.items())
     children = list(elem)
+    if not children and elem.text is domcanon.OPEN_EMPTY:
+        return f"{pad}<{elem.tag}{attrs}>\n{pad}</{elem.tag}>\n"
     text = elem.text or ""
     if not children:
         if text.strip() or (text and not text.isspace()):
@@ -655,7 +657,7 @@ _AFTER_VCPU = (
 _OS_ORDER = (
     "firmware", "loader", "nvram", "init", "initarg", "initenv", "initdir", "inituser",
     "initgroup", "kernel", "initrd", "cmdline", "shim", "dtb", "acpi", "boot", "bootmenu",
-    "smbios", "bios",
+    "bios", "smbios",
 )
 _OS_RANK = {name: i for i, name in enumerate(_OS_ORDER)}
 _AFTER_OS = ("idmap", "features", "cpu")
@@ -937,57 +939,61 @@ def format_domain_xml(
     """
     p = " " * indent
     out: list[str] = []
+    ctx = domcanon.Context(domain_type=d.type, os_type=d.os_type)
+
+    def top(tag: str) -> list[str]:
+        return [format_element(domcanon.canonical(e, tag, ctx), indent + 2)
+                for e in d.extra.get(tag, [])]
+
     head = f"<domain type='{esc(d.type)}'"
     if dom_id is not None:
         head += f" id='{dom_id}'"
     out.append(p + head + ">\n")
     out.append(f"{p}  <name>{esc(d.name)}</name>\n")
     out.append(f"{p}  <uuid>{d.uuid_str}</uuid>\n")
-    for tag in ("genid",):
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+    out.extend(top("genid"))
     if d.title is not None:
         out.append(f"{p}  <title>{esc(d.title)}</title>\n")
     if d.description is not None:
         out.append(f"{p}  <description>{esc(d.description)}</description>\n")
     if d.metadata is not None:
         out.append(f"{p}  {xmltree.dump(d.metadata, (indent + 2) // 2)}\n")
-    out.extend(format_element(e, indent + 2) for e in d.extra.get("maxMemory", []))
+    out.extend(top("maxMemory"))
     out.append(f"{p}  <memory unit='KiB'>{d.memory_kib}</memory>\n")
     out.append(f"{p}  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
     for tag in _AFTER_MEMORY:
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+        out.extend(top(tag))
     attrs = "".join(f" {k}='{esc(v)}'" for k, v in d.vcpu_attrs.items())
     if d.current_vcpus is not None:
         attrs += f" current='{d.current_vcpus}'"
     out.append(f"{p}  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
     for tag in _AFTER_VCPU:
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+        out.extend(top(tag))
     out.append(p + "  <os>\n")
     type_attrs = f" arch='{esc(d.os_arch)}'"
     if d.os_machine:
         type_attrs += f" machine='{esc(d.os_machine)}'"
     out.append(f"{p}    <type{type_attrs}>{d.os_type}</type>\n")
-    out.extend(format_element(e, indent + 4) for e in d.os_children)
+    out.extend(format_element(e, indent + 4) for e in domcanon.os_children(d.os_children, ctx))
     out.append(p + "  </os>\n")
     for tag in _AFTER_OS:
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+        out.extend(top(tag))
     if d.clock is not None:
-        out.append(format_element(d.clock, indent + 2))
+        out.append(format_element(domcanon.canonical(d.clock, "clock", ctx), indent + 2))
     else:
         out.append(p + "  <clock offset='utc'/>\n")
     out.append(f"{p}  <on_poweroff>{d.on_poweroff}</on_poweroff>\n")
     out.append(f"{p}  <on_reboot>{d.on_reboot}</on_reboot>\n")
     out.append(f"{p}  <on_crash>{d.on_crash}</on_crash>\n")
     for tag in _AFTER_LIFECYCLE:
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+        out.extend(top(tag))
     out.append(p + "  <devices>\n")
-    for dev in d.devices:
-        if not secure and dev.tag == "graphics" and "passwd" in dev.attrib:
-            dev = copy.deepcopy(dev)
-            del dev.attrib["passwd"]
+    for dev in domcanon.devices(d.devices, ctx):
+        if not secure and dev.tag == "graphics":
+            dev.attrib.pop("passwd", None)  # (a private copy)
         out.append(format_element(dev, indent + 4))
     out.append(p + "  </devices>\n")
     for tag in _AFTER_DEVICES:
-        out.extend(format_element(e, indent + 2) for e in d.extra.get(tag, []))
+        out.extend(top(tag))
     out.append(p + "</domain>\n")
     return "".join(out)

@@ -1,0 +1,715 @@
+"""How libvirt writes each element of a domain definition back: its canonical form.
+
+libvirt parses a domain document into structures and formats them again, so what a client
+reads back from ``virDomainGetXMLDesc`` is not what it sent: attributes and children come
+in the formatter's order, defaults the parser fills in appear, values are normalised (sizes
+in KiB, CPU sets as ranges, PCI addresses in hex) and what the parser does not know is gone.
+testvirtd keeps most of a definition as element trees; :func:`canonical` gives the copy of
+an element that libvirt's formatter would write.
+
+Everything is described per element kind in :data:`KINDS`, keyed by the element's path
+below ``<domain>`` (``devices/disk``, ``devices/disk/driver``, ``os/loader``...), optionally
+refined by its ``type`` attribute (``devices/graphics[spice]``).  A :class:`Kind` gives the
+attribute order, the child order, and optionally a function filling in defaults and
+normalising values.  Adding a kind is one table entry.
+"""
+
+from __future__ import annotations
+
+import copy
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "format_bitmap",
+           "os_children")
+
+
+class _OpenEmpty(str):
+    """Text marking an element libvirt writes as an open and a close tag on two lines
+    even when it has no children (``<redirdev ...>`` of a spicevmc channel)."""
+
+    __slots__ = ()
+
+
+#: the text of an element to be written open and closed on two lines (see format_element)
+OPEN_EMPTY = _OpenEmpty("")
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the defaults of an element depend on outside of it."""
+
+    #: ``<domain type=...>``
+    domain_type: str = "test"
+    #: the ``<os><type>`` (hvm, xen, exe)
+    os_type: str = "hvm"
+
+
+#: A default-filling function: mutates the element (already a private copy).
+Fill = Callable[[ET.Element, Context], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """How libvirt writes one kind of element."""
+
+    #: attribute names in the formatter's order (others follow in their own order)
+    attrs: tuple[str, ...] = ()
+    #: child element names in the formatter's order (others follow in their own order)
+    children: tuple[str, ...] = ()
+    #: defaults and value normalisation, applied before ordering
+    fill: Fill | None = None
+    #: attributes the parser does not read (dropped)
+    drop_attrs: frozenset[str] = field(default_factory=frozenset)
+    #: children the parser does not read (dropped)
+    drop_children: frozenset[str] = field(default_factory=frozenset)
+
+
+# --------------------------------------------------------------------------------------------
+# value helpers
+
+
+def format_bitmap(text: str) -> str | None:
+    """A CPU or node set (``0-3,^2,5``) as libvirt's ``virBitmapFormat`` writes it
+    (``0-1,3,5``); None if *text* is not a set."""
+    members: set[int] = set()
+    try:
+        for part in text.replace(" ", "").split(","):
+            if not part:
+                continue
+            neg = part.startswith("^")
+            part = part.lstrip("^")
+            lo, _, hi = part.partition("-")
+            values = range(int(lo), int(hi or lo) + 1)
+            if neg:
+                members.difference_update(values)
+            else:
+                members.update(values)
+    except ValueError:
+        return None
+    out: list[str] = []
+    ordered = sorted(members)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+_SCALE = {
+    "b": 1, "bytes": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024**2, "mib": 1024**2,
+    "mb": 1000**2, "g": 1024**3, "gib": 1024**3, "gb": 1000**3, "t": 1024**4, "tib": 1024**4,
+    "tb": 1000**4, "p": 1024**5, "pib": 1024**5, "pb": 1000**5, "e": 1024**6, "eib": 1024**6,
+    "eb": 1000**6,
+}
+
+
+def _kib(value: str, unit: str | None) -> int | None:
+    """A scaled size in KiB (rounded up, as libvirt's virScaleInteger / 1024)."""
+    scale = _SCALE.get((unit or "KiB").lower())
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None
+    if scale is None or number < 0:
+        return None
+    return -(-number * scale // 1024)
+
+
+def _size_text_kib(elem: ET.Element) -> None:
+    """``<x unit='M'>2</x>`` → ``<x unit='KiB'>2048</x>``."""
+    kib = _kib(elem.text or "", elem.get("unit"))
+    if kib is not None:
+        elem.text = str(kib)
+        elem.set("unit", "KiB")
+
+
+def _size_attr_kib(attr: str) -> Fill:
+    def fill(elem: ET.Element, _ctx: Context) -> None:
+        value = elem.get(attr)
+        if value is None:
+            return
+        kib = _kib(value, elem.get("unit"))
+        if kib is not None:
+            elem.set(attr, str(kib))
+            elem.set("unit", "KiB")
+    return fill
+
+
+def _bitmaps(*attrs: str) -> Fill:
+    def fill(elem: ET.Element, _ctx: Context) -> None:
+        for attr in attrs:
+            value = elem.get(attr)
+            if value is not None:
+                formatted = format_bitmap(value)
+                if formatted:
+                    elem.set(attr, formatted)
+    return fill
+
+
+def _chain(*fills: Fill) -> Fill:
+    def fill(elem: ET.Element, ctx: Context) -> None:
+        for f in fills:
+            f(elem, ctx)
+    return fill
+
+
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip(), 0)
+    except ValueError:
+        return None
+
+
+def _hex_attrs(widths: Mapping[str, int]) -> Fill:
+    """Integer attributes written in hex with a fixed number of digits."""
+    def fill(elem: ET.Element, _ctx: Context) -> None:
+        for attr, width in widths.items():
+            number = _int(elem.get(attr))
+            if number is not None:
+                elem.set(attr, f"0x{number:0{width}x}")
+    return fill
+
+
+_PCI_HEX = {"domain": 4, "bus": 2, "slot": 2, "function": 1}
+
+
+def _address(elem: ET.Element, _ctx: Context) -> None:
+    """Device addresses: PCI ones in hex, the multifunction flag as given."""
+    kind = elem.get("type")
+    if kind == "pci" or (kind is None and "slot" in elem.attrib):
+        for attr, width in _PCI_HEX.items():
+            number = _int(elem.get(attr, "0"))
+            if number is not None:
+                elem.set(attr, f"0x{number:0{width}x}")
+    elif kind in ("drive", "ccid", "usb", "virtio-serial", "spapr-vio", "virtio-mmio"):
+        for attr, value in list(elem.attrib.items()):
+            number = _int(value) if attr != "type" and attr != "port" else None
+            if number is not None:
+                elem.set(attr, str(number))
+
+
+# --------------------------------------------------------------------------------------------
+# defaults per kind
+
+
+def _set_default(elem: ET.Element, attr: str, value: str) -> None:
+    if elem.get(attr) is None:
+        elem.set(attr, value)
+
+
+def _graphics(elem: ET.Element, _ctx: Context) -> None:
+    gtype = elem.get("type")
+    if gtype == "sdl" and elem.get("fullscreen") == "no":
+        del elem.attrib["fullscreen"]
+    if gtype == "desktop" and elem.get("fullscreen") == "no":
+        del elem.attrib["fullscreen"]
+    if gtype not in ("vnc", "spice", "rdp"):
+        return
+    listens = elem.findall("listen")
+    if not listens:
+        if gtype == "vnc" and elem.get("socket"):
+            first = ET.SubElement(elem, "listen", {"type": "socket",
+                                                    "socket": elem.get("socket", "")})
+        elif elem.get("listen"):
+            first = ET.SubElement(elem, "listen", {"type": "address",
+                                                    "address": elem.get("listen", "")})
+        else:
+            first = ET.SubElement(elem, "listen", {"type": "address"})
+        listens = [first]
+    first = listens[0]
+    ltype = first.get("type")
+    if ltype == "address" and first.get("address"):
+        elem.set("listen", first.get("address", ""))
+    elif "listen" in elem.attrib:
+        del elem.attrib["listen"]
+    if ltype not in ("address", "network"):
+        for attr in ("port", "tlsPort", "autoport", "websocket"):
+            elem.attrib.pop(attr, None)
+        return
+    port = _int(elem.get("port"))
+    autoport_attr = elem.get("autoport")
+    if gtype == "vnc":
+        auto = autoport_attr == "yes" if autoport_attr is not None else port in (None, -1)
+        if auto or port == -1:
+            elem.set("port", "-1")
+            auto = True
+        elif port is not None and port > 0:
+            elem.set("port", str(port))
+        else:
+            elem.attrib.pop("port", None)
+        elem.set("autoport", "yes" if auto else "no")
+    elif gtype == "spice":
+        tls = _int(elem.get("tlsPort"))
+        auto = autoport_attr == "yes"
+        if auto:
+            port = tls = 0
+        for attr, value in (("port", port), ("tlsPort", tls)):
+            if value:
+                elem.set(attr, str(value))
+            else:
+                elem.attrib.pop(attr, None)
+        if port or tls or auto:
+            elem.set("autoport", "yes" if auto else "no")
+        else:
+            elem.attrib.pop("autoport", None)
+    else:  # rdp
+        auto = autoport_attr == "yes" or port in (None, -1)
+        elem.set("port", "0" if auto else str(port))
+        if auto:
+            elem.set("autoport", "yes")
+        else:
+            elem.attrib.pop("autoport", None)
+
+
+#: video memory defaults per model (KiB): the attributes libvirt fills in
+_VIDEO_DEFAULTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "vga": (("vram", "16384"),),
+    "cirrus": (("vram", "16384"),),
+    "vmvga": (("vram", "16384"),),
+    "bochs": (("vram", "16384"),),
+    "xen": (("vram", "4096"),),
+    "qxl": (("ram", "65536"), ("vram", "65536")),
+}
+
+
+def _video_model(elem: ET.Element, ctx: Context) -> None:
+    if elem.get("type") is None:
+        elem.set("type", "xen" if ctx.os_type == "xen" else "cirrus")
+    mtype = elem.get("type", "")
+    if mtype == "none":
+        return
+    for attr, value in _VIDEO_DEFAULTS.get(mtype, ()):
+        _set_default(elem, attr, value)
+    _set_default(elem, "heads", "1")
+    if elem.get("primary") == "no":
+        del elem.attrib["primary"]
+
+
+def _video(elem: ET.Element, ctx: Context) -> None:
+    if elem.find("model") is None:
+        ET.SubElement(elem, "model")
+
+
+def _chardev(elem: ET.Element, _ctx: Context) -> None:
+    """Serial, parallel, console and channel devices."""
+    source = elem.find("source")
+    if elem.get("type") == "unix" and source is not None and not source.get("path"):
+        elem.remove(source)  # a unix socket without a path is an automatic one
+    target = elem.find("target")
+    if target is not None:
+        target.attrib.pop("state", None)
+
+
+def _redirdev(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("type") == "tcp" and elem.find("protocol") is None:
+        ET.SubElement(elem, "protocol", {"type": "raw"})
+    if len(elem) == 0 and not (elem.text or "").strip():
+        elem.text = OPEN_EMPTY
+
+
+_DISK_BUS_BY_PREFIX = (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", "xen"),
+                       ("ubd", "uml"), ("fd", "fdc"))
+
+
+def _disk(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "type", "file")
+    _set_default(elem, "device", "disk")
+    target = elem.find("target")
+    if target is not None and target.get("bus") is None:
+        dev = target.get("dev", "")
+        for prefix, bus in _DISK_BUS_BY_PREFIX:
+            if dev.startswith(prefix):
+                target.set("bus", bus)
+                break
+    if elem.get("device") == "cdrom" and elem.find("readonly") is None:
+        ET.SubElement(elem, "readonly")
+
+
+def _disk_driver(elem: ET.Element, _ctx: Context) -> None:
+    for attr in ("cache", "io", "discard", "detect_zeroes", "copy_on_read"):
+        if elem.get(attr) == "default":
+            del elem.attrib[attr]
+
+
+def _hostdev(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("mode", "subsystem") == "subsystem" and elem.get("type") in ("usb", "scsi",
+                                                                              "scsi_host"):
+        _set_default(elem, "managed", "no")
+    if elem.get("type") == "usb":
+        source = elem.find("source")
+        for tag in ("vendor", "product"):
+            node = source.find(tag) if source is not None else None
+            number = _int(node.get("id")) if node is not None else None
+            if node is not None and number is not None:
+                node.set("id", f"0x{number:04x}")
+
+
+def _memtune(elem: ET.Element, _ctx: Context) -> None:
+    for child in elem:
+        _size_text_kib(child)
+
+
+def _filesystem(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "type", "mount")
+    if elem.get("type") == "mount":
+        _set_default(elem, "accessmode", "passthrough")
+
+
+def _tpm_backend(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("type") == "passthrough" and elem.find("device") is None:
+        ET.SubElement(elem, "device", {"path": "/dev/tpm0"})
+
+
+def _rng_backend(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("model") == "random" and not (elem.text or "").strip():
+        elem.text = "/dev/random"
+
+
+def _watchdog(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "action", "reset")
+
+
+def _loader(elem: ET.Element, _ctx: Context) -> None:
+    if (elem.text or "").strip():
+        _set_default(elem, "type", "rom")
+
+
+def _bootmenu(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("enable") == "no":
+        elem.attrib.pop("timeout", None)
+
+
+#: features libvirt writes as ``<name state='on|off'/>`` (a bare element means on)
+_STATE_FEATURES = frozenset({"hap", "pmu", "vmport", "smm", "htm", "nested-hv", "ccf-assist",
+                             "pvspinlock", "vmcoreinfo", "async-teardown"})
+#: features libvirt writes as a bare ``<name/>`` when on
+_BARE_FEATURES = frozenset({"acpi", "pae", "viridian", "privnet"})
+
+
+def _features(elem: ET.Element, _ctx: Context) -> None:
+    for child in elem:
+        if child.tag in _STATE_FEATURES:
+            _set_default(child, "state", "on")
+        elif child.tag in _BARE_FEATURES and child.get("state") == "on":
+            del child.attrib["state"]
+
+
+def _hyperv(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "mode", "custom")
+
+
+def _topology(elem: ET.Element, _ctx: Context) -> None:
+    if "dies" not in elem.attrib:
+        items = list(elem.attrib.items())
+        items.append(("dies", "1"))
+        elem.attrib.clear()
+        elem.attrib.update(items)
+
+
+def _pci_target(elem: ET.Element, _ctx: Context) -> None:
+    number = _int(elem.get("port"))
+    if number is not None:
+        elem.set("port", f"0x{number:x}")
+
+
+# --------------------------------------------------------------------------------------------
+# the table
+
+#: what every device ends with (libvirt's virDomainDeviceInfoFormat)
+_INFO = ("boot", "alias", "master", "rom", "acpi", "address")
+_CHR_CHILDREN = ("source", "protocol", "log", "target", *_INFO)
+
+KINDS: dict[str, Kind] = {
+    # ---- top level
+    "blkiotune": Kind(children=("weight", "device")),
+    "blkiotune/device": Kind(children=("path", "weight", "read_iops_sec", "write_iops_sec",
+                                       "read_bytes_sec", "write_bytes_sec")),
+    "memtune": Kind(children=("hard_limit", "soft_limit", "min_guarantee", "swap_hard_limit"),
+                    fill=_memtune),
+    "memoryBacking": Kind(children=("hugepages", "nosharepages", "locked", "source", "access",
+                                    "allocation", "discard")),
+    "memoryBacking/hugepages/page": Kind(attrs=("size", "unit", "nodeset"),
+                                         fill=_chain(_size_attr_kib("size"),
+                                                     _bitmaps("nodeset"))),
+    "cputune": Kind(children=(
+        "shares", "period", "quota", "global_period", "global_quota", "emulator_period",
+        "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
+        "iothreadpin", "emulatorsched", "vcpusched", "iothreadsched", "cachetune",
+        "memorytune")),
+    "cputune/vcpupin": Kind(attrs=("vcpu", "cpuset"), fill=_bitmaps("cpuset")),
+    "cputune/emulatorpin": Kind(attrs=("cpuset",), fill=_bitmaps("cpuset")),
+    "cputune/iothreadpin": Kind(attrs=("iothread", "cpuset"), fill=_bitmaps("cpuset")),
+    "cputune/cachetune": Kind(attrs=("vcpus", "id"), children=("cache", "monitor"),
+                              fill=_bitmaps("vcpus")),
+    "cputune/cachetune/monitor": Kind(attrs=("level", "vcpus"), fill=_bitmaps("vcpus")),
+    "cputune/memorytune": Kind(attrs=("vcpus", "id"), children=("node", "monitor"),
+                               fill=_bitmaps("vcpus")),
+    "numatune": Kind(children=("memory", "memnode")),
+    "numatune/memory": Kind(attrs=("mode", "placement", "nodeset"), fill=_bitmaps("nodeset")),
+    "numatune/memnode": Kind(attrs=("cellid", "mode", "nodeset"), fill=_bitmaps("nodeset")),
+    "os/loader": Kind(attrs=("readonly", "secure", "type", "format"), fill=_loader),
+    "os/bootmenu": Kind(attrs=("enable", "timeout"), fill=_bootmenu),
+    "os/bios": Kind(attrs=("useserial", "rebootTimeout")),
+    "features": Kind(children=(
+        "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "xen",
+        "pvspinlock", "capabilities", "pmu", "vmport", "gic", "smm", "ioapic", "hpt",
+        "htm", "nested-hv", "msrs", "ccf-assist", "cfpc", "sbbc", "ibs", "tcg", "async-teardown",
+        "vmcoreinfo"), fill=_features),
+    "features/hyperv": Kind(attrs=("mode",), fill=_hyperv, children=(
+        "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+        "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic")),
+    "cpu": Kind(attrs=("mode", "match", "check", "migratable"),
+                children=("model", "vendor", "topology", "cache", "maxphysaddr", "feature",
+                          "numa")),
+    "cpu/topology": Kind(attrs=("sockets", "dies", "cores", "threads"), fill=_topology),
+    "cpu/feature": Kind(attrs=("policy", "name")),
+    "cpu/numa/cell": Kind(attrs=("id", "cpus", "memory", "unit", "memAccess", "discard"),
+                          children=("distances", "cache"),
+                          fill=_chain(_size_attr_kib("memory"), _bitmaps("cpus"))),
+    "clock": Kind(attrs=("offset", "adjustment", "basis", "timezone"), children=("timer",)),
+    "clock/timer": Kind(attrs=("name", "present", "tickpolicy", "track", "frequency", "mode"),
+                        children=("catchup",)),
+    "pm": Kind(children=("suspend-to-mem", "suspend-to-disk")),
+    # ---- devices
+    "devices/disk": Kind(
+        attrs=("type", "device", "model", "snapshot", "rawio", "sgio"),
+        children=("driver", "auth", "source", "backingStore", "geometry", "blockio", "mirror",
+                  "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn",
+                  "vendor", "product", "encryption", *_INFO),
+        fill=_disk),
+    "devices/disk/driver": Kind(
+        attrs=("name", "type", "cache", "error_policy", "rerror_policy", "io", "ioeventfd",
+               "event_idx", "copy_on_read", "discard", "iothread", "detect_zeroes", "queues",
+               "queue_size", "iommu", "ats", "packed", "page_per_vq", "metadata_cache"),
+        fill=_disk_driver),
+    "devices/disk/source": Kind(
+        attrs=("file", "dev", "dir", "pool", "volume", "mode", "protocol", "name", "type",
+               "managed", "namespace", "tls", "query", "index", "startupPolicy"),
+        children=("host", "auth", "encryption", "reservations", "seclabel", "slices",
+                  "address", "initiator", "cookies", "readahead", "timeout")),
+    "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
+    "devices/disk/iotune": Kind(children=(
+        "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
+        "read_iops_sec", "write_iops_sec", "total_bytes_sec_max", "read_bytes_sec_max",
+        "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max",
+        "write_iops_sec_max", "size_iops_sec", "group_name", "total_bytes_sec_max_length",
+        "read_bytes_sec_max_length", "write_bytes_sec_max_length",
+        "total_iops_sec_max_length", "read_iops_sec_max_length",
+        "write_iops_sec_max_length")),
+    "devices/controller": Kind(
+        attrs=("type", "index", "model", "ports", "vectors", "maxGrantFrames",
+               "maxEventChannels"),
+        children=("model", "driver", "target", *_INFO)),
+    "devices/controller/target": Kind(
+        attrs=("chassisNr", "chassis", "port", "busNr", "hotplug", "index", "memReserve"),
+    ),
+    "devices/controller[pci]/target": Kind(
+        attrs=("chassisNr", "chassis", "port", "busNr", "hotplug", "index", "memReserve"),
+        fill=_pci_target),
+    "devices/controller/driver": Kind(
+        attrs=("queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iothread", "iommu",
+               "ats", "packed", "page_per_vq")),
+    "devices/filesystem": Kind(
+        attrs=("type", "accessmode", "model", "multidevs", "fmode", "dmode"),
+        children=("driver", "binary", "idmap", "source", "target", "readonly",
+                  "space_hard_limit", "space_soft_limit", *_INFO),
+        fill=_filesystem),
+    "devices/filesystem/driver": Kind(attrs=("type", "format", "queue", "wrpolicy", "iommu",
+                                             "ats", "packed", "page_per_vq")),
+    "devices/interface": Kind(
+        attrs=("type", "trustGuestRxFilters"),
+        children=("mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route",
+                  "script", "downscript", "backenddomain", "target", "guest", "model",
+                  "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
+                  "coalesce", "portForward", *_INFO)),
+    "devices/interface/source": Kind(attrs=("network", "portgroup", "portid", "bridge", "dev",
+                                            "mode", "type", "path", "address", "port")),
+    "devices/interface/driver": Kind(attrs=(
+        "name", "txmode", "ioeventfd", "event_idx", "queues", "rx_queue_size",
+        "tx_queue_size", "iommu", "ats", "packed", "page_per_vq", "rss", "rss_hash_report")),
+    "devices/smartcard": Kind(attrs=("mode", "type"),
+                              children=("certificate", "database", "source", "protocol",
+                                        *_INFO)),
+    "devices/serial": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
+    "devices/parallel": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
+    "devices/console": Kind(attrs=("type", "tty"), children=_CHR_CHILDREN, fill=_chardev),
+    "devices/channel": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
+    "devices/channel/target": Kind(attrs=("type", "name", "address", "port")),
+    "devices/input": Kind(attrs=("type", "bus", "model"),
+                          children=("driver", "source", *_INFO)),
+    "devices/tpm": Kind(attrs=("model",), children=("backend", *_INFO)),
+    "devices/tpm/backend": Kind(attrs=("type", "version", "persistent_state"),
+                                children=("device", "encryption", "active_pcr_banks",
+                                          "source"),
+                                fill=_tpm_backend),
+    "devices/graphics": Kind(
+        attrs=("type", "socket", "port", "tlsPort", "autoport", "websocket",
+               "websocketGenerated", "display", "xauth", "fullscreen", "replaceUser",
+               "multiUser", "listen", "keymap", "defaultMode", "sharePolicy", "powerControl",
+               "passwd", "passwdValidTo", "connected", "p2p", "address"),
+        children=("listen", "channel", "image", "jpeg", "zlib", "playback", "streaming",
+                  "mouse", "clipboard", "filetransfer", "gl", "audio"),
+        fill=_graphics),
+    "devices/graphics/listen": Kind(attrs=("type", "address", "network", "socket")),
+    "devices/sound": Kind(attrs=("model", "multichannel", "streams"),
+                          children=("codec", "audio", *_INFO)),
+    "devices/video": Kind(children=("driver", "model", *_INFO), fill=_video),
+    "devices/video/model": Kind(
+        attrs=("type", "ram", "vram", "vram64", "vgamem", "heads", "primary", "blob"),
+        children=("acceleration", "resolution"), fill=_video_model),
+    "devices/hostdev": Kind(
+        attrs=("mode", "type", "managed", "sgio", "rawio", "model", "display", "ramfb"),
+        children=("driver", "source", "ip", "route", "readonly", "shareable", *_INFO),
+        fill=_hostdev),
+    "devices/hostdev/source": Kind(
+        attrs=("startupPolicy", "guestReset", "protocol", "name", "writeFiltering"),
+        children=("vendor", "product", "adapter", "address", "host", "auth", "initiator",
+                  "interface", "block", "char")),
+    "devices/redirdev": Kind(attrs=("bus", "type"),
+                             children=("source", "protocol", "log", *_INFO), fill=_redirdev),
+    "devices/watchdog": Kind(attrs=("model", "action"), children=_INFO, fill=_watchdog),
+    "devices/memballoon": Kind(attrs=("model", "autodeflate", "freePageReporting"),
+                               children=("stats", *_INFO, "driver")),
+    "devices/rng": Kind(attrs=("model",), children=("rate", "backend", *_INFO, "driver")),
+    "devices/rng/rate": Kind(attrs=("bytes", "period")),
+    "devices/rng/backend": Kind(attrs=("model", "type"), children=("source", "protocol"),
+                                fill=_rng_backend),
+    "devices/panic": Kind(attrs=("model",), children=_INFO),
+    "devices/iommu": Kind(attrs=("model",), children=("driver", *_INFO)),
+    "devices/vsock": Kind(attrs=("model",), children=("cid", *_INFO, "driver")),
+    "devices/vsock/cid": Kind(attrs=("auto", "address")),
+    "devices/audio": Kind(attrs=("id", "type", "timerPeriod")),
+}
+
+_SOURCE_HOST = Kind(attrs=("name", "port", "transport", "socket"))
+KINDS.update({
+    "devices/disk/source/host": _SOURCE_HOST,
+    "devices/hostdev/source/host": _SOURCE_HOST,
+})
+
+#: device kinds whose ``<address>`` child is a device address
+_HAS_ADDRESS = frozenset({
+    "disk", "controller", "filesystem", "interface", "smartcard", "serial", "parallel",
+    "console", "channel", "input", "tpm", "sound", "video", "hostdev", "redirdev",
+    "watchdog", "memballoon", "rng", "panic", "iommu", "vsock", "shmem", "memory", "hub",
+    "crypto",
+})
+#: attribute order of device addresses per address type
+_ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
+    "pci": ("type", "domain", "bus", "slot", "function", "multifunction"),
+    "drive": ("type", "controller", "bus", "target", "unit"),
+    "virtio-serial": ("type", "controller", "bus", "port"),
+    "ccid": ("type", "controller", "slot"),
+    "usb": ("type", "bus", "port"),
+    "spapr-vio": ("type", "reg"),
+    "ccw": ("type", "cssid", "ssid", "devno"),
+    "isa": ("type", "iobase", "irq"),
+    "dimm": ("type", "slot", "base"),
+    "unassigned": ("type",),
+}
+for _tag in _HAS_ADDRESS:
+    KINDS.setdefault(f"devices/{_tag}/address", Kind(fill=_address))
+    for _atype, _order_of in _ADDRESS_ATTRS.items():
+        KINDS[f"devices/{_tag}/address[{_atype}]"] = Kind(attrs=_order_of, fill=_address)
+KINDS["devices/hostdev/source/address"] = Kind(attrs=("domain", "bus", "slot", "function",
+                                                     "uuid", "target", "unit", "device"),
+                                              fill=_address)
+
+
+def _kind(path: str, elem: ET.Element, parent_type: str | None) -> Kind | None:
+    etype = elem.get("type")
+    if etype is not None:
+        found = KINDS.get(f"{path}[{etype}]")
+        if found is not None:
+            return found
+    if parent_type is not None and "/" in path:
+        head, _, tail = path.rpartition("/")
+        found = KINDS.get(f"{head}[{parent_type}]/{tail}")
+        if found is not None:
+            return found
+    return KINDS.get(path)
+
+
+def _order(names: list[str], wanted: tuple[str, ...]) -> list[str]:
+    rank = {name: i for i, name in enumerate(wanted)}
+    last = len(rank)
+    return sorted(names, key=lambda n: rank.get(n, last))
+
+
+def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -> None:
+    kind = _kind(path, elem, parent_type)
+    if kind is not None and kind.fill is not None:
+        kind.fill(elem, ctx)
+    own_type = elem.get("type")
+    for child in list(elem):
+        _apply(child, f"{path}/{child.tag}", ctx, own_type)
+    if kind is None:
+        return
+    if kind.drop_children:
+        for child in [c for c in elem if c.tag in kind.drop_children]:
+            elem.remove(child)
+    if kind.attrs or kind.drop_attrs:
+        items = [(k, v) for k, v in elem.attrib.items() if k not in kind.drop_attrs]
+        rank = {name: i for i, name in enumerate(kind.attrs)}
+        items.sort(key=lambda kv: rank.get(kv[0], len(rank)))
+        elem.attrib.clear()
+        elem.attrib.update(items)
+    if kind.children and len(elem) > 1:
+        rank = {name: i for i, name in enumerate(kind.children)}
+        children = list(elem)
+        tails = [c.tail for c in children]
+        # sorted() is stable: children of one name keep their order
+        ordered = sorted(children, key=lambda c: rank.get(c.tag, len(rank)))
+        if ordered != children:
+            for child in children:
+                elem.remove(child)
+            for child, tail in zip(ordered, tails, strict=True):
+                child.tail = tail
+                elem.append(child)
+
+
+#: <os> children libvirt reads for each OS type (others are dropped)
+_OS_CHILDREN: dict[str, frozenset[str]] = {
+    "hvm": frozenset({"firmware", "loader", "nvram", "kernel", "initrd", "cmdline", "shim",
+                      "dtb", "acpi", "boot", "bootmenu", "bios", "smbios"}),
+    "xen": frozenset({"loader", "nvram", "kernel", "initrd", "cmdline", "dtb", "smbios"}),
+    "exe": frozenset({"init", "initarg", "initenv", "initdir", "inituser", "initgroup",
+                      "smbios"}),
+}
+
+
+def os_children(children: list[ET.Element], ctx: Context) -> list[ET.Element]:
+    """The ``<os>`` children libvirt keeps for the domain's OS type, canonical."""
+    allowed = _OS_CHILDREN.get(ctx.os_type)
+    return [canonical(c, f"os/{c.tag}", ctx) for c in children
+            if allowed is None or c.tag in allowed]
+
+
+def devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
+    """The devices as libvirt writes them: each canonical, plus what depends on the others
+    (the primary video device)."""
+    out = [canonical(d, f"devices/{d.tag}", ctx) for d in devs]
+    videos = [d.find("model") for d in out if d.tag == "video"]
+    models = [m for m in videos if m is not None and m.get("type") != "none"]
+    if models and not any(m.get("primary") == "yes" for m in models):
+        models[0].set("primary", "yes")
+    return out
+
+
+def canonical(elem: ET.Element, path: str, ctx: Context | None = None) -> ET.Element:
+    """A copy of *elem* as libvirt's formatter writes it.
+
+    :param path: where the element is below ``<domain>``: ``devices/disk``, ``os/loader``,
+        ``features``... (its own tag included).
+    :param ctx: what defaults depend on outside the element (the domain's type...).
+    """
+    clone = copy.deepcopy(elem)
+    _apply(clone, path, ctx or Context(), None)
+    return clone

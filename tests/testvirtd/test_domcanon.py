@@ -1,0 +1,172 @@
+"""The canonical form of domain XML elements (daemons/testvirtd/domcanon.py).
+
+The side-by-side scenarios in tests/interop compare whole documents with libvirtd's; these
+pin single rules of the table, each as libvirtd 9.0's test driver writes it back.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from daemons.testvirtd import domcanon
+from daemons.testvirtd.domxml import format_domain_xml, format_element, parse_domain_xml
+
+
+def canon(xml: str, path: str, **ctx: str) -> str:
+    elem = domcanon.canonical(ET.fromstring(xml), path, domcanon.Context(**ctx))
+    return format_element(elem, 0)
+
+
+def devices_of(devices: str, os_type: str = "hvm") -> str:
+    defn = parse_domain_xml(
+        f"<domain type='test'><name>c</name><uuid>11111111-2222-3333-4444-555555555555</uuid>"
+        f"<memory>1024</memory><os><type>{os_type}</type></os><devices>{devices}</devices>"
+        "</domain>")
+    text = format_domain_xml(defn)
+    return text[text.index("<devices>") + len("<devices>\n"):text.index("  </devices>")]
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("0-3,^2,5", "0-1,3,5"),
+    ("1,2,3,5-7,^6", "1-3,5,7"),
+    ("7", "7"),
+    ("0-1, 4", "0-1,4"),
+    ("x", None),
+])
+def test_bitmaps(given: str, expected: str | None) -> None:
+    assert domcanon.format_bitmap(given) == expected
+
+
+def test_disk_children_and_attributes_in_formatter_order() -> None:
+    got = canon("<disk device='disk' type='file'><address type='pci' slot='4'/><boot order='1'/>"
+                "<serial>S</serial><readonly/><target bus='virtio' dev='vda'/>"
+                "<source file='/a'/><driver type='raw' name='qemu' cache='default'/></disk>",
+                "devices/disk")
+    assert got == (
+        "<disk type='file' device='disk'>\n"
+        "  <driver name='qemu' type='raw'/>\n"
+        "  <source file='/a'/>\n"
+        "  <target dev='vda' bus='virtio'/>\n"
+        "  <readonly/>\n"
+        "  <serial>S</serial>\n"
+        "  <boot order='1'/>\n"
+        "  <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/>\n"
+        "</disk>\n")
+
+
+def test_cdrom_defaults() -> None:
+    assert canon("<disk device='cdrom'><target dev='hdc'/></disk>", "devices/disk") == (
+        "<disk type='file' device='cdrom'>\n  <target dev='hdc' bus='ide'/>\n  <readonly/>\n"
+        "</disk>\n")
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("<graphics type='vnc'/>", "<graphics type='vnc' port='-1' autoport='yes'>"),
+    ("<graphics type='vnc' port='5901' autoport='yes'/>",
+     "<graphics type='vnc' port='-1' autoport='yes'>"),
+    ("<graphics type='vnc' port='5901'/>", "<graphics type='vnc' port='5901' autoport='no'>"),
+    ("<graphics type='vnc' port='0'/>", "<graphics type='vnc' autoport='no'>"),
+    ("<graphics type='spice'/>", "<graphics type='spice'>"),
+    ("<graphics type='spice' port='-1' tlsPort='-1' autoport='yes'/>",
+     "<graphics type='spice' autoport='yes'>"),
+    ("<graphics type='spice' port='-1'/>", "<graphics type='spice' port='-1' autoport='no'>"),
+    ("<graphics type='spice' tlsPort='5902'/>",
+     "<graphics type='spice' tlsPort='5902' autoport='no'>"),
+    ("<graphics type='rdp'/>", "<graphics type='rdp' port='0' autoport='yes'>"),
+    ("<graphics listen='1.2.3.4' type='vnc' autoport='yes'/>",
+     "<graphics type='vnc' port='-1' autoport='yes' listen='1.2.3.4'>"),
+])
+def test_graphics_ports(given: str, expected: str) -> None:
+    assert canon(given, "devices/graphics").splitlines()[0] == expected
+
+
+def test_graphics_listen_children_first_then_spice_options() -> None:
+    got = canon("<graphics type='spice'><gl enable='yes'/><mouse mode='client'/>"
+                "<image compression='off'/><listen type='address' address='::1'/></graphics>",
+                "devices/graphics")
+    assert got.splitlines() == [
+        "<graphics type='spice' listen='::1'>",
+        "  <listen type='address' address='::1'/>",
+        "  <image compression='off'/>",
+        "  <mouse mode='client'/>",
+        "  <gl enable='yes'/>",
+        "</graphics>",
+    ]
+
+
+def test_graphics_socket_listen_has_no_ports() -> None:
+    assert canon("<graphics type='vnc' port='5900'><listen type='socket' socket='/s'/>"
+                 "</graphics>", "devices/graphics").splitlines()[0] == "<graphics type='vnc'>"
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("qxl", "<model type='qxl' ram='65536' vram='65536' heads='1' primary='yes'/>"),
+    ("cirrus", "<model type='cirrus' vram='16384' heads='1' primary='yes'/>"),
+    ("vga", "<model type='vga' vram='16384' heads='1' primary='yes'/>"),
+    ("xen", "<model type='xen' vram='4096' heads='1' primary='yes'/>"),
+    ("virtio", "<model type='virtio' heads='1' primary='yes'/>"),
+])
+def test_video_model_defaults(model: str, expected: str) -> None:
+    assert expected in devices_of(f"<video><model type='{model}'/></video>")
+
+
+def test_only_the_first_video_is_primary() -> None:
+    text = devices_of("<video><model type='vga'/></video><video><model type='qxl'/></video>")
+    assert text.count("primary='yes'") == 1
+    assert "<model type='vga' vram='16384' heads='1' primary='yes'/>" in text
+
+
+def test_video_default_model_follows_the_os_type() -> None:
+    assert "<model type='xen' vram='4096'" in devices_of("<video/>", os_type="xen")
+
+
+def test_spicevmc_redirdev_is_written_open() -> None:
+    assert ("    <redirdev bus='usb' type='spicevmc'>\n    </redirdev>\n"
+            in devices_of("<redirdev bus='usb' type='spicevmc'/>"))
+
+
+def test_tcp_redirdev_gets_raw_protocol() -> None:
+    text = devices_of("<redirdev bus='usb' type='tcp'><boot order='2'/>"
+                      "<source mode='connect' host='h' service='1'/></redirdev>")
+    assert ("<source mode='connect' host='h' service='1'/>\n      <protocol type='raw'/>\n"
+            "      <boot order='2'/>") in text
+
+
+def test_interface_mac_before_source() -> None:
+    got = canon("<interface type='bridge'><model type='virtio'/><source bridge='br0'/>"
+                "<mac address='52:54:00:00:00:01'/></interface>", "devices/interface")
+    assert [line.strip().split()[0] for line in got.splitlines()[1:-1]] == [
+        "<mac", "<source", "<model"]
+
+
+def test_unix_channel_without_path_loses_its_source() -> None:
+    got = canon("<channel type='unix'><source mode='bind'/>"
+                "<target type='virtio' name='a' state='connected'/></channel>",
+                "devices/channel")
+    assert got == "<channel type='unix'>\n  <target type='virtio' name='a'/>\n</channel>\n"
+
+
+def test_memtune_in_kib() -> None:
+    got = canon("<memtune><swap_hard_limit unit='M'>30</swap_hard_limit>"
+                "<hard_limit>10</hard_limit></memtune>", "memtune")
+    assert got == ("<memtune>\n  <hard_limit unit='KiB'>10</hard_limit>\n"
+                   "  <swap_hard_limit unit='KiB'>30720</swap_hard_limit>\n</memtune>\n")
+
+
+def test_features_states() -> None:
+    got = canon("<features><hap/><pae state='on'/><acpi/></features>", "features")
+    assert got == "<features>\n  <acpi/>\n  <pae/>\n  <hap state='on'/>\n</features>\n"
+
+
+def test_os_children_per_os_type() -> None:
+    ctx = domcanon.Context(os_type="xen")
+    kept = domcanon.os_children([ET.fromstring("<boot dev='fd'/>"),
+                                 ET.fromstring("<loader>/l</loader>")], ctx)
+    assert [format_element(e, 0) for e in kept] == ["<loader type='rom'>/l</loader>\n"]
+
+
+def test_unknown_kinds_keep_their_order() -> None:
+    xml = "<frobnicator b='1' a='2'><z/><y/></frobnicator>"
+    assert canon(xml, "devices/frobnicator") == format_element(ET.fromstring(xml), 0)
