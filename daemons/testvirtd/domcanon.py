@@ -21,8 +21,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "format_bitmap",
-           "os_children")
+__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "disk_index",
+           "format_bitmap", "os_children", "parsed_devices")
 
 
 class _OpenEmpty(str):
@@ -224,7 +224,16 @@ def _graphics(elem: ET.Element, _ctx: Context) -> None:
             first = ET.SubElement(elem, "listen", {"type": "address"})
         listens = [first]
     first = listens[0]
+    if first.get("type") == "address" and not first.get("address"):
+        # the listen attribute and the first <listen> are one setting
+        if gtype == "vnc" and elem.get("socket"):
+            first.attrib.clear()
+            first.attrib.update({"type": "socket", "socket": elem.get("socket", "")})
+        elif elem.get("listen"):
+            first.set("address", elem.get("listen", ""))
     ltype = first.get("type")
+    if gtype == "vnc" and ltype == "socket" and first.get("socket"):
+        elem.set("socket", first.get("socket", ""))
     if ltype == "address" and first.get("address"):
         elem.set("listen", first.get("address", ""))
     elif "listen" in elem.attrib:
@@ -318,18 +327,67 @@ _DISK_BUS_BY_PREFIX = (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", 
                        ("ubd", "uml"), ("fd", "fdc"))
 
 
+def disk_index(name: str) -> int:
+    """libvirt's virDiskNameToIndex: hda → 0, hdb → 1, ..., sdaa → 26 (-1: not a disk
+    name)."""
+    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+        if name.startswith(prefix):
+            letters = name[len(prefix):]
+            break
+    else:
+        return -1
+    if not letters or not letters.isascii() or not letters.isalpha() or not letters.islower():
+        return -1
+    idx = 0
+    for ch in letters:
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    return idx - 1
+
+
 def _disk(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "type", "file")
     _set_default(elem, "device", "disk")
     target = elem.find("target")
     if target is not None and target.get("bus") is None:
         dev = target.get("dev", "")
-        for prefix, bus in _DISK_BUS_BY_PREFIX:
-            if dev.startswith(prefix):
-                target.set("bus", bus)
-                break
+        if elem.get("device") == "floppy":
+            target.set("bus", "fdc")
+        else:
+            for prefix, bus in _DISK_BUS_BY_PREFIX:
+                if dev.startswith(prefix):
+                    target.set("bus", bus)
+                    break
     if elem.get("device") == "cdrom" and elem.find("readonly") is None:
         ET.SubElement(elem, "readonly")
+
+
+def parsed_devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
+    """What libvirt's parser does to device elements as it reads them (changed in place):
+    disks take their place among the disks of their bus (ordered by target name, as
+    virDomainDiskInsert, with the bus as written), then their defaults (bus, read-only
+    CD-ROMs)."""
+    disks: list[ET.Element] = []
+    for dev in devs:
+        if dev.tag != "disk":
+            continue
+        target = dev.find("target")
+        bus = target.get("bus") if target is not None else None
+        index = disk_index(target.get("dev", "")) if target is not None else -1
+        insert_at = -1
+        for i in range(len(disks) - 1, -1, -1):
+            other = disks[i].find("target")
+            if (other.get("bus") if other is not None else None) != bus:
+                continue
+            other_index = disk_index(other.get("dev", "")) if other is not None else -1
+            if other_index > index:
+                insert_at = i
+            elif insert_at == -1:
+                insert_at = i + 1
+        disks.insert(len(disks) if insert_at == -1 else insert_at, dev)
+    for disk in disks:
+        _disk(disk, ctx)
+    ordered = iter(disks)
+    return [next(ordered) if dev.tag == "disk" else dev for dev in devs]
 
 
 def _disk_driver(elem: ET.Element, _ctx: Context) -> None:
@@ -426,6 +484,11 @@ def _pci_target(elem: ET.Element, _ctx: Context) -> None:
 _INFO = ("boot", "alias", "master", "rom", "acpi", "address")
 _CHR_CHILDREN = ("source", "protocol", "log", "target", *_INFO)
 
+_CHR_SOURCE = Kind(attrs=("mode", "path", "host", "service", "channel", "master", "slave",
+                          "append", "tls"),
+                   children=("seclabel", "reconnect"))
+_CHR_LOG = Kind(attrs=("file", "append"))
+
 KINDS: dict[str, Kind] = {
     # ---- top level
     "blkiotune": Kind(children=("weight", "device")),
@@ -465,6 +528,9 @@ KINDS: dict[str, Kind] = {
     "features/hyperv": Kind(attrs=("mode",), fill=_hyperv, children=(
         "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
         "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic")),
+    "features/hyperv/spinlocks": Kind(attrs=("state", "retries")),
+    "features/hyperv/vendor_id": Kind(attrs=("state", "value")),
+    "features/hyperv/stimer": Kind(attrs=("state",), children=("direct",)),
     "cpu": Kind(attrs=("mode", "match", "check", "migratable"),
                 children=("model", "vendor", "topology", "cache", "maxphysaddr", "feature",
                           "numa")),
@@ -494,6 +560,7 @@ KINDS: dict[str, Kind] = {
                "managed", "namespace", "tls", "query", "index", "startupPolicy"),
         children=("host", "auth", "encryption", "reservations", "seclabel", "slices",
                   "address", "initiator", "cookies", "readahead", "timeout")),
+    "devices/disk/geometry": Kind(attrs=("cyls", "heads", "secs", "trans")),
     "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
     "devices/disk/iotune": Kind(children=(
         "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
@@ -541,6 +608,17 @@ KINDS: dict[str, Kind] = {
     "devices/parallel": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
     "devices/console": Kind(attrs=("type", "tty"), children=_CHR_CHILDREN, fill=_chardev),
     "devices/channel": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
+    "devices/serial/source": _CHR_SOURCE,
+    "devices/parallel/source": _CHR_SOURCE,
+    "devices/console/source": _CHR_SOURCE,
+    "devices/channel/source": _CHR_SOURCE,
+    "devices/redirdev/source": _CHR_SOURCE,
+    "devices/smartcard/source": _CHR_SOURCE,
+    "devices/rng/backend/source": _CHR_SOURCE,
+    "devices/serial/log": _CHR_LOG,
+    "devices/parallel/log": _CHR_LOG,
+    "devices/console/log": _CHR_LOG,
+    "devices/channel/log": _CHR_LOG,
     "devices/channel/target": Kind(attrs=("type", "name", "address", "port")),
     "devices/input": Kind(attrs=("type", "bus", "model"),
                           children=("driver", "source", *_INFO)),

@@ -896,7 +896,9 @@ def parse_domain_xml(
     from .domdevices import normalise_devices
 
     devices = normalise_devices(
-        [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
+        domcanon.parsed_devices(
+            [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
+            domcanon.Context(domain_type=dtype, os_type=os_type)),
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
     )
 

@@ -98,7 +98,8 @@ def test_graphics_listen_children_first_then_spice_options() -> None:
 
 def test_graphics_socket_listen_has_no_ports() -> None:
     assert canon("<graphics type='vnc' port='5900'><listen type='socket' socket='/s'/>"
-                 "</graphics>", "devices/graphics").splitlines()[0] == "<graphics type='vnc'>"
+                 "</graphics>", "devices/graphics").splitlines()[0] == (
+        "<graphics type='vnc' socket='/s'>")
 
 
 @pytest.mark.parametrize(("model", "expected"), [

@@ -1,0 +1,155 @@
+"""Domain XML written back as libvirt writes it: the order of attributes and children per
+element kind, the defaults libvirt fills in, the values it normalises and what it drops.
+
+Each document is defined, dumped (live, inactive and secure) and undefined against both
+servers.  MAC addresses and UUIDs are given, so nothing random is compared.
+"""
+
+from __future__ import annotations
+
+from ..scenario_runner import Session, libvirt, scenario
+
+_HEAD = ("<domain type='test'><name>{name}</name>"
+         "<uuid>7c0e5b8a-0000-4000-8000-{n:012d}</uuid>")
+_BASE = "<memory unit='MiB'>64</memory><os><type>hvm</type></os>"
+
+#: element kinds, each in an order and with values libvirt writes differently
+DOCUMENTS: dict[str, str] = {
+    "disks": _BASE + """<devices>
+      <disk device='disk' type='file'><address type='pci' slot='4' bus='0' domain='0'
+        function='0'/><boot order='1'/><product>P</product><vendor>V</vendor>
+        <wwn>0x5000c50015ea71ac</wwn><serial>S1</serial><shareable/>
+        <iotune><write_iops_sec>5</write_iops_sec><total_bytes_sec>1000</total_bytes_sec>
+        </iotune><target bus='virtio' dev='vda'/><blockio logical_block_size='512'/>
+        <geometry secs='3' heads='2' cyls='1'/><source startupPolicy='optional'
+        file='/var/lib/img/a.qcow2'/><driver discard='unmap' io='native' cache='none'
+        type='qcow2' name='qemu'/></disk>
+      <disk type='file' device='cdrom'><target dev='hdc'/></disk>
+      <disk type='block'><source dev='/dev/sdb'/><target dev='vdb'/>
+        <driver type='raw' name='qemu' cache='default'/></disk>
+      <disk type='file' device='floppy'><source file='/f.img'/><target dev='fda'/></disk>
+    </devices>""",
+    "graphics": _BASE + """<devices>
+      <graphics type='vnc'/>
+      <graphics type='vnc' port='5901' keymap='de' sharePolicy='ignore'/>
+      <graphics type='vnc' autoport='yes' port='5902' listen='127.0.0.1'/>
+      <graphics type='vnc'><listen type='network' network='default'/></graphics>
+      <graphics type='vnc' port='5903'><listen type='socket' socket='/tmp/vnc.sock'/>
+        </graphics>
+      <graphics type='spice' port='-1' tlsPort='-1' autoport='yes'><gl enable='no'/>
+        <filetransfer enable='no'/><clipboard copypaste='no'/><mouse mode='client'/>
+        <streaming mode='filter'/><playback compression='on'/><zlib compression='auto'/>
+        <jpeg compression='auto'/><image compression='auto_glz'/>
+        <channel name='main' mode='secure'/><listen type='address' address='0.0.0.0'/>
+        </graphics>
+      <graphics type='spice' tlsPort='5905' defaultMode='secure' passwd='s3cret'/>
+      <graphics type='spice'><listen type='none'/></graphics>
+      <graphics type='rdp'/>
+      <graphics type='sdl' fullscreen='no' xauth='/root/.Xauthority' display=':0'/>
+      <graphics type='desktop' fullscreen='yes' display=':1'/>
+    </devices>""",
+    "video": _BASE + """<devices>
+      <video><model type='vga'/></video>
+      <video><model type='qxl' heads='2'/></video>
+      <video><model type='virtio'/></video>
+      <video><model type='bochs'/></video>
+      <video><model type='cirrus' vram='8192'/></video>
+      <video><model type='vmvga'/></video>
+    </devices>""",
+    "nics": _BASE + """<devices>
+      <interface type='network'><address type='pci' domain='0' bus='0' slot='3'
+        function='0'/><boot order='2'/><mtu size='1500'/><link state='up'/>
+        <filterref filter='clean-traffic'/><driver queues='2' name='vhost'/>
+        <model type='virtio'/><source network='default'/>
+        <mac address='52:54:00:aa:00:01'/></interface>
+      <interface type='bridge'><model type='e1000'/><source bridge='br0'/>
+        <mac address='52:54:00:aa:00:02'/></interface>
+      <interface type='user'><mac address='52:54:00:aa:00:03'/></interface>
+    </devices>""",
+    "chardevs": _BASE + """<devices>
+      <controller type='virtio-serial' index='0'/>
+      <serial type='tcp'><log append='on' file='/var/log/s.log'/>
+        <protocol type='telnet'/><target port='0'/>
+        <source service='4555' host='127.0.0.1' mode='bind'/></serial>
+      <channel type='unix'><source mode='bind'/>
+        <target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
+      <channel type='unix'><source mode='connect' path='/tmp/g.sock'/>
+        <target port='80' address='10.0.2.1' type='guestfwd'/></channel>
+      <channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>
+      <parallel type='file'><target port='0'/><source path='/tmp/par'/></parallel>
+    </devices>""",
+    "others": _BASE + """<devices>
+      <controller type='scsi' model='virtio-scsi' index='0'><driver iothread='1'
+        queues='3'/></controller>
+      <controller type='usb' model='qemu-xhci' ports='15' index='0'/>
+      <input bus='usb' type='tablet'/>
+      <sound model='ich9'><codec type='micro'/></sound>
+      <watchdog model='i6300esb'/>
+      <memballoon model='virtio' autodeflate='on'><stats period='10'/></memballoon>
+      <rng model='virtio'><backend model='random'/><rate period='2000' bytes='1234'/></rng>
+      <tpm model='tpm-tis'><backend type='passthrough'/></tpm>
+      <filesystem><target dir='/mnt'/><source dir='/srv'/></filesystem>
+      <hostdev mode='subsystem' type='usb'><source><product id='0x1'/><address device='3'
+        bus='1'/><vendor id='0x2'/></source></hostdev>
+      <hostdev type='pci' mode='subsystem' managed='yes'><rom bar='on'/>
+        <driver name='vfio'/><source><address slot='0' function='0' bus='1'
+        domain='0'/></source></hostdev>
+      <redirdev bus='usb' type='spicevmc'/>
+      <redirdev type='tcp' bus='usb'><source service='4000' host='localhost'
+        mode='connect'/></redirdev>
+      <panic model='isa'><address type='isa' iobase='0x505'/></panic>
+    </devices>""",
+    "top_level": """<memory unit='MiB'>64</memory>
+      <memtune><min_guarantee>40</min_guarantee><swap_hard_limit unit='M'>30</swap_hard_limit><soft_limit>20</soft_limit><hard_limit unit='G'>1</hard_limit>
+        </memtune>
+      <blkiotune><device><write_bytes_sec>1</write_bytes_sec><weight>5</weight>
+        <path>/dev/sda</path></device><weight>100</weight></blkiotune>
+      <memoryBacking><discard/><access mode='shared'/><locked/><hugepages><page size='2'
+        unit='M' nodeset='0'/></hugepages></memoryBacking>
+      <vcpu>4</vcpu>
+      <cputune><emulatorpin cpuset='0-3,^2'/><vcpupin cpuset='1,2,3' vcpu='0'/>
+        <shares>2048</shares></cputune>
+      <numatune><memory nodeset='0-1,^1' mode='strict'/></numatune>
+      <os><smbios mode='host'/><bios rebootTimeout='0' useserial='yes'/>
+        <bootmenu timeout='3' enable='yes'/><boot dev='cdrom'/><cmdline>c</cmdline>
+        <initrd>/i</initrd><kernel>/k</kernel><nvram>/var/n.fd</nvram>
+        <loader>/usr/share/l.fd</loader><type>hvm</type></os>
+      <features><vmport state='off'/><hyperv><spinlocks retries='4096' state='on'/>
+        <relaxed state='on'/></hyperv><hap/><pae state='on'/><apic/><acpi/></features>
+      <cpu match='exact' mode='custom'><feature name='x2apic' policy='require'/>
+        <topology threads='1' cores='2' sockets='2'/><model fallback='allow'>core2duo</model>
+        <numa><cell memory='64' unit='MiB' cpus='0-3' id='0'/></numa></cpu>
+      <clock offset='localtime'><timer tickpolicy='catchup' name='rtc'/>
+        <timer present='no' name='hpet'/></clock>
+      <pm><suspend-to-disk enabled='no'/><suspend-to-mem enabled='no'/></pm>""",
+    "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
+      <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
+      <devices><video/></devices>""",
+}
+
+
+@scenario
+def canonical_documents(s: Session) -> None:
+    """Each document defined, dumped three ways and undefined."""
+    for n, (name, body) in enumerate(DOCUMENTS.items()):
+        xml = _HEAD.format(name=name, n=n) + body + "</domain>"
+        d = s.step(f"define {name}", s.conn.defineXML, xml)
+        if d is None:
+            continue
+        s.step(f"xml {name}", d.XMLDesc, 0)
+        s.step(f"xml inactive {name}", d.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
+        s.step(f"xml secure {name}", d.XMLDesc, libvirt.VIR_DOMAIN_XML_SECURE)
+        s.step(f"undefine {name}", d.undefine)
+
+
+@scenario
+def canonical_running(s: Session) -> None:
+    """The same documents started: the live definition is written the same way."""
+    for n, (name, body) in enumerate(DOCUMENTS.items()):
+        xml = _HEAD.format(name=name, n=n + 100) + body + "</domain>"
+        d = s.step(f"create {name}", s.conn.createXML, xml, 0)
+        if d is None:
+            continue
+        s.step(f"xml {name}", d.XMLDesc, 0)
+        s.step(f"xml inactive {name}", d.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
+        s.step(f"destroy {name}", d.destroy)
