@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from .domxml import random_mac
+from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "normalise_devices")
 
@@ -43,6 +45,7 @@ DEVICE_ORDER = (
     "watchdog",
     "memballoon",
     "rng",
+    "nvram",
     "panic",
     "shmem",
     "memory",
@@ -53,59 +56,734 @@ DEVICE_ORDER = (
 _DEVICE_RANK = {name: i for i, name in enumerate(DEVICE_ORDER)}
 
 
+
+@dataclass(frozen=True)
+class _Guest:
+    """What the defaults depend on: the domain's virtualisation type, OS type and arch."""
+
+    virt_type: str
+    os_type: str
+    arch: str
+
+    @property
+    def hvm(self) -> bool:
+        return self.os_type == "hvm"
+
+    @property
+    def x86(self) -> bool:
+        return self.arch in ("i686", "x86_64")
+
+
 def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
-    place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them sorted
-    by kind."""
-    out: list[ET.Element] = []
-    n_iface = 0
-    n_serial = 0
-    has_console = any(d.tag == "console" for d in devices)
-    has_video = any(d.tag == "video" for d in devices)
-    graphics = False
+    place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
+    order libvirt's formatter writes them.
+
+    :raises VirtError: where libvirt refuses the devices, with its code and text.
+    """
+    guest = _Guest(virt_type, os_type, arch)
+    kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
-        if dev.tag == "interface":
-            children = list(dev)
-            if dev.find("mac") is None:
-                mac = ET.Element("mac", {"address": random_mac()})
-                dev.insert(0, mac)
-                children = list(dev)
-            if dev.find("target") is None:
-                # The test driver names every interface testnetN.
-                target = ET.Element("target", {"dev": f"testnet{n_iface}"})
-                after = [i for i, c in enumerate(children) if c.tag in ("mac", "source")]
-                dev.insert((after[-1] + 1) if after else 0, target)
-            n_iface += 1
-        elif dev.tag == "serial":
-            if dev.find("target") is None:
-                ET.SubElement(dev, "target", {"port": str(n_serial)})
-            if not has_console and n_serial == 0:
-                console = ET.Element("console", {"type": dev.get("type", "pty")})
-                for child in dev:
-                    if child.tag != "target":
-                        console.append(copy.deepcopy(child))
-                ET.SubElement(console, "target", {"type": "serial", "port": "0"})
-                out.append(console)
-                has_console = True
-            n_serial += 1
-        elif dev.tag == "graphics":
-            graphics = True
-            if dev.get("type") in ("vnc", "spice") and dev.get("port") == "-1":
-                dev.set("autoport", "yes")
-            if dev.get("type") in ("vnc", "spice") and dev.find("listen") is None:
-                ET.SubElement(dev, "listen", {"type": "address"})
-        out.append(dev)
-    if graphics and not has_video:
-        video = ET.Element("video")
-        ET.SubElement(
-            video, "model", {"type": "cirrus", "vram": "16384", "heads": "1", "primary": "yes"}
-        )
-        out.append(video)
-    _add_drive_addresses(out)
-    # sorted() is stable, so devices of one kind keep their order.
-    return sorted(out, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
+        group = kinds.setdefault(dev.tag, [])
+        if dev.tag == "disk":
+            _insert_sorted(group, dev, _disk_parse_key)
+        elif dev.tag == "controller":
+            if dev.get("type") == "usb":
+                _check_usb_controller(group, dev)
+            _insert_sorted(group, dev, _controller_key, unset_last=True)
+        elif dev.tag == "video" and _is_primary(dev) and not any(map(_is_primary, group)):
+            group.insert(0, dev)  # the primary video comes first
+        else:
+            group.append(dev)
+    # libvirt's parser addresses SCSI host devices and adds their controllers right away
+    for hostdev in kinds.get("hostdev", []):
+        _hostdev_address(hostdev, kinds)
+    _scsi_hostdev_controllers(kinds)
+    for dev in devices:
+        _canonical_addresses(dev)
+    # the post-parse steps, in libvirt's order
+    _assign_controller_indexes(kinds.get("controller", []))
+    _assign_isa_serial_ports(kinds.get("serial", []))
+    _device_post_parse(kinds, guest)
+    _reject_duplicate_controllers(kinds.get("controller", []))
+    _console_compatibility(kinds, guest)
+    _implicit_controllers(kinds)
+    _implicit_video(kinds, guest)
+    _primary_video(kinds)
+    _validate(kinds)
+    out: list[ET.Element] = []
+    for tag in sorted(kinds, key=lambda t: _DEVICE_RANK.get(t, len(_DEVICE_RANK))):
+        out.extend(kinds[tag])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# insertion order
+
+
+def _insert_sorted(
+    group: list[ET.Element],
+    dev: ET.Element,
+    key: Callable[[ET.Element], tuple[str | None, int]],
+    *,
+    unset_last: bool = False,
+) -> None:
+    """Insert *dev* as libvirt's parser inserts disks and controllers: among the devices of
+    the same class (first item of *key*), before the first one whose number (second item)
+    is larger, after the last one otherwise.  With *unset_last*, a number of -1 (not given
+    yet) goes after the last device of its class."""
+    cls, num = key(dev)
+    at: int | None = None
+    for i in range(len(group) - 1, -1, -1):
+        other_cls, other_num = key(group[i])
+        if other_cls != cls:
+            continue
+        if unset_last and num == -1:
+            at = i + 1
+            break
+        if other_num > num or (
+            num == other_num and dev.find("master") is None
+            and group[i].find("master") is not None
+        ):
+            # a USB2 master goes before the companions that share its index
+            at = i
+        elif at is None:
+            at = i + 1
+            break
+    group.insert(len(group) if at is None else at, dev)
+
+
+def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
+    # at insertion time a disk's bus is what its XML says (the default comes later)
+    target = disk.find("target")
+    if target is None:
+        return None, -1
+    idx = _disk_index(target.get("dev", ""))
+    return target.get("bus"), -1 if idx is None else idx
+
+
+def _controller_key(ctrl: ET.Element) -> tuple[str | None, int]:
+    return ctrl.get("type"), _index_of(ctrl)
+
+
+def _index_of(ctrl: ET.Element) -> int:
+    value = ctrl.get("index")
+    if value is None:
+        return -1
+    try:
+        return int(value)
+    except ValueError:
+        return -1
+
+
+def _is_primary(video: ET.Element) -> bool:
+    model = video.find("model")
+    return model is not None and model.get("primary") == "yes"
+
+
+# --------------------------------------------------------------------------------------------
+# addresses
+
+
+def _c_uint(value: str | None) -> int | None:
+    """A number as C's strtoul with base 0 reads it (0x hex, 0 octal, else decimal)."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if text[:2].lower() == "0x":
+            return int(text[2:], 16)
+        if len(text) > 1 and text.startswith("0"):
+            return int(text[1:], 8)
+        return int(text, 10)
+    except ValueError:
+        return None
+
+
+def _dec(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value, 10)
+    except ValueError:
+        return None
+
+
+#: how libvirt writes each address type's fields: (attribute, reader, format), in order
+_ADDRESS_FIELDS: dict[str, tuple[tuple[str, Callable[[str | None], int | None], str], ...]] = {
+    "pci": (("domain", _c_uint, "0x{:04x}"), ("bus", _c_uint, "0x{:02x}"),
+            ("slot", _c_uint, "0x{:02x}"), ("function", _c_uint, "0x{:x}")),
+    "drive": (("controller", _dec, "{}"), ("bus", _dec, "{}"), ("target", _dec, "{}"),
+              ("unit", _dec, "{}")),
+    "virtio-serial": (("controller", _dec, "{}"), ("bus", _dec, "{}"), ("port", _dec, "{}")),
+    "ccid": (("controller", _dec, "{}"), ("slot", _dec, "{}")),
+    "ccw": (("cssid", _c_uint, "0x{:x}"), ("ssid", _c_uint, "0x{:x}"),
+            ("devno", _c_uint, "0x{:04x}")),
+    "spapr-vio": (("reg", _c_uint, "0x{:08x}"),),
+    "isa": (("iobase", _c_uint, "0x{:x}"), ("irq", _c_uint, "0x{:x}")),
+}
+
+
+def _canonical_address(addr: ET.Element, fields: tuple[
+        tuple[str, Callable[[str | None], int | None], str], ...], *,
+        with_type: bool, optional: frozenset[str] = frozenset()) -> None:
+    """Rewrite *addr*'s numbers as libvirt writes them (fields it does not know kept
+    after them); leave it alone when a number does not read."""
+    values: dict[str, str] = {}
+    for name, reader, fmt in fields:
+        raw = addr.get(name)
+        if raw is None and name in optional:
+            continue
+        number = reader(raw) if raw is not None else 0
+        if number is None:
+            return
+        values[name] = fmt.format(number)
+    rest = {k: v for k, v in addr.attrib.items() if k not in values and k != "type"}
+    addr_type = addr.get("type")
+    addr.attrib.clear()
+    if with_type and addr_type is not None:
+        addr.set("type", addr_type)
+    addr.attrib.update(values)
+    addr.attrib.update(rest)
+
+
+def _canonical_addresses(dev: ET.Element) -> None:
+    """Device and PCI source addresses written with libvirt's number formats."""
+    addr = dev.find("address")
+    if addr is not None:
+        atype = addr.get("type", "")
+        if atype == "usb":
+            _canonical_address(addr, (("bus", _dec, "{}"),), with_type=True)
+        elif atype == "isa":
+            # libvirt writes only the ISA fields that are set
+            _canonical_address(addr, _ADDRESS_FIELDS["isa"], with_type=True,
+                               optional=frozenset({"iobase", "irq"}))
+        elif atype == "spapr-vio":
+            _canonical_address(addr, _ADDRESS_FIELDS["spapr-vio"], with_type=True,
+                               optional=frozenset({"reg"}))
+        elif atype == "pci" and not any(addr.get(f) for f in ("domain", "bus", "slot",
+                                                                "function")):
+            pass  # an empty PCI address stays empty
+        elif atype in _ADDRESS_FIELDS:
+            _canonical_address(addr, _ADDRESS_FIELDS[atype], with_type=True)
+    source = dev.find("source")
+    pci_source = dev.get("type") == "pci" if dev.tag == "hostdev" else (
+        (dev.tag == "disk" and dev.get("type") == "nvme")
+        or (dev.tag == "interface" and dev.get("type") == "hostdev"))
+    if source is not None and pci_source:
+        src_addr = source.find("address")
+        if src_addr is not None and src_addr.get("type", "pci") == "pci":
+            _canonical_address(src_addr, _ADDRESS_FIELDS["pci"], with_type=True)
+
+
+# --------------------------------------------------------------------------------------------
+# controllers
+
+#: USB2 controllers (an EHCI master and its UHCI companions share an index)
+_USB2_MODELS = frozenset({"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"})
+#: the first port of its master each ICH9 UHCI companion takes
+_COMPANION_START_PORT = {"ich9-uhci1": "0", "ich9-uhci2": "2", "ich9-uhci3": "4"}
+
+
+def _check_usb_controller(usbs: list[ET.Element], ctrl: ET.Element) -> None:
+    """libvirt accepts no other USB controller next to one of model 'none'."""
+    usbs = [c for c in usbs if c.get("type") == "usb"]
+    if usbs and (ctrl.get("model") == "none" or any(c.get("model") == "none" for c in usbs)):
+        text = "Can't add another USB controller: USB is disabled for this domain"
+        raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
+
+
+def _set_index(ctrl: ET.Element, index: int) -> None:
+    """Give *ctrl* its index, written right after its type as libvirt does."""
+    _set_first(ctrl, "index", str(index))
+    if ctrl.get("type") is not None:
+        _set_first(ctrl, "type", ctrl.get("type", ""))
+
+
+def _unused_index(ctrls: list[ET.Element], ctype: str | None) -> int:
+    used = {_index_of(c) for c in ctrls if c.get("type") == ctype}
+    idx = 0
+    while idx in used:
+        idx += 1
+    return idx
+
+
+def _assign_controller_indexes(ctrls: list[ET.Element]) -> None:
+    """Controllers without an index get the lowest one unused by their type; a USB2
+    companion right after another USB2 controller shares its index (unless that index
+    already has a controller of its model)."""
+    for pos, ctrl in enumerate(ctrls):
+        if ctrl.get("index") is not None:
+            continue
+        shared: ET.Element | None = None
+        if pos > 0 and ctrl.get("type") == "usb" and ctrl.get("model") in _USB2_MODELS:
+            prev = next((c for c in reversed(ctrls[:pos]) if c.get("type") == "usb"), None)
+            if prev is not None and prev.get("model") in _USB2_MODELS and not any(
+                c.get("type") == "usb" and _index_of(c) == _index_of(prev)
+                and c.get("model") == ctrl.get("model")
+                for c in ctrls
+            ):
+                shared = prev
+        index = _index_of(shared) if shared is not None else _unused_index(ctrls, ctrl.get("type"))
+        _set_index(ctrl, index)
+    for ctrl in ctrls:
+        start = _COMPANION_START_PORT.get(ctrl.get("model", ""))
+        if ctrl.get("type") == "usb" and start is not None and ctrl.find("master") is None:
+            master = ET.Element("master", {"startport": start})
+            # in the device info, after the alias
+            _insert_before(ctrl, master, ("rom", "acpi", "address"))
+
+
+def _reject_duplicate_controllers(ctrls: list[ET.Element]) -> None:
+    seen: set[tuple[str | None, int]] = set()
+    for ctrl in ctrls:
+        key = (ctrl.get("type"), _index_of(ctrl))
+        if key[0] == "usb":
+            continue  # USB2 companions share their master's index
+        if key in seen:
+            raise VirtError.xml_error(
+                ErrDomain.DOMAIN, f"Multiple '{key[0]}' controllers with index '{key[1]}'")
+        seen.add(key)
+
+
+def _maybe_add_controller(
+    kinds: dict[str, list[ET.Element]], ctype: str, index: int
+) -> ET.Element | None:
+    """Add a ``ctype`` controller of *index* unless there is one (libvirt's
+    virDomainDefMaybeAddController)."""
+    ctrls = kinds.setdefault("controller", [])
+    if any(c.get("type") == ctype and _index_of(c) == index for c in ctrls):
+        return None
+    ctrl = ET.Element("controller", {"type": ctype, "index": str(index)})
+    ctrls.append(ctrl)  # libvirt appends the controllers it adds
+    return ctrl
+
+
+def _drive_controller(dev: ET.Element) -> int | None:
+    addr = dev.find("address")
+    if addr is None or addr.get("type") != "drive":
+        return None
+    try:
+        return int(addr.get("controller", "0"), 0)
+    except ValueError:
+        return None
+
+
+def _implicit_controllers(kinds: dict[str, list[ET.Element]]) -> None:
+    """The controllers libvirt adds for the devices that need one."""
+    disks = kinds.get("disk", [])
+    for bus in ("scsi", "fdc", "ide", "sata"):
+        wanted = [
+            n for d in disks if _disk_bus(d) == bus and (n := _drive_controller(d)) is not None
+        ]
+        for index in range(max(wanted, default=-1) + 1):
+            _maybe_add_controller(kinds, bus, index)
+    for tag in ("channel", "console"):
+        for chr_dev in kinds.get(tag, []):
+            target = chr_dev.find("target")
+            if target is None or target.get("type") != "virtio":
+                continue
+            addr = chr_dev.find("address")
+            index = 0
+            if addr is not None and addr.get("type") == "virtio-serial":
+                index = _int(addr.get("controller"), 0)
+            _maybe_add_controller(kinds, "virtio-serial", index)
+    cards = kinds.get("smartcard", [])
+    for card in cards:
+        addr = card.find("address")
+        if addr is None:
+            slots = [
+                _int(a.get("slot"), 0) for c in cards
+                if (a := c.find("address")) is not None and a.get("type") == "ccid"
+                and _int(a.get("controller"), 0) == 0
+            ]
+            addr = ET.SubElement(card, "address", {
+                "type": "ccid", "controller": "0", "slot": str(max(slots, default=-1) + 1)})
+        index = _int(addr.get("controller"), 0) if addr.get("type") == "ccid" else 0
+        _maybe_add_controller(kinds, "ccid", index)
+    _scsi_hostdev_controllers(kinds)
+
+
+def _scsi_hostdev_controllers(kinds: dict[str, list[ET.Element]]) -> None:
+    scsi_hostdevs = [
+        n for h in kinds.get("hostdev", [])
+        if _is_scsi_hostdev(h) and (n := _drive_controller(h)) is not None
+    ]
+    for index in range(max(scsi_hostdevs, default=-1) + 1):
+        _maybe_add_controller(kinds, "scsi", index)
+
+
+def _is_scsi_hostdev(dev: ET.Element) -> bool:
+    return dev.get("mode", "subsystem") == "subsystem" and dev.get("type") == "scsi"
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        return int(value, 0)
+    except ValueError:
+        return default
+
+
+def _insert_before(parent: ET.Element, child: ET.Element, before: tuple[str, ...]) -> None:
+    """Insert *child* into *parent* before its first child named in *before* (at the end
+    if none)."""
+    for i, other in enumerate(parent):
+        if other.tag in before:
+            parent.insert(i, child)
+            return
+    parent.append(child)
+
+
+# --------------------------------------------------------------------------------------------
+# per-device defaults
+
+#: what follows a character device's <target> (its device info)
+_AFTER_CHR_TARGET = ("alias", "address", "boot")
+#: the maximum number of ISA serial ports
+_MAX_ISA_SERIAL_PORTS = 4
+
+
+def _chr_target(dev: ET.Element) -> ET.Element:
+    target = dev.find("target")
+    if target is None:
+        target = ET.Element("target")
+        _insert_before(dev, target, _AFTER_CHR_TARGET)
+    return target
+
+
+def _assign_isa_serial_ports(serials: list[ET.Element]) -> None:
+    """ISA serial ports without a port number get the lowest free one (of four)."""
+    isa = [t for s in serials if (t := s.find("target")) is not None
+           and t.get("type") == "isa-serial"]
+    used: set[int] = set()
+    for n, target in enumerate(isa):
+        port = _int(target.get("port"), -1)
+        if n >= _MAX_ISA_SERIAL_PORTS or port >= _MAX_ISA_SERIAL_PORTS:
+            raise VirtError.internal_error(
+                ErrDomain.DOMAIN,
+                f"Maximum supported number of ISA serial ports is '{_MAX_ISA_SERIAL_PORTS}'")
+        if port != -1:
+            if port in used:
+                raise VirtError.internal_error(
+                    ErrDomain.DOMAIN, f"target port '{port}' already allocated")
+            used.add(port)
+    for target in isa:
+        if target.get("port") is None:
+            port = min(p for p in range(_MAX_ISA_SERIAL_PORTS) if p not in used)
+            used.add(port)
+            target.set("port", str(port))
+
+
+def _assign_chr_ports(group: list[ET.Element]) -> None:
+    """Serial, parallel and console devices without a port get one past the highest."""
+    for dev in group:
+        target = _chr_target(dev)
+        if target.get("port") is None:
+            ports = [_int(t.get("port"), -1) for d in group if (t := d.find("target")) is not None]
+            target.set("port", str(max(ports, default=-1) + 1))
+
+
+#: the bus a disk's target name implies (libvirt's order of checks)
+_BUS_BY_PREFIX = (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", "xen"),
+                  ("ubd", "uml"), ("nvme", "nvme"))
+
+
+def _disk_bus(disk: ET.Element) -> str | None:
+    target = disk.find("target")
+    return target.get("bus") if target is not None else None
+
+
+#: units per SCSI controller (libvirt's narrow SCSI bus, as the test driver has it)
+_SCSI_UNITS = 7
+
+
+def _set_first(elem: ET.Element, name: str, value: str) -> None:
+    """Set attribute *name* of *elem*, written before the others."""
+    attrs = dict(elem.attrib)
+    attrs.pop(name, None)
+    elem.attrib.clear()
+    elem.set(name, value)
+    elem.attrib.update(attrs)
+
+
+def _disk_post_parse(disk: ET.Element) -> None:
+    """Fill in a disk's bus and, for the buses with drive addresses, its address."""
+    target = disk.find("target")
+    if target is None:
+        return
+    dst = target.get("dev", "")
+    if target.get("bus") is None:
+        bus = "ide"
+        if disk.get("device") == "floppy":
+            bus = "fdc"
+        else:
+            bus = next((b for prefix, b in _BUS_BY_PREFIX if dst.startswith(prefix)), "ide")
+        target.set("bus", bus)
+    bus = target.get("bus", "")
+    idx = _disk_index(dst)
+    if disk.find("address") is not None or idx is None or not dst:
+        return
+    if bus == "ide":
+        place = (idx // 4, (idx % 4) // 2, idx % 2)
+    elif bus == "sata":
+        place = (idx // 6, 0, idx % 6)
+    elif bus == "fdc":
+        place = (idx // 2, 0, idx % 2)
+    elif bus == "scsi":
+        place = (idx // _SCSI_UNITS, 0, idx % _SCSI_UNITS)
+    else:
+        return
+    controller, drive_bus, unit = place
+    disk.append(ET.Element("address", {
+        "type": "drive", "controller": str(controller), "bus": str(drive_bus),
+        "target": "0", "unit": str(unit)}))
+
+
+def _drive_address(dev: ET.Element) -> tuple[int, int, int, int] | None:
+    addr = dev.find("address")
+    if addr is None or addr.get("type") != "drive":
+        return None
+    return (_int(addr.get("controller"), 0), _int(addr.get("bus"), 0),
+            _int(addr.get("target"), 0), _int(addr.get("unit"), 0))
+
+
+def _hostdev_address(hostdev: ET.Element, kinds: dict[str, list[ET.Element]]) -> None:
+    """A SCSI host device without an address takes the first unit no SCSI disk or other
+    SCSI host device uses (of those addressed so far), on the first controller that has
+    one."""
+    if not _is_scsi_hostdev(hostdev) or hostdev.find("address") is not None:
+        return
+    used = {a for d in kinds.get("disk", []) if _disk_bus(d) == "scsi"
+            and (a := _drive_address(d)) is not None}
+    used |= {a for h in kinds.get("hostdev", []) if _is_scsi_hostdev(h)
+             and (a := _drive_address(h)) is not None}
+    controller = 0
+    while True:
+        free = [u for u in range(_SCSI_UNITS) if (controller, 0, 0, u) not in used]
+        if free:
+            break
+        controller += 1
+    hostdev.append(ET.Element("address", {
+        "type": "drive", "controller": str(controller), "bus": "0", "target": "0",
+        "unit": str(free[0])}))
+
+
+def _input_bus(dev: ET.Element, guest: _Guest) -> None:
+    """An input device without a bus gets the one libvirt picks for the guest."""
+    if dev.get("bus") is not None:
+        return
+    itype = dev.get("type")
+    bus: str | None = None
+    if guest.hvm:
+        if itype in ("mouse", "keyboard") and guest.x86:
+            bus = "ps2"
+        elif guest.arch in ("s390", "s390x") or itype == "passthrough":
+            bus = "virtio"
+        elif itype != "evdev":
+            bus = "usb"
+    elif guest.os_type in ("xen", "linux", "xenpvh"):
+        bus = "xen"
+    elif guest.virt_type in ("vz", "parallels"):
+        bus = "parallels"
+    if bus is not None:
+        dev.set("bus", bus)
+
+
+def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
+    """What libvirt's per-device post-parse fills in."""
+    for disk in kinds.get("disk", []):
+        _disk_post_parse(disk)
+    for console in kinds.get("console", []):
+        target = _chr_target(console)
+        if target.get("type") is None:
+            # a console's target is a serial port unless it says otherwise
+            _set_first(target, "type", "serial")
+        # libvirt numbers consoles itself, whatever port the XML gives
+        target.attrib.pop("port", None)
+    for channel in kinds.get("channel", []):
+        target = channel.find("target")
+        if target is not None and target.get("type") == "virtio":
+            target.attrib.pop("port", None)  # not read for virtio channels
+    for tag in ("serial", "parallel", "console"):
+        _assign_chr_ports(kinds.get(tag, []))
+    for dev in kinds.get("input", []):
+        _input_bus(dev, guest)
+    _interface_names(kinds.get("interface", []))
+    for dev in kinds.get("graphics", []):
+        if dev.get("type") in ("vnc", "spice") and dev.get("port") == "-1":
+            dev.set("autoport", "yes")
+        if dev.get("type") in ("vnc", "spice") and dev.find("listen") is None:
+            ET.SubElement(dev, "listen", {"type": "address"})
+
+
+#: target names libvirt considers its own and forgets when it reads a configuration
+_GENERATED_IFNAMES = ("vnet", "macvtap", "macvlan")
+
+
+def _interface_names(nets: list[ET.Element]) -> None:
+    """Every interface gets a MAC address (written in lower case) and a target name: the
+    test driver gives the lowest testnetN no other interface has."""
+    for dev in nets:
+        mac = dev.find("mac")
+        if mac is None:
+            dev.insert(0, ET.Element("mac", {"address": random_mac()}))
+        elif mac.get("address") is not None:
+            mac.set("address", mac.get("address", "").lower())
+        target = dev.find("target")
+        if target is not None and target.get("dev", "").startswith(_GENERATED_IFNAMES):
+            del target.attrib["dev"]
+            if not target.attrib and not len(target):
+                dev.remove(target)
+    for dev in nets:
+        target = dev.find("target")
+        if target is not None and target.get("dev"):
+            continue
+        taken = {t.get("dev") for d in nets if (t := d.find("target")) is not None}
+        name = next(f"testnet{n}" for n in range(len(nets) + 1) if f"testnet{n}" not in taken)
+        if target is not None:
+            _set_first(target, "dev", name)
+            continue
+        # libvirt writes the target after the MAC address and the source
+        children = list(dev)
+        after = [i for i, c in enumerate(children) if c.tag in ("mac", "source")]
+        dev.insert((after[-1] + 1) if after else 0, ET.Element("target", {"dev": name}))
+
+
+# --------------------------------------------------------------------------------------------
+# implicit devices
+
+
+def _console_compatibility(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
+    """The first console of an HVM guest stands for its first serial port.
+
+    A serial-type first console becomes the first serial port when there is none (it is
+    dropped otherwise), and a first serial port of ISA type gets a console standing for it.
+    That console is written as a copy of the serial port (libvirt formats it so); it is
+    kept here as such a copy.
+    """
+    consoles = kinds.get("console", [])
+    for console in consoles[1:]:
+        if _chr_target_type(console) in (None, "serial"):
+            text = "unsupported configuration: Only the first console can be a serial port"
+            raise VirtError(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN, text,
+                            str1="unsupported configuration: %s",
+                            str2="Only the first console can be a serial port")
+    if not guest.hvm:
+        return
+    serials = kinds.setdefault("serial", [])
+    if consoles and _chr_target_type(consoles[0]) in (None, "serial"):
+        first = consoles.pop(0)
+        if not serials:
+            serial = copy.deepcopy(first)
+            serial.tag = "serial"
+            target = _chr_target(serial)
+            target.attrib.clear()
+            target.set("port", "0")
+            serials.append(serial)
+    elif not serials or _chr_target_type(serials[0]) not in (None, "isa-serial"):
+        return
+    if not serials:
+        return
+    stub = copy.deepcopy(serials[0])
+    stub.tag = "console"
+    target = _chr_target(stub)
+    port = target.get("port", "0")
+    for child in list(target):
+        target.remove(child)
+    target.attrib.clear()
+    target.set("type", "serial")
+    target.set("port", port)
+    kinds.setdefault("console", []).insert(0, stub)
+
+
+def _chr_target_type(dev: ET.Element) -> str | None:
+    target = dev.find("target")
+    return target.get("type") if target is not None else None
+
+
+def _video_default_type(guest: _Guest) -> str:
+    if guest.os_type in ("xen", "linux"):
+        return "xen"
+    if guest.arch in ("ppc64", "ppc64le"):
+        return "vga"
+    return "cirrus"
+
+
+def _video_default_vram(guest: _Guest, vtype: str) -> int:
+    """libvirt's default video memory (KiB) for a video model."""
+    if vtype in ("vga", "cirrus", "vmvga"):
+        if guest.virt_type == "vbox":
+            return 8 * 1024
+        if guest.virt_type == "vmware":
+            return 4 * 1024
+        return 16 * 1024
+    if vtype == "xen":
+        return 4 * 1024  # what Xen's paravirtual framebuffer always had
+    if vtype == "bochs":
+        return 16 * 1024
+    if vtype == "qxl":
+        return 64 * 1024
+    return 0
+
+
+def _implicit_video(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
+    """Graphics without a video device get the test driver's default video."""
+    if not kinds.get("graphics") or kinds.get("video"):
+        return
+    vtype = _video_default_type(guest)
+    video = ET.Element("video")
+    attrs = {"type": vtype}
+    vram = _video_default_vram(guest, vtype)
+    if vram:
+        attrs["vram"] = str(vram)
+    attrs.update(heads="1", primary="yes")
+    ET.SubElement(video, "model", attrs)
+    kinds["video"] = [video]
+
+
+def _primary_video(kinds: dict[str, list[ET.Element]]) -> None:
+    """The first video device is the primary one; one of type none keeps no settings."""
+    videos = kinds.get("video", [])
+    if not videos:
+        return
+    model = videos[0].find("model")
+    if model is None:
+        return
+    if model.get("type") == "none":
+        for child in list(model):
+            model.remove(child)
+        model.attrib.clear()
+        model.set("type", "none")
+    elif model.get("primary") != "yes":
+        model.set("primary", "yes")
+
+
+def _has_usb(kinds: dict[str, list[ET.Element]]) -> bool:
+    return any(c.get("type") == "usb" and c.get("model") != "none"
+               for c in kinds.get("controller", []))
+
+
+def _usb_disabled(kinds: dict[str, list[ET.Element]]) -> bool:
+    return any(c.get("type") == "usb" and c.get("model") == "none"
+               for c in kinds.get("controller", []))
+
+
+def _validate(kinds: dict[str, list[ET.Element]]) -> None:
+    """The checks of libvirt's domain validation that concern which devices exist."""
+    for dev in kinds.get("redirdev", []):
+        if dev.get("bus", "usb") == "usb" and not _has_usb(kinds):
+            raise VirtError.fmt(
+                ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN, "unsupported configuration: %s",
+                "cannot add redirected USB device: USB is disabled for this domain")
+    if _usb_disabled(kinds):
+        for dev in kinds.get("input", []):
+            if dev.get("bus") == "usb":
+                raise VirtError.fmt(
+                    ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                    "unsupported configuration: %s",
+                    "Can't add USB input device. USB bus is disabled")
 
 
 def _disk_index(name: str) -> int | None:
@@ -122,44 +800,3 @@ def _disk_index(name: str) -> int | None:
     for ch in letters:
         idx = idx * 26 + (ord(ch) - ord("a") + 1)
     return idx - 1
-
-
-#: drive addresses per bus (libvirt's virDomainDiskDefAssignAddress): a disk's index gives
-#: (controller, bus, unit)
-def _drive_address(bus: str, i: int) -> tuple[int, int, int]:
-    if bus == "ide":
-        return i // 4, (i % 4) // 2, i % 2
-    if bus == "sata":
-        return i // 6, 0, i % 6
-    return 0, 0, i  # fdc
-
-
-_DRIVE_BUSES = ("ide", "sata", "fdc")
-
-
-def _add_drive_addresses(devices: list[ET.Element]) -> None:
-    """Give IDE, SATA and floppy disks their drive address and add the controllers they
-    need, as libvirt's post-parse does."""
-    wanted: dict[tuple[str, int], None] = {}
-    for dev in devices:
-        if dev.tag != "disk":
-            continue
-        target = dev.find("target")
-        bus = target.get("bus") if target is not None else None
-        idx = _disk_index(target.get("dev", "")) if target is not None else None
-        if bus not in _DRIVE_BUSES or idx is None:
-            continue
-        addr = dev.find("address")
-        if addr is None:
-            controller, drive_bus, unit = _drive_address(bus, idx)
-            addr = ET.SubElement(dev, "address", {
-                "type": "drive", "controller": str(controller), "bus": str(drive_bus),
-                "target": "0", "unit": str(unit),
-            })
-        if addr.get("type") == "drive":
-            wanted[(bus, int(addr.get("controller", "0")))] = None
-    present = {(c.get("type"), int(c.get("index", "0"))) for c in devices
-               if c.tag == "controller" and c.get("index", "0").isdigit()}
-    for bus, index in sorted(wanted):
-        if (bus, index) not in present:
-            devices.append(ET.Element("controller", {"type": bus, "index": str(index)}))

@@ -719,9 +719,17 @@ class DomainDef:
         """A deep copy (definitions are mutable; live and config copies must not alias).
 
         libvirt copies a definition by formatting and parsing it again; of what testvirtd
-        keeps, only ``<metadata>`` can change on the way (formatting whitespace dropped).
+        keeps, the order of the devices (sorted by the parser where the first parse kept
+        the given order) and ``<metadata>`` (formatting whitespace dropped) can change on
+        the way.
         """
         new = copy.deepcopy(self)
+        # imported here: domdevices builds on this module's errors and helpers
+        from .domdevices import normalise_devices
+
+        # parsed again, the written devices come back in libvirt's insertion order
+        new.devices = normalise_devices(
+            new.devices, virt_type=new.type, os_type=new.os_type, arch=new.os_arch)
         if new.metadata is not None:
             new.metadata = xmltree.reparse_metadata(new.metadata)
         return new
