@@ -125,11 +125,12 @@ def test_video_default_model_follows_the_os_type() -> None:
 
 def test_spicevmc_redirdev_is_written_open() -> None:
     assert ("    <redirdev bus='usb' type='spicevmc'>\n    </redirdev>\n"
-            in devices_of("<redirdev bus='usb' type='spicevmc'/>"))
+            in devices_of("<controller type='usb'/><redirdev bus='usb' type='spicevmc'/>"))
 
 
 def test_tcp_redirdev_gets_raw_protocol() -> None:
-    text = devices_of("<redirdev bus='usb' type='tcp'><boot order='2'/>"
+    # libvirt refuses a redirected USB device without a USB controller
+    text = devices_of("<controller type='usb'/><redirdev bus='usb' type='tcp'><boot order='2'/>"
                       "<source mode='connect' host='h' service='1'/></redirdev>")
     assert ("<source mode='connect' host='h' service='1'/>\n      <protocol type='raw'/>\n"
             "      <boot order='2'/>") in text
