@@ -165,6 +165,19 @@ class ClientHost(ServerHandle, Protocol):
         """A client passed authentication."""
         ...
 
+    def idle_wait(self) -> int:
+        """A read loop starts waiting for data: the idle watcher's current sweep number
+        (see :meth:`ServerClient.park_if_idle`)."""
+        ...
+
+    def park(self, client: ServerClient) -> bool:
+        """Take over the wait of an idle connection (its task then ends); True when done."""
+        ...
+
+    def unpark(self, client: ServerClient) -> None:
+        """Give a parked connection its task back now (to close or drain it)."""
+        ...
+
 
 class ServerClient:
     """A connected client of a :class:`~netrpc.io.server.Server`.
@@ -172,10 +185,13 @@ class ServerClient:
     Handlers see it as ``call.client``.  :attr:`private` holds per-program state (programs
     set it up in :meth:`~netrpc.core.program.Program.client_connected`).
 
-    An idle connection costs one task (its read loop) and a few objects: the tasks tied to
-    it (handlers, its writer, keepalive, streams) run in the server's task group under cancel
-    scopes it cancels when it closes, its writer is started only when there is output, and
-    its events are created only while a task waits on them.
+    An idle connection costs a few objects and no task: the tasks tied to it (handlers, its
+    writer, streams) run in the server's task group under cancel scopes it cancels when it
+    closes, its writer is started only when there is output, its events are created only
+    while a task waits on them, and once its read loop has waited for data a while with
+    nothing in flight it *parks*: the server's idle watcher waits for its socket instead and
+    runs the read loop again in a new task when data (or end of file) arrives
+    (:meth:`park_if_idle`).  Busy connections never park, so calls pay nothing for it.
     """
 
     __slots__ = (
@@ -192,6 +208,8 @@ class ServerClient:
         "_keepalive_started",
         "_log",
         "_ntasks",
+        "_park_asked",
+        "_parked",
         "_paused_read",
         "_pump",
         "_raw_reading",
@@ -203,6 +221,7 @@ class ServerClient:
         "_task_scopes",
         "_tasks_done",
         "_unix",
+        "_wait_gen",
         "_warned_limit",
         "conn",
         "connect_time",
@@ -256,8 +275,13 @@ class ServerClient:
         # Set while the read loop reads with every slot taken: a freed slot interrupts that
         # read (before any byte is taken), so held calls are dispatched at once.
         self._paused_read = False
-        # Set while the read loop waits in a plain socket's read (no cancel scope).
+        # Set while the read loop waits in a plain socket's read (no cancel scope), since
+        # the idle watcher's sweep _wait_gen.
         self._raw_reading = False
+        self._wait_gen = 0
+        # The idle watcher asked the waiting read loop to park / the connection is parked.
+        self._park_asked = False
+        self._parked = False
         self._keepalive_started = False
         self._close_pending = False
         self._recv_scope: anyio.CancelScope | None = None
@@ -402,17 +426,22 @@ class ServerClient:
             self._scope.cancel()
         for scope in list(self._task_scopes or ()):
             scope.cancel()
+        if self._parked:
+            # Its task tears it down.
+            self.server.unpark(self)
 
     # ------------------------------------------------------------------ main loop
 
-    async def run(self) -> None:
-        """Serve the connection until it closes; never raises (except cancellation)."""
+    async def run(self) -> bool:
+        """Serve the connection until it closes (True) or parks (False: the server runs
+        this again when data arrives, or to close it); never raises (except cancellation)."""
+        self._parked = parked = False
         try:
             with anyio.CancelScope() as self._scope:
                 if self.conn.closed_reason is not None:
-                    return  # closed before it ran
+                    return True  # closed before it ran (or while parked)
                 try:
-                    await self._read_loop()
+                    parked = await self._read_loop()
                 except RemoteProtocolError as exc:
                     self.log.warning("closing connection from %s: %s", self.peer_description(), exc)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
@@ -423,21 +452,27 @@ class ServerClient:
                 except Exception:
                     self.log.exception("unexpected failure serving client")
         finally:
-            self._closed = True
-            self.conn.mark_closed("connection closed")
-            self._pump.stopped()
-            self._signal_idle()
-            with anyio.CancelScope(shield=True):
-                await self._stop_tasks()
-            for stream in list(self.streams.values()):
-                stream.connection_lost()
-            self.streams.clear()
-            for fd in self.conn.take_unclaimed_fds():
-                _close_fd(fd)
-            self.conn.release_buffers()
-            with anyio.CancelScope(shield=True):
-                await anyio.aclose_forcefully(self.stream)
-            self.set_finished()
+            self._scope = None
+            if not parked:
+                await self._teardown()
+        return not parked
+
+    async def _teardown(self) -> None:
+        self._closed = True
+        self.conn.mark_closed("connection closed")
+        self._pump.stopped()
+        self._signal_idle()
+        with anyio.CancelScope(shield=True):
+            await self._stop_tasks()
+        for stream in list(self.streams.values()):
+            stream.connection_lost()
+        self.streams.clear()
+        for fd in self.conn.take_unclaimed_fds():
+            _close_fd(fd)
+        self.conn.release_buffers()
+        with anyio.CancelScope(shield=True):
+            await anyio.aclose_forcefully(self.stream)
+        self.set_finished()
 
     # ------------------------------------------------------------------ tasks
 
@@ -491,7 +526,8 @@ class ServerClient:
             return f"unix pid={ident.unix_pid} uid={ident.unix_uid}"
         return "unix socket"
 
-    async def _read_loop(self) -> None:
+    async def _read_loop(self) -> bool:
+        """Returns True when the connection parked, False when it is over."""
         conn = self.conn
         unix_fds = self._unix and self.service.fd_passing
         while True:
@@ -503,7 +539,7 @@ class ServerClient:
                 if event is PAUSED:
                     if conn.closing:
                         await self._wait_idle()
-                        return
+                        return False
                     self._note_request_limit()
                     if conn.has_output or self._pump.sending:
                         # Writing frees the slots of the replies written.
@@ -527,10 +563,10 @@ class ServerClient:
                     self._handle_stream(event)
                 elif isinstance(event, ConnectionClosed):
                     await self._wait_idle()
-                    return
+                    return False
             if self._draining:
                 await self._wait_idle()
-                return
+                return False
             if conn.has_output:
                 # The batch's replies go out with one write.
                 await self._pump.write_queued()
@@ -568,16 +604,66 @@ class ServerClient:
                     continue
                 size = conn.read_size(_RECEIVE_SIZE)
                 while (got := stream.receive_nowait(size, maxfds)) is None:
-                    await self._wait_readable(stream)
+                    if await self._wait_readable(stream) and self._park():
+                        return True
                 data, fds = got
                 conn.receive_data(data, time.monotonic(), tuple(fds))
 
-    async def _wait_readable(self, stream: _sockio.RawSocketStream) -> None:
+    async def _wait_readable(self, stream: _sockio.RawSocketStream) -> bool:
+        """Wait until the socket is readable; True when the idle watcher asked this
+        connection to park instead (see :meth:`park_if_idle`)."""
         self._raw_reading = True
+        self._wait_gen = self.server.idle_wait()
         try:
             await anyio.wait_readable(stream.socket)
+        except anyio.ClosedResourceError:
+            if not self._park_asked:
+                raise
         finally:
             self._raw_reading = False
+        asked, self._park_asked = self._park_asked, False
+        return asked
+
+    def _can_park(self) -> bool:
+        # Nothing in flight, nothing to write, no task or stream of its own: only the
+        # socket is left to wait for.
+        return not (
+            self._inflight
+            or self._ntasks
+            or self.streams
+            or self._draining
+            or self._stream_filter is not None
+            or self._pump.sending
+            or self.conn.has_output
+            or self.conn.closed_reason is not None
+        )
+
+    def _park(self) -> bool:
+        if self._can_park() and self.server.park(self):
+            self._parked = True
+            return True
+        return False
+
+    def park_if_idle(self, sweep: int) -> bool:
+        """The server's idle watcher calls this for every connection on each sweep: a read
+        loop that has waited for data since before the previous sweep is asked to park
+        (its wait ends; it hands the socket to the watcher and its task returns).  Returns
+        True while the read loop waits for data without being parked."""
+        if not self._raw_reading:
+            return False
+        if self._wait_gen < sweep and not self._park_asked and self._can_park():
+            stream = self.stream
+            assert isinstance(stream, _sockio.RawSocketStream)
+            self._park_asked = True
+            # Ends the read loop's wait_readable() with ClosedResourceError; the socket
+            # stays open, and nothing else waits on it (no output, no task).
+            anyio.notify_closing(stream.socket)
+        return True
+
+    @property
+    def parked(self) -> bool:
+        """True while the connection is idle without a task (see :meth:`park_if_idle`)."""
+        return self._parked
 
     async def _apply_stream_filter(self) -> None:
         wrap, self._stream_filter = self._stream_filter, None
@@ -908,7 +994,9 @@ class ServerClient:
         """Stop taking new calls; the connection closes once in-flight calls are answered."""
         self._draining = True
         self._signal_slot()
-        if self._recv_scope is not None:
+        if self._parked:
+            self.server.unpark(self)
+        elif self._recv_scope is not None:
             # The read loop is waiting in receive(): interrupt just that wait.
             self._recv_scope.cancel()
         elif self._raw_reading:

@@ -27,6 +27,7 @@ import heapq
 import itertools
 import logging
 import math
+import select
 import socket
 import struct
 import time
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from .faults import FaultInjector
 from .workers import WorkerPool
 
-__all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "HANDSHAKE_EVICT_AFTER", "Server")
+__all__ = ("DEFAULT_MAX_CLIENT_OUTPUT", "HANDSHAKE_EVICT_AFTER", "PARK_IDLE_AFTER", "Server")
 
 #: default per-client limit of unwritten output (bytes) beyond which a client is not read
 
@@ -61,6 +62,9 @@ log = logging.getLogger("netrpc.server")
 #: seconds a pending TLS handshake may wait for its peer before it is given up to make room
 #: for a new connection (only when the handshake bound is reached)
 HANDSHAKE_EVICT_AFTER = 1.0
+#: seconds (between this and twice this) a plain connection waits for data with nothing in
+#: flight before it parks: its task ends and the server's idle watcher waits for its socket
+PARK_IDLE_AFTER = 0.1
 
 _ACCEPT_RETRY_FIRST = 0.1
 _ACCEPT_RETRY_MAX = 1.0
@@ -161,6 +165,9 @@ class Server:
         #: bound what all connections together hold that way (8 MiB at most, 2 MiB kept)
         self.buffer_pool = BufferPool(limit=8, keep=2)
         self._keepalive_timers = _KeepAliveTimers(self)
+        #: see :data:`PARK_IDLE_AFTER`; None: connections never park
+        self.park_idle_after: float | None = PARK_IDLE_AFTER
+        self._idle = _IdleWatcher(self)
         self.clients: dict[int, ServerClient] = {}
         self.next_client_id = 1
         # ids of connected clients still authenticating (TLS handshakes excluded)
@@ -296,6 +303,23 @@ class Server:
         connections, started while some connection has keepalive on)."""
         self._keepalive_timers.add(client)
 
+    def idle_wait(self) -> int:
+        """A connection's read loop starts waiting for data (see :class:`_IdleWatcher`)."""
+        return self._idle.wait_started()
+
+    def park(self, client: ServerClient) -> bool:
+        """Have the idle watcher wait for *client*'s socket; its read loop's task ends."""
+        return self._idle.park(client)
+
+    def unpark(self, client: ServerClient) -> None:
+        """Run a parked *client* again at once (it is being closed or drained)."""
+        self._idle.unpark(client)
+
+    @property
+    def nclients_parked(self) -> int:
+        """Connected clients that are idle without a task of their own."""
+        return self._idle.nparked
+
     @property
     def nclients(self) -> int:
         """Connected clients."""
@@ -362,6 +386,7 @@ class Server:
             async with anyio.create_task_group() as tg:
                 self._task_group = tg
                 self._accepting = True
+                self._idle.start()
                 for service in self.services:
                     for listener in service.listeners:
                         tg.start_soon(self._accept_loop, service, listener)
@@ -374,6 +399,10 @@ class Server:
             self._task_group = None
             self._accepting = False
             with anyio.CancelScope(shield=True):
+                # Parked connections have no task the task group could have cancelled.
+                for client in self._idle.stop():
+                    client.close("server stopped")
+                    await self._resume_client(client)
                 for service in self.services:
                     await service.aclose()
             self._stopped.set()
@@ -551,6 +580,7 @@ class Server:
             self._capacity_changed()
 
     async def _serve_client(self, client: ServerClient) -> None:
+        finished = True
         try:
             if await self._admit(client):
                 for program in self.programs:
@@ -559,31 +589,49 @@ class Server:
                     except Exception:
                         client.log.exception("%s.client_connected failed", program.name)
                 log.debug("%s: client %d connected (%s)", self.name, client.id, client.identity)
-                try:
-                    await client.run()
-                except Exception:
-                    # Last line of defence: one client must never take the server down.
-                    log.exception("%s: client %d failed", self.name, client.id)
+                finished = await self._run_client(client)
             else:
                 with anyio.CancelScope(shield=True):
                     await anyio.aclose_forcefully(client.stream)
                 client.set_finished()
         finally:
-            self.clients.pop(client.id, None)
-            self._unauth.discard(client.id)
-            self._handshake_over(client)
-            for program in self.programs:
-                try:
-                    program.client_closed(client)
-                except Exception:
-                    client.log.exception("%s.client_closed failed", program.name)
-            if self.on_close is not None:
-                try:
-                    self.on_close(client)
-                except Exception:
-                    client.log.exception("on_close hook failed")
-            self._capacity_changed()
-            log.debug("%s: client %d gone", self.name, client.id)
+            if finished:
+                self._client_gone(client)
+
+    async def _run_client(self, client: ServerClient) -> bool:
+        """Run *client*'s read loop; False when it parked (see :class:`_IdleWatcher`)."""
+        try:
+            return await client.run()
+        except Exception:
+            # Last line of defence: one client must never take the server down.
+            log.exception("%s: client %d failed", self.name, client.id)
+            return True
+
+    async def _resume_client(self, client: ServerClient) -> None:
+        """The task of a parked connection that has data (or is being closed)."""
+        finished = True
+        try:
+            finished = await self._run_client(client)
+        finally:
+            if finished:
+                self._client_gone(client)
+
+    def _client_gone(self, client: ServerClient) -> None:
+        self.clients.pop(client.id, None)
+        self._unauth.discard(client.id)
+        self._handshake_over(client)
+        for program in self.programs:
+            try:
+                program.client_closed(client)
+            except Exception:
+                client.log.exception("%s.client_closed failed", program.name)
+        if self.on_close is not None:
+            try:
+                self.on_close(client)
+            except Exception:
+                client.log.exception("on_close hook failed")
+        self._capacity_changed()
+        log.debug("%s: client %d gone", self.name, client.id)
 
     async def _admit(self, client: ServerClient) -> bool:
         """Run the per-connection checks: peer credentials, TLS, the connect hook."""
@@ -856,3 +904,119 @@ class _KeepAliveTimers:
         finally:
             self._running = False
             self._wake = None
+
+
+class _IdleWatcher:
+    """Idle plain connections of a server, waited for without a task each.
+
+    A connection's read loop that waits for data notes the current sweep number
+    (:meth:`wait_started`).  While some read loop waits or some connection is parked, one
+    task of the server's sweeps every ``park_idle_after`` seconds: a read loop that has
+    waited since before the previous sweep, with nothing in flight, is asked to park
+    (:meth:`ServerClient.park_if_idle`).  It then registers its socket in this watcher's
+    epoll set and its task ends.  The same task waits for the epoll descriptor to become
+    readable and starts a new task for each parked connection whose socket has data or
+    end of file (:meth:`Server._resume_client`); closing or draining a parked connection
+    does the same at once (:meth:`unpark`).
+
+    Busy connections never park (a new task per call would cost more than the call), so
+    only connections idle for a while pay a task start when they speak again.  Without
+    epoll (not Linux) nothing parks.
+    """
+
+    __slots__ = ("_epoll", "_parked", "_running", "_server", "_sweep")
+
+    def __init__(self, server: Server) -> None:
+        self._server = server
+        self._epoll: Any = None
+        self._parked: dict[int, ServerClient] = {}
+        self._running = False
+        self._sweep = 1
+
+    @property
+    def nparked(self) -> int:
+        return len(self._parked)
+
+    def start(self) -> None:
+        """Serving starts: the epoll set (one descriptor for the server's lifetime)."""
+        if self._epoll is None and hasattr(select, "epoll"):
+            self._epoll = select.epoll()
+
+    def wait_started(self) -> int:
+        if not self._running and self._epoll is not None:
+            tg = self._server.task_group
+            if tg is not None and self._server.park_idle_after is not None:
+                self._running = True
+                tg.start_soon(self._run, name="netrpc.Server idle connections")
+        return self._sweep
+
+    def park(self, client: ServerClient) -> bool:
+        stream = client.stream
+        if not self._running or self._epoll is None or not isinstance(stream, RawSocketStream):
+            return False
+        fd = stream.socket.fileno()
+        try:
+            self._epoll.register(fd, select.EPOLLIN)
+        except OSError:
+            return False
+        self._parked[fd] = client
+        return True
+
+    def unpark(self, client: ServerClient) -> None:
+        stream = client.stream
+        if not isinstance(stream, RawSocketStream):
+            return
+        fd = stream.socket.fileno()
+        if self._parked.get(fd) is not client:
+            return  # already resumed
+        self._resume(fd)
+
+    def _resume(self, fd: int) -> None:
+        client = self._parked.pop(fd)
+        with contextlib.suppress(OSError, ValueError):
+            self._epoll.unregister(fd)
+        tg = self._server.task_group
+        if tg is not None:
+            tg.start_soon(self._server._resume_client, client, name="netrpc.Server client")
+        else:
+            # Serving is over: stop() hands it over for closing.
+            self._parked[fd] = client
+
+    def stop(self) -> list[ServerClient]:
+        """Serving is over: the parked connections, forgotten (the caller closes them)."""
+        clients = list(self._parked.values())
+        self._parked.clear()
+        if self._epoll is not None:
+            self._epoll.close()
+            self._epoll = None
+        return clients
+
+    async def _run(self) -> None:
+        server = self._server
+        epoll = self._epoll
+        assert epoll is not None
+        try:
+            next_sweep = time.monotonic()
+            while (period := server.park_idle_after) is not None and self._epoll is epoll:
+                # A socket registered while this waits wakes it too (epoll nests).
+                with anyio.move_on_after(max(next_sweep - time.monotonic(), 0.0)):
+                    await anyio.wait_readable(epoll.fileno())
+                if self._epoll is not epoll:
+                    break
+                for fd, _events in epoll.poll(0):
+                    if fd in self._parked:
+                        self._resume(fd)
+                now = time.monotonic()
+                if now < next_sweep:
+                    continue
+                next_sweep = now + period
+                sweep = self._sweep
+                self._sweep = sweep + 1
+                waiting = False
+                for client in server.clients.values():
+                    if client.park_if_idle(sweep):
+                        waiting = True
+                if not waiting and not self._parked:
+                    break
+        finally:
+            self._running = False
