@@ -64,6 +64,13 @@ class Kind:
     drop_attrs: frozenset[str] = field(default_factory=frozenset)
     #: children the parser does not read (dropped)
     drop_children: frozenset[str] = field(default_factory=frozenset)
+    #: only the listed children are read (the others are dropped)
+    closed: bool = False
+    #: only the listed attributes are read (the others are dropped)
+    closed_attrs: bool = False
+    #: libvirt writes nothing for the element when it is left without attributes and
+    #: children
+    empty_is_absent: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -346,6 +353,8 @@ def disk_index(name: str) -> int:
 
 def _disk(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "type", "file")
+    if elem.get("type") in ("block", "dir") and elem.find("source") is None:
+        elem.set("type", "file")  # an empty drive
     _set_default(elem, "device", "disk")
     target = elem.find("target")
     if target is not None and target.get("bus") is None:
@@ -365,7 +374,7 @@ def parsed_devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
     """What libvirt's parser does to device elements as it reads them (changed in place):
     disks take their place among the disks of their bus (ordered by target name, as
     virDomainDiskInsert, with the bus as written), then their defaults (bus, read-only
-    CD-ROMs)."""
+    CD-ROMs); controllers without an index get the first free one of their type."""
     disks: list[ET.Element] = []
     for dev in devs:
         if dev.tag != "disk":
@@ -386,6 +395,21 @@ def parsed_devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
         disks.insert(len(disks) if insert_at == -1 else insert_at, dev)
     for disk in disks:
         _disk(disk, ctx)
+    # a controller without an index takes the first its type leaves free
+    used: dict[str, set[int]] = {}
+    for dev in devs:
+        index = _int(dev.get("index")) if dev.tag == "controller" else None
+        if index is not None:
+            used.setdefault(dev.get("type", ""), set()).add(index)
+    for dev in devs:
+        if dev.tag == "controller" and dev.get("index") is None:
+            taken = used.setdefault(dev.get("type", ""), set())
+            free = next(i for i in range(len(taken) + 1) if i not in taken)
+            taken.add(free)
+            items = list(dev.attrib.items())
+            items.insert(1 if "type" in dev.attrib else 0, ("index", str(free)))
+            dev.attrib.clear()
+            dev.attrib.update(items)
     ordered = iter(disks)
     return [next(ordered) if dev.tag == "disk" else dev for dev in devs]
 
@@ -471,6 +495,53 @@ def _topology(elem: ET.Element, _ctx: Context) -> None:
         elem.attrib.update(items)
 
 
+def _mac(elem: ET.Element, _ctx: Context) -> None:
+    address = elem.get("address")
+    if address is not None:
+        elem.set("address", address.lower())
+
+
+def _seclabel(elem: ET.Element, _ctx: Context) -> None:
+    kind = elem.get("type")
+    if kind is None and elem.get("model") is not None:
+        kind = "dynamic"
+        elem.set("type", kind)
+    if kind == "static":
+        _set_default(elem, "relabel", "no")
+        for child in [c for c in elem if c.tag in ("imagelabel", "baselabel")]:
+            elem.remove(child)
+    elif kind == "dynamic":
+        _set_default(elem, "relabel", "yes")
+        for child in [c for c in elem if c.tag in ("label", "imagelabel")]:
+            elem.remove(child)
+    elif kind is None:
+        elem.attrib.clear()  # libvirt keeps no label without a model or a type
+        for child in list(elem):
+            elem.remove(child)
+
+
+def _device_seclabel(elem: ET.Element, _ctx: Context) -> None:
+    """A device's label: relabelling is the default, written only with a label."""
+    _set_default(elem, "relabel", "yes")
+    if elem.get("relabel") == "yes" and elem.find("label") is None:
+        elem.attrib.clear()
+
+
+def _cpu(elem: ET.Element, _ctx: Context) -> None:
+    model = elem.find("model")
+    if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
+        items = [("mode", "custom"), *elem.attrib.items()]
+        elem.attrib.clear()
+        elem.attrib.update(items)
+    if model is not None and elem.get("mode", "custom") == "custom":
+        _set_default(model, "fallback", "allow")
+
+
+def _smbios(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("mode") == "none":
+        del elem.attrib["mode"]
+
+
 def _pci_target(elem: ET.Element, _ctx: Context) -> None:
     number = _int(elem.get("port"))
     if number is not None:
@@ -488,6 +559,9 @@ _CHR_SOURCE = Kind(attrs=("mode", "path", "host", "service", "channel", "master"
                           "append", "tls"),
                    children=("seclabel", "reconnect"))
 _CHR_LOG = Kind(attrs=("file", "append"))
+
+_DEVICE_SECLABEL = Kind(attrs=("model", "relabel"), children=("label",),
+                        fill=_device_seclabel, empty_is_absent=True)
 
 KINDS: dict[str, Kind] = {
     # ---- top level
@@ -519,6 +593,7 @@ KINDS: dict[str, Kind] = {
     "numatune/memnode": Kind(attrs=("cellid", "mode", "nodeset"), fill=_bitmaps("nodeset")),
     "os/loader": Kind(attrs=("readonly", "secure", "type", "format"), fill=_loader),
     "os/bootmenu": Kind(attrs=("enable", "timeout"), fill=_bootmenu),
+    "os/smbios": Kind(attrs=("mode",), fill=_smbios, empty_is_absent=True),
     "os/bios": Kind(attrs=("useserial", "rebootTimeout")),
     "features": Kind(children=(
         "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "xen",
@@ -533,7 +608,9 @@ KINDS: dict[str, Kind] = {
     "features/hyperv/stimer": Kind(attrs=("state",), children=("direct",)),
     "cpu": Kind(attrs=("mode", "match", "check", "migratable"),
                 children=("model", "vendor", "topology", "cache", "maxphysaddr", "feature",
-                          "numa")),
+                          "numa"),
+                fill=_cpu, closed=True, empty_is_absent=True),
+    "cpu/model": Kind(attrs=("fallback", "vendor_id")),
     "cpu/topology": Kind(attrs=("sockets", "dies", "cores", "threads"), fill=_topology),
     "cpu/feature": Kind(attrs=("policy", "name")),
     "cpu/numa/cell": Kind(attrs=("id", "cpus", "memory", "unit", "memAccess", "discard"),
@@ -542,6 +619,9 @@ KINDS: dict[str, Kind] = {
     "clock": Kind(attrs=("offset", "adjustment", "basis", "timezone"), children=("timer",)),
     "clock/timer": Kind(attrs=("name", "present", "tickpolicy", "track", "frequency", "mode"),
                         children=("catchup",)),
+    "seclabel": Kind(attrs=("type", "model", "relabel"),
+                     children=("label", "imagelabel", "baselabel"), fill=_seclabel,
+                     empty_is_absent=True),
     "pm": Kind(children=("suspend-to-mem", "suspend-to-disk")),
     # ---- devices
     "devices/disk": Kind(
@@ -561,6 +641,7 @@ KINDS: dict[str, Kind] = {
         children=("host", "auth", "encryption", "reservations", "seclabel", "slices",
                   "address", "initiator", "cookies", "readahead", "timeout")),
     "devices/disk/geometry": Kind(attrs=("cyls", "heads", "secs", "trans")),
+    "devices/disk/source/seclabel": _DEVICE_SECLABEL,
     "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
     "devices/disk/iotune": Kind(children=(
         "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
@@ -596,6 +677,7 @@ KINDS: dict[str, Kind] = {
                   "script", "downscript", "backenddomain", "target", "guest", "model",
                   "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
                   "coalesce", "portForward", *_INFO)),
+    "devices/interface/mac": Kind(attrs=("address", "type", "check"), fill=_mac),
     "devices/interface/source": Kind(attrs=("network", "portgroup", "portid", "bridge", "dev",
                                             "mode", "type", "path", "address", "port")),
     "devices/interface/driver": Kind(attrs=(
@@ -635,6 +717,27 @@ KINDS: dict[str, Kind] = {
         children=("listen", "channel", "image", "jpeg", "zlib", "playback", "streaming",
                   "mouse", "clipboard", "filetransfer", "gl", "audio"),
         fill=_graphics),
+    "devices/graphics[vnc]": Kind(
+        attrs=("type", "socket", "port", "autoport", "websocket", "websocketGenerated",
+               "listen", "keymap", "sharePolicy", "powerControl", "passwd", "passwdValidTo",
+               "connected"),
+        children=("listen", "audio"), fill=_graphics, closed_attrs=True, closed=True),
+    "devices/graphics[spice]": Kind(
+        attrs=("type", "port", "tlsPort", "autoport", "listen", "keymap", "defaultMode",
+               "passwd", "passwdValidTo", "connected"),
+        children=("listen", "channel", "image", "jpeg", "zlib", "playback", "streaming",
+                  "mouse", "clipboard", "filetransfer", "gl"),
+        fill=_graphics, closed_attrs=True, closed=True),
+    "devices/graphics[rdp]": Kind(
+        attrs=("type", "port", "autoport", "replaceUser", "multiUser", "listen"),
+        children=("listen",), fill=_graphics, closed_attrs=True, closed=True),
+    "devices/graphics[sdl]": Kind(attrs=("type", "display", "xauth", "fullscreen"),
+                                  children=("gl",), fill=_graphics, closed_attrs=True,
+                                  closed=True),
+    "devices/graphics[desktop]": Kind(attrs=("type", "display", "fullscreen"),
+                                      fill=_graphics, closed_attrs=True, closed=True),
+    "devices/graphics[egl-headless]": Kind(attrs=("type",), children=("gl",),
+                                           closed_attrs=True, closed=True),
     "devices/graphics/listen": Kind(attrs=("type", "address", "network", "socket")),
     "devices/sound": Kind(attrs=("model", "multichannel", "streams"),
                           children=("codec", "audio", *_INFO)),
@@ -721,20 +824,24 @@ def _order(names: list[str], wanted: tuple[str, ...]) -> list[str]:
     return sorted(names, key=lambda n: rank.get(n, last))
 
 
-def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -> None:
+def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -> bool:
+    """Canonicalise *elem* in place; False when libvirt writes nothing for it."""
     kind = _kind(path, elem, parent_type)
     if kind is not None and kind.fill is not None:
         kind.fill(elem, ctx)
     own_type = elem.get("type")
     for child in list(elem):
-        _apply(child, f"{path}/{child.tag}", ctx, own_type)
+        if not _apply(child, f"{path}/{child.tag}", ctx, own_type):
+            elem.remove(child)
     if kind is None:
-        return
-    if kind.drop_children:
-        for child in [c for c in elem if c.tag in kind.drop_children]:
+        return True
+    if kind.drop_children or kind.closed:
+        for child in [c for c in elem if c.tag in kind.drop_children
+                      or (kind.closed and c.tag not in kind.children)]:
             elem.remove(child)
     if kind.attrs or kind.drop_attrs:
-        items = [(k, v) for k, v in elem.attrib.items() if k not in kind.drop_attrs]
+        items = [(k, v) for k, v in elem.attrib.items() if k not in kind.drop_attrs
+                 and (not kind.closed_attrs or k in kind.attrs)]
         rank = {name: i for i, name in enumerate(kind.attrs)}
         items.sort(key=lambda kv: rank.get(kv[0], len(rank)))
         elem.attrib.clear()
@@ -751,6 +858,8 @@ def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -
             for child, tail in zip(ordered, tails, strict=True):
                 child.tail = tail
                 elem.append(child)
+    return not (kind.empty_is_absent and not elem.attrib and len(elem) == 0
+                and not (elem.text or "").strip())
 
 
 #: <os> children libvirt reads for each OS type (others are dropped)
@@ -766,14 +875,16 @@ _OS_CHILDREN: dict[str, frozenset[str]] = {
 def os_children(children: list[ET.Element], ctx: Context) -> list[ET.Element]:
     """The ``<os>`` children libvirt keeps for the domain's OS type, canonical."""
     allowed = _OS_CHILDREN.get(ctx.os_type)
-    return [canonical(c, f"os/{c.tag}", ctx) for c in children
-            if allowed is None or c.tag in allowed]
+    written = (canonical(c, f"os/{c.tag}", ctx) for c in children
+               if allowed is None or c.tag in allowed)
+    return [c for c in written if c is not None]
 
 
 def devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
     """The devices as libvirt writes them: each canonical, plus what depends on the others
     (the primary video device)."""
-    out = [canonical(d, f"devices/{d.tag}", ctx) for d in devs]
+    written = (canonical(d, f"devices/{d.tag}", ctx) for d in devs)
+    out = [d for d in written if d is not None]
     videos = [d.find("model") for d in out if d.tag == "video"]
     models = [m for m in videos if m is not None and m.get("type") != "none"]
     if models and not any(m.get("primary") == "yes" for m in models):
@@ -781,13 +892,13 @@ def devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
     return out
 
 
-def canonical(elem: ET.Element, path: str, ctx: Context | None = None) -> ET.Element:
-    """A copy of *elem* as libvirt's formatter writes it.
+def canonical(elem: ET.Element, path: str, ctx: Context | None = None) -> ET.Element | None:
+    """A copy of *elem* as libvirt's formatter writes it (None: libvirt writes nothing for
+    it).
 
     :param path: where the element is below ``<domain>``: ``devices/disk``, ``os/loader``,
         ``features``... (its own tag included).
     :param ctx: what defaults depend on outside the element (the domain's type...).
     """
     clone = copy.deepcopy(elem)
-    _apply(clone, path, ctx or Context(), None)
-    return clone
+    return clone if _apply(clone, path, ctx or Context(), None) else None

@@ -701,6 +701,8 @@ class DomainDef:
     os_arch: str = "i686"
     os_machine: str | None = None
     os_children: list[ET.Element] = field(default_factory=list)
+    #: attributes of ``<os>`` (firmware autoselection)
+    os_attrs: dict[str, str] = field(default_factory=dict)
     clock: ET.Element | None = None
     on_poweroff: str = "destroy"
     on_reboot: str = "restart"
@@ -925,6 +927,7 @@ def parse_domain_xml(
         os_arch=type_elem.get("arch") or default_arch,
         os_machine=type_elem.get("machine"),
         os_children=os_children,
+        os_attrs={k: v for k, v in os_elem.attrib.items() if k == "firmware"},
         clock=_strip_ws(clock) if clock is not None else None,
         on_poweroff=lifecycle["on_poweroff"],
         on_reboot=lifecycle["on_reboot"],
@@ -952,8 +955,8 @@ def format_domain_xml(
     ctx = domcanon.Context(domain_type=d.type, os_type=d.os_type)
 
     def top(tag: str) -> list[str]:
-        return [format_element(domcanon.canonical(e, tag, ctx), indent + 2)
-                for e in d.extra.get(tag, [])]
+        written = (domcanon.canonical(e, tag, ctx) for e in d.extra.get(tag, []))
+        return [format_element(e, indent + 2) for e in written if e is not None]
 
     head = f"<domain type='{esc(d.type)}'"
     if dom_id is not None:
@@ -979,7 +982,8 @@ def format_domain_xml(
     out.append(f"{p}  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
     for tag in _AFTER_VCPU:
         out.extend(top(tag))
-    out.append(p + "  <os>\n")
+    os_attrs = "".join(f" {k}='{esc(v)}'" for k, v in d.os_attrs.items())
+    out.append(f"{p}  <os{os_attrs}>\n")
     type_attrs = f" arch='{esc(d.os_arch)}'"
     if d.os_machine:
         type_attrs += f" machine='{esc(d.os_machine)}'"
@@ -989,7 +993,9 @@ def format_domain_xml(
     for tag in _AFTER_OS:
         out.extend(top(tag))
     if d.clock is not None:
-        out.append(format_element(domcanon.canonical(d.clock, "clock", ctx), indent + 2))
+        clock = domcanon.canonical(d.clock, "clock", ctx)
+        out.append(format_element(clock, indent + 2) if clock is not None
+                   else p + "  <clock offset='utc'/>\n")
     else:
         out.append(p + "  <clock offset='utc'/>\n")
     out.append(f"{p}  <on_poweroff>{d.on_poweroff}</on_poweroff>\n")

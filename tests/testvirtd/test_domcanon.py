@@ -172,3 +172,56 @@ def test_os_children_per_os_type() -> None:
 def test_unknown_kinds_keep_their_order() -> None:
     xml = "<frobnicator b='1' a='2'><z/><y/></frobnicator>"
     assert canon(xml, "devices/frobnicator") == format_element(ET.fromstring(xml), 0)
+
+
+def test_vnc_drops_what_only_sdl_reads() -> None:
+    assert canon("<graphics type='vnc' display=':3' xauth='/x' keymap='fi'/>",
+                 "devices/graphics").splitlines()[0] == (
+        "<graphics type='vnc' port='-1' autoport='yes' keymap='fi'>")
+
+
+def test_empty_block_drive_is_a_file_drive() -> None:
+    assert canon("<disk type='block' device='cdrom'><target dev='hdc' bus='ide'/></disk>",
+                 "devices/disk").startswith("<disk type='file' device='cdrom'>")
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("<seclabel type='static' model='selinux'><label>l</label><imagelabel>i</imagelabel>"
+     "</seclabel>",
+     "<seclabel type='static' model='selinux' relabel='no'>\n  <label>l</label>\n"
+     "</seclabel>\n"),
+    ("<seclabel type='dynamic' model='dac'><label>0:0</label></seclabel>",
+     "<seclabel type='dynamic' model='dac' relabel='yes'/>\n"),
+    ("<seclabel relabel='yes'/>", None),
+])
+def test_seclabels(given: str, expected: str | None) -> None:
+    elem = domcanon.canonical(ET.fromstring(given), "seclabel")
+    assert (format_element(elem, 0) if elem is not None else None) == expected
+
+
+def test_cpu_defaults_and_unknown_children() -> None:
+    assert canon("<cpu match='exact'><model>core2duo</model><foo/></cpu>", "cpu") == (
+        "<cpu mode='custom' match='exact'>\n  <model fallback='allow'>core2duo</model>\n"
+        "</cpu>\n")
+    assert domcanon.canonical(ET.fromstring("<cpu><foo bar='baz'/></cpu>"), "cpu") is None
+
+
+def test_disks_placed_as_libvirt_inserts_them() -> None:
+    devs = [ET.fromstring(x) for x in (
+        "<disk><target dev='vda' bus='virtio'/></disk>", "<disk><target dev='hdc'/></disk>",
+        "<disk><target dev='vdb'/></disk>", "<disk device='floppy'><target dev='fda'/></disk>",
+        "<controller type='pci' index='1'/>", "<controller type='pci'/>",
+        "<controller type='pci'/>")]
+    out = domcanon.parsed_devices(devs, domcanon.Context())
+    assert [(d.find("target").get("dev"), d.find("target").get("bus"))  # type: ignore[union-attr]
+            for d in out if d.tag == "disk"] == [
+        ("vda", "virtio"), ("fda", "fdc"), ("vdb", "virtio"), ("hdc", "ide")]
+    assert [d.get("index") for d in out if d.tag == "controller"] == ["1", "0", "2"]
+
+
+def test_device_seclabel_relabel_without_label_is_not_written() -> None:
+    got = canon("<disk type='file'><source file='/a'><seclabel model='dac'/>"
+                "<seclabel model='selinux' relabel='no'/></source><target dev='vda'/></disk>",
+                "devices/disk")
+    assert "<seclabel model='dac'" not in got
+    assert "<seclabel model='selinux' relabel='no'/>" in got

@@ -122,6 +122,18 @@ DOCUMENTS: dict[str, str] = {
       <clock offset='localtime'><timer tickpolicy='catchup' name='rtc'/>
         <timer present='no' name='hpet'/></clock>
       <pm><suspend-to-disk enabled='no'/><suspend-to-mem enabled='no'/></pm>""",
+    "labels_and_cpu": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <cpu match='exact'><model>qemu64</model><frob/></cpu>
+      <devices>
+        <disk type='block' device='cdrom'><target dev='hdc' bus='ide'/></disk>
+        <disk type='file'><source file='/var/lib/img/b.img'>
+          <seclabel model='selinux' relabel='no'/></source><target dev='vda'/></disk>
+        <controller type='pci' model='pci-root'/>
+        <controller type='usb' model='ich9-ehci1'/>
+        <interface type='user'><mac address='52:54:00:AA:BB:0C'/></interface>
+        <graphics type='vnc' display=':3' xauth='/x' keymap='fi'/>
+      </devices>
+      <seclabel type='dynamic' model='dac'><label>107:107</label></seclabel>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
