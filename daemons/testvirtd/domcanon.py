@@ -21,8 +21,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "disk_index",
-           "format_bitmap", "os_children", "parsed_devices")
+__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "format_bitmap",
+           "os_children")
 
 
 class _OpenEmpty(str):
@@ -334,23 +334,6 @@ _DISK_BUS_BY_PREFIX = (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", 
                        ("ubd", "uml"), ("fd", "fdc"))
 
 
-def disk_index(name: str) -> int:
-    """libvirt's virDiskNameToIndex: hda → 0, hdb → 1, ..., sdaa → 26 (-1: not a disk
-    name)."""
-    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
-        if name.startswith(prefix):
-            letters = name[len(prefix):]
-            break
-    else:
-        return -1
-    if not letters or not letters.isascii() or not letters.isalpha() or not letters.islower():
-        return -1
-    idx = 0
-    for ch in letters:
-        idx = idx * 26 + (ord(ch) - ord("a") + 1)
-    return idx - 1
-
-
 def _disk(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "type", "file")
     if elem.get("type") in ("block", "dir") and elem.find("source") is None:
@@ -368,50 +351,6 @@ def _disk(elem: ET.Element, _ctx: Context) -> None:
                     break
     if elem.get("device") == "cdrom" and elem.find("readonly") is None:
         ET.SubElement(elem, "readonly")
-
-
-def parsed_devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:
-    """What libvirt's parser does to device elements as it reads them (changed in place):
-    disks take their place among the disks of their bus (ordered by target name, as
-    virDomainDiskInsert, with the bus as written), then their defaults (bus, read-only
-    CD-ROMs); controllers without an index get the first free one of their type."""
-    disks: list[ET.Element] = []
-    for dev in devs:
-        if dev.tag != "disk":
-            continue
-        target = dev.find("target")
-        bus = target.get("bus") if target is not None else None
-        index = disk_index(target.get("dev", "")) if target is not None else -1
-        insert_at = -1
-        for i in range(len(disks) - 1, -1, -1):
-            other = disks[i].find("target")
-            if (other.get("bus") if other is not None else None) != bus:
-                continue
-            other_index = disk_index(other.get("dev", "")) if other is not None else -1
-            if other_index > index:
-                insert_at = i
-            elif insert_at == -1:
-                insert_at = i + 1
-        disks.insert(len(disks) if insert_at == -1 else insert_at, dev)
-    for disk in disks:
-        _disk(disk, ctx)
-    # a controller without an index takes the first its type leaves free
-    used: dict[str, set[int]] = {}
-    for dev in devs:
-        index = _int(dev.get("index")) if dev.tag == "controller" else None
-        if index is not None:
-            used.setdefault(dev.get("type", ""), set()).add(index)
-    for dev in devs:
-        if dev.tag == "controller" and dev.get("index") is None:
-            taken = used.setdefault(dev.get("type", ""), set())
-            free = next(i for i in range(len(taken) + 1) if i not in taken)
-            taken.add(free)
-            items = list(dev.attrib.items())
-            items.insert(1 if "type" in dev.attrib else 0, ("index", str(free)))
-            dev.attrib.clear()
-            dev.attrib.update(items)
-    ordered = iter(disks)
-    return [next(ordered) if dev.tag == "disk" else dev for dev in devs]
 
 
 def _disk_driver(elem: ET.Element, _ctx: Context) -> None:

@@ -906,9 +906,7 @@ def parse_domain_xml(
     from .domdevices import normalise_devices
 
     devices = normalise_devices(
-        domcanon.parsed_devices(
-            [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
-            domcanon.Context(domain_type=dtype, os_type=os_type)),
+        [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
     )
 

@@ -206,19 +206,6 @@ def test_cpu_defaults_and_unknown_children() -> None:
     assert domcanon.canonical(ET.fromstring("<cpu><foo bar='baz'/></cpu>"), "cpu") is None
 
 
-def test_disks_placed_as_libvirt_inserts_them() -> None:
-    devs = [ET.fromstring(x) for x in (
-        "<disk><target dev='vda' bus='virtio'/></disk>", "<disk><target dev='hdc'/></disk>",
-        "<disk><target dev='vdb'/></disk>", "<disk device='floppy'><target dev='fda'/></disk>",
-        "<controller type='pci' index='1'/>", "<controller type='pci'/>",
-        "<controller type='pci'/>")]
-    out = domcanon.parsed_devices(devs, domcanon.Context())
-    assert [(d.find("target").get("dev"), d.find("target").get("bus"))  # type: ignore[union-attr]
-            for d in out if d.tag == "disk"] == [
-        ("vda", "virtio"), ("fda", "fdc"), ("vdb", "virtio"), ("hdc", "ide")]
-    assert [d.get("index") for d in out if d.tag == "controller"] == ["1", "0", "2"]
-
-
 def test_device_seclabel_relabel_without_label_is_not_written() -> None:
     got = canon("<disk type='file'><source file='/a'><seclabel model='dac'/>"
                 "<seclabel model='selinux' relabel='no'/></source><target dev='vda'/></disk>",
