@@ -23,6 +23,7 @@ from netrpc.core.errors import RPCError
 
 from . import domcanon, xmltree
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
+from .xmlsyntax import first_complaint
 
 __all__ = (
     "MAX_XML_SIZE",
@@ -263,6 +264,10 @@ def parse_xml(
         domain 5 for a wrong root element.
     """
     raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
+    # libvirtd takes the document as a C string: it ends at the first NUL
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raw = raw[:nul]
 
     def detail(line: int, msg: str, line_text: str | None, col: int) -> VirtError:
         shown = "(null)" if line_text is None else line_text
@@ -277,7 +282,7 @@ def parse_xml(
 
     if len(raw) > MAX_XML_SIZE:
         raise detail(1, f"Document is too large (more than {MAX_XML_SIZE} bytes)", None, 0)
-    if not raw.strip():
+    if not raw:  # (blanks alone are "Start tag expected", see xmlsyntax)
         raise detail(1, "Document is empty", None, 0)
 
     builder = ET.TreeBuilder()
@@ -306,7 +311,13 @@ def parse_xml(
         open_tags.pop()
         builder.end(tag)
 
-    parser.StartDoctypeDeclHandler = refuse
+    def doctype(_name: str, system_id: str | None, public_id: str | None,
+                internal_subset: bool) -> None:
+        # a bare <!DOCTYPE name> declares nothing (libxml2 takes it); anything else is refused
+        if system_id is not None or public_id is not None or internal_subset:
+            raise _NoDtd
+
+    parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = refuse
     parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartElementHandler = start
@@ -318,6 +329,12 @@ def parse_xml(
     # document is well-formed up to there (libxml2 reads from the start and stops at the
     # first problem).
     problem = xml_bytes_problem(raw)
+    # libxml2's own complaint, where its walk through the document finds one first
+    complaint = first_complaint(raw)
+    if complaint is not None and (problem is None or complaint.offset <= problem.offset):
+        line, line_text, col = xml_position(raw, complaint.offset)
+        shown = (line_text or None) if complaint.at_end else line_text
+        raise detail(line, complaint.message, shown, col)
     try:
         if problem is None:
             parser.Parse(raw, True)
@@ -521,6 +538,21 @@ def parse_size(value: str, unit: str | None, default_unit: str, err_domain: int)
     if number < 0:
         raise VirtError.xml_error(err_domain, f"Invalid value '{value.strip()}'")
     return number * scale
+
+
+def _memory_size(elem: ET.Element, xpath: str, err_domain: int) -> int:
+    """<memory> or <currentMemory> in bytes; a value that is not a number is refused as
+    libvirt's XPath reader refuses it (naming the element, error domain XML)."""
+    text = "".join(elem.itertext())
+    try:
+        return parse_size(text, elem.get("unit"), "KiB", err_domain)
+    except VirtError as exc:
+        if exc.code != ErrCode.XML_ERROR:
+            raise
+        raise VirtError.fmt(
+            ErrCode.XML_ERROR, ErrDomain.XML, "XML error: %s",
+            f"Invalid value '{text}' for element or attribute '{xpath}'",
+        ) from None
 
 
 # virUUIDParse: blanks around, dashes or spaces between (not inside) the sixteen bytes
@@ -748,9 +780,11 @@ class DomainDef:
 
 
 def _text(elem: ET.Element | None) -> str | None:
+    """An element's text as libvirt's XPath ``string()`` reads it (the text of its
+    descendants too), stripped."""
     if elem is None:
         return None
-    return (elem.text or "").strip()
+    return "".join(elem.itertext()).strip()
 
 
 def parse_domain_xml(
@@ -817,7 +851,7 @@ def parse_domain_xml(
             ErrCode.CONFIG_UNSUPPORTED,
             dom,
             "unsupported configuration: %s",
-            f"Unknown OS type '{os_type}'",
+            f"unknown OS type '{os_type}'",
         )
     assert type_elem is not None
 
@@ -828,7 +862,7 @@ def parse_domain_xml(
             dom, "Memory size must be specified via <memory> or in the <numa> configuration"
         )
     if memory is not None:
-        memory_kib = -(-parse_size(memory.text or "", memory.get("unit"), "KiB", dom) // 1024)
+        memory_kib = -(-_memory_size(memory, "./memory[1]", dom) // 1024)
     else:  # the NUMA cells' memory adds up to the total, as libvirt computes it
         memory_kib = sum(
             -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024) for c in cells
@@ -836,7 +870,7 @@ def parse_domain_xml(
     current = root.find("currentMemory")
     current_kib = memory_kib
     if current is not None:
-        current_kib = -(-parse_size(current.text or "", current.get("unit"), "KiB", dom) // 1024)
+        current_kib = -(-_memory_size(current, "./currentMemory[1]", dom) // 1024)
         current_kib = min(current_kib, memory_kib)
 
     vcpu_elem = root.find("vcpu")
