@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..io.server.config import DEFAULT_MAX_CLIENT_OUTPUT
 from .logconfig import LogConfig, LoggingError, parse_filters, parse_outputs
 
 if TYPE_CHECKING:
@@ -116,6 +117,10 @@ SCHEMA: Mapping[str, ConfigKey] = {
     "max_workers": _k("int", 20),
     "prio_workers": _k("int", 5),
     "max_client_requests": _k("int", 5),
+    "max_client_output": _k(
+        "int", DEFAULT_MAX_CLIENT_OUTPUT,
+        "bytes of a client's unread replies at which its calls wait (0: no limit)",
+    ),
     "keepalive_interval": _k("int", 5),
     "keepalive_count": _k("int", 5),
     "keepalive_required": _k("int", None, "obsolete, ignored"),
@@ -138,6 +143,8 @@ _AUTH_KEYS = ("auth_unix_ro", "auth_unix_rw", "auth_tcp", "auth_tls")
 #: libvirtd refuses a configured tcp_min_ssf below this (SSF_WARNING_LEVEL)
 SSF_WARNING_LEVEL = 112
 _PERMS_KEYS = ("unix_sock_ro_perms", "unix_sock_rw_perms", "unix_sock_admin_perms")
+#: the largest max_client_output (admin reports it as an unsigned 32-bit value)
+MAX_CLIENT_OUTPUT_LIMIT = 0xFFFFFFFF
 _POSITIVE_KEYS = ("max_workers", "admin_max_workers")
 _NON_NEGATIVE_KEYS = (
     "max_clients",
@@ -368,6 +375,12 @@ def _check_value(key: str, value: Any, filename: str, line: int) -> None:
         raise ConfigError(filename, line, f"'{key}' must be greater than 0")
     elif key in _NON_NEGATIVE_KEYS and value < 0:
         raise ConfigError(filename, line, f"must not be negative, got {value}", key)
+    elif key == "max_client_output" and not 0 <= value <= MAX_CLIENT_OUTPUT_LIMIT:
+        raise ConfigError(
+            filename, line,
+            f"expected a byte count from 1 to {MAX_CLIENT_OUTPUT_LIMIT} or 0 (no limit), "
+            f"got {value}", key,
+        )
     elif key in _AUTH_KEYS and value not in ("none", "sasl", "polkit"):
         raise ConfigError(
             filename, line, f'unsupported auth {_describe(value)} (want "none", "sasl" or '
@@ -436,6 +449,7 @@ class DaemonConfig:
     max_workers: int = 20
     prio_workers: int = 5
     max_client_requests: int = 5
+    max_client_output: int = DEFAULT_MAX_CLIENT_OUTPUT
     keepalive_interval: int = 5
     keepalive_count: int = 5
     keepalive_required: int | None = None
@@ -480,6 +494,7 @@ class DaemonConfig:
             "max_anonymous_clients": self.max_anonymous_clients,
             "max_queued_clients": self.max_queued_clients,
             "max_client_requests": self.max_client_requests,
+            "max_client_output": self.max_client_output or None,
             "min_workers": self.min_workers,
             "max_workers": self.max_workers,
             "prio_workers": self.prio_workers,
@@ -617,7 +632,8 @@ def apply_runtime(
 
     * every server but *admin_server*: ``max_clients``, ``max_anonymous_clients``,
       ``min/max/prio_workers``, and for clients that connect from now on
-      ``max_client_requests`` and ``keepalive_interval/count``;
+      ``max_client_requests`` and ``keepalive_interval/count``, and for connected clients
+      too ``max_client_output``;
     * the admin server: the ``admin_*`` equivalents (no priority workers, no anonymous
       clients);
     * logging: ``log_level``, ``log_outputs``, ``log_filters`` through *log_config*
@@ -655,6 +671,7 @@ def apply_runtime(
                 "max_workers": config.max_workers,
                 "prio_workers": config.prio_workers,
                 "max_client_requests": config.max_client_requests,
+                "max_client_output": config.max_client_output,
                 "keepalive_interval": config.keepalive_interval,
                 "keepalive_count": config.keepalive_count,
             }
@@ -675,6 +692,7 @@ def apply_runtime(
             "max_workers": server.workers.max_workers,
             "prio_workers": server.workers.prio_workers,
             "max_client_requests": server.max_client_requests,
+            "max_client_output": server.max_client_output or 0,
             "keepalive_interval": server.keepalive_interval,
             "keepalive_count": server.keepalive_count,
         }
@@ -685,6 +703,9 @@ def apply_runtime(
             prio_workers=plan["prio_workers"],
         )
         server.max_client_requests = max(plan["max_client_requests"], 1)
+        if "max_client_output" in plan:
+            # 0 means no limit, in the file as in the admin interface.
+            server.set_client_output_limit(plan["max_client_output"] or None)
         server.keepalive_interval = plan["keepalive_interval"]
         server.keepalive_count = plan["keepalive_count"]
         for key, value in plan.items():

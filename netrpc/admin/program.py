@@ -467,6 +467,7 @@ _THREADPOOL_SETTABLE = {
 _LIMITS_SETTABLE = {
     "nclients_max": TypedParamType.UINT,
     "nclients_unauth_max": TypedParamType.UINT,
+    "max_client_output": TypedParamType.UINT,
 }
 
 
@@ -702,7 +703,8 @@ class AdminProgram(Program):
         AdminProc.SERVER_GET_CLIENT_LIMITS, args=ServerFlagsArgs, ret=ClientLimitsRet, inline=True
     )
     def server_get_client_limits(self, call: Call, args: ServerFlagsArgs) -> ClientLimitsRet:
-        """Client limits and current counts."""
+        """Client limits and current counts: libvirtd's four, then ``max_client_output``
+        (bytes of unread replies at which a client's calls wait; 0: no limit)."""
         server = self.server(args.srv.name)
         _check_flags(args.flags, "adminServerGetClientLimits")
         return ClientLimitsRet(
@@ -711,6 +713,9 @@ class AdminProgram(Program):
                 TypedParam.uint("nclients", server.nclients),
                 TypedParam.uint("nclients_unauth_max", server.max_anonymous_clients),
                 TypedParam.uint("nclients_unauth", server.nclients_unauthenticated),
+                TypedParam.uint(
+                    "max_client_output", min(server.max_client_output or 0, 0xFFFFFFFF)
+                ),
             ]
         )
 
@@ -730,6 +735,11 @@ class AdminProgram(Program):
             )
         server.set_client_limits(new_max, new_unauth)
         log.info("%s: client limits set to max=%d unauth=%d", server.name, new_max, new_unauth)
+        if "max_client_output" in values:
+            # 0: no limit (as in the configuration file)
+            server.set_client_output_limit(values["max_client_output"] or None)
+            log.info("%s: max_client_output set to %d", server.name,
+                     values["max_client_output"])
 
     # ------------------------------------------------------------------ logging
 

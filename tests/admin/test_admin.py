@@ -156,6 +156,7 @@ async def test_client_limits_are_live() -> None:
             "nclients": 0,
             "nclients_unauth_max": 20,
             "nclients_unauth": 0,
+            "max_client_output": 4 * 1024 * 1024,
         }
         await adm.set_limits(nclients_max=1, nclients_unauth_max=1)
         assert (env.server.max_clients, env.server.max_anonymous_clients) == (1, 1)
@@ -183,6 +184,22 @@ async def test_client_limits_are_live() -> None:
                 await first.call(ECHO_PROGRAM, 1, 1, echo)
                 await second.call(ECHO_PROGRAM, 1, 1, echo)
                 assert env.server.nclients == 2
+
+
+async def test_max_client_output_is_shown_and_set_live() -> None:
+    async with running_daemon(max_client_output=65536) as env, admin_client(env) as adm:
+        assert (await adm.limits())["max_client_output"] == 65536
+        async with Client.unix(env.sock):
+            await wait_until(lambda: env.server.nclients == 1)
+            [connected] = env.server.clients.values()
+            assert connected.max_output == 65536
+            # connected clients take the new limit too; 0 means no limit
+            await adm.set_limits(max_client_output=1024)
+            assert (env.server.max_client_output, connected.max_output) == (1024, 1024)
+            await adm.set_limits(max_client_output=0)
+            assert (env.server.max_client_output, connected.max_output) == (None, None)
+            assert (await adm.limits())["max_client_output"] == 0
+        assert (env.server.max_clients, env.server.max_anonymous_clients) == (5000, 20)
 
 
 async def test_client_limits_errors() -> None:

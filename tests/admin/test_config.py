@@ -64,6 +64,18 @@ def test_defaults_match_libvirt() -> None:
     assert (cfg.max_clients, cfg.max_queued_clients, cfg.max_anonymous_clients) == (5000, 1000, 20)
     assert (cfg.keepalive_interval, cfg.keepalive_count, cfg.max_client_requests) == (5, 5, 5)
     assert (cfg.admin_min_workers, cfg.admin_max_workers) == (5, 20)
+    assert cfg.max_client_output == 4 * 1024 * 1024
+    assert cfg.server_options()["max_client_output"] == 4 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("text", "limit"), [("max_client_output = 65536\n", 65536), ("max_client_output = 0\n", None)]
+)
+def test_max_client_output(text: str, limit: int | None) -> None:
+    cfg = config_from_text(text, "x.conf")
+    assert cfg.server_options()["max_client_output"] == limit
+    server = Server("testvirtd", **cfg.server_options())
+    assert server.max_client_output == limit
 
 
 def test_syntax_details() -> None:
@@ -109,6 +121,20 @@ def test_syntax_details() -> None:
         ("max_workers = 0\n", "x.conf:1: 'max_workers' must be greater than 0"),
         ("max_clients = -1\n", "x.conf:1: max_clients: must not be negative, got -1"),
         ("log_level = 5\n", "x.conf:1: log_level: expected 1, 2, 3 or 4, got 5"),
+        (
+            "max_client_output = -1\n",
+            "x.conf:1: max_client_output: expected a byte count from 1 to 4294967295 or 0 "
+            "(no limit), got -1",
+        ),
+        (
+            "max_client_output = 4294967296\n",
+            "x.conf:1: max_client_output: expected a byte count from 1 to 4294967295 or 0 "
+            "(no limit), got 4294967296",
+        ),
+        (
+            'max_client_output = "4M"\n',
+            'x.conf:1: max_client_output: expected an integer, got "4M"',
+        ),
         (
             'log_outputs = "1:nowhere"\n',
             "x.conf:1: log_outputs: Invalid log destination 'nowhere' for log output '1:nowhere'",
@@ -159,6 +185,7 @@ def test_apply_runtime_changes_live_settings() -> None:
     cfg = config_from_text(
         "max_clients = 50\nmax_anonymous_clients = 5\nmin_workers = 1\nmax_workers = 4\n"
         "prio_workers = 2\nmax_client_requests = 9\nadmin_max_clients = 3\n"
+        "max_client_output = 8192\n"
         'admin_max_workers = 7\nlog_level = 2\nlog_filters = "1:netrpc"\n',
         "r.conf",
     )
@@ -168,6 +195,9 @@ def test_apply_runtime_changes_live_settings() -> None:
         w = main.workers
         assert (w.min_workers, w.max_workers, w.prio_workers) == (1, 4, 2)
         assert main.max_client_requests == 9
+        assert main.max_client_output == 8192
+        assert admin.max_client_output == 4 * 1024 * 1024
+        assert "testvirtd: max_client_output 4194304 -> 8192" in changes
         assert (admin.max_clients, admin.max_anonymous_clients) == (3, 0)
         assert (admin.workers.max_workers, admin.workers.prio_workers) == (7, 0)
         assert log_config.priority == 2

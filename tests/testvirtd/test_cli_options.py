@@ -94,10 +94,28 @@ def test_bad_config_is_reported_with_file_and_line(tmp: str) -> None:
     assert f"{conf}:3: max_workers" in result.stderr
 
 
+def test_bad_max_client_output_is_one_line(tmp: str) -> None:
+    conf = os.path.join(tmp, "testvirtd.conf")
+    with open(conf, "w") as f:
+        f.write("max_client_output = -4096\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "daemons.testvirtd", "--config", conf, "--listen", f"unix://{tmp}/s"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"testvirtd: error: {conf}:1: max_client_output: expected a byte count from 1 to "
+        "4294967295 or 0 (no limit), got -4096\n"
+    )
+
+
 def test_config_limits_apply(tmp: str) -> None:
     conf = os.path.join(tmp, "testvirtd.conf")
     with open(conf, "w") as f:
-        f.write("max_clients = 7\nmax_anonymous_clients = 3\nmin_workers = 2\nmax_workers = 4\n")
+        f.write(
+            "max_clients = 7\nmax_anonymous_clients = 3\nmin_workers = 2\nmax_workers = 4\n"
+            "max_client_output = 262144\n"
+        )
     proc = _start("--config", conf, "--listen", f"unix://{tmp}/sock")
     try:
         _wait_ready(proc)
@@ -108,6 +126,7 @@ def test_config_limits_apply(tmp: str) -> None:
             capture_output=True, text=True, timeout=30, check=True,
         ).stdout
         assert "nclients_max        : 7" in out
+        assert "max_client_output   : 262144" in out
         out = subprocess.run(
             [virt_admin, "-c", admin, "server-threadpool-info", "testvirtd"],
             capture_output=True, text=True, timeout=30, check=True,
