@@ -303,6 +303,9 @@ def _video_model(elem: ET.Element, ctx: Context) -> None:
         return
     for attr, value in _VIDEO_DEFAULTS.get(mtype, ()):
         _set_default(elem, attr, value)
+    vram = _int(elem.get("vram"))
+    if vram is not None and vram > 0 and vram & (vram - 1):
+        elem.set("vram", str(1 << vram.bit_length()))  # rounded up to a power of two
     _set_default(elem, "heads", "1")
     if elem.get("primary") == "no":
         del elem.attrib["primary"]
@@ -313,19 +316,34 @@ def _video(elem: ET.Element, ctx: Context) -> None:
         ET.SubElement(elem, "model")
 
 
+def _chr_source(elem: ET.Element) -> None:
+    """What every character device backend has: a TCP one says its protocol (raw unless
+    told), the others have none; a source element only where the type reads one."""
+    kind = elem.get("type")
+    protocol = elem.find("protocol")
+    if kind == "tcp" and protocol is None:
+        source = elem.find("source")
+        protocol = ET.Element("protocol", {"type": "raw"})
+        elem.insert(list(elem).index(source) + 1 if source is not None else 0, protocol)
+    elif kind != "tcp" and protocol is not None:
+        elem.remove(protocol)
+    source = elem.find("source")
+    if source is not None and (
+            kind in ("pty", "null", "vc", "stdio", "spicevmc", "qemu-vdagent")
+            or (kind == "unix" and not source.get("path"))):
+        elem.remove(source)  # (a unix socket without a path is an automatic one)
+
+
 def _chardev(elem: ET.Element, _ctx: Context) -> None:
     """Serial, parallel, console and channel devices."""
-    source = elem.find("source")
-    if elem.get("type") == "unix" and source is not None and not source.get("path"):
-        elem.remove(source)  # a unix socket without a path is an automatic one
+    _chr_source(elem)
     target = elem.find("target")
     if target is not None:
         target.attrib.pop("state", None)
 
 
 def _redirdev(elem: ET.Element, _ctx: Context) -> None:
-    if elem.get("type") == "tcp" and elem.find("protocol") is None:
-        ET.SubElement(elem, "protocol", {"type": "raw"})
+    _chr_source(elem)
     if len(elem) == 0 and not (elem.text or "").strip():
         elem.text = OPEN_EMPTY
 
@@ -365,6 +383,11 @@ def _hostdev(elem: ET.Element, _ctx: Context) -> None:
         _set_default(elem, "managed", "no")
     if elem.get("type") == "usb":
         source = elem.find("source")
+        addr = source.find("address") if source is not None else None
+        for attr in ("bus", "device"):
+            number = _int(addr.get(attr)) if addr is not None else None
+            if addr is not None and number is not None:
+                addr.set(attr, str(number))
         for tag in ("vendor", "product"):
             node = source.find(tag) if source is not None else None
             number = _int(node.get("id")) if node is not None else None
@@ -379,8 +402,7 @@ def _memtune(elem: ET.Element, _ctx: Context) -> None:
 
 def _filesystem(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "type", "mount")
-    if elem.get("type") == "mount":
-        _set_default(elem, "accessmode", "passthrough")
+    _set_default(elem, "accessmode", "passthrough")
 
 
 def _tpm_backend(elem: ET.Element, _ctx: Context) -> None:
@@ -391,6 +413,8 @@ def _tpm_backend(elem: ET.Element, _ctx: Context) -> None:
 def _rng_backend(elem: ET.Element, _ctx: Context) -> None:
     if elem.get("model") == "random" and not (elem.text or "").strip():
         elem.text = "/dev/random"
+    elif elem.get("model") == "egd":
+        _chr_source(elem)
 
 
 def _watchdog(elem: ET.Element, _ctx: Context) -> None:
@@ -466,6 +490,80 @@ def _device_seclabel(elem: ET.Element, _ctx: Context) -> None:
         elem.attrib.clear()
 
 
+#: the port a network disk's host has when none is given, per protocol
+_NET_DISK_PORTS = {"http": "80", "https": "443", "ftp": "21", "ftps": "990", "tftp": "69",
+                   "nbd": "10809", "iscsi": "3260", "gluster": "24007", "sheepdog": "7000",
+                   "ssh": "22", "vxhs": "9999"}
+
+
+def _disk_source(elem: ET.Element, _ctx: Context) -> None:
+    port = _NET_DISK_PORTS.get(elem.get("protocol", ""))
+    for host in elem.findall("host"):
+        if port is not None and host.get("transport", "tcp") == "tcp" and host.get("name"):
+            _set_default(host, "port", port)
+
+
+def _iotune(elem: ET.Element, _ctx: Context) -> None:
+    for child in list(elem):
+        if child.tag != "group_name" and (child.text or "").strip() == "0":
+            elem.remove(child)  # zero is "no limit": not written
+
+
+def _cid(elem: ET.Element, _ctx: Context) -> None:
+    if "auto" not in elem.attrib:
+        items = [("auto", "no"), *elem.attrib.items()]
+        elem.attrib.clear()
+        elem.attrib.update(items)
+
+
+def _spice_channel(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("mode") == "any":
+        elem.attrib.clear()  # the default: not written
+
+
+def _usbdev(elem: ET.Element, _ctx: Context) -> None:
+    for attr in ("class", "vendor", "product", "version"):
+        if elem.get(attr) == "-1":
+            del elem.attrib[attr]
+
+
+def _sev_policy(elem: ET.Element, _ctx: Context) -> None:
+    number = _int((elem.text or "").strip())
+    if number is not None:
+        elem.text = f"0x{number:04x}"
+
+
+def _sysinfo_entry(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("file") is not None:
+        elem.text = None  # the value is read from the file
+    elif elem.get("name") == "uuid" and elem.text:
+        elem.text = elem.text.strip().lower()
+
+
+def _max_memory(elem: ET.Element, _ctx: Context) -> None:
+    _size_text_kib(elem)
+    if "slots" in elem.attrib:
+        items = [("slots", elem.get("slots", "")), ("unit", "KiB")]
+        elem.attrib.clear()
+        elem.attrib.update(items)
+
+
+def _numa_memory(elem: ET.Element, ctx: Context) -> None:
+    _set_default(elem, "mode", "strict")
+    _bitmaps("nodeset")(elem, ctx)
+
+
+def _memory_device_sizes(elem: ET.Element, _ctx: Context) -> None:
+    for child in elem:
+        if child.tag in ("size", "pagesize", "alignsize", "block", "requested", "current",
+                         "label"):
+            if child.tag == "label":
+                for size in child.findall("size"):
+                    _size_text_kib(size)
+            else:
+                _size_text_kib(child)
+
+
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
     model = elem.find("model")
     if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
@@ -528,7 +626,7 @@ KINDS: dict[str, Kind] = {
     "cputune/memorytune": Kind(attrs=("vcpus", "id"), children=("node", "monitor"),
                                fill=_bitmaps("vcpus")),
     "numatune": Kind(children=("memory", "memnode")),
-    "numatune/memory": Kind(attrs=("mode", "placement", "nodeset"), fill=_bitmaps("nodeset")),
+    "numatune/memory": Kind(attrs=("mode", "placement", "nodeset"), fill=_numa_memory),
     "numatune/memnode": Kind(attrs=("cellid", "mode", "nodeset"), fill=_bitmaps("nodeset")),
     "os/loader": Kind(attrs=("readonly", "secure", "type", "format"), fill=_loader),
     "os/bootmenu": Kind(attrs=("enable", "timeout"), fill=_bootmenu),
@@ -574,15 +672,14 @@ KINDS: dict[str, Kind] = {
                "event_idx", "copy_on_read", "discard", "iothread", "detect_zeroes", "queues",
                "queue_size", "iommu", "ats", "packed", "page_per_vq", "metadata_cache"),
         fill=_disk_driver),
-    "devices/disk/source": Kind(
+    "devices/disk/source": Kind(fill=_disk_source,
         attrs=("file", "dev", "dir", "pool", "volume", "mode", "protocol", "name", "type",
                "managed", "namespace", "tls", "query", "index", "startupPolicy"),
         children=("host", "auth", "encryption", "reservations", "seclabel", "slices",
                   "address", "initiator", "cookies", "readahead", "timeout")),
     "devices/disk/geometry": Kind(attrs=("cyls", "heads", "secs", "trans")),
     "devices/disk/source/seclabel": _DEVICE_SECLABEL,
-    "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
-    "devices/disk/iotune": Kind(children=(
+    "devices/disk/iotune": Kind(fill=_iotune, empty_is_absent=True, children=(
         "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
         "read_iops_sec", "write_iops_sec", "total_bytes_sec_max", "read_bytes_sec_max",
         "write_bytes_sec_max", "total_iops_sec_max", "read_iops_sec_max",
@@ -590,6 +687,7 @@ KINDS: dict[str, Kind] = {
         "read_bytes_sec_max_length", "write_bytes_sec_max_length",
         "total_iops_sec_max_length", "read_iops_sec_max_length",
         "write_iops_sec_max_length")),
+    "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
     "devices/controller": Kind(
         attrs=("type", "index", "model", "ports", "vectors", "maxGrantFrames",
                "maxEventChannels"),
@@ -704,7 +802,22 @@ KINDS: dict[str, Kind] = {
     "devices/panic": Kind(attrs=("model",), children=_INFO),
     "devices/iommu": Kind(attrs=("model",), children=("driver", *_INFO)),
     "devices/vsock": Kind(attrs=("model",), children=("cid", *_INFO, "driver")),
-    "devices/vsock/cid": Kind(attrs=("auto", "address")),
+    "devices/vsock/cid": Kind(attrs=("auto", "address"), fill=_cid),
+    "devices/graphics/channel": Kind(attrs=("name", "mode"), fill=_spice_channel,
+                                     empty_is_absent=True),
+    "devices/redirfilter/usbdev": Kind(attrs=("class", "vendor", "product", "version",
+                                              "allow"), fill=_usbdev),
+    "devices/interface[vhostuser]/source": Kind(attrs=("type", "path", "mode")),
+    "launchSecurity/policy": Kind(fill=_sev_policy),
+    "sysinfo/system/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "sysinfo/bios/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "sysinfo/baseBoard/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "sysinfo/chassis/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "sysinfo/fwcfg/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "maxMemory": Kind(fill=_max_memory),
+    "devices/memory/source": Kind(fill=_memory_device_sizes),
+    "devices/memory/target": Kind(fill=_memory_device_sizes),
+    "seclabel/label": Kind(closed_attrs=True),
     "devices/audio": Kind(attrs=("id", "type", "timerPeriod")),
 }
 

@@ -212,3 +212,29 @@ def test_device_seclabel_relabel_without_label_is_not_written() -> None:
                 "devices/disk")
     assert "<seclabel model='dac'" not in got
     assert "<seclabel model='selinux' relabel='no'/>" in got
+
+
+def test_character_device_protocols() -> None:
+    assert "<protocol type='raw'/>" not in devices_of(
+        "<controller type='usb' model='qemu-xhci'/><redirdev bus='usb' type='unix'><source mode='connect' path='/s'/>"
+        "<protocol type='raw'/></redirdev>")
+    got = canon("<rng model='virtio'><backend model='egd' type='tcp'>"
+                "<source mode='connect' host='h' service='1'/></backend></rng>", "devices/rng")
+    assert "<source mode='connect' host='h' service='1'/>\n    <protocol type='raw'/>" in got
+
+
+def test_network_disk_host_default_port() -> None:
+    got = canon("<disk type='network' device='cdrom'><source protocol='http' name='a.iso'>"
+                "<host name='example.com'/></source><target dev='hda'/></disk>",
+                "devices/disk")
+    assert "<host name='example.com' port='80'/>" in got
+
+
+def test_zero_iotune_values_are_not_written() -> None:
+    got = canon("<disk><iotune><read_bytes_sec>0</read_bytes_sec></iotune>"
+                "<target dev='vda'/></disk>", "devices/disk")
+    assert "iotune" not in got
+
+
+def test_video_memory_rounded_to_a_power_of_two() -> None:
+    assert "vram='16384'" in devices_of("<video><model type='cirrus' vram='10240'/></video>")
