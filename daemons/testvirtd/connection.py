@@ -117,7 +117,7 @@ def in_event_loop() -> bool:
     return True
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ConnectionState:
     """What one client connection has set up with the REMOTE program."""
 

@@ -7,7 +7,9 @@ certificate's DN, a SASL login), handlers and policies read it.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 __all__ = ("Identity", "Transport")
@@ -19,6 +21,11 @@ class Transport(enum.IntEnum):
     UNIX = 0
     TCP = 1
     TLS = 2
+
+
+# One empty mapping shared by every identity without extras (most of them): an idle
+# connection's identity costs no dictionary.
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,4 +59,4 @@ class Identity:
     group_name: str | None = None
     selinux_context: str | None = None
     process_time: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=lambda: _NOTHING)

@@ -25,6 +25,7 @@ import os
 import pwd
 import socket
 import struct
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -69,16 +70,18 @@ _PEERCRED = struct.Struct("3i")
 _TASK_NAME = "netrpc.ServerClient"
 
 
+# Names are looked up for every connection (they may change) and interned, so that the
+# connections of one user share one string.
 def _user_name(uid: int) -> str | None:
     try:
-        return pwd.getpwuid(uid).pw_name
+        return sys.intern(pwd.getpwuid(uid).pw_name)
     except KeyError:
         return None
 
 
 def _group_name(gid: int) -> str | None:
     try:
-        return grp.getgrgid(gid).gr_name
+        return sys.intern(grp.getgrgid(gid).gr_name)
     except KeyError:
         return None
 
@@ -155,6 +158,12 @@ class ClientHost(ServerHandle, Protocol):
     @property
     def buffer_pool(self) -> BufferPool | None:
         """Receive buffers for large records, shared by the server's connections."""
+        ...
+
+    @property
+    def keepalive_filter(self) -> Callable[[str], bool]:
+        """Every connection's keepalive filter (fault injection; see
+        :attr:`netrpc.core.connection.Connection.keepalive_filter`)."""
         ...
 
     def schedule_keepalive(self, client: ServerClient) -> None:
@@ -258,8 +267,9 @@ class ServerClient:
             buffer_pool=server.buffer_pool,
             wire=service.wire,
         )
-        # Keepalive faults apply to every connection, whenever they are installed.
-        self.conn.keepalive_filter = self._keepalive_filter
+        # Keepalive faults apply to every connection, whenever they are installed (one
+        # filter per server, not a bound method per connection).
+        self.conn.keepalive_filter = server.keepalive_filter
         self._dispatcher: Dispatcher = server.dispatcher
         # The owner of the output: only the read loop and the writer task write (see
         # OutputPump); handlers and stream senders queue and wait.  The writer task is
@@ -777,10 +787,6 @@ class ServerClient:
         self._pump.request()
 
     # ------------------------------------------------------------------ fault injection
-
-    def _keepalive_filter(self, kind: str) -> bool:
-        faults = self.server.faults
-        return faults is None or faults.keepalive_filter(kind)
 
     def _inject(self, rule: FaultRule, call: Call, resolved: Dispatch) -> None:
         """Apply a fault rule to a call instead of running it the normal way."""

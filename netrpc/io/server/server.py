@@ -165,6 +165,8 @@ class Server:
         #: bound what all connections together hold that way (8 MiB at most, 2 MiB kept)
         self.buffer_pool = BufferPool(limit=8, keep=2)
         self._keepalive_timers = _KeepAliveTimers(self)
+        #: every connection's keepalive filter: fault injection's, when installed
+        self.keepalive_filter: Callable[[str], bool] = self._filter_keepalive
         #: see :data:`PARK_IDLE_AFTER`; None: connections never park
         self.park_idle_after: float | None = PARK_IDLE_AFTER
         self._idle = _IdleWatcher(self)
@@ -297,6 +299,10 @@ class Server:
         """The task group of :meth:`serve` while it runs: connections and the tasks tied to
         them (handlers, writers, keepalive, streams) run in it."""
         return self._task_group
+
+    def _filter_keepalive(self, kind: str) -> bool:
+        faults = self.faults
+        return faults is None or faults.keepalive_filter(kind)
 
     def schedule_keepalive(self, client: ServerClient) -> None:
         """Drive *client*'s keepalive timer from the server's timer task (one task for all
