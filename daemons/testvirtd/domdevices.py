@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .domcanon import disk_index
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "normalise_devices")
@@ -78,8 +79,9 @@ def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
-    place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
-    order libvirt's formatter writes them.
+    place, disks already in their place, see :func:`.domcanon.parsed_devices`) of a domain
+    of *virt_type* with OS type *os_type* on *arch*; return them in the order libvirt's
+    formatter writes them.
 
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
@@ -87,9 +89,7 @@ def normalise_devices(
     kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
         group = kinds.setdefault(dev.tag, [])
-        if dev.tag == "disk":
-            _insert_sorted(group, dev, _disk_parse_key)
-        elif dev.tag == "controller":
+        if dev.tag == "controller":
             if dev.get("type") == "usb":
                 _check_usb_controller(group, dev)
             _insert_sorted(group, dev, _controller_key, unset_last=True)
@@ -130,7 +130,7 @@ def _insert_sorted(
     *,
     unset_last: bool = False,
 ) -> None:
-    """Insert *dev* as libvirt's parser inserts disks and controllers: among the devices of
+    """Insert *dev* as libvirt's parser inserts controllers: among the devices of
     the same class (first item of *key*), before the first one whose number (second item)
     is larger, after the last one otherwise.  With *unset_last*, a number of -1 (not given
     yet) goes after the last device of its class."""
@@ -153,15 +153,6 @@ def _insert_sorted(
             at = i + 1
             break
     group.insert(len(group) if at is None else at, dev)
-
-
-def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
-    # at insertion time a disk's bus is what its XML says (the default comes later)
-    target = disk.find("target")
-    if target is None:
-        return None, -1
-    idx = _disk_index(target.get("dev", ""))
-    return target.get("bus"), -1 if idx is None else idx
 
 
 def _controller_key(ctrl: ET.Element) -> tuple[str | None, int]:
@@ -477,11 +468,13 @@ def _assign_isa_serial_ports(serials: list[ET.Element]) -> None:
 
 
 def _assign_chr_ports(group: list[ET.Element]) -> None:
-    """Serial, parallel and console devices without a port get one past the highest."""
-    for dev in group:
+    """Serial, parallel and console devices without a port get one past the highest of
+    the devices of their kind before them (libvirt numbers them as it reads them)."""
+    for n, dev in enumerate(group):
         target = _chr_target(dev)
         if target.get("port") is None:
-            ports = [_int(t.get("port"), -1) for d in group if (t := d.find("target")) is not None]
+            ports = [_int(t.get("port"), -1) for d in group[:n]
+                     if (t := d.find("target")) is not None]
             target.set("port", str(max(ports, default=-1) + 1))
 
 
@@ -522,8 +515,8 @@ def _disk_post_parse(disk: ET.Element) -> None:
             bus = next((b for prefix, b in _BUS_BY_PREFIX if dst.startswith(prefix)), "ide")
         target.set("bus", bus)
     bus = target.get("bus", "")
-    idx = _disk_index(dst)
-    if disk.find("address") is not None or idx is None or not dst:
+    idx = disk_index(dst)
+    if disk.find("address") is not None or idx < 0:
         return
     if bus == "ide":
         place = (idx // 4, (idx % 4) // 2, idx % 2)
@@ -784,19 +777,3 @@ def _validate(kinds: dict[str, list[ET.Element]]) -> None:
                     ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
                     "unsupported configuration: %s",
                     "Can't add USB input device. USB bus is disabled")
-
-
-def _disk_index(name: str) -> int | None:
-    """libvirt's virDiskNameToIndex: hda → 0, hdb → 1, ..., sdaa → 26."""
-    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
-        if name.startswith(prefix):
-            letters = name[len(prefix):]
-            break
-    else:
-        return None
-    if not letters or not letters.isalpha() or not letters.islower():
-        return None
-    idx = 0
-    for ch in letters:
-        idx = idx * 26 + (ord(ch) - ord("a") + 1)
-    return idx - 1
