@@ -195,7 +195,8 @@ def _address(elem: ET.Element, _ctx: Context) -> None:
             number = _int(elem.get(attr, "0"))
             if number is not None:
                 elem.set(attr, f"0x{number:0{width}x}")
-    elif kind in ("drive", "ccid", "usb", "virtio-serial", "spapr-vio", "virtio-mmio"):
+    elif kind in ("drive", "ccid", "usb", "virtio-serial", "virtio-mmio"):
+        # (a spapr-vio register stays in hex, as domdevices writes it)
         for attr, value in list(elem.attrib.items()):
             number = _int(value) if attr != "type" and attr != "port" else None
             if number is not None:

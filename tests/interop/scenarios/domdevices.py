@@ -1,0 +1,176 @@
+"""Which devices a domain has once libvirt has read it: the controllers, consoles, serial
+ports, videos and addresses libvirt's post-parse adds or numbers, the order its parser
+keeps them in, and the device sets it refuses.
+
+Each document is defined, dumped, started (the persistent definition of a running domain
+is a copy that went through the parser again) and dumped again, then removed, against both
+servers.  MAC addresses and UUIDs are given where they would otherwise be random.
+"""
+
+from __future__ import annotations
+
+from ..scenario_runner import Session, libvirt, scenario
+
+_UUID = "5d1c0a7e-0000-4000-8000-{n:012d}"
+
+
+def _domain(n: int, name: str, devices: str, *, virt: str = "test", os_type: str = "hvm",
+            arch: str | None = None) -> str:
+    arch_attr = f" arch='{arch}'" if arch else ""
+    return (f"<domain type='{virt}'><name>{name}</name><uuid>{_UUID.format(n=n)}</uuid>"
+            f"<memory unit='MiB'>64</memory><os><type{arch_attr}>{os_type}</type></os>"
+            f"<devices>{devices}</devices></domain>")
+
+
+def _disk(dev: str, bus: str | None = None, device: str = "disk", extra: str = "") -> str:
+    bus_attr = f" bus='{bus}'" if bus else ""
+    return (f"<disk type='file' device='{device}'><source file='/var/img/{dev}.img'/>"
+            f"<target dev='{dev}'{bus_attr}/>{extra}</disk>")
+
+
+#: (name, devices, keyword arguments of _domain)
+DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
+    ("controller-indexes",
+     "<controller type='scsi'/><controller type='scsi' index='0'/>"
+     "<controller type='usb' index='3'/><controller type='usb' index='1'/>"
+     "<controller type='ide' index='1'/><controller type='usb'/>"
+     "<controller type='pci' model='pcie-root-port'/><controller type='pci' model='pcie-root'/>",
+     {}),
+    ("usb2-companions",
+     "<controller type='usb' model='ich9-uhci2'/><controller type='usb' model='ich9-ehci1'/>"
+     "<controller type='usb' model='ich9-uhci1' index='2'/>"
+     "<controller type='usb' model='piix3-uhci'/><controller type='usb' model='ich9-uhci3'/>"
+     "<controller type='usb' model='ich9-ehci1' index='4'/>"
+     "<controller type='usb' model='ich9-uhci1'><master startport='0'/></controller>",
+     {}),
+    ("drive-controllers",
+     "<controller type='sata' index='2'/><controller type='sata'/>"
+     + _disk("sdz", "sata") + _disk("hdc", "ide") + _disk("fdc", device="floppy")
+     + _disk("sdc", "scsi") + _disk("sdx", "scsi") + _disk("hdb")
+     + _disk("sda") + _disk("vda", "virtio")
+     + _disk("sdb", "scsi", extra="<address type='drive' controller='5'/>")
+     + "<controller type='scsi' index='3'/><controller type='scsi' model='virtio-scsi'/>",
+     {}),
+    ("scsi-hostdevs",
+     "<controller type='scsi' index='3'/><controller type='scsi' model='virtio-scsi'/>"
+     + _disk("sdh", "scsi")
+     + "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+     "<address bus='0' target='0' unit='0'/></source></hostdev>"
+     "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+     "<address bus='0' target='0' unit='1'/></source>"
+     "<address type='drive' controller='2' bus='0' target='0' unit='0'/></hostdev>"
+     "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+     "<address bus='0' target='0' unit='2'/></source></hostdev>",
+     {}),
+    ("console-alone", "<console type='pty'/>", {}),
+    ("console-for-serial",
+     "<serial type='file'><source path='/var/log/s0'/></serial><console type='pty'/>"
+     "<console type='pty'><target type='virtio' port='7'/></console>", {}),
+    ("serial-gets-console",
+     "<serial type='tcp'><source mode='bind' host='127.0.0.1' service='2222'/>"
+     "<protocol type='telnet'/><log file='/var/log/s.log'/><target port='1'/>"
+     "<alias name='ua-serial0'/><address type='isa' iobase='0x3f8' irq='4'/></serial>"
+     "<serial type='pty'/>", {}),
+    ("serial-types",
+     "<serial type='pty'><target type='isa-serial' port='1'/></serial>"
+     "<serial type='pty'><target type='isa-serial'/></serial><serial type='pty'/>"
+     "<parallel type='pty'/><parallel type='pty'><target port='3'/></parallel>"
+     "<parallel type='pty'/>", {}),
+    ("pci-serial-no-console", "<serial type='pty'><target type='pci-serial'/></serial>", {}),
+    ("usb-serial-and-console",
+     "<serial type='pty'><target type='usb-serial'/></serial><console type='pty'/>", {}),
+    ("virtio-consoles",
+     "<serial type='pty'><target port='2'/></serial><serial type='pty'/>"
+     "<console type='pty'><target type='virtio' port='5'/></console>"
+     "<console type='pty'><target type='virtio' port='3'/></console>", {}),
+    ("virtio-serial-channels",
+     "<controller type='virtio-serial' index='2'/>"
+     "<channel type='pty'><target type='virtio' name='org.example.a' port='3'/></channel>"
+     "<channel type='spicevmc'><target type='virtio'/>"
+     "<address type='virtio-serial' controller='1' bus='0' port='2'/></channel>"
+     "<channel type='pty'><target type='guestfwd' address='10.0.2.1' port='4600'/></channel>",
+     {}),
+    ("xen-console", "<console type='pty'/><serial type='pty'/><graphics type='vnc'/>",
+     {"os_type": "xen"}),
+    ("graphics-video-inputs",
+     "<graphics type='vnc'/><input type='tablet'/><input type='mouse'/>"
+     "<input type='keyboard' bus='usb'/><input type='keyboard'/>", {}),
+    ("ppc64-video", "<graphics type='vnc'/><input type='mouse'/>",
+     {"virt": "kvm", "arch": "ppc64"}),
+    ("s390x-inputs",
+     "<input type='mouse'/><input type='passthrough'><source evdev='/dev/input/event1'/>"
+     "</input>", {"virt": "kvm", "arch": "s390x"}),
+    ("vbox-video", "<graphics type='vnc'/>", {"virt": "vbox"}),
+    ("video-none", "<video><model type='none'/></video><graphics type='vnc'/>", {}),
+    ("primary-video",
+     "<video><model type='vga'/></video><video><model type='qxl' primary='yes'/></video>", {}),
+    ("smartcards-usb",
+     "<controller type='usb'/><smartcard mode='host'/>"
+     "<smartcard mode='passthrough' type='spicevmc'><address type='ccid' controller='0'"
+     " slot='4'/></smartcard><smartcard mode='passthrough' type='spicevmc'/>"
+     "<redirdev bus='usb' type='spicevmc'/><redirdev bus='usb' type='spicevmc'>"
+     "<address type='usb' bus='0' port='3'/></redirdev><hub type='usb'/>"
+     + _disk("sdb", "usb") + "<input type='tablet' bus='usb'/>", {}),
+    ("interface-names",
+     "<interface type='user'><mac address='52:54:00:12:00:01'/><target dev='vnet3'/>"
+     "</interface><interface type='user'><mac address='52:54:00:12:00:02'/>"
+     "<target dev='testnet0'/></interface><interface type='user'>"
+     "<mac address='52:54:00:12:00:03'/></interface><interface type='hostdev'>"
+     "<mac address='52:54:00:12:00:04'/><source><address type='pci' domain='0' bus='0'"
+     " slot='7' function='0'/></source></interface><interface type='user'>"
+     "<target dev='macvtap0'/><mac address='52:54:00:AB:CD:EF'/></interface>", {}),
+    ("addresses",
+     "<disk type='file' device='disk'><source file='/var/img/a'/><target dev='vda'/>"
+     "<address type='pci' domain='0' bus='1' slot='10' function='0'/></disk>"
+     "<controller type='usb' model='ich9-ehci1'><address type='pci' domain='0' bus='0'"
+     " slot='4' function='7'/></controller>"
+     "<interface type='user'><mac address='52:54:00:12:00:05'/><model type='virtio'/>"
+     "<address type='spapr-vio' reg='0x500'/></interface>"
+     "<interface type='user'><mac address='52:54:00:12:00:06'/><model type='virtio'/>"
+     "<address type='ccw' cssid='0xfe' ssid='0' devno='1'/></interface>"
+     "<panic model='isa'><address type='isa' iobase='0x505' irq='5'/></panic>"
+     + _disk("sdd", "scsi", extra="<address type='drive' controller='0' target='2'/>"),
+     {}),
+]
+
+#: device sets libvirt refuses (each defined against both servers)
+REFUSED: list[tuple[str, str]] = [
+    ("redirdev-without-usb", "<redirdev bus='usb' type='spicevmc'/>"),
+    ("usb-disabled-input",
+     "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>"),
+    ("usb-none-and-another",
+     "<controller type='usb' index='0'/><controller type='usb' model='none'/>"),
+    ("duplicate-controllers",
+     "<controller type='scsi' index='0'/><controller type='scsi' index='0'/>"),
+    ("second-serial-console",
+     "<console type='pty'><target type='virtio'/></console><console type='pty'/>"),
+    ("five-isa-serials", "<serial type='pty'><target type='isa-serial'/></serial>" * 5),
+    ("isa-serial-port-taken",
+     "<serial type='pty'><target type='isa-serial' port='1'/></serial>"
+     "<serial type='pty'><target type='isa-serial' port='1'/></serial>"),
+]
+
+
+@scenario
+def implicit_devices(s: Session) -> None:
+    """Each document defined, dumped, started, dumped live and inactive, removed."""
+    for n, (name, devices, kwargs) in enumerate(DOCUMENTS):
+        xml = _domain(n, name, devices, **kwargs)
+        d = s.step(f"define {name}", s.conn.defineXML, xml)
+        if d is None:
+            continue
+        s.step(f"xml {name}", d.XMLDesc, 0)
+        if s.step(f"start {name}", d.create) is not None:
+            s.step(f"xml live {name}", d.XMLDesc, 0)
+            s.step(f"xml inactive {name}", d.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
+            s.step(f"destroy {name}", d.destroy)
+        s.step(f"undefine {name}", d.undefine)
+
+
+@scenario
+def refused_devices(s: Session) -> None:
+    """Device sets libvirt refuses, defined and created."""
+    for n, (name, devices) in enumerate(REFUSED):
+        xml = _domain(n + 100, name, devices)
+        s.step(f"define {name}", s.conn.defineXML, xml)
+        s.step(f"create {name}", s.conn.createXML, xml, 0)

@@ -1,0 +1,201 @@
+"""Which devices a parsed domain definition holds (daemons/testvirtd/domdevices.py).
+
+The side-by-side scenarios in tests/interop (scenarios/domdevices.py) compare whole
+documents with libvirtd's; these pin single rules, each as libvirtd 9.0's test driver
+applies it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from daemons.testvirtd.domxml import VirtError, format_domain_xml, parse_domain_xml
+
+
+def devices_of(devices: str, *, os_type: str = "hvm", arch: str | None = None,
+               virt: str = "test") -> list[str]:
+    """The device lines of the document as testvirtd writes it back, stripped."""
+    arch_attr = f" arch='{arch}'" if arch else ""
+    defn = parse_domain_xml(
+        f"<domain type='{virt}'><name>d</name>"
+        "<uuid>11111111-2222-3333-4444-555555555555</uuid><memory>1024</memory>"
+        f"<os><type{arch_attr}>{os_type}</type></os><devices>{devices}</devices></domain>")
+    text = format_domain_xml(defn)
+    body = text[text.index("<devices>") + len("<devices>\n"):text.index("  </devices>")]
+    return [line.strip() for line in body.splitlines()]
+
+
+def controllers(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("<controller")]
+
+
+def test_unindexed_controllers_take_the_lowest_free_index_in_place() -> None:
+    got = controllers(devices_of(
+        "<controller type='scsi'/><controller type='scsi' index='0'/>"
+        "<controller type='usb' index='3'/><controller type='usb' index='1'/>"
+        "<controller type='ide' index='1'/><controller type='usb'/>"))
+    assert got == ["<controller type='scsi' index='1'/>", "<controller type='scsi' index='0'/>",
+                   "<controller type='usb' index='1'/>", "<controller type='usb' index='3'/>",
+                   "<controller type='usb' index='0'/>", "<controller type='ide' index='1'/>"]
+
+
+def test_usb2_companions_share_the_index_and_get_their_ports() -> None:
+    lines = devices_of(
+        "<controller type='usb' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/>"
+        "<controller type='usb' model='ich9-uhci2'/><controller type='usb' model='piix3-uhci'/>"
+        "<controller type='usb' model='ich9-uhci3'/>")
+    assert controllers(lines) == [
+        "<controller type='usb' index='0' model='ich9-ehci1'/>",
+        "<controller type='usb' index='0' model='ich9-uhci1'>",
+        "<controller type='usb' index='0' model='ich9-uhci2'>",
+        "<controller type='usb' index='1' model='piix3-uhci'/>",
+        "<controller type='usb' index='2' model='ich9-uhci3'>"]
+    assert [line for line in lines if line.startswith("<master")] == [
+        "<master startport='0'/>", "<master startport='2'/>", "<master startport='4'/>"]
+
+
+@pytest.mark.parametrize(("dev", "bus", "address"), [
+    ("hdd", "ide", "controller='0' bus='1' target='0' unit='1'"),
+    ("hdf", "ide", "controller='1' bus='0' target='0' unit='1'"),
+    ("sdh", "sata", "controller='1' bus='0' target='0' unit='1'"),
+    ("sdh", "scsi", "controller='1' bus='0' target='0' unit='0'"),
+    ("fdc", "fdc", "controller='1' bus='0' target='0' unit='0'"),
+])
+def test_drive_addresses(dev: str, bus: str, address: str) -> None:
+    device = " device='floppy'" if bus == "fdc" else ""
+    lines = devices_of(f"<disk type='file'{device}><source file='/a'/>"
+                       f"<target dev='{dev}' bus='{bus}'/></disk>")
+    assert f"<address type='drive' {address}/>" in lines
+    # a controller for every index up to the disk's
+    wanted = int(address.split("'")[1])
+    assert controllers(lines) == [f"<controller type='{bus}' index='{n}'/>"
+                                  for n in range(wanted + 1)]
+
+
+def test_scsi_host_devices_are_addressed_when_read() -> None:
+    # the host device's controller exists before the unindexed one is numbered
+    lines = devices_of(
+        "<controller type='scsi' model='virtio-scsi'/>"
+        "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+        "<address bus='0' target='0' unit='0'/></source></hostdev>")
+    assert controllers(lines) == ["<controller type='scsi' index='1' model='virtio-scsi'/>",
+                                  "<controller type='scsi' index='0'/>"]
+    assert "<address type='drive' controller='0' bus='0' target='0' unit='0'/>" in lines
+
+
+def test_console_alone_becomes_the_first_serial_port() -> None:
+    assert devices_of("<console type='pty'><target type='serial' port='2'/></console>") == [
+        "<serial type='pty'>", "<target port='0'/>", "</serial>",
+        "<console type='pty'>", "<target type='serial' port='0'/>", "</console>"]
+
+
+def test_console_of_a_serial_port_is_its_copy() -> None:
+    lines = devices_of("<serial type='file'><source path='/s'/><target port='3'/></serial>"
+                       "<console type='pty'/>")
+    assert lines[lines.index("<console type='file'>"):] == [
+        "<console type='file'>", "<source path='/s'/>", "<target type='serial' port='3'/>",
+        "</console>"]
+
+
+def test_only_isa_serial_ports_get_a_console() -> None:
+    assert not any(line.startswith("<console") for line in devices_of(
+        "<serial type='pty'><target type='pci-serial'/></serial>"))
+
+
+def test_xen_guests_keep_console_and_serial_apart() -> None:
+    assert devices_of("<console type='pty'/>", os_type="xen") == [
+        "<console type='pty'>", "<target type='serial' port='0'/>", "</console>"]
+
+
+def test_console_ports_are_counted_not_read() -> None:
+    lines = devices_of("<console type='pty'><target type='virtio' port='5'/></console>"
+                       "<console type='pty'><target type='virtio' port='3'/></console>")
+    assert [line for line in lines if line.startswith("<target")] == [
+        "<target type='virtio' port='0'/>", "<target type='virtio' port='1'/>"]
+    assert "<controller type='virtio-serial' index='0'/>" in lines
+
+
+def test_chardev_ports_follow_those_before_them() -> None:
+    lines = devices_of("<parallel type='pty'/><parallel type='pty'><target port='3'/>"
+                       "</parallel><parallel type='pty'/>")
+    assert [line for line in lines if line.startswith("<target")] == [
+        "<target port='0'/>", "<target port='3'/>", "<target port='4'/>"]
+
+
+def test_isa_serial_ports_take_free_ports() -> None:
+    lines = devices_of("<serial type='pty'><target type='isa-serial' port='1'/></serial>"
+                       "<serial type='pty'><target type='isa-serial'/></serial>"
+                       "<serial type='pty'/>")
+    assert [line for line in lines if line.startswith("<target")][:3] == [
+        "<target type='isa-serial' port='1'/>", "<target type='isa-serial' port='0'/>",
+        "<target port='2'/>"]
+
+
+@pytest.mark.parametrize(("kwargs", "model"), [
+    ({}, "<model type='cirrus' vram='16384' heads='1' primary='yes'/>"),
+    ({"os_type": "xen"}, "<model type='xen' vram='4096' heads='1' primary='yes'/>"),
+    ({"arch": "ppc64", "virt": "kvm"}, "<model type='vga' vram='16384' heads='1' primary='yes'/>"),
+    ({"virt": "vbox"}, "<model type='cirrus' vram='8192' heads='1' primary='yes'/>"),
+])
+def test_graphics_get_the_default_video(kwargs: dict[str, str], model: str) -> None:
+    assert model in devices_of("<graphics type='vnc'/>", **kwargs)
+
+
+def test_no_implicit_inputs_but_input_buses_per_guest() -> None:
+    lines = devices_of("<graphics type='vnc'/><input type='tablet'/><input type='mouse'/>")
+    assert [line for line in lines if line.startswith("<input")] == [
+        "<input type='tablet' bus='usb'/>", "<input type='mouse' bus='ps2'/>"]
+    assert "<input type='mouse' bus='virtio'/>" in devices_of(
+        "<input type='mouse'/>", arch="s390x", virt="kvm")
+
+
+def test_smartcards_get_ccid_slots_and_controller() -> None:
+    lines = devices_of("<smartcard mode='host'/><smartcard mode='host'>"
+                       "<address type='ccid' controller='0' slot='4'/></smartcard>"
+                       "<smartcard mode='host'/>")
+    # one past the highest slot of controller 0, wherever it is given
+    assert [line for line in lines if line.startswith("<address")] == [
+        "<address type='ccid' controller='0' slot='5'/>",
+        "<address type='ccid' controller='0' slot='4'/>",
+        "<address type='ccid' controller='0' slot='6'/>"]
+    assert controllers(lines) == ["<controller type='ccid' index='0'/>"]
+
+
+def test_interface_names_skip_taken_ones() -> None:
+    lines = devices_of("<interface type='user'><target dev='vnet0'/></interface>"
+                       "<interface type='user'><target dev='testnet0'/></interface>"
+                       "<interface type='user'><mac address='52:54:00:AA:BB:CC'/></interface>")
+    assert [line for line in lines if line.startswith("<target")] == [
+        "<target dev='testnet1'/>", "<target dev='testnet0'/>", "<target dev='testnet2'/>"]
+    assert "<mac address='52:54:00:aa:bb:cc'/>" in lines
+
+
+@pytest.mark.parametrize(("devices", "message"), [
+    ("<redirdev bus='usb' type='spicevmc'/>",
+     "unsupported configuration: cannot add redirected USB device: "
+     "USB is disabled for this domain"),
+    ("<controller type='usb' model='none'/><input type='tablet' bus='usb'/>",
+     "unsupported configuration: Can't add USB input device. USB bus is disabled"),
+    ("<controller type='usb'/><controller type='usb' model='none'/>",
+     "Can't add another USB controller: USB is disabled for this domain"),
+    ("<controller type='ide' index='1'/><controller type='ide' index='1'/>",
+     "XML error: Multiple 'ide' controllers with index '1'"),
+    ("<console type='pty'><target type='virtio'/></console><console type='pty'/>",
+     "unsupported configuration: Only the first console can be a serial port"),
+    ("<serial type='pty'><target type='isa-serial' port='4'/></serial>",
+     "internal error: Maximum supported number of ISA serial ports is '4'"),
+])
+def test_refused(devices: str, message: str) -> None:
+    with pytest.raises(VirtError, match=re.escape(message)):
+        devices_of(devices)
+
+
+def test_copy_reads_the_devices_again() -> None:
+    defn = parse_domain_xml(
+        "<domain type='test'><name>d</name><memory>1024</memory><os><type>hvm</type></os>"
+        "<devices><controller type='scsi' index='2'/><controller type='scsi'/></devices>"
+        "</domain>")
+    assert [c.get("index") for c in defn.devices] == ["2", "0"]
+    assert [c.get("index") for c in defn.copy().devices] == ["0", "2"]
