@@ -15,10 +15,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .domcanon import disk_index
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
-__all__ = ("DEVICE_ORDER", "normalise_devices")
+__all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
 
 #: Device ordering of libvirt's formatter (devices are grouped by kind in this order).
 DEVICE_ORDER = (
@@ -79,9 +78,8 @@ def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
-    place, disks already in their place, see :func:`.domcanon.parsed_devices`) of a domain
-    of *virt_type* with OS type *os_type* on *arch*; return them in the order libvirt's
-    formatter writes them.
+    place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
+    order libvirt's formatter writes them.
 
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
@@ -89,7 +87,9 @@ def normalise_devices(
     kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
         group = kinds.setdefault(dev.tag, [])
-        if dev.tag == "controller":
+        if dev.tag == "disk":
+            _insert_sorted(group, dev, _disk_parse_key)
+        elif dev.tag == "controller":
             if dev.get("type") == "usb":
                 _check_usb_controller(group, dev)
             _insert_sorted(group, dev, _controller_key, unset_last=True)
@@ -130,7 +130,7 @@ def _insert_sorted(
     *,
     unset_last: bool = False,
 ) -> None:
-    """Insert *dev* as libvirt's parser inserts controllers: among the devices of
+    """Insert *dev* as libvirt's parser inserts disks and controllers: among the devices of
     the same class (first item of *key*), before the first one whose number (second item)
     is larger, after the last one otherwise.  With *unset_last*, a number of -1 (not given
     yet) goes after the last device of its class."""
@@ -153,6 +153,14 @@ def _insert_sorted(
             at = i + 1
             break
     group.insert(len(group) if at is None else at, dev)
+
+
+def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
+    # at insertion time a disk's bus is what its XML says (the default comes later)
+    target = disk.find("target")
+    if target is None:
+        return None, -1
+    return target.get("bus"), disk_index(target.get("dev", ""))
 
 
 def _controller_key(ctrl: ET.Element) -> tuple[str | None, int]:
@@ -777,3 +785,20 @@ def _validate(kinds: dict[str, list[ET.Element]]) -> None:
                     ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
                     "unsupported configuration: %s",
                     "Can't add USB input device. USB bus is disabled")
+
+
+def disk_index(name: str) -> int:
+    """libvirt's virDiskNameToIndex: hda → 0, hdb → 1, ..., sdaa → 26 (-1: not a disk
+    name)."""
+    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+        if name.startswith(prefix):
+            letters = name[len(prefix):]
+            break
+    else:
+        return -1
+    if not letters or not letters.isascii() or not letters.isalpha() or not letters.islower():
+        return -1
+    idx = 0
+    for ch in letters:
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    return idx - 1

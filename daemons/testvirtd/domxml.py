@@ -763,9 +763,7 @@ class DomainDef:
 
         # parsed again, the written devices come back in libvirt's insertion order
         new.devices = normalise_devices(
-            domcanon.parsed_devices(
-                new.devices, domcanon.Context(domain_type=new.type, os_type=new.os_type)),
-            virt_type=new.type, os_type=new.os_type, arch=new.os_arch)
+            new.devices, virt_type=new.type, os_type=new.os_type, arch=new.os_arch)
         if new.metadata is not None:
             new.metadata = xmltree.reparse_metadata(new.metadata)
         return new
