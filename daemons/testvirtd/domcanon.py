@@ -21,8 +21,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "format_bitmap",
-           "os_children")
+__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "fill_iothread_ids",
+           "format_bitmap", "os_children")
 
 
 class _OpenEmpty(str):
@@ -214,6 +214,9 @@ def _set_default(elem: ET.Element, attr: str, value: str) -> None:
 
 def _graphics(elem: ET.Element, _ctx: Context) -> None:
     gtype = elem.get("type")
+    if elem.get("passwd") is None:
+        for attr in ("passwdValidTo", "connected"):  # read only with a password
+            elem.attrib.pop(attr, None)
     if gtype == "sdl" and elem.get("fullscreen") == "no":
         del elem.attrib["fullscreen"]
     if gtype == "desktop" and elem.get("fullscreen") == "no":
@@ -272,10 +275,14 @@ def _graphics(elem: ET.Element, _ctx: Context) -> None:
                 elem.set(attr, str(value))
             else:
                 elem.attrib.pop(attr, None)
-        if port or tls or auto:
+        if port or tls or auto or ltype == "network":
             elem.set("autoport", "yes" if auto else "no")
-        else:
-            elem.attrib.pop("autoport", None)
+        else:  # SPICE with no port to listen on does not listen
+            for attr in ("autoport", "listen"):
+                elem.attrib.pop(attr, None)
+            for listen in elem.findall("listen"):
+                elem.remove(listen)
+            elem.insert(0, ET.Element("listen", {"type": "none"}))
     else:  # rdp
         auto = autoport_attr == "yes" or port in (None, -1)
         elem.set("port", "0" if auto else str(port))
@@ -333,6 +340,10 @@ def _chr_source(elem: ET.Element) -> None:
             kind in ("pty", "null", "vc", "stdio", "spicevmc", "qemu-vdagent")
             or (kind == "unix" and not source.get("path"))):
         elem.remove(source)  # (a unix socket without a path is an automatic one)
+    elif source is not None and kind in ("tcp", "unix", "udp") and "mode" not in source.attrib:
+        items = [("mode", "connect"), *source.attrib.items()]
+        source.attrib.clear()
+        source.attrib.update(items)
 
 
 def _chardev(elem: ET.Element, _ctx: Context) -> None:
@@ -379,6 +390,8 @@ def _disk_driver(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _hostdev(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("mode") == "capabilities":
+        elem.attrib.pop("managed", None)
     if elem.get("mode", "subsystem") == "subsystem" and elem.get("type") in ("usb", "scsi",
                                                                               "scsi_host"):
         _set_default(elem, "managed", "no")
@@ -399,6 +412,11 @@ def _hostdev(elem: ET.Element, _ctx: Context) -> None:
 def _memtune(elem: ET.Element, _ctx: Context) -> None:
     for child in elem:
         _size_text_kib(child)
+
+
+def _smartcard(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("mode") != "passthrough":
+        elem.attrib.pop("type", None)
 
 
 def _filesystem(elem: ET.Element, _ctx: Context) -> None:
@@ -498,6 +516,7 @@ _NET_DISK_PORTS = {"http": "80", "https": "443", "ftp": "21", "ftps": "990", "tf
 
 
 def _disk_source(elem: ET.Element, _ctx: Context) -> None:
+    _iscsi_lun(elem)
     port = _NET_DISK_PORTS.get(elem.get("protocol", ""))
     for host in elem.findall("host"):
         if port is not None and host.get("transport", "tcp") == "tcp" and host.get("name"):
@@ -563,6 +582,73 @@ def _memory_device_sizes(elem: ET.Element, _ctx: Context) -> None:
                     _size_text_kib(size)
             else:
                 _size_text_kib(child)
+
+
+def _user_alias(elem: ET.Element, _ctx: Context) -> None:
+    if not elem.get("name", "").startswith("ua-"):
+        elem.attrib.clear()  # only user aliases ("ua-...") are read from a definition
+
+
+def _iscsi_lun(elem: ET.Element) -> None:
+    name = elem.get("name")
+    if elem.get("protocol") == "iscsi" and name and "/" not in name:
+        elem.set("name", f"{name}/0")
+
+
+def _tpm(elem: ET.Element, _ctx: Context) -> None:
+    backend = elem.find("backend")
+    if backend is not None and backend.get("type") == "passthrough":
+        for attr in ("version", "persistent_state"):
+            backend.attrib.pop(attr, None)
+        for child in [c for c in backend if c.tag != "device"]:
+            backend.remove(child)
+    for child in [c for c in elem if c.tag == "active_pcr_banks"]:
+        elem.remove(child)
+
+
+def _fs_limit(elem: ET.Element, _ctx: Context) -> None:
+    scale = _SCALE.get((elem.get("unit") or "bytes").lower())
+    number = _int((elem.text or "").strip())
+    if scale is not None and number is not None:
+        elem.text = str(number * scale)
+        elem.set("unit", "bytes")
+
+
+def _fs_source(elem: ET.Element, _ctx: Context) -> None:
+    usage = elem.get("usage")
+    if usage is not None:
+        kib = _kib(usage, elem.get("units"))
+        if kib is not None:
+            elem.attrib.pop("units", None)
+            elem.set("usage", str(kib))
+            elem.set("units", "KiB")
+
+
+def _interface(elem: ET.Element, _ctx: Context) -> None:
+    kind = elem.get("type")
+    filterref = elem.find("filterref")
+    if filterref is not None and kind not in ("network", "bridge", "ethernet"):
+        elem.remove(filterref)  # read only for the types with a host-side tap device
+    model = elem.find("model")
+    driver = elem.find("driver")
+    if driver is not None and not (model is not None
+                                   and model.get("type", "").startswith("virtio")):
+        elem.remove(driver)  # read only for virtio NICs
+
+
+def _numa(elem: ET.Element, _ctx: Context) -> None:
+    for n, cell in enumerate(elem.findall("cell")):
+        if "id" not in cell.attrib:
+            items = [("id", str(n)), *cell.attrib.items()]
+            cell.attrib.clear()
+            cell.attrib.update(items)
+
+
+def _memory_device(elem: ET.Element, _ctx: Context) -> None:
+    target = elem.find("target")
+    if target is not None and elem.get("model") != "virtio-mem":
+        for child in [c for c in target if c.tag in ("block", "requested", "current")]:
+            target.remove(child)
 
 
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
@@ -710,7 +796,7 @@ KINDS: dict[str, Kind] = {
     "devices/filesystem/driver": Kind(attrs=("type", "format", "queue", "wrpolicy", "iommu",
                                              "ats", "packed", "page_per_vq")),
     "devices/interface": Kind(
-        attrs=("type", "trustGuestRxFilters"),
+        attrs=("type", "trustGuestRxFilters"), fill=_interface,
         children=("mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route",
                   "script", "downscript", "backenddomain", "target", "guest", "model",
                   "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
@@ -723,7 +809,7 @@ KINDS: dict[str, Kind] = {
         "tx_queue_size", "iommu", "ats", "packed", "page_per_vq", "rss", "rss_hash_report")),
     "devices/smartcard": Kind(attrs=("mode", "type"),
                               children=("certificate", "database", "source", "protocol",
-                                        *_INFO)),
+                                        *_INFO), fill=_smartcard),
     "devices/serial": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
     "devices/parallel": Kind(attrs=("type",), children=_CHR_CHILDREN, fill=_chardev),
     "devices/console": Kind(attrs=("type", "tty"), children=_CHR_CHILDREN, fill=_chardev),
@@ -742,7 +828,7 @@ KINDS: dict[str, Kind] = {
     "devices/channel/target": Kind(attrs=("type", "name", "address", "port")),
     "devices/input": Kind(attrs=("type", "bus", "model"),
                           children=("driver", "source", *_INFO)),
-    "devices/tpm": Kind(attrs=("model",), children=("backend", *_INFO)),
+    "devices/tpm": Kind(attrs=("model",), children=("backend", *_INFO), fill=_tpm),
     "devices/tpm/backend": Kind(attrs=("type", "version", "persistent_state"),
                                 children=("device", "encryption", "active_pcr_banks",
                                           "source"),
@@ -816,9 +902,33 @@ KINDS: dict[str, Kind] = {
     "sysinfo/chassis/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
     "sysinfo/fwcfg/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
     "maxMemory": Kind(fill=_max_memory),
-    "devices/memory/source": Kind(fill=_memory_device_sizes),
-    "devices/memory/target": Kind(fill=_memory_device_sizes),
+    "devices/memory": Kind(attrs=("model", "access", "discard"),
+                           children=("source", "target", *_INFO), fill=_memory_device),
+    "devices/memory/source": Kind(children=("nodemask", "pagesize", "path", "alignsize",
+                                            "pmem"), fill=_memory_device_sizes),
+    "devices/memory/target": Kind(children=("size", "node", "label", "block", "requested",
+                                            "current", "address", "readonly"),
+                                  fill=_memory_device_sizes),
+    "sysinfo/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "cpu/numa": Kind(children=("cell", "interconnects"), fill=_numa),
     "seclabel/label": Kind(closed_attrs=True),
+    "devices/filesystem/space_hard_limit": Kind(fill=_fs_limit),
+    "devices/filesystem/space_soft_limit": Kind(fill=_fs_limit),
+    "devices/filesystem/source": Kind(attrs=("type", "dir", "file", "dev", "name", "pool",
+                                             "volume", "usage", "units"), fill=_fs_source),
+    "devices/interface/virtualport/parameters": Kind(attrs=(
+        "managerid", "typeid", "typeidversion", "instanceid", "interfaceid", "profileid")),
+    "devices/interface[network]/source": Kind(attrs=("network", "portgroup", "portid"),
+                                              closed_attrs=True),
+    "devices/interface[bridge]/source": Kind(attrs=("bridge",), closed_attrs=True),
+    "devices/interface[direct]/source": Kind(attrs=("dev", "mode"), closed_attrs=True),
+    "devices/input/source": Kind(attrs=("evdev", "dev", "grab", "grabToggle", "repeat")),
+    "devices/iommu/driver": Kind(attrs=("intremap", "caching_mode", "eim", "iotlb",
+                                        "aw_bits", "dma_translation")),
+    "launchSecurity": Kind(attrs=("type", "kernelHashes", "authorKey"),
+                           children=("cbitpos", "reducedPhysBits", "policy",
+                                     "guestVisibleWorkarounds", "idBlock", "idAuth",
+                                     "hostData", "handle", "dhCert", "session")),
     "devices/audio": Kind(attrs=("id", "type", "timerPeriod")),
 }
 
@@ -842,13 +952,14 @@ _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
     "virtio-serial": ("type", "controller", "bus", "port"),
     "ccid": ("type", "controller", "slot"),
     "usb": ("type", "bus", "port"),
-    "spapr-vio": ("type", "reg"),
+    "spapr-vio": ("type", "reg"),  # (reg in hex: see _address)
     "ccw": ("type", "cssid", "ssid", "devno"),
     "isa": ("type", "iobase", "irq"),
     "dimm": ("type", "slot", "base"),
     "unassigned": ("type",),
 }
 for _tag in _HAS_ADDRESS:
+    KINDS.setdefault(f"devices/{_tag}/alias", Kind(fill=_user_alias, empty_is_absent=True))
     KINDS.setdefault(f"devices/{_tag}/address", Kind(fill=_address))
     for _atype, _order_of in _ADDRESS_ATTRS.items():
         KINDS[f"devices/{_tag}/address[{_atype}]"] = Kind(attrs=_order_of, fill=_address)
@@ -892,7 +1003,7 @@ def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -
         for child in [c for c in elem if c.tag in kind.drop_children
                       or (kind.closed and c.tag not in kind.children)]:
             elem.remove(child)
-    if kind.attrs or kind.drop_attrs:
+    if kind.attrs or kind.drop_attrs or kind.closed_attrs:
         items = [(k, v) for k, v in elem.attrib.items() if k not in kind.drop_attrs
                  and (not kind.closed_attrs or k in kind.attrs)]
         rank = {name: i for i, name in enumerate(kind.attrs)}
@@ -931,6 +1042,25 @@ def os_children(children: list[ET.Element], ctx: Context) -> list[ET.Element]:
     written = (canonical(c, f"os/{c.tag}", ctx) for c in children
                if allowed is None or c.tag in allowed)
     return [c for c in written if c is not None]
+
+
+def fill_iothread_ids(extra: dict[str, list[ET.Element]]) -> None:
+    """As libvirt's parser: an ``<iothreadids>`` list shorter than ``<iothreads>`` says is
+    completed with the lowest free ids (*extra*: the top-level elements by name, changed in
+    place)."""
+    counts, lists = extra.get("iothreads"), extra.get("iothreadids")
+    if not counts or not lists:
+        return
+    wanted = _int((counts[0].text or "").strip())
+    holder = lists[0]
+    used = {_int(t.get("id")) for t in holder if t.tag == "iothread"}
+    missing = (wanted or 0) - len(used)
+    candidate = 1
+    while missing > 0:
+        if candidate not in used:
+            ET.SubElement(holder, "iothread", {"id": str(candidate)})
+            missing -= 1
+        candidate += 1
 
 
 def devices(devs: list[ET.Element], ctx: Context) -> list[ET.Element]:

@@ -779,6 +779,14 @@ class DomainDef:
         return macs
 
 
+def _raw_text(elem: ET.Element | None) -> str | None:
+    """An element's text as XPath ``string()`` reads it, blanks kept (None when empty, as
+    libvirt's virXPathString answers)."""
+    if elem is None:
+        return None
+    return "".join(elem.itertext()) or None
+
+
 def _text(elem: ET.Element | None) -> str | None:
     """An element's text as libvirt's XPath ``string()`` reads it (the text of its
     descendants too), stripped."""
@@ -863,9 +871,14 @@ def parse_domain_xml(
         )
     if memory is not None:
         memory_kib = -(-_memory_size(memory, "./memory[1]", dom) // 1024)
-    else:  # the NUMA cells' memory adds up to the total, as libvirt computes it
+    else:
+        # the NUMA cells' memory and the memory devices' add up to the total, as libvirt
+        # computes it
         memory_kib = sum(
             -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024) for c in cells
+        ) + sum(
+            -(-parse_size(size.text or "0", size.get("unit"), "KiB", dom) // 1024)
+            for size in root.findall("devices/memory/target/size")
         )
     current = root.find("currentMemory")
     current_kib = memory_kib
@@ -926,6 +939,7 @@ def parse_domain_xml(
     for child in root:
         if child.tag in _PASSTHROUGH:
             extra.setdefault(child.tag, []).append(_strip_ws(child))
+    domcanon.fill_iothread_ids(extra)
 
     if "/" in name:
         raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
@@ -954,7 +968,7 @@ def parse_domain_xml(
         current_vcpus=current_vcpus,
         vcpu_attrs=vcpu_attrs,
         title=_text(root.find("title")),
-        description=_text(root.find("description")),
+        description=_raw_text(root.find("description")),
         os_type=os_type,
         os_arch=type_elem.get("arch") or default_arch,
         os_machine=type_elem.get("machine"),
@@ -1008,7 +1022,9 @@ def format_domain_xml(
     out.append(f"{p}  <currentMemory unit='KiB'>{d.current_memory_kib}</currentMemory>\n")
     for tag in _AFTER_MEMORY:
         out.extend(top(tag))
-    attrs = "".join(f" {k}='{esc(v)}'" for k, v in d.vcpu_attrs.items())
+    attrs = "".join(
+        f" {k}='{esc((domcanon.format_bitmap(v) or v) if k == 'cpuset' else v)}'"
+        for k, v in d.vcpu_attrs.items())
     if d.current_vcpus is not None:
         attrs += f" current='{d.current_vcpus}'"
     out.append(f"{p}  <vcpu{attrs}>{d.vcpus}</vcpu>\n")
@@ -1019,7 +1035,9 @@ def format_domain_xml(
     type_attrs = f" arch='{esc(d.os_arch)}'"
     if d.os_machine:
         type_attrs += f" machine='{esc(d.os_machine)}'"
-    out.append(f"{p}    <type{type_attrs}>{d.os_type}</type>\n")
+    # libvirt calls a Xen paravirtualised guest's OS type "linux", as it always did
+    os_type = "linux" if d.type == "xen" and d.os_type == "xen" else d.os_type
+    out.append(f"{p}    <type{type_attrs}>{os_type}</type>\n")
     out.extend(format_element(e, indent + 4) for e in domcanon.os_children(d.os_children, ctx))
     out.append(p + "  </os>\n")
     for tag in _AFTER_OS:

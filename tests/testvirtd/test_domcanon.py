@@ -83,11 +83,11 @@ def test_graphics_ports(given: str, expected: str) -> None:
 
 
 def test_graphics_listen_children_first_then_spice_options() -> None:
-    got = canon("<graphics type='spice'><gl enable='yes'/><mouse mode='client'/>"
+    got = canon("<graphics type='spice' port='5900'><gl enable='yes'/><mouse mode='client'/>"
                 "<image compression='off'/><listen type='address' address='::1'/></graphics>",
                 "devices/graphics")
     assert got.splitlines() == [
-        "<graphics type='spice' listen='::1'>",
+        "<graphics type='spice' port='5900' autoport='no' listen='::1'>",
         "  <listen type='address' address='::1'/>",
         "  <image compression='off'/>",
         "  <mouse mode='client'/>",
@@ -238,3 +238,21 @@ def test_zero_iotune_values_are_not_written() -> None:
 
 def test_video_memory_rounded_to_a_power_of_two() -> None:
     assert "vram='16384'" in devices_of("<video><model type='cirrus' vram='10240'/></video>")
+
+
+def test_spice_without_ports_does_not_listen() -> None:
+    assert canon("<graphics type='spice' listen='1.2.3.4'/>", "devices/graphics") == (
+        "<graphics type='spice'>\n  <listen type='none'/>\n</graphics>\n")
+
+
+def test_iothread_ids_completed() -> None:
+    extra = {"iothreads": [ET.fromstring("<iothreads>3</iothreads>")],
+             "iothreadids": [ET.fromstring("<iothreadids><iothread id='2'/></iothreadids>")]}
+    domcanon.fill_iothread_ids(extra)
+    assert [t.get("id") for t in extra["iothreadids"][0]] == ["2", "1", "3"]
+
+
+def test_interface_options_read_per_type_and_model() -> None:
+    got = canon("<interface type='user'><filterref filter='f'/><driver queues='2'/>"
+                "<model type='e1000'/><alias name='net0'/></interface>", "devices/interface")
+    assert got == "<interface type='user'>\n  <model type='e1000'/>\n</interface>\n"

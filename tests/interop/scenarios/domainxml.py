@@ -134,6 +134,30 @@ DOCUMENTS: dict[str, str] = {
         <graphics type='vnc' display=':3' xauth='/x' keymap='fi'/>
       </devices>
       <seclabel type='dynamic' model='dac'><label>107:107</label></seclabel>""",
+    "threads_and_text": """<description>two
+  lines, then blanks  </description><memory unit='MiB'>64</memory>
+      <vcpu cpuset='1,2,5-9,^7'>2</vcpu><iothreads>3</iothreads>
+      <iothreadids><iothread id='5'/></iothreadids>
+      <os><type>hvm</type></os>
+      <sysinfo type='fwcfg'><entry name='opt/a' file='/tmp/a.bin'>ignored</entry></sysinfo>
+      <devices>
+        <interface type='user'><mac address='52:54:00:aa:00:0a'/><model type='e1000'/>
+          <filterref filter='clean-traffic'/><driver name='vhost' queues='2'/></interface>
+        <interface type='bridge'><source bridge='br0' portgroup='pg'/>
+          <mac address='52:54:00:aa:00:0b'/><alias name='net-b'/></interface>
+        <graphics type='spice'><listen type='network' network='default'/></graphics>
+        <graphics type='spice' listen='127.0.0.1' passwdValidTo='2030-01-01T00:00:00'
+          connected='keep'/>
+        <graphics type='vnc' passwd='pw' connected='keep'/>
+        <smartcard mode='host' type='tcp'><alias name='ua-card'/></smartcard>
+        <filesystem type='ram'><source usage='1' units='MiB'/><target dir='/ram'/>
+          </filesystem>
+      </devices>""",
+    "numa_memory": """<os><type>hvm</type></os>
+      <maxMemory slots='2' unit='MiB'>2048</maxMemory>
+      <cpu><numa><cell cpus='0' memory='128' unit='MiB'/></numa></cpu>
+      <devices><memory model='dimm'><target><size unit='MiB'>128</size><node>0</node>
+        </target></memory></devices>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
