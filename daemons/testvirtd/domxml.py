@@ -124,6 +124,7 @@ class ErrDomain:
     STORAGE = 18
     NETWORK = 19
     DOMAIN = 20
+    CPU = 31
 
 
 class VirtError(RPCError):
@@ -795,6 +796,50 @@ def _text(elem: ET.Element | None) -> str | None:
     return "".join(elem.itertext()).strip()
 
 
+#: CPU feature policies libvirt knows
+_CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
+#: character devices whose <source> libvirt's parser reads (a TCP source needs a host and a
+#: service)
+_CHARDEV_TAGS = ("serial", "parallel", "console", "channel", "redirdev")
+
+
+def _config_unsupported(domain: int, info: str) -> VirtError:
+    return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, domain, "unsupported configuration: %s",
+                         info)
+
+
+def _check_definition(root: ET.Element) -> None:
+    """What libvirt's parser refuses in the CPU and device elements, in its order."""
+    for feature in root.findall("cpu/feature"):
+        policy = feature.get("policy")
+        if policy is not None and policy not in _CPU_FEATURE_POLICIES:
+            raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
+    for dev in root.findall("devices/*"):
+        if dev.tag not in _CHARDEV_TAGS or dev.get("type") != "tcp":
+            continue
+        for source in dev.findall("source") or [ET.Element("source")]:
+            for attr in ("host", "service"):
+                if not source.get(attr):
+                    raise VirtError.internal_error(
+                        ErrDomain.DOMAIN, f"Missing source {attr} attribute for char device")
+
+
+def _check_boot_orders(root: ET.Element, devices: list[ET.Element]) -> None:
+    """Boot orders used twice, then per-device boot orders beside <os><boot>."""
+    seen: set[str] = set()
+    for dev in devices:
+        for boot in dev.findall("boot"):
+            order = boot.get("order", "")
+            if order in seen:
+                raise _config_unsupported(
+                    ErrDomain.DOMAIN, f"boot order '{order}' used for more than one device")
+            seen.add(order)
+    if seen and root.find("os/boot") is not None:
+        raise _config_unsupported(
+            ErrDomain.DOMAIN,
+            "per-device boot elements cannot be used together with os/boot elements")
+
+
 def parse_domain_xml(
     text: str | bytes, *, default_arch: str = "i686", allowed_types: Iterable[str] | None = None
 ) -> DomainDef:
@@ -950,6 +995,7 @@ def parse_domain_xml(
 
     clock = root.find("clock")
     devices_elem = root.find("devices")
+    _check_definition(root)
     # imported here: domdevices builds on this module's errors and helpers
     from .domdevices import normalise_devices
 
@@ -957,6 +1003,7 @@ def parse_domain_xml(
         [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
     )
+    _check_boot_orders(root, devices)
 
     return DomainDef(
         type=dtype,

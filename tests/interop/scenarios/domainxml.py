@@ -189,3 +189,31 @@ def canonical_running(s: Session) -> None:
         s.step(f"xml {name}", d.XMLDesc, 0)
         s.step(f"xml inactive {name}", d.XMLDesc, libvirt.VIR_DOMAIN_XML_INACTIVE)
         s.step(f"destroy {name}", d.destroy)
+
+
+#: documents libvirt's parser refuses for what their elements say
+REFUSED: dict[str, str] = {
+    "boot_order_twice": _BASE + """<devices><disk type='file'><source file='/a'/>
+      <target dev='vda'/><boot order='1'/></disk><interface type='user'>
+      <mac address='52:54:00:aa:00:21'/><boot order='1'/></interface></devices>""",
+    "boot_order_and_os_boot": """<memory unit='MiB'>64</memory><os><type>hvm</type>
+      <boot dev='hd'/></os><devices><disk type='file'><source file='/a'/>
+      <target dev='vda'/><boot order='1'/></disk></devices>""",
+    "cpu_feature_policy": _BASE + """<cpu><model>qemu64</model>
+      <feature policy='sometimes' name='x2apic'/></cpu>""",
+    "tcp_serial_without_host": _BASE + """<devices><serial type='tcp'>
+      <source mode='bind' service='4555'/></serial></devices>""",
+    "tcp_channel_without_service": _BASE + """<devices><channel type='tcp'>
+      <source mode='connect' host='h'/><target type='guestfwd' address='10.0.2.1'
+      port='1'/></channel></devices>""",
+    "tcp_redirdev_without_source": _BASE + """<devices>
+      <controller type='usb' model='qemu-xhci'/><redirdev bus='usb' type='tcp'/></devices>""",
+}
+
+
+@scenario
+def refused_documents(s: Session) -> None:
+    """Definitions refused with libvirt's error (code, domain and message)."""
+    for n, (name, body) in enumerate(REFUSED.items()):
+        xml = _HEAD.format(name=name, n=n + 200) + body + "</domain>"
+        s.step(f"define {name}", s.conn.defineXML, xml)
