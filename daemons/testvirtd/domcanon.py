@@ -190,7 +190,9 @@ _PCI_HEX = {"domain": 4, "bus": 2, "slot": 2, "function": 1}
 def _address(elem: ET.Element, _ctx: Context) -> None:
     """Device addresses: PCI ones in hex, the multifunction flag as given."""
     kind = elem.get("type")
-    if kind == "pci" or (kind is None and "slot" in elem.attrib):
+    if kind == "pci" and not any(a in elem.attrib for a in _PCI_HEX):
+        pass  # an empty PCI address (one to be assigned) is written empty
+    elif kind == "pci" or (kind is None and "slot" in elem.attrib):
         for attr, width in _PCI_HEX.items():
             number = _int(elem.get(attr, "0"))
             if number is not None:

@@ -75,7 +75,8 @@ class _Guest:
 
 
 def normalise_devices(
-    devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str
+    devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str,
+    os_boot: bool = False,
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
     place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
@@ -108,6 +109,8 @@ def normalise_devices(
     _assign_isa_serial_ports(kinds.get("serial", []))
     _device_post_parse(kinds, guest)
     _reject_duplicate_controllers(kinds.get("controller", []))
+    if guest.hvm:
+        _check_boot_order(kinds, os_boot)
     _console_compatibility(kinds, guest)
     _implicit_controllers(kinds)
     _implicit_video(kinds, guest)
@@ -771,13 +774,100 @@ def _usb_disabled(kinds: dict[str, list[ET.Element]]) -> bool:
                for c in kinds.get("controller", []))
 
 
+def _check_boot_order(kinds: dict[str, list[ET.Element]], os_boot: bool) -> None:
+    """Per-device boot orders are unique, and exclude ``<os>``'s boot devices."""
+    seen: set[str] = set()
+    for tag in _ITERATION_ORDER:
+        for dev in kinds.get(tag, []):
+            boot = dev.find("boot")
+            order = boot.get("order") if boot is not None else None
+            if order is None:
+                continue
+            if order in seen:
+                raise _unsupported(f"boot order '{order}' used for more than one device")
+            seen.add(order)
+    if seen and os_boot:
+        raise _unsupported("per-device boot elements cannot be used together with os/boot "
+                           "elements")
+
+
+def _unsupported(text: str) -> VirtError:
+    return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                         "unsupported configuration: %s", text)
+
+
+#: the order in which libvirt visits devices (virDomainDeviceInfoIterate)
+_ITERATION_ORDER = (
+    "disk", "interface", "sound", "hostdev", "video", "controller", "smartcard", "serial",
+    "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "hub",
+    "shmem", "tpm", "panic", "memory", "redirdev", "rng", "iommu", "vsock", "crypto",
+)
+
+
+def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
+                        virtio_channel: bool = False) -> VirtError | None:
+    """What libvirt says about a character device source of type *ctype* (the
+    ``<source>`` children of *dev*) that lacks what the type needs."""
+    sources = dev.findall("source")
+    attrs: dict[str, str] = {}
+    for src in sources:
+        attrs.update(src.attrib)
+
+    def internal(what: str) -> VirtError:
+        return VirtError.internal_error(
+            ErrDomain.DOMAIN, f"Missing source {what} attribute for char device")
+
+    if ctype == "tcp":
+        if not attrs.get("host"):
+            return internal("host")
+        if not attrs.get("service"):
+            return internal("service")
+    elif ctype == "udp":
+        if not any(s.get("mode", "connect") == "connect" and s.get("service")
+                   for s in sources):
+            return internal("service")
+    elif ctype == "unix":
+        if not attrs.get("path") and not virtio_channel:
+            return internal("path")
+    elif ctype in ("file", "pipe", "dev"):
+        if not attrs.get("path"):
+            return internal("path")
+    elif ctype == "spiceport":
+        if not attrs.get("channel"):
+            return _unsupported("Missing source channel attribute for char device")
+    elif ctype == "nmdm" and not (attrs.get("master") and attrs.get("slave")):
+        return VirtError.internal_error(
+            ErrDomain.DOMAIN,
+            "Should define both master and slave path attributes for nmdm device")
+    return None
+
+
 def _validate(kinds: dict[str, list[ET.Element]]) -> None:
-    """The checks of libvirt's domain validation that concern which devices exist."""
-    for dev in kinds.get("redirdev", []):
-        if dev.get("bus", "usb") == "usb" and not _has_usb(kinds):
-            raise VirtError.fmt(
-                ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN, "unsupported configuration: %s",
-                "cannot add redirected USB device: USB is disabled for this domain")
+    """The checks of libvirt's domain validation that concern which devices exist and the
+    character device sources they need, in libvirt's order."""
+    for tag in _ITERATION_ORDER:
+        for dev in kinds.get(tag, []):
+            problem: VirtError | None = None
+            if tag == "smartcard" and dev.get("mode") == "passthrough":
+                problem = _chr_source_problem(dev.get("type"), dev)
+            elif tag in ("serial", "parallel", "console", "channel"):
+                target = dev.find("target")
+                virtio = (tag == "channel" and target is not None
+                          and target.get("type") == "virtio")
+                problem = _chr_source_problem(dev.get("type", "pty"), dev,
+                                              virtio_channel=virtio)
+            elif tag == "redirdev":
+                if dev.get("bus", "usb") == "usb" and not _has_usb(kinds):
+                    problem = _unsupported(
+                        "cannot add redirected USB device: USB is disabled for this domain")
+                else:
+                    problem = _chr_source_problem(dev.get("type"), dev)
+            elif tag == "rng":
+                backend = dev.find("backend")
+                if backend is not None and backend.get("model") == "egd":
+                    problem = _chr_source_problem(backend.get("type"), backend)
+            if problem is not None:
+                raise problem
     if _usb_disabled(kinds):
         for dev in kinds.get("input", []):
             if dev.get("bus") == "usb":

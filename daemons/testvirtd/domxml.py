@@ -1002,6 +1002,7 @@ def parse_domain_xml(
     devices = normalise_devices(
         [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
+        os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
     )
     _check_boot_orders(root, devices)
 

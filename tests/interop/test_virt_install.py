@@ -70,8 +70,8 @@ def test_disk_size_default_location(sidebyside: SideBySide, virt_install: str) -
         ("pool-list", "--all", "--details"), ("pool-dumpxml", "default"),
         ("pool-autostart", "--disable", "default"), ("pool-info", "default"),
         ("vol-list", "default", "--details"), ("vol-dumpxml", "vi1.qcow2", "--pool", "default"),
-        # the disk virt-install made (the rest of the domain XML is the domain model's)
-        ("list", "--all"), ("dumpxml", "vi1", "--xpath", "//disk"),
+        # the domain virt-install made, with its disk and the devices libvirt adds
+        ("list", "--all"), ("dumpxml", "vi1"), ("dumpxml", "vi1", "--inactive"),
         ("domblklist", "vi1", "--details"),
     ):
         _virsh(sidebyside, *args)
@@ -92,7 +92,7 @@ def test_disk_size_explicit_pool(sidebyside: SideBySide, virt_install: str) -> N
     for args in (
         ("vol-list", "default-pool", "--details"), ("pool-info", "default-pool"),
         ("vol-dumpxml", "vi2.qcow2", "--pool", "default-pool"),
-        ("dumpxml", "vi2", "--xpath", "//disk"),
+        ("dumpxml", "vi2"),
         ("pool-list", "--all"),
     ):
         _virsh(sidebyside, *args)

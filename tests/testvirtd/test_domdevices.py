@@ -186,6 +186,17 @@ def test_interface_names_skip_taken_ones() -> None:
      "unsupported configuration: Only the first console can be a serial port"),
     ("<serial type='pty'><target type='isa-serial' port='4'/></serial>",
      "internal error: Maximum supported number of ISA serial ports is '4'"),
+    ("<serial type='tcp'><source mode='bind' service='1'/></serial>",
+     "internal error: Missing source host attribute for char device"),
+    ("<serial type='udp'><source mode='bind' host='h' service='1'/></serial>",
+     "internal error: Missing source service attribute for char device"),
+    ("<channel type='pipe'><target type='virtio'/></channel>",
+     "internal error: Missing source path attribute for char device"),
+    ("<serial type='spiceport'/>",
+     "unsupported configuration: Missing source channel attribute for char device"),
+    ("<disk type='file'><source file='/a'/><target dev='vda'/><boot order='2'/></disk>"
+     "<interface type='user'><boot order='2'/></interface>",
+     "unsupported configuration: boot order '2' used for more than one device"),
 ])
 def test_refused(devices: str, message: str) -> None:
     with pytest.raises(VirtError, match=re.escape(message)):
@@ -199,3 +210,16 @@ def test_copy_reads_the_devices_again() -> None:
         "</domain>")
     assert [c.get("index") for c in defn.devices] == ["2", "0"]
     assert [c.get("index") for c in defn.copy().devices] == ["0", "2"]
+
+
+def test_unix_virtio_channel_needs_no_path() -> None:
+    assert "<channel type='unix'>" in devices_of(
+        "<channel type='unix'><source mode='bind'/><target type='virtio'/></channel>")
+
+
+def test_device_boot_order_excludes_os_boot() -> None:
+    with pytest.raises(VirtError, match="per-device boot elements cannot be used together"):
+        parse_domain_xml(
+            "<domain type='test'><name>d</name><memory>1024</memory><os><type>hvm</type>"
+            "<boot dev='hd'/></os><devices><disk type='file'><source file='/a'/>"
+            "<target dev='vda'/><boot order='1'/></disk></devices></domain>")

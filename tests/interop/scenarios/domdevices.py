@@ -129,8 +129,12 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<interface type='user'><mac address='52:54:00:12:00:06'/><model type='virtio'/>"
      "<address type='ccw' cssid='0xfe' ssid='0' devno='1'/></interface>"
      "<panic model='isa'><address type='isa' iobase='0x505' irq='5'/></panic>"
-     + _disk("sdd", "scsi", extra="<address type='drive' controller='0' target='2'/>"),
+     + _disk("sdd", "scsi", extra="<address type='drive' controller='0' target='2'/>")
+     + "<controller type='scsi' model='virtio-scsi'><address type='pci'/></controller>",
      {}),
+    ("virtio-unix-channel-without-path",
+     "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.a'/>"
+     "</channel><serial type='pty'><source path='/dev/pts/9'/></serial>", {}),
 ]
 
 #: device sets libvirt refuses (each defined against both servers)
@@ -145,6 +149,24 @@ REFUSED: list[tuple[str, str]] = [
     ("second-serial-console",
      "<console type='pty'><target type='virtio'/></console><console type='pty'/>"),
     ("five-isa-serials", "<serial type='pty'><target type='isa-serial'/></serial>" * 5),
+    ("tcp-serial-without-host", "<serial type='tcp'><source mode='bind' service='1'/></serial>"),
+    ("tcp-serial-without-service", "<serial type='tcp'><source mode='connect' host='h'/>"
+     "</serial>"),
+    ("udp-serial-without-connect-service",
+     "<serial type='udp'><source mode='bind' host='h' service='1'/></serial>"),
+    ("unix-serial-without-path", "<serial type='unix'><source mode='bind'/></serial>"),
+    ("file-serial-without-path", "<serial type='file'/>"),
+    ("spiceport-without-channel", "<serial type='spiceport'/>"),
+    ("nmdm-without-slave", "<serial type='nmdm'><source master='/dev/nmdm0A'/></serial>"),
+    ("redirdev-tcp-without-host",
+     "<controller type='usb'/><redirdev bus='usb' type='tcp'><source mode='connect'"
+     " service='1'/></redirdev>"),
+    ("smartcard-unix-without-path", "<smartcard mode='passthrough' type='unix'/>"),
+    ("rng-egd-without-path", "<rng model='virtio'><backend model='egd' type='unix'/></rng>"),
+    ("boot-order-twice",
+     _disk("vda", "virtio", extra="<boot order='1'/>")
+     + "<interface type='user'><mac address='52:54:00:12:00:07'/><boot order='1'/>"
+     "</interface>"),
     ("isa-serial-port-taken",
      "<serial type='pty'><target type='isa-serial' port='1'/></serial>"
      "<serial type='pty'><target type='isa-serial' port='1'/></serial>"),
@@ -174,3 +196,7 @@ def refused_devices(s: Session) -> None:
         xml = _domain(n + 100, name, devices)
         s.step(f"define {name}", s.conn.defineXML, xml)
         s.step(f"create {name}", s.conn.createXML, xml, 0)
+    # per-device boot orders exclude <os>'s boot devices
+    xml = _domain(199, "os-and-device-boot", _disk("vda", "virtio", extra="<boot order='1'/>"))
+    xml = xml.replace("</type></os>", "</type><boot dev='hd'/></os>")
+    s.step("define os-and-device-boot", s.conn.defineXML, xml)
