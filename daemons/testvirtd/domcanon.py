@@ -44,6 +44,10 @@ class Context:
     domain_type: str = "test"
     #: the ``<os><type>`` (hvm, xen, exe)
     os_type: str = "hvm"
+    #: the domain has a ``<bootloader>`` (libvirt then reads no boot settings of <os>)
+    bootloader: bool = False
+    #: the maximum number of vCPUs
+    vcpus: int = 1
 
 
 #: A default-filling function: mutates the element (already a private copy).
@@ -339,7 +343,7 @@ def _chr_source(elem: ET.Element) -> None:
         elem.remove(protocol)
     source = elem.find("source")
     if source is not None and (
-            kind in ("pty", "null", "vc", "stdio", "spicevmc", "qemu-vdagent")
+            kind in ("pty", "null", "vc", "stdio", "spicevmc")
             or (kind == "unix" and not source.get("path"))):
         elem.remove(source)  # (a unix socket without a path is an automatic one)
     elif source is not None and kind in ("tcp", "unix", "udp") and "mode" not in source.attrib:
@@ -394,6 +398,9 @@ def _disk_driver(elem: ET.Element, _ctx: Context) -> None:
 def _hostdev(elem: ET.Element, _ctx: Context) -> None:
     if elem.get("mode") == "capabilities":
         elem.attrib.pop("managed", None)
+    driver = elem.find("driver")
+    if driver is not None and elem.get("type") != "pci":
+        elem.remove(driver)  # only a PCI device has a host driver
     if elem.get("mode", "subsystem") == "subsystem" and elem.get("type") in ("usb", "scsi",
                                                                               "scsi_host"):
         _set_default(elem, "managed", "no")
@@ -653,6 +660,73 @@ def _memory_device(elem: ET.Element, _ctx: Context) -> None:
             target.remove(child)
 
 
+def _controller(elem: ET.Element, _ctx: Context) -> None:
+    kind = elem.get("type")
+    if kind != "virtio-serial":
+        elem.attrib.pop("vectors", None)
+    if kind not in ("virtio-serial", "usb"):
+        elem.attrib.pop("ports", None)
+
+
+#: the firmware features in libvirt's order
+_FIRMWARE_FEATURES = ("enrolled-keys", "secure-boot")
+
+
+def _os_firmware(elem: ET.Element, _ctx: Context) -> None:
+    rank = {name: i for i, name in enumerate(_FIRMWARE_FEATURES)}
+    features = elem.findall("feature")
+    for feature in features:
+        elem.remove(feature)
+    for feature in sorted(features, key=lambda f: rank.get(f.get("name", ""), len(rank))):
+        elem.append(feature)
+
+
+def _cputune(elem: ET.Element, _ctx: Context) -> None:
+    """libvirt keeps a scheduler per vCPU and per IOThread: one element each."""
+    for tag, attr in (("vcpusched", "vcpus"), ("iothreadsched", "iothreads")):
+        for sched in elem.findall(tag):
+            ids = format_bitmap(sched.get(attr, ""))
+            if not ids:
+                continue
+            members = [n for part in ids.split(",") for n in _expand(part)]
+            position = list(elem).index(sched)
+            elem.remove(sched)
+            for offset, n in enumerate(members):
+                one = copy.deepcopy(sched)
+                one.set(attr, str(n))
+                elem.insert(position + offset, one)
+
+
+def _expand(part: str) -> range:
+    lo, _, hi = part.partition("-")
+    return range(int(lo), int(hi or lo) + 1)
+
+
+def _vcpus(elem: ET.Element, ctx: Context) -> None:
+    """Every vCPU listed, by id: those not given are offline and hotpluggable, and a vCPU
+    is hotpluggable unless it is online."""
+    given = {_int(v.get("id")): v for v in elem.findall("vcpu")}
+    for child in list(elem):
+        elem.remove(child)
+    for n in range(ctx.vcpus):
+        vcpu = given.get(n)
+        enabled = vcpu.get("enabled", "no") if vcpu is not None else "no"
+        attrs = {"id": str(n), "enabled": enabled,
+                 "hotpluggable": (vcpu.get("hotpluggable") if vcpu is not None else None)
+                 or ("no" if enabled == "yes" else "yes")}
+        if vcpu is not None and vcpu.get("order") is not None:
+            attrs["order"] = vcpu.get("order", "")
+        ET.SubElement(elem, "vcpu", attrs)
+
+
+def _cache_line(elem: ET.Element, _ctx: Context) -> None:
+    elem.set("unit", "B")  # (libvirt writes the number it read, in bytes)
+
+
+def _bandwidth(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "unit", "KiB")
+
+
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
     model = elem.find("model")
     if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
@@ -701,7 +775,17 @@ KINDS: dict[str, Kind] = {
     "memoryBacking/hugepages/page": Kind(attrs=("size", "unit", "nodeset"),
                                          fill=_chain(_size_attr_kib("size"),
                                                      _bitmaps("nodeset"))),
-    "cputune": Kind(children=(
+    "os/firmware": Kind(fill=_os_firmware),
+    "vcpus": Kind(fill=_vcpus),
+    "cpu/numa/cell/cache/line": Kind(attrs=("value", "unit"), fill=_cache_line),
+    "cpu/numa/interconnects/latency": Kind(
+        attrs=("initiator", "target", "cache", "type", "value"), closed_attrs=True),
+    "cpu/numa/interconnects/bandwidth": Kind(
+        attrs=("initiator", "target", "cache", "type", "value", "unit"), fill=_bandwidth),
+    "devices/interface[user]/source": Kind(closed_attrs=True, empty_is_absent=True),
+    "cputune/vcpusched": Kind(attrs=("vcpus", "scheduler", "priority")),
+    "cputune/iothreadsched": Kind(attrs=("iothreads", "scheduler", "priority")),
+    "cputune": Kind(fill=_cputune, children=(
         "shares", "period", "quota", "global_period", "global_quota", "emulator_period",
         "emulator_quota", "iothread_period", "iothread_quota", "vcpupin", "emulatorpin",
         "iothreadpin", "emulatorsched", "vcpusched", "iothreadsched", "cachetune",
@@ -779,7 +863,7 @@ KINDS: dict[str, Kind] = {
     "devices/disk/target": Kind(attrs=("dev", "bus", "tray", "removable", "rotation_rate")),
     "devices/controller": Kind(
         attrs=("type", "index", "model", "ports", "vectors", "maxGrantFrames",
-               "maxEventChannels"),
+               "maxEventChannels"), fill=_controller,
         children=("model", "driver", "target", *_INFO)),
     "devices/controller/target": Kind(
         attrs=("chassisNr", "chassis", "port", "busNr", "hotplug", "index", "memReserve"),
@@ -829,7 +913,7 @@ KINDS: dict[str, Kind] = {
     "devices/channel/log": _CHR_LOG,
     "devices/channel/target": Kind(attrs=("type", "name", "address", "port")),
     "devices/input": Kind(attrs=("type", "bus", "model"),
-                          children=("driver", "source", *_INFO)),
+                          children=("driver", "source", *_INFO), closed=True),
     "devices/tpm": Kind(attrs=("model",), children=("backend", *_INFO), fill=_tpm),
     "devices/tpm/backend": Kind(attrs=("type", "version", "persistent_state"),
                                 children=("device", "encryption", "active_pcr_banks",
@@ -1041,8 +1125,9 @@ _OS_CHILDREN: dict[str, frozenset[str]] = {
 def os_children(children: list[ET.Element], ctx: Context) -> list[ET.Element]:
     """The ``<os>`` children libvirt keeps for the domain's OS type, canonical."""
     allowed = _OS_CHILDREN.get(ctx.os_type)
+    skipped = {"boot", "bootmenu", "bios"} if ctx.bootloader else set()
     written = (canonical(c, f"os/{c.tag}", ctx) for c in children
-               if allowed is None or c.tag in allowed)
+               if (allowed is None or c.tag in allowed) and c.tag not in skipped)
     return [c for c in written if c is not None]
 
 

@@ -679,6 +679,7 @@ _AFTER_VCPU = (
     "vcpus",
     "iothreads",
     "iothreadids",
+    "defaultiothread",
     "cputune",
     "numatune",
     "resource",
@@ -959,10 +960,17 @@ def parse_domain_xml(
                 )
             if current_vcpus == vcpus:
                 current_vcpus = None
+    listed = root.findall("vcpus/vcpu")
+    if listed and current_vcpus is None:
+        # the vCPUs listed enabled are the ones online
+        enabled = sum(1 for v in listed if v.get("enabled") == "yes")
+        if 0 < enabled < vcpus:
+            current_vcpus = enabled
 
     os_children = [_strip_ws(c) for c in os_elem if c.tag != "type"]
     per_device_boot = root.find("devices/*/boot") is not None
-    if os_type == "hvm" and not per_device_boot and not any(c.tag == "boot" for c in os_children):
+    if os_type == "hvm" and not per_device_boot and root.find("bootloader") is None \
+            and not any(c.tag == "boot" for c in os_children):
         # libvirt boots an HVM guest from its disk unless told otherwise (a direct kernel
         # boot included)
         os_children.append(ET.Element("boot", {"dev": "hd"}))
@@ -1046,7 +1054,8 @@ def format_domain_xml(
     """
     p = " " * indent
     out: list[str] = []
-    ctx = domcanon.Context(domain_type=d.type, os_type=d.os_type)
+    ctx = domcanon.Context(domain_type=d.type, os_type=d.os_type, vcpus=d.vcpus,
+                           bootloader="bootloader" in d.extra)
 
     def top(tag: str) -> list[str]:
         written = (domcanon.canonical(e, tag, ctx) for e in d.extra.get(tag, []))

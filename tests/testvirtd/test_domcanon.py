@@ -256,3 +256,28 @@ def test_interface_options_read_per_type_and_model() -> None:
     got = canon("<interface type='user'><filterref filter='f'/><driver queues='2'/>"
                 "<model type='e1000'/><alias name='net0'/></interface>", "devices/interface")
     assert got == "<interface type='user'>\n  <model type='e1000'/>\n</interface>\n"
+
+
+def test_every_vcpu_listed() -> None:
+    got = domcanon.canonical(ET.fromstring(
+        "<vcpus><vcpu id='2' enabled='yes' order='2'/><vcpu id='0' enabled='yes'/></vcpus>"),
+        "vcpus", domcanon.Context(vcpus=3))
+    assert got is not None
+    assert [dict(v.attrib) for v in got] == [
+        {"id": "0", "enabled": "yes", "hotpluggable": "no"},
+        {"id": "1", "enabled": "no", "hotpluggable": "yes"},
+        {"id": "2", "enabled": "yes", "hotpluggable": "no", "order": "2"}]
+
+
+def test_schedulers_one_per_vcpu() -> None:
+    got = canon("<cputune><vcpusched vcpus='0-3,^2' scheduler='fifo' priority='9'/></cputune>",
+                "cputune")
+    assert [line.strip() for line in got.splitlines()[1:-1]] == [
+        f"<vcpusched vcpus='{n}' scheduler='fifo' priority='9'/>" for n in (0, 1, 3)]
+
+
+def test_a_bootloader_leaves_os_boot_settings_out() -> None:
+    ctx = domcanon.Context(bootloader=True)
+    kept = domcanon.os_children([ET.fromstring("<bootmenu enable='yes'/>"),
+                                 ET.fromstring("<smbios mode='host'/>")], ctx)
+    assert [e.tag for e in kept] == ["smbios"]

@@ -158,6 +158,28 @@ DOCUMENTS: dict[str, str] = {
       <cpu><numa><cell cpus='0' memory='128' unit='MiB'/></numa></cpu>
       <devices><memory model='dimm'><target><size unit='MiB'>128</size><node>0</node>
         </target></memory></devices>""",
+    "vcpus_and_boot": """<memory unit='MiB'>64</memory>
+      <vcpu>4</vcpu><vcpus><vcpu id='2' enabled='yes' order='2'/>
+        <vcpu id='0' enabled='yes'/></vcpus>
+      <iothreads>1</iothreads><defaultiothread thread_pool_min='1' thread_pool_max='8'/>
+      <cputune><iothreadsched iothreads='1' scheduler='fifo' priority='5'/>
+        <vcpusched vcpus='0-2,^1' scheduler='rr' priority='9'/></cputune>
+      <os><type>hvm</type><bootmenu enable='yes' timeout='5000'/>
+        <bios useserial='yes'/></os>
+      <devices>
+        <disk type='file'><source file='/a'/><target dev='vda'/><boot order='1'/></disk>
+        <controller type='scsi' model='virtio-scsi' vectors='4'/>
+        <controller type='usb' model='qemu-xhci' ports='8'/>
+        <input type='keyboard' bus='usb'><unknown/></input>
+        <hostdev mode='subsystem' type='usb'><driver name='vfio'/><source>
+          <vendor id='0x1234'/><product id='0xbeef'/></source></hostdev>
+        <channel type='qemu-vdagent'><source><clipboard copypaste='yes'/>
+          <mouse mode='client'/></source><target type='virtio' name='com.redhat.spice.0'/>
+          </channel>
+      </devices>""",
+    "bootloader": """<memory unit='MiB'>64</memory><bootloader>/usr/bin/pygrub</bootloader>
+      <os><type>hvm</type><boot dev='cdrom'/><bootmenu enable='yes'/><kernel>/k</kernel>
+      </os>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
