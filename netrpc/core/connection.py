@@ -99,6 +99,10 @@ _PONG = _FRAME.pack(
 )
 
 
+# Header(*fields) without the named tuple's Python-level __new__ (a header per message).
+_new_header = tuple.__new__
+
+
 class _Sentinel:
     __slots__ = ("_name",)
 
@@ -403,7 +407,10 @@ class Connection:
             return PAUSED
         while True:
             if self.is_server:
-                if self._paused():
+                # (_paused(), written out: this runs for every call)
+                if self.nrequests >= self.max_requests or (
+                    self.max_output is not None and self.unsent_output >= self.max_output
+                ):
                     if self.nrequests >= self.max_requests:
                         self.hit_request_limit = True
                     self._hold()
@@ -457,8 +464,9 @@ class Connection:
                 # Cannot happen with libvirt framing (min length 28); other framings may
                 # allow shorter records.
                 raise self._life.peer_error("Unable to decode message header")
-            prog, vers, proc, mtype, serial, status = self._read_header(raw_header)
-            header = Header(prog, vers, proc, mtype, serial, status)
+            fields = self._read_header(raw_header)
+            header = _new_header(Header, fields)
+            prog, proc, mtype = fields[0], fields[2], fields[3]
             if prog == KEEPALIVE_PROGRAM and mtype == _MESSAGE and self._keepalive_wire:
                 if proc == KEEPALIVE_PROC_PING and (
                     self.keepalive_filter is None or self.keepalive_filter("pong")
@@ -600,7 +608,11 @@ class Connection:
 
         The call's slot is freed once the reply is written (:meth:`output_written`).
         """
-        self._answered()
+        # (_answered(), written out: this runs for every call)
+        if self.is_server:
+            if self.nrequests - self._replies_queued - self._replies_taken <= 0:
+                raise LocalProtocolError("more replies than calls")
+            self._replies_queued += 1
         if fds:
             self._append_with_fds(
                 (call.program, call.version, call.procedure, _REPLY_WITH_FDS, call.serial, _OK),

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import MessageTooLargeError
 from .protocol import LENGTH_SIZE, MESSAGE_MAX, MIN_MESSAGE_LENGTH
@@ -54,7 +54,17 @@ class Framing:
     #: whose length word counts only the body)
     uncounted: int = 0
 
+    #: what to add to a valid length word to get the bytes of the whole record (set from
+    #: the fields above)
+    extra: int = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "extra",
+            (0 if self.length_includes_prefix else struct.calcsize(self.length_format))
+            + self.uncounted,
+        )
         if self.min_length > self.max_length:
             raise ValueError(
                 f"min_length {self.min_length} is larger than max_length {self.max_length}"
@@ -477,6 +487,29 @@ class RecordReader:
 
         :raises MessageTooLargeError: when the length word is out of range.
         """
+        chunks = self._chunks
+        if self._len < 0 and chunks and self._big is None and not self._skip:
+            # The usual case, done here without the general steps below: a whole record
+            # at the front of a bytes piece.
+            first = chunks[0]
+            pos = self._pos
+            start = pos + self._prefix_size
+            if type(first) is bytes and start <= len(first):
+                framing = self._framing
+                raw = self._prefix.unpack_from(first, pos)[0]
+                if framing.min_length <= raw <= framing.max_length:
+                    total = raw + framing.extra
+                    end = pos + total
+                    if end <= len(first):
+                        split = min(start + header_size, end)
+                        header = first[start:split]
+                        body = first[split:end]
+                        if end == len(first):
+                            del chunks[0]
+                            end = 0
+                        self._avail -= total
+                        self._pos = end
+                        return header, body
         if not self._ready():
             return None
         if self._big is not None:

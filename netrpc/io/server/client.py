@@ -738,15 +738,16 @@ class ServerClient:
             self.conn.send_error(header, resolved)
             _close_fds(event.fds)
             return
-        call = Call(header, self, self.server, list(event.fds))
-        faults = self.server.faults
+        server = self.server
+        call = Call(header, self, server, list(event.fds) if event.fds else [])
+        faults = server.faults
         if faults is not None and faults.rules:
             rule = faults.match_call(header, self._id)
             if rule is not None:
                 self._inject(rule, call, resolved)
                 return
         proc = resolved.procedure
-        if proc.inline or (not proc.is_async and self.server.workers.max_workers == 0):
+        if proc.inline or (not proc.is_async and server.workers.max_workers == 0):
             self._inflight += 1
             try:
                 result = proc.handler(resolved.program, call, resolved.args)
@@ -863,7 +864,9 @@ class ServerClient:
                 if fds and not self._unix:
                     raise RPCError.internal("file descriptors can only be sent on unix sockets")
             try:
-                payload = Dispatcher.encode_return(proc, outcome)
+                # (Dispatcher.encode_return, written out: this runs for every call)
+                ret = proc.ret
+                payload = b"" if ret is None else ret.encode(outcome)
             except Exception as exc:
                 self.log.error(
                     "procedure %s (%d) returned a bad value", proc.name, proc.number, exc_info=exc
@@ -874,18 +877,22 @@ class ServerClient:
         except RPCError as exc:
             conn.send_error(header, exc)
         finally:
-            stream = self.streams.get(header.serial)
-            if stream is not None and stream.header is header:
-                if failed:
-                    stream.opening_call_failed()
-                else:
-                    stream.reply_sent()
-            _close_fds(call.fds)
+            # (Each step tested first: this runs for every call.)
+            if self.streams:
+                stream = self.streams.get(header.serial)
+                if stream is not None and stream.header is header:
+                    if failed:
+                        stream.opening_call_failed()
+                    else:
+                        stream.reply_sent()
+            if call.fds:
+                _close_fds(call.fds)
             if self._close_pending:
                 self._close_pending = False
                 conn.close_after_flush()
-            self._signal_slot()
-            if self._inflight == 0:
+            if self._slot_freed is not None:
+                self._signal_slot()
+            if self._inflight == 0 and self._idle is not None:
                 self._signal_idle()
 
     def _handle_stream(self, event: StreamReceived) -> None:
