@@ -408,8 +408,10 @@ class Connection:
         while True:
             if self.is_server:
                 # (_paused(), written out: this runs for every call)
+                max_output = self.max_output
                 if self.nrequests >= self.max_requests or (
-                    self.max_output is not None and self.unsent_output >= self.max_output
+                    max_output is not None
+                    and len(self._out) + self._segment_bytes + self._taken_bytes >= max_output
                 ):
                     if self.nrequests >= self.max_requests:
                         self.hit_request_limit = True
@@ -429,6 +431,11 @@ class Connection:
                     return ConnectionClosed(reason="end of file")
                 self._reader.compact()
                 return NEED_DATA
+            header = message[0]
+            if self.is_server and header[3] == _CALL:
+                # (_route()'s first case, written out: a call, the usual message)
+                self.nrequests += 1
+                return CallReceived(header=header, payload=message[1], fds=message[2])
             event = self._route(*message)
             if event is not None:
                 return event

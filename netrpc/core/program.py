@@ -649,6 +649,9 @@ class Dispatch(NamedTuple):
     args: Any
 
 
+# Dispatch(...) without the named tuple's Python-level __new__ (one per call).
+_new_dispatch = tuple.__new__
+
 _CALL = int(MessageType.CALL)
 _CALL_WITH_FDS = int(MessageType.CALL_WITH_FDS)
 _OK = int(MessageStatus.OK)
@@ -716,12 +719,12 @@ class Dispatcher:
             return program.readonly_error(proc)
         if proc.args is None:
             # libvirt does not check for trailing bytes: neither do we.
-            return Dispatch(program, proc, None)
+            return _new_dispatch(Dispatch, (program, proc, None))
         try:
             args, _ = proc.args.unpack(payload, 0)
         except xdr.XdrError:
             return RPCError.rpc("Unable to decode message payload")
-        return Dispatch(program, proc, args)
+        return _new_dispatch(Dispatch, (program, proc, args))
 
     @staticmethod
     def encode_return(proc: Procedure[Any, Any], value: Any) -> bytes:

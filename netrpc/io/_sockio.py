@@ -309,7 +309,18 @@ class RawSocketStream(anyio.abc.ByteStream):
 
     async def send(self, item: bytes | bytearray | memoryview) -> None:
         """Send all of *item*."""
-        await self.send_many([item])
+        # One send() first: a batch of replies usually leaves at once.
+        self._check()
+        try:
+            sent = self._sock.send(item)
+        except OSError:
+            # Would block, or failed: send_many() waits, or raises the error (as a subclass
+            # reports it).
+            sent = 0
+        if sent < len(item):
+            await self.send_many([memoryview(item)[sent:]])
+        else:
+            await self._fair()
 
     async def send_many(self, buffers: list[bytes | bytearray | memoryview]) -> None:
         """Send several buffers in order with scatter-gather writes (no joining copy)."""
@@ -378,6 +389,10 @@ async def write_segments(
     :param close_fds: close each descriptor once sent (the server owns reply descriptors;
         a client's caller keeps its own).
     """
+    if len(segments) == 1 and type(segments[0]) is bytes:
+        # The usual output: one run of bytes (a batch of replies).
+        await stream.send(segments[0])
+        return
     run: list[bytes] = []
     send_many = getattr(stream, "send_many", None)
     for segment in [*segments, None]:
@@ -529,7 +544,8 @@ class OutputPump:
                     self._written()
         finally:
             self.sending = False
-            self._advance()
+            if self._progress is not None:
+                self._advance()
 
     async def drain(self) -> None:
         """Owner tasks only: write what is queued now, or wait for the write under way.

@@ -566,7 +566,9 @@ class ServerClient:
                         await slot_freed.wait()
                     continue
                 if isinstance(event, CallReceived):
-                    await self._handle_call(event)
+                    running = self._handle_call(event)
+                    if running is not None:
+                        await running
                     if self._stream_filter is not None:
                         await self._apply_stream_filter()
                 elif isinstance(event, StreamReceived):
@@ -690,7 +692,8 @@ class ServerClient:
 
     def _slot_released(self) -> None:
         """Output was written or a slot freed: let a paused read loop dispatch again."""
-        self._signal_slot()
+        if self._slot_freed is not None:
+            self._signal_slot()
         if self._paused_read and self._recv_scope is not None and self.conn.can_dispatch:
             self._recv_scope.cancel()
 
@@ -724,7 +727,9 @@ class ServerClient:
 
     # ------------------------------------------------------------------ calls
 
-    async def _handle_call(self, event: CallReceived) -> None:
+    def _handle_call(self, event: CallReceived) -> Awaitable[None] | None:
+        """Dispatch a call; returns what the read loop must await before it goes on (an
+        inline async handler), else None (no coroutine per call for the others)."""
         header = event.header
         resolved = self._dispatcher.resolve(
             header, event.payload, authenticated=self._authenticated, readonly=self._readonly
@@ -732,12 +737,12 @@ class ServerClient:
         if resolved is None:
             self.conn.discard(header)
             _close_fds(event.fds)
-            return
+            return None
         if isinstance(resolved, RPCError):
             self.log.debug("call %s rejected: %s", header, resolved.message)
             self.conn.send_error(header, resolved)
             _close_fds(event.fds)
-            return
+            return None
         server = self.server
         call = Call(header, self, server, list(event.fds) if event.fds else [])
         faults = server.faults
@@ -745,26 +750,39 @@ class ServerClient:
             rule = faults.match_call(header, self._id)
             if rule is not None:
                 self._inject(rule, call, resolved)
-                return
+                return None
         proc = resolved.procedure
         if proc.inline or (not proc.is_async and server.workers.max_workers == 0):
             self._inflight += 1
+            if proc.is_async:
+                return self._run_inline(call, resolved)
             try:
                 result = proc.handler(resolved.program, call, resolved.args)
-                if proc.is_async:
-                    result = await result
             except BaseException as exc:
                 if isinstance(exc, anyio.get_cancelled_exc_class()):
                     raise
                 self._finish(call, proc, exc, failed=True)
             else:
                 self._finish(call, proc, result)
-            return
+            return None
         self._inflight += 1
         if proc.is_async:
             self._start(self._run_async, call, resolved)
         else:
             self._start(self._run_in_worker, call, resolved)
+        return None
+
+    async def _run_inline(self, call: Call, resolved: Dispatch) -> None:
+        """An inline async handler, run by the read loop itself."""
+        proc = resolved.procedure
+        try:
+            result = await proc.handler(resolved.program, call, resolved.args)
+        except BaseException as exc:
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            self._finish(call, proc, exc, failed=True)
+        else:
+            self._finish(call, proc, result)
 
     async def _run_async(self, call: Call, resolved: Dispatch) -> None:
         try:
