@@ -799,9 +799,6 @@ def _text(elem: ET.Element | None) -> str | None:
 
 #: CPU feature policies libvirt knows
 _CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
-#: character devices whose <source> libvirt's parser reads (a TCP source needs a host and a
-#: service)
-_CHARDEV_TAGS = ("serial", "parallel", "console", "channel", "redirdev")
 
 
 def _config_unsupported(domain: int, info: str) -> VirtError:
@@ -810,35 +807,12 @@ def _config_unsupported(domain: int, info: str) -> VirtError:
 
 
 def _check_definition(root: ET.Element) -> None:
-    """What libvirt's parser refuses in the CPU and device elements, in its order."""
+    """What libvirt's parser refuses in the CPU element (the devices' refusals: see
+    :mod:`.domdevices`)."""
     for feature in root.findall("cpu/feature"):
         policy = feature.get("policy")
         if policy is not None and policy not in _CPU_FEATURE_POLICIES:
             raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
-    for dev in root.findall("devices/*"):
-        if dev.tag not in _CHARDEV_TAGS or dev.get("type") != "tcp":
-            continue
-        for source in dev.findall("source") or [ET.Element("source")]:
-            for attr in ("host", "service"):
-                if not source.get(attr):
-                    raise VirtError.internal_error(
-                        ErrDomain.DOMAIN, f"Missing source {attr} attribute for char device")
-
-
-def _check_boot_orders(root: ET.Element, devices: list[ET.Element]) -> None:
-    """Boot orders used twice, then per-device boot orders beside <os><boot>."""
-    seen: set[str] = set()
-    for dev in devices:
-        for boot in dev.findall("boot"):
-            order = boot.get("order", "")
-            if order in seen:
-                raise _config_unsupported(
-                    ErrDomain.DOMAIN, f"boot order '{order}' used for more than one device")
-            seen.add(order)
-    if seen and root.find("os/boot") is not None:
-        raise _config_unsupported(
-            ErrDomain.DOMAIN,
-            "per-device boot elements cannot be used together with os/boot elements")
 
 
 def parse_domain_xml(
@@ -1012,7 +986,6 @@ def parse_domain_xml(
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
     )
-    _check_boot_orders(root, devices)
 
     return DomainDef(
         type=dtype,
