@@ -174,9 +174,9 @@ class ClientHost(ServerHandle, Protocol):
         """A client passed authentication."""
         ...
 
-    def idle_wait(self) -> int:
-        """A read loop starts waiting for data: the idle watcher's current sweep number
-        (see :meth:`ServerClient.park_if_idle`)."""
+    def idle_wait(self, client: ServerClient) -> int:
+        """*client*'s read loop starts waiting for data: the idle watcher's current sweep
+        number (see :meth:`ServerClient.park_if_idle`)."""
         ...
 
     def park(self, client: ServerClient) -> bool:
@@ -625,7 +625,7 @@ class ServerClient:
         """Wait until the socket is readable; True when the idle watcher asked this
         connection to park instead (see :meth:`park_if_idle`)."""
         self._raw_reading = True
-        self._wait_gen = self.server.idle_wait()
+        self._wait_gen = self.server.idle_wait(self)
         try:
             await anyio.wait_readable(stream.socket)
         except anyio.ClosedResourceError:
@@ -657,10 +657,11 @@ class ServerClient:
         return False
 
     def park_if_idle(self, sweep: int) -> bool:
-        """The server's idle watcher calls this for every connection on each sweep: a read
-        loop that has waited for data since before the previous sweep is asked to park
-        (its wait ends; it hands the socket to the watcher and its task returns).  Returns
-        True while the read loop waits for data without being parked."""
+        """The server's idle watcher calls this on each sweep for every connection whose
+        read loop waited for data since the previous one: a read loop that has waited
+        since before the previous sweep is asked to park (its wait ends; it hands the
+        socket to the watcher and its task returns).  Returns True while the read loop
+        waits for data without being parked."""
         if not self._raw_reading:
             return False
         if self._wait_gen < sweep and not self._park_asked and self._can_park():

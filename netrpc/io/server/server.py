@@ -63,8 +63,10 @@ log = logging.getLogger("netrpc.server")
 #: for a new connection (only when the handshake bound is reached)
 HANDSHAKE_EVICT_AFTER = 1.0
 #: seconds (between this and twice this) a plain connection waits for data with nothing in
-#: flight before it parks: its task ends and the server's idle watcher waits for its socket
-PARK_IDLE_AFTER = 0.1
+#: flight before it parks: its task ends and the server's idle watcher waits for its socket.
+#: Short, so that a burst of new clients never has many tasks alive at once (what a task
+#: cost stays in the process's memory); a call after such a pause costs one task start.
+PARK_IDLE_AFTER = 0.05
 
 _ACCEPT_RETRY_FIRST = 0.1
 _ACCEPT_RETRY_MAX = 1.0
@@ -309,9 +311,9 @@ class Server:
         connections, started while some connection has keepalive on)."""
         self._keepalive_timers.add(client)
 
-    def idle_wait(self) -> int:
-        """A connection's read loop starts waiting for data (see :class:`_IdleWatcher`)."""
-        return self._idle.wait_started()
+    def idle_wait(self, client: ServerClient) -> int:
+        """*client*'s read loop starts waiting for data (see :class:`_IdleWatcher`)."""
+        return self._idle.wait_started(client)
 
     def park(self, client: ServerClient) -> bool:
         """Have the idle watcher wait for *client*'s socket; its read loop's task ends."""
@@ -915,27 +917,30 @@ class _KeepAliveTimers:
 class _IdleWatcher:
     """Idle plain connections of a server, waited for without a task each.
 
-    A connection's read loop that waits for data notes the current sweep number
-    (:meth:`wait_started`).  While some read loop waits or some connection is parked, one
-    task of the server's sweeps every ``park_idle_after`` seconds: a read loop that has
-    waited since before the previous sweep, with nothing in flight, is asked to park
-    (:meth:`ServerClient.park_if_idle`).  It then registers its socket in this watcher's
-    epoll set and its task ends.  The same task waits for the epoll descriptor to become
-    readable and starts a new task for each parked connection whose socket has data or
-    end of file (:meth:`Server._resume_client`); closing or draining a parked connection
-    does the same at once (:meth:`unpark`).
+    A connection's read loop that waits for data notes the current sweep number and joins
+    the connections to sweep (:meth:`wait_started`).  While some read loop waits or some
+    connection is parked, one task of the server's sweeps every ``park_idle_after``
+    seconds: a read loop that has waited since before the previous sweep, with nothing in
+    flight, is asked to park (:meth:`ServerClient.park_if_idle`).  It then registers its
+    socket in this watcher's epoll set and its task ends; a connection that no longer waits
+    leaves the sweep, so parked connections cost the sweeps nothing.  The same task waits
+    for the epoll descriptor to become readable and starts a new task for each parked
+    connection whose socket has data or end of file (:meth:`Server._resume_client`);
+    closing or draining a parked connection does the same at once (:meth:`unpark`).
 
     Busy connections never park (a new task per call would cost more than the call), so
     only connections idle for a while pay a task start when they speak again.  Without
     epoll (not Linux) nothing parks.
     """
 
-    __slots__ = ("_epoll", "_parked", "_running", "_server", "_sweep")
+    __slots__ = ("_epoll", "_parked", "_running", "_server", "_sweep", "_waiting")
 
     def __init__(self, server: Server) -> None:
         self._server = server
         self._epoll: Any = None
         self._parked: dict[int, ServerClient] = {}
+        # read loops that waited for data since the last sweep (some may be busy again)
+        self._waiting: set[ServerClient] = set()
         self._running = False
         self._sweep = 1
 
@@ -948,7 +953,8 @@ class _IdleWatcher:
         if self._epoll is None and hasattr(select, "epoll"):
             self._epoll = select.epoll()
 
-    def wait_started(self) -> int:
+    def wait_started(self, client: ServerClient) -> int:
+        self._waiting.add(client)
         if not self._running and self._epoll is not None:
             tg = self._server.task_group
             if tg is not None and self._server.park_idle_after is not None:
@@ -992,6 +998,7 @@ class _IdleWatcher:
         """Serving is over: the parked connections, forgotten (the caller closes them)."""
         clients = list(self._parked.values())
         self._parked.clear()
+        self._waiting.clear()
         if self._epoll is not None:
             self._epoll.close()
             self._epoll = None
@@ -1018,10 +1025,10 @@ class _IdleWatcher:
                 next_sweep = now + period
                 sweep = self._sweep
                 self._sweep = sweep + 1
-                waiting = False
-                for client in server.clients.values():
-                    if client.park_if_idle(sweep):
-                        waiting = True
+                waiting = self._waiting
+                for client in list(waiting):
+                    if not client.park_if_idle(sweep):
+                        waiting.discard(client)
                 if not waiting and not self._parked:
                     break
         finally:
