@@ -104,6 +104,12 @@ async def test_events_broadcast_to_every_client() -> None:
 
             a.on_event(PROGRAM, 100, record("a"))
             b.on_event(PROGRAM, 100, record("b"))
+            # An event reaches the clients the server has accepted.  b's connect() returning
+            # does not mean the server has b yet: the last step of the TCP handshake and the
+            # server's accept() may still be pending (under load the kernel defers that work)
+            # when a's call, sent over a unix socket, is already there to be read, and then
+            # the broadcast goes to a alone.  A reply to b proves the server serves it.
+            assert await b.stub(SampleProgram).echo(Text("here")) == Text("here")
             await a.stub(SampleProgram).broadcast(Number(7))
             with anyio.fail_after(5):
                 await done.wait()
