@@ -48,6 +48,8 @@ class Context:
     bootloader: bool = False
     #: the maximum number of vCPUs
     vcpus: int = 1
+    #: the live definition of a running domain is written
+    live: bool = False
 
 
 #: A default-filling function: mutates the element (already a private copy).
@@ -429,6 +431,16 @@ def _smartcard(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _filesystem(elem: ET.Element, _ctx: Context) -> None:
+    driver = elem.find("driver")
+    if driver is None or driver.get("type") != "virtiofs":
+        # what only virtiofs reads
+        for child in [c for c in elem if c.tag in ("binary", "idmap")]:
+            elem.remove(child)
+        for source in elem.findall("source"):
+            for socket in source.findall("socket"):
+                source.remove(socket)
+        if driver is not None:
+            driver.attrib.pop("queue", None)
     _set_default(elem, "type", "mount")
     _set_default(elem, "accessmode", "passthrough")
 
@@ -582,6 +594,7 @@ def _numa_memory(elem: ET.Element, ctx: Context) -> None:
     _bitmaps("nodeset")(elem, ctx)
 
 
+
 def _memory_device_sizes(elem: ET.Element, _ctx: Context) -> None:
     for child in elem:
         if child.tag in ("size", "pagesize", "alignsize", "block", "requested", "current",
@@ -697,6 +710,12 @@ def _cputune(elem: ET.Element, _ctx: Context) -> None:
                 elem.insert(position + offset, one)
 
 
+def _resctrl_id(elem: ET.Element, ctx: Context) -> None:
+    _bitmaps("vcpus")(elem, ctx)
+    if ctx.live and "id" not in elem.attrib and elem.get("vcpus"):
+        elem.set("id", f"vcpus_{elem.get('vcpus')}")  # named when the domain started
+
+
 def _expand(part: str) -> range:
     lo, _, hi = part.partition("-")
     return range(int(lo), int(hi or lo) + 1)
@@ -757,8 +776,9 @@ _CHR_CHILDREN = ("source", "protocol", "log", "target", *_INFO)
 
 _CHR_SOURCE = Kind(attrs=("mode", "path", "host", "service", "channel", "master", "slave",
                           "append", "tls"),
-                   children=("seclabel", "reconnect"))
+                   children=("clipboard", "mouse", "reconnect", "seclabel"))
 _CHR_LOG = Kind(attrs=("file", "append"))
+_CHR_TARGET = Kind(attrs=("type", "port"), children=("model",))
 
 _DEVICE_SECLABEL = Kind(attrs=("model", "relabel"), children=("label",),
                         fill=_device_seclabel, empty_is_absent=True)
@@ -777,6 +797,34 @@ KINDS: dict[str, Kind] = {
                                                      _bitmaps("nodeset"))),
     "os/firmware": Kind(fill=_os_firmware),
     "vcpus": Kind(fill=_vcpus),
+    "iothreadids/iothread": Kind(attrs=("id", "thread_pool_min", "thread_pool_max"),
+                                 children=("poll",)),
+    "defaultiothread": Kind(attrs=("thread_pool_min", "thread_pool_max")),
+    "cputune/emulatorsched": Kind(attrs=("scheduler", "priority")),
+    "cputune/cachetune/cache": Kind(attrs=("id", "level", "type", "size", "unit")),
+    "cputune/memorytune/node": Kind(attrs=("id", "bandwidth")),
+    "resource": Kind(children=("partition", "fibrechannel")),
+    "sysinfo": Kind(attrs=("type",), children=("bios", "system", "baseBoard", "chassis",
+                                               "oemStrings", "entry")),
+    "os/firmware/feature": Kind(attrs=("enabled", "name")),
+    "idmap": Kind(children=("uid", "gid")),
+    "idmap/uid": Kind(attrs=("start", "target", "count")),
+    "idmap/gid": Kind(attrs=("start", "target", "count")),
+    "features/kvm": Kind(children=("hidden", "hint-dedicated", "poll-control", "pv-ipi",
+                                   "dirty-ring")),
+    "cpu/numa/cell/distances/sibling": Kind(attrs=("id", "value")),
+    "clock/timer/catchup": Kind(attrs=("threshold", "slew", "limit")),
+    "devices/disk/blockio": Kind(attrs=("logical_block_size", "physical_block_size",
+                                        "discard_granularity")),
+    "devices/disk/source/reservations": Kind(attrs=("enabled", "managed"),
+                                             children=("source",)),
+    "devices/disk/source/reservations/source": Kind(attrs=("type", "path", "mode")),
+    "devices/shmem": Kind(attrs=("name", "role"),
+                          children=("model", "size", "server", "msi", *_INFO)),
+    "devices/shmem/msi": Kind(attrs=("enabled", "vectors", "ioeventfd")),
+    "devices/serial/target": _CHR_TARGET,
+    "devices/console/target": _CHR_TARGET,
+    "devices/parallel/target": _CHR_TARGET,
     "cpu/numa/cell/cache/line": Kind(attrs=("value", "unit"), fill=_cache_line),
     "cpu/numa/interconnects/latency": Kind(
         attrs=("initiator", "target", "cache", "type", "value"), closed_attrs=True),
@@ -794,10 +842,10 @@ KINDS: dict[str, Kind] = {
     "cputune/emulatorpin": Kind(attrs=("cpuset",), fill=_bitmaps("cpuset")),
     "cputune/iothreadpin": Kind(attrs=("iothread", "cpuset"), fill=_bitmaps("cpuset")),
     "cputune/cachetune": Kind(attrs=("vcpus", "id"), children=("cache", "monitor"),
-                              fill=_bitmaps("vcpus")),
+                              fill=_resctrl_id),
     "cputune/cachetune/monitor": Kind(attrs=("level", "vcpus"), fill=_bitmaps("vcpus")),
     "cputune/memorytune": Kind(attrs=("vcpus", "id"), children=("node", "monitor"),
-                               fill=_bitmaps("vcpus")),
+                               fill=_resctrl_id),
     "numatune": Kind(children=("memory", "memnode")),
     "numatune/memory": Kind(attrs=("mode", "placement", "nodeset"), fill=_numa_memory),
     "numatune/memnode": Kind(attrs=("cellid", "mode", "nodeset"), fill=_bitmaps("nodeset")),
@@ -880,7 +928,9 @@ KINDS: dict[str, Kind] = {
                   "space_hard_limit", "space_soft_limit", *_INFO),
         fill=_filesystem),
     "devices/filesystem/driver": Kind(attrs=("type", "format", "queue", "wrpolicy", "iommu",
-                                             "ats", "packed", "page_per_vq")),
+                                             "ats", "packed", "page_per_vq"),
+                                      closed_attrs=True, empty_is_absent=True),
+    "devices/graphics/gl": Kind(attrs=("enable", "rendernode")),
     "devices/interface": Kind(
         attrs=("type", "trustGuestRxFilters"), fill=_interface,
         children=("mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route",
@@ -1046,6 +1096,9 @@ _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
 }
 for _tag in _HAS_ADDRESS:
     KINDS.setdefault(f"devices/{_tag}/alias", Kind(fill=_user_alias, empty_is_absent=True))
+    KINDS.setdefault(f"devices/{_tag}/boot", Kind(attrs=("order", "loadparm")))
+    KINDS.setdefault(f"devices/{_tag}/rom", Kind(attrs=("bar", "file", "enabled")))
+    KINDS.setdefault(f"devices/{_tag}/address/zpci", Kind(attrs=("uid", "fid")))
     KINDS.setdefault(f"devices/{_tag}/address", Kind(fill=_address))
     for _atype, _order_of in _ADDRESS_ATTRS.items():
         KINDS[f"devices/{_tag}/address[{_atype}]"] = Kind(attrs=_order_of, fill=_address)

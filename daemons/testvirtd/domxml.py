@@ -967,6 +967,11 @@ def parse_domain_xml(
         if child.tag in _PASSTHROUGH:
             extra.setdefault(child.tag, []).append(_strip_ws(child))
     domcanon.fill_iothread_ids(extra)
+    if vcpu_attrs.get("placement") == "auto" and "numatune" not in extra:
+        # automatic vCPU placement implies automatic memory placement
+        numatune = ET.Element("numatune")
+        ET.SubElement(numatune, "memory", {"mode": "strict", "placement": "auto"})
+        extra["numatune"] = [numatune]
 
     if "/" in name:
         raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
@@ -1028,6 +1033,7 @@ def format_domain_xml(
     p = " " * indent
     out: list[str] = []
     ctx = domcanon.Context(domain_type=d.type, os_type=d.os_type, vcpus=d.vcpus,
+                           live=dom_id is not None,
                            bootloader="bootloader" in d.extra)
 
     def top(tag: str) -> list[str]:

@@ -180,6 +180,37 @@ DOCUMENTS: dict[str, str] = {
     "bootloader": """<memory unit='MiB'>64</memory><bootloader>/usr/bin/pygrub</bootloader>
       <os><type>hvm</type><boot dev='cdrom'/><bootmenu enable='yes'/><kernel>/k</kernel>
       </os>""",
+    "attribute_orders": """<memory unit='MiB'>64</memory><vcpu placement='auto'>2</vcpu>
+      <iothreads>2</iothreads><iothreadids><iothread thread_pool_max='16' id='1'
+        thread_pool_min='8'/></iothreadids>
+      <defaultiothread thread_pool_max='32' thread_pool_min='4'/>
+      <cputune><emulatorsched priority='99' scheduler='rr'/>
+        <cachetune vcpus='0-1'><cache size='3' id='0' unit='MiB' type='both' level='3'/>
+        </cachetune></cputune>
+      <resource><fibrechannel appid='app'/><partition>/machine</partition></resource>
+      <sysinfo type='smbios'><oemStrings><entry>s</entry></oemStrings>
+        <system><entry name='manufacturer'>M</entry></system>
+        <bios><entry name='vendor'>V</entry></bios></sysinfo>
+      <os firmware='efi'><type>hvm</type><firmware><feature name='secure-boot' enabled='yes'/>
+        <feature name='enrolled-keys' enabled='no'/></firmware></os>
+      <idmap><gid target='1000' count='10' start='0'/><uid count='10' start='0'
+        target='1000'/></idmap>
+      <features><kvm><poll-control state='on'/><hint-dedicated state='on'/>
+        <hidden state='off'/></kvm></features>
+      <clock offset='utc'><timer name='rtc' tickpolicy='catchup'><catchup limit='10000'
+        slew='120' threshold='123'/></timer></clock>
+      <devices>
+        <disk type='file'><blockio physical_block_size='4096' logical_block_size='512'/>
+          <source file='/a'/><target dev='vda'/><boot loadparm='SYSTEM1' order='1'/></disk>
+        <shmem role='peer' name='shm0'><size unit='M'>4</size><model type='ivshmem-plain'/>
+          </shmem>
+        <serial type='pty'><target port='0' type='isa-serial'><model name='isa-serial'/>
+          </target></serial>
+        <filesystem type='mount'><driver name='virtiofs' queue='3'/><source dir='/s'>
+          <socket>/tmp/s.sock</socket></source><target dir='/t'/>
+          <binary path='/usr/libexec/virtiofsd'/></filesystem>
+        <graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/></graphics>
+      </devices>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
