@@ -11,6 +11,7 @@ formatter writes them.  How each element is written is :mod:`.domxml`'s business
 from __future__ import annotations
 
 import copy
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +86,7 @@ def normalise_devices(
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
     guest = _Guest(virt_type, os_type, arch)
+    _parse_checks(devices)
     kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
         group = kinds.setdefault(dev.tag, [])
@@ -94,7 +96,9 @@ def normalise_devices(
             if dev.get("type") == "usb":
                 _check_usb_controller(group, dev)
             _insert_sorted(group, dev, _controller_key, unset_last=True)
-        elif dev.tag == "video" and _is_primary(dev) and not any(map(_is_primary, group)):
+        elif dev.tag == "video" and _is_primary(dev):
+            if any(map(_is_primary, group)):
+                raise _unsupported("Only one primary video device is supported")
             group.insert(0, dev)  # the primary video comes first
         else:
             group.append(dev)
@@ -116,10 +120,115 @@ def normalise_devices(
     _implicit_video(kinds, guest)
     _primary_video(kinds)
     _validate(kinds)
+    # a panic device of the default model with nothing else to say is not written
+    kinds["panic"] = [p for p in kinds.get("panic", []) if p.get("model") or len(p)]
     out: list[ET.Element] = []
     for tag in sorted(kinds, key=lambda t: _DEVICE_RANK.get(t, len(_DEVICE_RANK))):
         out.extend(kinds[tag])
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# what libvirt's parser refuses
+
+_CONTROLLER_TYPES = frozenset({"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb",
+                               "pci", "xenbus", "isa"})
+_DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
+_INPUT_TYPES = frozenset({"mouse", "tablet", "keyboard", "passthrough", "evdev"})
+_INPUT_BUSES = frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"})
+_CHR_TYPES = frozenset({"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp",
+                        "unix", "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"})
+_CHR_TAGS = ("serial", "parallel", "console", "channel")
+_INT_MAX = 2**31 - 1
+#: MAC addresses as libvirt reads them: six hex bytes (one or two digits) split by ':'
+_MAC = re.compile(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}")
+
+
+def _bad_attr(attr: str, elem: str, value: str, expected: str = "") -> VirtError:
+    """libvirt's XML layer on an attribute value it cannot read."""
+    text = f"Invalid value for attribute '{attr}' in element '{elem}': '{value}'."
+    if expected:
+        text += f" Expected {expected}"
+    return VirtError.xml_error(ErrDomain.XML, text)
+
+
+def _disk_source_name(disk: ET.Element) -> str | None:
+    source = disk.find("source")
+    if source is None:
+        return None
+    for attr in ("file", "dev", "dir", "name", "volume"):
+        if source.get(attr):
+            return source.get(attr)
+    return None
+
+
+def _parse_checks(devices: list[ET.Element]) -> None:
+    """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
+    reads them), and fill in the types it defaults."""
+    by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
+    singles: dict[str, int] = {}
+    for dev in by_kind:
+        if dev.tag == "disk":
+            target = dev.find("target")
+            if target is None or not target.get("dev"):
+                source = _disk_source_name(dev)
+                if source is None:
+                    raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                                        "missing target information for device")
+                raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                                    "missing target information for device %s", source)
+            bus = target.get("bus")
+            if bus is not None and bus not in _DISK_BUSES:
+                raise _bad_attr("bus", "target", bus)
+        elif dev.tag == "controller":
+            ctype = dev.get("type")
+            if ctype is None:
+                _set_first(dev, "type", "ide")
+            elif ctype not in _CONTROLLER_TYPES:
+                raise _bad_attr("type", "controller", ctype)
+            index = dev.get("index")
+            if index is not None:
+                try:
+                    number = int(index.strip(), 10)
+                except ValueError:
+                    number = None
+                if number is None or number > _INT_MAX or number < -_INT_MAX - 1:
+                    raise _bad_attr("index", "controller", index, "integer value")
+                if number < 0:
+                    raise _bad_attr("index", "controller", index, "non-negative value")
+        elif dev.tag == "interface":
+            mac = dev.find("mac")
+            address = mac.get("address") if mac is not None else None
+            if address is not None:
+                if not _MAC.fullmatch(address):
+                    raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                              f"unable to parse mac address '{address}'")
+                if int(address.split(":")[0], 16) & 1:
+                    raise VirtError.xml_error(
+                        ErrDomain.DOMAIN,
+                        f"expected unicast mac address, found multicast '{address}'")
+        elif dev.tag in _CHR_TAGS:
+            ctype = dev.get("type")
+            if ctype is None:
+                _set_first(dev, "type", "pty")
+            elif ctype not in _CHR_TYPES:
+                raise _unsupported(
+                    f"unknown type presented to host for character device: {ctype}")
+        elif dev.tag == "input":
+            itype = dev.get("type")
+            if itype is None:
+                raise VirtError.internal_error(ErrDomain.DOMAIN, "missing input device type")
+            if itype not in _INPUT_TYPES:
+                raise _unsupported(f"unknown input device type '{itype}'")
+            bus = dev.get("bus")
+            if bus is not None and bus not in _INPUT_BUSES:
+                raise _unsupported(f"unknown input bus type '{bus}'")
+        elif dev.tag in ("memballoon", "watchdog"):
+            singles[dev.tag] = singles.get(dev.tag, 0) + 1
+            if singles[dev.tag] > 1:
+                what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
+                raise VirtError.internal_error(
+                    ErrDomain.DOMAIN, f"only a single {what} device is supported")
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,7 +941,7 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
     elif ctype in ("file", "pipe", "dev"):
         if not attrs.get("path"):
             return internal("path")
-    elif ctype == "spiceport":
+    elif ctype in ("spiceport", "dbus"):
         if not attrs.get("channel"):
             return _unsupported("Missing source channel attribute for char device")
     elif ctype == "nmdm" and not (attrs.get("master") and attrs.get("slave")):
@@ -842,13 +951,73 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
     return None
 
 
+def _check_disk_targets(disks: list[ET.Element]) -> None:
+    """No two disks share a target name."""
+    for i, disk in enumerate(disks):
+        target = disk.find("target")
+        dst = target.get("dev") if target is not None else None
+        for other in disks[i + 1:]:
+            other_target = other.find("target")
+            if other_target is not None and other_target.get("dev") == dst:
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN,
+                    f"target '{dst}' duplicated for disk sources "
+                    f"'{_disk_source_name(disk) or '<null>'}' and "
+                    f"'{_disk_source_name(other) or '<null>'}'")
+
+
+#: the buses whose disks have drive addresses
+_DRIVE_BUSES = ("ide", "fdc", "scsi", "sata")
+
+
+def _disk_problem(disk: ET.Element) -> VirtError | None:
+    """What libvirt's disk validation says about *disk* (None: nothing)."""
+    target = disk.find("target")
+    bus = target.get("bus", "") if target is not None else ""
+    dst = target.get("dev", "") if target is not None else ""
+    device = disk.get("device", "disk")
+    if device == "floppy" and bus != "fdc":
+        return VirtError.internal_error(ErrDomain.DOMAIN,
+                                        f"Invalid bus type '{bus}' for floppy disk")
+    if device != "floppy" and bus == "fdc":
+        return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid bus type '{bus}' for disk")
+    if device == "lun" and disk.get("type", "file") in ("file", "dir"):
+        return _unsupported("disk device='lun' is only valid for block type disk source")
+    addr = disk.find("address")
+    if bus in _DRIVE_BUSES and addr is not None and addr.get("type") != "drive":
+        return _unsupported(f"Invalid address type '{addr.get('type')}' for the disk "
+                            f"'{dst}' with the bus type '{bus}'")
+    return None
+
+
 def _validate(kinds: dict[str, list[ET.Element]]) -> None:
     """The checks of libvirt's domain validation that concern which devices exist and the
     character device sources they need, in libvirt's order."""
+    _check_disk_targets(kinds.get("disk", []))
+    panics: set[str] = set()
+    for panic in kinds.get("panic", []):
+        model = panic.get("model", "default")
+        if model in panics:
+            raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                      f"Multiple panic devices with model '{model}'")
+        panics.add(model)
     for tag in _ITERATION_ORDER:
         for dev in kinds.get(tag, []):
             problem: VirtError | None = None
-            if tag == "smartcard" and dev.get("mode") == "passthrough":
+            if tag == "disk":
+                problem = _disk_problem(dev)
+            elif tag == "hub" and dev.get("type") == "usb" and _usb_disabled(kinds):
+                problem = _unsupported("Can't add USB hub: USB is disabled for this domain")
+            elif (tag == "hostdev" and dev.get("type") == "usb"
+                  and dev.get("mode", "subsystem") == "subsystem" and _usb_disabled(kinds)):
+                problem = _unsupported("Can't add host USB device: USB is disabled in this "
+                                       "host")
+            elif tag == "input" and dev.get("bus") == "ps2" and dev.get("type") not in (
+                    "mouse", "keyboard"):
+                problem = VirtError.internal_error(
+                    ErrDomain.DOMAIN,
+                    f"ps2 bus does not support {dev.get('type')} input device")
+            elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):
                 target = dev.find("target")

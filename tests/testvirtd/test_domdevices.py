@@ -194,6 +194,22 @@ def test_interface_names_skip_taken_ones() -> None:
      "internal error: Missing source path attribute for char device"),
     ("<serial type='spiceport'/>",
      "unsupported configuration: Missing source channel attribute for char device"),
+    ("<disk type='file' device='cdrom'/>", "missing target information for device"),
+    ("<disk type='file'><source file='/a'/><target dev='vdb'/></disk>"
+     "<disk type='file'><source file='/b'/><target dev='vdb' bus='scsi'/></disk>",
+     "XML error: target 'vdb' duplicated for disk sources '/a' and '/b'"),
+    ("<disk type='file' device='floppy'><source file='/a'/><target dev='fda' bus='ide'/>"
+     "</disk>", "internal error: Invalid bus type 'ide' for floppy disk"),
+    ("<controller type='usb' index='-1'/>",
+     "XML error: Invalid value for attribute 'index' in element 'controller': '-1'. "
+     "Expected non-negative value"),
+    ("<video><model type='vga' primary='yes'/></video>"
+     "<video><model type='qxl' primary='yes'/></video>",
+     "unsupported configuration: Only one primary video device is supported"),
+    ("<interface type='user'><mac address='01:00:5e:00:00:01'/></interface>",
+     "XML error: expected unicast mac address, found multicast '01:00:5e:00:00:01'"),
+    ("<memballoon model='virtio'/><memballoon model='none'/>",
+     "internal error: only a single memory balloon device is supported"),
     ("<disk type='file'><source file='/a'/><target dev='vda'/><boot order='2'/></disk>"
      "<interface type='user'><boot order='2'/></interface>",
      "unsupported configuration: boot order '2' used for more than one device"),
@@ -223,3 +239,9 @@ def test_device_boot_order_excludes_os_boot() -> None:
             "<domain type='test'><name>d</name><memory>1024</memory><os><type>hvm</type>"
             "<boot dev='hd'/></os><devices><disk type='file'><source file='/a'/>"
             "<target dev='vda'/><boot order='1'/></disk></devices></domain>")
+
+
+def test_untyped_controllers_and_chardevs() -> None:
+    lines = devices_of("<controller/><serial/>")
+    assert "<controller type='ide' index='0'/>" in lines
+    assert "<serial type='pty'>" in lines
