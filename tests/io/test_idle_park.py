@@ -191,3 +191,32 @@ async def test_cancelled_serve_closes_parked_connections(tmp_path: Path) -> None
     assert server.nclients == 0
     assert sock.recv(10) == b""
     sock.close()
+
+
+
+@pytest.mark.parametrize(
+    ("size", "parks"),
+    [(2 * 1024 * 1024, True), (512 * 1024, False)],
+    ids=["pieces", "pool-buffer"],
+)
+async def test_a_record_interrupted_by_a_pause_completes(size: int, parks: bool) -> None:
+    # Half a record, then a pause: a record assembled from pieces parks with what arrived;
+    # one received straight into a buffer of the server's pool (up to 1 MiB) holds that
+    # buffer and is never parked.  Either way the record completes as usual.
+    async with running_server(tcp=False) as (server, _, where):
+        server.park_idle_after = PARK_AFTER
+        record = frame(1, 9, xdr_text("") + b"\0" * size)
+        async with await anyio.connect_unix(where["unix"]) as stream:
+            await stream.send(record[: 128 * 1024])
+            await until(lambda: server.nclients == 1)
+            [client] = server.clients.values()
+            await until(lambda: client.conn.receive_footprint >= 128 * 1024)
+            if parks:
+                await until(lambda: server.nclients_parked == 1)
+            else:
+                await anyio.sleep(10 * PARK_AFTER)
+                assert server.nclients_parked == 0
+            await stream.send(record[128 * 1024 :])
+            header, reply = await read_record(stream)
+            assert header[5:] == (9, 0)
+            assert reply == xdr_text("")

@@ -68,6 +68,8 @@ _RECEIVE_SIZE = 65536
 _PEERCRED = struct.Struct("3i")
 #: one name for every task tied to a connection (anyio would build one string per task)
 _TASK_NAME = "netrpc.ServerClient"
+#: the sweep number of a wait the idle watcher must never end
+_NEVER = sys.maxsize
 
 
 # Names are looked up for every connection (they may change) and interned, so that the
@@ -610,7 +612,8 @@ class ServerClient:
                     # The rest of a large record, straight into a pool buffer.
                     with view:
                         while (into := stream.receive_into_nowait(view, maxfds)) is None:
-                            await self._wait_readable(stream)
+                            # Holding a pool buffer: never parked.
+                            await self._wait_readable(stream, parkable=False)
                     count, fds = into
                     conn.commit_received(count, time.monotonic(), tuple(fds))
                     continue
@@ -621,11 +624,13 @@ class ServerClient:
                 data, fds = got
                 conn.receive_data(data, time.monotonic(), tuple(fds))
 
-    async def _wait_readable(self, stream: _sockio.RawSocketStream) -> bool:
+    async def _wait_readable(
+        self, stream: _sockio.RawSocketStream, *, parkable: bool = True
+    ) -> bool:
         """Wait until the socket is readable; True when the idle watcher asked this
         connection to park instead (see :meth:`park_if_idle`)."""
         self._raw_reading = True
-        self._wait_gen = self.server.idle_wait(self)
+        self._wait_gen = self.server.idle_wait(self) if parkable else _NEVER
         try:
             await anyio.wait_readable(stream.socket)
         except anyio.ClosedResourceError:
