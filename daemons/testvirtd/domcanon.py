@@ -337,6 +337,8 @@ def _chr_source(elem: ET.Element) -> None:
     told), the others have none; a source element only where the type reads one."""
     kind = elem.get("type")
     protocol = elem.find("protocol")
+    if kind == "tcp" and protocol is not None:
+        _set_default(protocol, "type", "raw")
     if kind == "tcp" and protocol is None:
         source = elem.find("source")
         protocol = ET.Element("protocol", {"type": "raw"})
@@ -348,14 +350,17 @@ def _chr_source(elem: ET.Element) -> None:
             kind in ("pty", "null", "vc", "stdio", "spicevmc")
             or (kind == "unix" and not source.get("path"))):
         elem.remove(source)  # (a unix socket without a path is an automatic one)
-    elif source is not None and kind in ("tcp", "unix", "udp") and "mode" not in source.attrib:
-        items = [("mode", "connect"), *source.attrib.items()]
-        source.attrib.clear()
-        source.attrib.update(items)
+    elif kind in ("tcp", "unix", "udp"):
+        for source in elem.findall("source"):
+            if "mode" not in source.attrib:
+                items = [("mode", "connect"), *source.attrib.items()]
+                source.attrib.clear()
+                source.attrib.update(items)
 
 
 def _chardev(elem: ET.Element, _ctx: Context) -> None:
     """Serial, parallel, console and channel devices."""
+    _set_default(elem, "type", "pty")
     _chr_source(elem)
     target = elem.find("target")
     if target is not None:
@@ -575,6 +580,10 @@ def _sev_policy(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _sysinfo_entry(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("name") is None:
+        elem.attrib.clear()
+        elem.text = None  # an entry without a name is not read
+        return
     if elem.get("file") is not None:
         elem.text = None  # the value is read from the file
     elif elem.get("name") == "uuid" and elem.text:
@@ -647,6 +656,10 @@ def _fs_source(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _interface(elem: ET.Element, _ctx: Context) -> None:
+    if "type" not in elem.attrib:
+        items = [("type", "user"), *elem.attrib.items()]
+        elem.attrib.clear()
+        elem.attrib.update(items)
     kind = elem.get("type")
     filterref = elem.find("filterref")
     if filterref is not None and kind not in ("network", "bridge", "ethernet"):
@@ -674,7 +687,14 @@ def _memory_device(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _controller(elem: ET.Element, _ctx: Context) -> None:
+    if "type" not in elem.attrib:
+        items = [("type", "ide"), *elem.attrib.items()]
+        elem.attrib.clear()
+        elem.attrib.update(items)
     kind = elem.get("type")
+    if kind != "xenbus":
+        for attr in ("maxGrantFrames", "maxEventChannels"):
+            elem.attrib.pop(attr, None)
     if kind != "virtio-serial":
         elem.attrib.pop("vectors", None)
     if kind not in ("virtio-serial", "usb"):
@@ -746,6 +766,17 @@ def _bandwidth(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "unit", "KiB")
 
 
+def _clock(elem: ET.Element, _ctx: Context) -> None:
+    if "offset" not in elem.attrib:
+        items = [("offset", "utc"), *elem.attrib.items()]
+        elem.attrib.clear()
+        elem.attrib.update(items)
+
+
+def _master(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "startport", "0")
+
+
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
     model = elem.find("model")
     if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
@@ -778,6 +809,8 @@ _CHR_SOURCE = Kind(attrs=("mode", "path", "host", "service", "channel", "master"
                           "append", "tls"),
                    children=("clipboard", "mouse", "reconnect", "seclabel"))
 _CHR_LOG = Kind(attrs=("file", "append"))
+_SYSINFO_ENTRY = Kind(attrs=("name", "file"), fill=_sysinfo_entry, empty_is_absent=True)
+_SYSINFO_GROUP = Kind(empty_is_absent=True)
 _CHR_TARGET = Kind(attrs=("type", "port"), children=("model",))
 
 _DEVICE_SECLABEL = Kind(attrs=("model", "relabel"), children=("label",),
@@ -874,13 +907,17 @@ KINDS: dict[str, Kind] = {
     "cpu/numa/cell": Kind(attrs=("id", "cpus", "memory", "unit", "memAccess", "discard"),
                           children=("distances", "cache"),
                           fill=_chain(_size_attr_kib("memory"), _bitmaps("cpus"))),
-    "clock": Kind(attrs=("offset", "adjustment", "basis", "timezone"), children=("timer",)),
+    "clock": Kind(attrs=("offset", "adjustment", "basis", "timezone"), children=("timer",),
+                  fill=_clock),
     "clock/timer": Kind(attrs=("name", "present", "tickpolicy", "track", "frequency", "mode"),
                         children=("catchup",)),
     "seclabel": Kind(attrs=("type", "model", "relabel"),
                      children=("label", "imagelabel", "baselabel"), fill=_seclabel,
                      empty_is_absent=True),
-    "pm": Kind(children=("suspend-to-mem", "suspend-to-disk")),
+    "pm": Kind(children=("suspend-to-mem", "suspend-to-disk"), empty_is_absent=True),
+    "pm/suspend-to-mem": Kind(attrs=("enabled",), empty_is_absent=True),
+    "pm/suspend-to-disk": Kind(attrs=("enabled",), empty_is_absent=True),
+    "devices/interface/model": Kind(attrs=("type",), empty_is_absent=True),
     # ---- devices
     "devices/disk": Kind(
         attrs=("type", "device", "model", "snapshot", "rawio", "sgio"),
@@ -888,18 +925,27 @@ KINDS: dict[str, Kind] = {
                   "target", "iotune", "readonly", "shareable", "transient", "serial", "wwn",
                   "vendor", "product", "encryption", *_INFO),
         fill=_disk),
-    "devices/disk/driver": Kind(
+    "devices/disk/driver": Kind(empty_is_absent=True,
         attrs=("name", "type", "cache", "error_policy", "rerror_policy", "io", "ioeventfd",
                "event_idx", "copy_on_read", "discard", "iothread", "detect_zeroes", "queues",
                "queue_size", "iommu", "ats", "packed", "page_per_vq", "metadata_cache"),
         fill=_disk_driver),
-    "devices/disk/source": Kind(fill=_disk_source,
+    "devices/disk/source": Kind(fill=_disk_source, empty_is_absent=True,
         attrs=("file", "dev", "dir", "pool", "volume", "mode", "protocol", "name", "type",
                "managed", "namespace", "tls", "query", "index", "startupPolicy"),
         children=("host", "auth", "encryption", "reservations", "seclabel", "slices",
                   "address", "initiator", "cookies", "readahead", "timeout")),
     "devices/disk/geometry": Kind(attrs=("cyls", "heads", "secs", "trans")),
     "devices/disk/source/seclabel": _DEVICE_SECLABEL,
+    "devices/disk[file]/source": Kind(
+        attrs=("file", "index", "startupPolicy"), closed_attrs=True, empty_is_absent=True,
+        children=("seclabel", "encryption", "reservations", "slices"), closed=True),
+    "devices/disk[block]/source": Kind(
+        attrs=("dev", "index", "startupPolicy"), closed_attrs=True, empty_is_absent=True,
+        children=("seclabel", "encryption", "reservations", "slices"), closed=True),
+    "devices/disk[dir]/source": Kind(
+        attrs=("dir", "index", "startupPolicy"), closed_attrs=True, empty_is_absent=True,
+        children=("seclabel", "encryption"), closed=True),
     "devices/disk/iotune": Kind(fill=_iotune, empty_is_absent=True, children=(
         "total_bytes_sec", "read_bytes_sec", "write_bytes_sec", "total_iops_sec",
         "read_iops_sec", "write_iops_sec", "total_bytes_sec_max", "read_bytes_sec_max",
@@ -919,7 +965,7 @@ KINDS: dict[str, Kind] = {
     "devices/controller[pci]/target": Kind(
         attrs=("chassisNr", "chassis", "port", "busNr", "hotplug", "index", "memReserve"),
         fill=_pci_target),
-    "devices/controller/driver": Kind(
+    "devices/controller/driver": Kind(empty_is_absent=True,
         attrs=("queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iothread", "iommu",
                "ats", "packed", "page_per_vq")),
     "devices/filesystem": Kind(
@@ -940,7 +986,7 @@ KINDS: dict[str, Kind] = {
     "devices/interface/mac": Kind(attrs=("address", "type", "check"), fill=_mac),
     "devices/interface/source": Kind(attrs=("network", "portgroup", "portid", "bridge", "dev",
                                             "mode", "type", "path", "address", "port")),
-    "devices/interface/driver": Kind(attrs=(
+    "devices/interface/driver": Kind(empty_is_absent=True,attrs=(
         "name", "txmode", "ioeventfd", "event_idx", "queues", "rx_queue_size",
         "tx_queue_size", "iommu", "ats", "packed", "page_per_vq", "rss", "rss_hash_report")),
     "devices/smartcard": Kind(attrs=("mode", "type"),
@@ -1032,10 +1078,14 @@ KINDS: dict[str, Kind] = {
                                               "allow"), fill=_usbdev),
     "devices/interface[vhostuser]/source": Kind(attrs=("type", "path", "mode")),
     "launchSecurity/policy": Kind(fill=_sev_policy),
-    "sysinfo/system/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
-    "sysinfo/bios/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
-    "sysinfo/baseBoard/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
-    "sysinfo/chassis/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
+    "sysinfo/system/entry": _SYSINFO_ENTRY,
+    "sysinfo/bios/entry": _SYSINFO_ENTRY,
+    "sysinfo/baseBoard/entry": _SYSINFO_ENTRY,
+    "sysinfo/chassis/entry": _SYSINFO_ENTRY,
+    "sysinfo/system": _SYSINFO_GROUP,
+    "sysinfo/bios": _SYSINFO_GROUP,
+    "sysinfo/baseBoard": _SYSINFO_GROUP,
+    "sysinfo/chassis": _SYSINFO_GROUP,
     "sysinfo/fwcfg/entry": Kind(attrs=("name", "file"), fill=_sysinfo_entry),
     "maxMemory": Kind(fill=_max_memory),
     "devices/memory": Kind(attrs=("model", "access", "discard"),
@@ -1097,6 +1147,7 @@ _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
 for _tag in _HAS_ADDRESS:
     KINDS.setdefault(f"devices/{_tag}/alias", Kind(fill=_user_alias, empty_is_absent=True))
     KINDS.setdefault(f"devices/{_tag}/boot", Kind(attrs=("order", "loadparm")))
+    KINDS.setdefault(f"devices/{_tag}/master", Kind(attrs=("startport",), fill=_master))
     KINDS.setdefault(f"devices/{_tag}/rom", Kind(attrs=("bar", "file", "enabled")))
     KINDS.setdefault(f"devices/{_tag}/address/zpci", Kind(attrs=("uid", "fid")))
     KINDS.setdefault(f"devices/{_tag}/address", Kind(fill=_address))

@@ -281,3 +281,27 @@ def test_a_bootloader_leaves_os_boot_settings_out() -> None:
     kept = domcanon.os_children([ET.fromstring("<bootmenu enable='yes'/>"),
                                  ET.fromstring("<smbios mode='host'/>")], ctx)
     assert [e.tag for e in kept] == ["smbios"]
+
+
+@pytest.mark.parametrize(("given", "path", "expected"), [
+    ("<clock/>", "clock", "<clock offset='utc'/>\n"),
+    ("<interface><source bridge='br0'/><model/></interface>", "devices/interface",
+     "<interface type='user'/>\n"),
+    ("<controller index='0' maxGrantFrames='64'/>", "devices/controller",
+     "<controller type='ide' index='0'/>\n"),
+    ("<channel><source mode='bind'/><target type='virtio' name='a'/></channel>",
+     "devices/channel", "<channel type='pty'>\n  <target type='virtio' name='a'/>\n</channel>\n"),
+    ("<serial type='udp'><source host='a' service='1'/><source mode='bind' service='2'/>"
+     "</serial>", "devices/serial",
+     "<serial type='udp'>\n  <source mode='connect' host='a' service='1'/>\n"
+     "  <source mode='bind' service='2'/>\n</serial>\n"),
+    ("<disk type='file'><source protocol='http' name='a'/><target dev='vda'/></disk>",
+     "devices/disk", "<disk type='file' device='disk'>\n  <target dev='vda' bus='virtio'/>\n"
+     "</disk>\n"),
+])
+def test_defaults_and_what_is_not_read(given: str, path: str, expected: str) -> None:
+    assert canon(given, path) == expected
+
+
+def test_empty_power_management_is_not_written() -> None:
+    assert domcanon.canonical(ET.fromstring("<pm><suspend-to-mem/></pm>"), "pm") is None
