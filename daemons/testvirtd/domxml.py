@@ -23,7 +23,7 @@ from netrpc.core.errors import RPCError
 
 from . import domcanon, xmltree
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
-from .xmlsyntax import first_complaint
+from .xmlsyntax import Complaint, declaration_complaint, first_complaint
 
 __all__ = (
     "MAX_XML_SIZE",
@@ -331,12 +331,21 @@ def parse_xml(
     # document is well-formed up to there (libxml2 reads from the start and stops at the
     # first problem).
     problem = xml_bytes_problem(raw)
-    # libxml2's own complaint, where its walk through the document finds one first
-    complaint = first_complaint(raw)
-    if complaint is not None and (problem is None or complaint.offset <= problem.offset):
+
+    def complained(complaint: Complaint) -> VirtError:
         line, line_text, col = xml_position(raw, complaint.offset)
         shown = (line_text or None) if complaint.at_end else line_text
-        raise detail(line, complaint.message, shown, col)
+        return detail(line, complaint.message, shown, col)
+
+    # libxml2's own complaint, in libxml2's words (see xmlsyntax): the XML declaration is
+    # checked always (expat takes versions libxml2 refuses); the whole document is walked
+    # only when something is wrong (expat is much faster on a sound document), or when
+    # textguard found bytes libxml2 refuses (the walk may find a syntax error before them).
+    complaint = declaration_complaint(raw)
+    if complaint is None and problem is not None:
+        complaint = first_complaint(raw)
+    if complaint is not None and (problem is None or complaint.offset <= problem.offset):
+        raise complained(complaint)
     try:
         if problem is None:
             parser.Parse(raw, True)
@@ -353,6 +362,9 @@ def parse_xml(
     except _TooDeep as exc:
         raise refused(exc.offset, XML_TOO_DEEP) from None
     except xml.parsers.expat.ExpatError as exc:
+        complaint = first_complaint(raw) if problem is None else None
+        if complaint is not None:
+            raise complained(complaint) from None
         if exc.code == _NO_ELEMENTS and open_tags:
             # The document ended inside an element: libxml2 names the innermost one and
             # points at the end of the text (no line shown after a final newline).

@@ -14,18 +14,32 @@ pass answer those.  A document the walk accepts is well-formed for expat too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final
 
 from .textguard import XML_MAX_DEPTH
 
-__all__ = ("Complaint", "first_complaint")
+__all__ = ("Complaint", "declaration_complaint", "first_complaint")
 
 _BLANKS: Final = b" \t\n\r"
 _QUOTES: Final = (0x22, 0x27)
 _PREDEFINED: Final = frozenset({"lt", "gt", "amp", "apos", "quot"})
 _NOT_CLOSED: Final = "String not closed expecting \" or '"
 _NOT_STARTED: Final = "String not started expecting ' or \""
+# Runs of bytes that need no look one at a time (ASCII characters XML allows, without the
+# markup that ends the run), so that a large document is walked at regex speed.
+_CONTROL: Final = rb"\x00-\x08\x0b\x0c\x0e-\x1f"
+_TEXT_RUN: Final = re.compile(rb"[^<&\]" + _CONTROL + rb"\x80-\xff]+")
+_ATTR_RUN: Final = {
+    quote: re.compile(rb"[^<&" + bytes([quote]) + _CONTROL + rb"\x80-\xff]+")
+    for quote in _QUOTES
+}
+_COMMENT_RUN: Final = re.compile(rb"[^\-" + _CONTROL + rb"\x80-\xff]+")
+_PI_RUN: Final = re.compile(rb"[^?" + _CONTROL + rb"\x80-\xff]+")
+_HIGH_RUN: Final = re.compile(rb"[\x80-\xff]+")
+_CDATA_ODD: Final = re.compile(rb"[" + _CONTROL + rb"]|[\x80-\xff]+")
+_ASCII_NAME: Final = re.compile(rb"[A-Za-z_:][A-Za-z0-9_:.\-]*")
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,22 @@ def first_complaint(raw: bytes) -> Complaint | None:
     """libxml2's first complaint about *raw* (None: none found, or left to the others)."""
     try:
         _Walk(raw).document()
+    except _Found as found:
+        return found.complaint
+    except _GiveUp:
+        return None
+    return None
+
+
+def declaration_complaint(raw: bytes) -> Complaint | None:
+    """libxml2's complaint about *raw*'s XML declaration (None: it has none, or a sound
+    one)."""
+    walk = _Walk(raw)
+    if walk.starts(b"\xef\xbb\xbf"):
+        walk.pos = 3
+    try:
+        if walk.starts(b"<?xml") and walk.peek(5) in _BLANKS:
+            walk.declaration()
     except _Found as found:
         return found.complaint
     except _GiveUp:
@@ -88,6 +118,9 @@ class _Walk:
         self.raw = raw
         self.n = len(raw)
         self.pos = 0
+        # line numbers are counted forward from the last one asked for (tags come in order)
+        self._line_at = 0
+        self._line = 1
 
     # ---------------------------------------------------------------- helpers
 
@@ -125,10 +158,34 @@ class _Walk:
             raise self.fail(f"Char 0x{ord(c):X} out of allowed range", at)
         return c, size
 
+    def skip(self, run: re.Pattern[bytes]) -> None:
+        found = run.match(self.raw, self.pos)
+        if found is not None:
+            self.pos = found.end()
+
+    def high(self) -> None:
+        """Characters beyond ASCII at the current position: read at once, each checked."""
+        found = _HIGH_RUN.match(self.raw, self.pos)
+        assert found is not None
+        try:
+            text = found.group().decode("utf-8")
+        except UnicodeDecodeError:
+            raise _GiveUp from None  # textguard's
+        for bad in ("\ufffe", "\uffff"):
+            index = text.find(bad)
+            if index >= 0:
+                at = self.pos + len(text[:index].encode("utf-8"))
+                raise self.fail(f"Char 0x{ord(bad):X} out of allowed range", at)
+        self.pos = found.end()
+
     def name(self) -> str | None:
         """An XML name at the current position (None, and nothing read, if there is none)."""
         if self.pos >= self.n:
             return None
+        ascii_name = _ASCII_NAME.match(self.raw, self.pos)
+        if ascii_name is not None and self.peek(ascii_name.end() - self.pos) < 0x80:
+            self.pos = ascii_name.end()
+            return ascii_name.group().decode("ascii")
         c, size = self.char(self.pos)
         if not _name_start(c):
             return None
@@ -142,7 +199,11 @@ class _Walk:
         return self.raw[start:self.pos].decode("utf-8")
 
     def line_of(self, at: int) -> int:
-        return self.raw.count(b"\n", 0, at) + 1
+        if at < self._line_at:
+            self._line_at, self._line = 0, 1
+        self._line += self.raw.count(b"\n", self._line_at, at)
+        self._line_at = at
+        return self._line
 
     # ---------------------------------------------------------------- the document
 
@@ -279,31 +340,43 @@ class _Walk:
             return
         if self.skip_blanks() == 0:
             raise self.fail(f"ParsePI: PI {target} space expected")
-        while self.pos < self.n:
+        while True:
+            self.skip(_PI_RUN)
+            if self.pos >= self.n:
+                break
             if self.starts(b"?>"):
                 self.pos += 2
                 return
-            c, size = self.char(self.pos)
-            if not _is_char(ord(c)):
-                break
-            self.pos += size
+            byte = self.raw[self.pos]
+            if byte == 0x3F:
+                self.pos += 1
+            elif byte >= 0x80:
+                self.high()
+            else:
+                break  # a control character
         raise self.fail(f"ParsePI: PI {target} never end ...", at=self.n, at_end=True)
 
     def comment(self) -> None:
         """``<!-- ... -->``: no "--" inside."""
         self.pos += 4
         start = self.pos
-        while self.pos < self.n:
+        while True:
+            self.skip(_COMMENT_RUN)
+            if self.pos >= self.n:
+                break
+            byte = self.raw[self.pos]
             if self.starts(b"--"):
                 if self.peek(2) == 0x3E:
                     self.pos += 3
                     return
                 shown = self.raw[start:self.pos][:50].decode("utf-8", "replace")
                 raise self.fail(f"Double hyphen within comment: <!--{shown}")
-            c, size = self.char(self.pos)
-            if not _is_char(ord(c)):
-                raise self.fail(f"xmlParseComment: invalid xmlChar value {ord(c)}")
-            self.pos += size
+            if byte == 0x2D:
+                self.pos += 1
+            elif byte >= 0x80:
+                self.high()
+            else:
+                raise self.fail(f"xmlParseComment: invalid xmlChar value {byte}")
         raise self.fail("Comment not terminated", at=self.n, at_end=True)
 
     def cdata(self) -> None:
@@ -315,11 +388,11 @@ class _Walk:
             # (what libxml2 has buffered when it finds the end: all but the last two bytes)
             shown = self.raw[start:self.n - 2][:50].decode("utf-8", "replace")
             raise self.fail(f"CData section not finished\n{shown}", at=self.n, at_end=True)
-        while self.pos < end:
-            c, size = self.char(self.pos)
-            if not _is_char(ord(c)):
-                raise self.fail(f"PCDATA invalid Char value {ord(c)}")
-            self.pos += size
+        for odd in _CDATA_ODD.finditer(self.raw, start, end):
+            self.pos = odd.start()
+            if self.raw[self.pos] < 0x80:
+                raise self.fail(f"PCDATA invalid Char value {self.raw[self.pos]}")
+            self.high()
         self.pos = end + 3
 
     # ---------------------------------------------------------------- elements
@@ -402,7 +475,11 @@ class _Walk:
             seen.add(attr)
 
     def attribute_value(self, quote: int) -> None:
-        while self.pos < self.n:
+        run = _ATTR_RUN[quote]
+        while True:
+            self.skip(run)
+            if self.pos >= self.n:
+                break
             byte = self.raw[self.pos]
             if byte == quote:
                 self.pos += 1
@@ -411,11 +488,10 @@ class _Walk:
                 raise self.fail("Unescaped '<' not allowed in attributes values")
             if byte == 0x26:
                 self.reference()
-                continue
-            c, size = self.char(self.pos)
-            if not _is_char(ord(c)):
+            elif byte >= 0x80:
+                self.high()
+            else:
                 raise self.fail("invalid character in attribute value")
-            self.pos += size
         raise self.fail("AttValue: ' expected", at_end=True)
 
     def end_tag(self, open_tags: list[tuple[str, int]]) -> None:
@@ -468,10 +544,18 @@ class _Walk:
     def text(self) -> None:
         """Character data up to the next markup or reference."""
         start = self.pos
-        while self.pos < self.n and self.raw[self.pos] not in (0x3C, 0x26):
-            if self.starts(b"]]>"):
-                raise self.fail("Sequence ']]>' not allowed in content", start)
-            c, size = self.char(self.pos)
-            if not _is_char(ord(c)):
-                raise self.fail(f"PCDATA invalid Char value {ord(c)}")
-            self.pos += size
+        while True:
+            self.skip(_TEXT_RUN)
+            if self.pos >= self.n:
+                return
+            byte = self.raw[self.pos]
+            if byte in (0x3C, 0x26):
+                return
+            if byte == 0x5D:
+                if self.starts(b"]]>"):
+                    raise self.fail("Sequence ']]>' not allowed in content", start)
+                self.pos += 1
+            elif byte >= 0x80:
+                self.high()
+            else:
+                raise self.fail(f"PCDATA invalid Char value {byte}")
