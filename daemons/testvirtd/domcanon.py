@@ -408,8 +408,7 @@ def _hostdev(elem: ET.Element, _ctx: Context) -> None:
     driver = elem.find("driver")
     if driver is not None and elem.get("type") != "pci":
         elem.remove(driver)  # only a PCI device has a host driver
-    if elem.get("mode", "subsystem") == "subsystem" and elem.get("type") in ("usb", "scsi",
-                                                                              "scsi_host"):
+    if elem.get("mode", "subsystem") == "subsystem":
         _set_default(elem, "managed", "no")
     if elem.get("type") == "usb":
         source = elem.find("source")
@@ -777,6 +776,11 @@ def _master(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "startport", "0")
 
 
+def _ip_family(elem: ET.Element, _ctx: Context) -> None:
+    if "family" not in elem.attrib and elem.get("address"):
+        elem.set("family", "ipv6" if ":" in elem.get("address", "") else "ipv4")
+
+
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
     model = elem.find("model")
     if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
@@ -809,6 +813,7 @@ _CHR_SOURCE = Kind(attrs=("mode", "path", "host", "service", "channel", "master"
                           "append", "tls"),
                    children=("clipboard", "mouse", "reconnect", "seclabel"))
 _CHR_LOG = Kind(attrs=("file", "append"))
+_BANDWIDTH = Kind(attrs=("average", "peak", "floor", "burst"))
 _SYSINFO_ENTRY = Kind(attrs=("name", "file"), fill=_sysinfo_entry, empty_is_absent=True)
 _SYSINFO_GROUP = Kind(empty_is_absent=True)
 _CHR_TARGET = Kind(attrs=("type", "port"), children=("model",))
@@ -979,10 +984,19 @@ KINDS: dict[str, Kind] = {
     "devices/graphics/gl": Kind(attrs=("enable", "rendernode")),
     "devices/interface": Kind(
         attrs=("type", "trustGuestRxFilters"), fill=_interface,
-        children=("mac", "source", "vlan", "virtualport", "bandwidth", "ip", "route",
+        children=("mac", "source", "vlan", "virtualport", "bandwidth", "port", "ip", "route",
                   "script", "downscript", "backenddomain", "target", "guest", "model",
                   "driver", "backend", "filterref", "tune", "teaming", "link", "mtu",
                   "coalesce", "portForward", *_INFO)),
+    "devices/interface/ip": Kind(attrs=("address", "family", "prefix", "peer"),
+                                 fill=_ip_family),
+    "devices/interface/route": Kind(attrs=("family", "address", "netmask", "prefix",
+                                           "gateway", "metric")),
+    "devices/interface/source/local": Kind(attrs=("address", "port")),
+    "devices/interface/vlan/tag": Kind(attrs=("id", "nativeMode")),
+    "devices/interface/bandwidth": Kind(children=("inbound", "outbound")),
+    "devices/interface/bandwidth/inbound": _BANDWIDTH,
+    "devices/interface/bandwidth/outbound": _BANDWIDTH,
     "devices/interface/mac": Kind(attrs=("address", "type", "check"), fill=_mac),
     "devices/interface/source": Kind(attrs=("network", "portgroup", "portid", "bridge", "dev",
                                             "mode", "type", "path", "address", "port")),
@@ -1119,9 +1133,13 @@ KINDS: dict[str, Kind] = {
 }
 
 _SOURCE_HOST = Kind(attrs=("name", "port", "transport", "socket"))
+_AUTH_SECRET = Kind(attrs=("type", "usage", "uuid"))
 KINDS.update({
     "devices/disk/source/host": _SOURCE_HOST,
     "devices/hostdev/source/host": _SOURCE_HOST,
+    "devices/hostdev/source/auth/secret": _AUTH_SECRET,
+    "devices/disk/source/auth/secret": _AUTH_SECRET,
+    "devices/disk/auth/secret": _AUTH_SECRET,
 })
 
 #: device kinds whose ``<address>`` child is a device address

@@ -100,7 +100,8 @@ DOCUMENTS: dict[str, str] = {
       <panic model='isa'><address type='isa' iobase='0x505'/></panic>
     </devices>""",
     "top_level": """<memory unit='MiB'>64</memory>
-      <memtune><min_guarantee>40</min_guarantee><swap_hard_limit unit='M'>30</swap_hard_limit><soft_limit>20</soft_limit><hard_limit unit='G'>1</hard_limit>
+      <memtune><min_guarantee>40</min_guarantee><swap_hard_limit unit='M'>30</swap_hard_limit>
+        <soft_limit>20</soft_limit><hard_limit unit='G'>1</hard_limit>
         </memtune>
       <blkiotune><device><write_bytes_sec>1</write_bytes_sec><weight>5</weight>
         <path>/dev/sda</path></device><weight>100</weight></blkiotune>
@@ -211,6 +212,68 @@ DOCUMENTS: dict[str, str] = {
           <binary path='/usr/libexec/virtiofsd'/></filesystem>
         <graphics type='egl-headless'><gl rendernode='/dev/dri/renderD128'/></graphics>
       </devices>""",
+    "more_nets": _BASE + """<devices>
+      <interface type='ethernet'><mac address='52:54:00:00:00:01'/><script path='/s'/>
+        <target dev='tap3'/><model type='virtio'/><ip prefix='24' address='10.0.0.2'/>
+        <route gateway='10.0.0.1' address='10.1.0.0' prefix='16'/></interface>
+      <interface type='mcast'><mac address='52:54:00:00:00:02'/>
+        <source port='5558' address='230.0.0.1'/></interface>
+      <interface type='server'><mac address='52:54:00:00:00:03'/>
+        <source port='5558' address='192.168.0.1'/></interface>
+      <interface type='udp'><mac address='52:54:00:00:00:04'/>
+        <source port='1' address='127.0.0.1'><local port='2' address='127.0.0.1'/></source>
+        </interface>
+      <interface type='hostdev' managed='yes'><mac address='52:54:00:00:00:05'/><source>
+        <address function='0x1' slot='0x00' bus='0x00' domain='0x0000' type='pci'/></source>
+        </interface>
+      <interface type='network'><mac address='52:54:00:00:00:06'/><source network='default'/>
+        <bandwidth><outbound peak='5' average='1'/><inbound burst='3' peak='2' average='1'/>
+        </bandwidth><vlan trunk='yes'><tag nativeMode='untagged' id='42'/><tag id='47'/></vlan>
+        <tune><sndbuf>1600</sndbuf></tune><link state='down'/><port isolated='yes'/></interface>
+      <interface type='direct'><mac address='52:54:00:00:00:07'/>
+        <source mode='vepa' dev='eth0'/><virtualport type='802.1Qbh'><parameters profileid='p'/>
+        </virtualport></interface>
+    </devices>""",
+    "more_hostdevs": _BASE + """<devices>
+      <hostdev mode='subsystem' type='scsi'>
+        <source protocol='iscsi' name='iqn.2014-08.com.example:iscsi-pool/1'>
+        <host port='3260' name='example.org'/><auth username='myuser'>
+        <secret usage='mycluster_myname' type='iscsi'/></auth></source></hostdev>
+      <hostdev mode='subsystem' type='mdev' model='vfio-pci' display='on'><source>
+        <address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>
+      <hostdev mode='subsystem' type='scsi_host'>
+        <source protocol='vhost' wwpn='naa.5123456789abcde0'/></hostdev>
+      <hostdev mode='capabilities' type='storage'><source><block>/dev/sdf1</block></source>
+        </hostdev>
+    </devices>""",
+    "more_misc": _BASE + """<devices>
+      <watchdog action='pause' model='ib700'/><memballoon model='none'/><rng model='virtio'>
+        <backend model='builtin'/></rng><panic model='pseries'/>
+        <crypto model='virtio' type='qemu'><backend queues='2' model='builtin'/></crypto>
+        <sound model='ich6'><codec type='duplex'/><codec type='micro'/></sound>
+        <audio type='spice' id='1'/><input type='evdev'>
+        <source grabToggle='ctrl-ctrl' grab='all' dev='/dev/input/event1' repeat='on'/></input>
+        <hub type='usb'/><watchdog model='itco'/>
+    </devices>""",
+    "more_disks": _BASE + """<devices>
+      <disk type='network' device='disk'><driver type='raw' name='qemu'/>
+        <source name='pool/image' protocol='rbd'><host port='6789' name='mon1.example.org'/>
+        <host name='mon2.example.org'/><snapshot name='snap'/>
+        <config file='/etc/ceph/ceph.conf'/><auth username='myuser'>
+        <secret usage='mypassid' type='ceph'/></auth></source><target bus='virtio' dev='vdb'/>
+        </disk>
+      <disk type='volume' device='disk'><source volume='vol' pool='pool' mode='host'/>
+        <target dev='vdc'/></disk>
+      <disk type='nvme' device='disk'><source index='1' managed='yes' namespace='1' type='pci'>
+        <address function='0x0' slot='0x00' bus='0x01' domain='0x0000'/></source>
+        <target dev='vdd'/></disk>
+      <disk type='file' device='lun'><source file='/a'/><target dev='sda' bus='scsi'/></disk>
+      <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+        <source file='/o.qcow2'/><backingStore type='file'><format type='qcow2'/>
+        <source file='/b.qcow2'/></backingStore><target dev='vde'/><encryption format='luks'>
+        <secret uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f' type='passphrase'/></encryption>
+        </disk>
+    </devices>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
