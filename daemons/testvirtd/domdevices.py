@@ -102,16 +102,14 @@ def normalise_devices(
             group.insert(0, dev)  # the primary video comes first
         else:
             group.append(dev)
-    # libvirt's parser addresses SCSI host devices and adds their controllers right away
-    for hostdev in kinds.get("hostdev", []):
-        _hostdev_address(hostdev, kinds)
-    _scsi_hostdev_controllers(kinds)
     for dev in devices:
         _canonical_addresses(dev)
-    # the post-parse steps, in libvirt's order
-    _assign_controller_indexes(kinds.get("controller", []))
+    _early_scsi_hostdev_controllers(kinds)
+    # the post-parse steps, in libvirt's order: the devices' own first, then the
+    # controllers still without an index get one
     _assign_isa_serial_ports(kinds.get("serial", []))
     _device_post_parse(kinds, guest)
+    _assign_controller_indexes(kinds.get("controller", []))
     _reject_duplicate_controllers(kinds.get("controller", []))
     if guest.hvm:
         _check_boot_order(kinds, os_boot)
@@ -662,25 +660,48 @@ def _drive_address(dev: ET.Element) -> tuple[int, int, int, int] | None:
             _int(addr.get("target"), 0), _int(addr.get("unit"), 0))
 
 
+def _free_scsi_unit(used: set[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """The first drive address (bus and target 0) no device in *used* has, on the first
+    controller that has one."""
+    controller = 0
+    while True:
+        for unit in range(_SCSI_UNITS):
+            if (controller, 0, 0, unit) not in used:
+                return controller, 0, 0, unit
+        controller += 1
+
+
+def _early_scsi_hostdev_controllers(kinds: dict[str, list[ET.Element]]) -> None:
+    """libvirt's parser places SCSI host devices as it reads them, before disks have
+    addresses, and adds the SCSI controllers those places need before any controller
+    without an index gets one (the places themselves are settled later)."""
+    used: set[tuple[int, int, int, int]] = set()
+    highest = -1
+    for hostdev in kinds.get("hostdev", []):
+        if not _is_scsi_hostdev(hostdev):
+            continue
+        place = _drive_address(hostdev)
+        if place is None:
+            place = _free_scsi_unit(used)
+        used.add(place)
+        highest = max(highest, place[0])
+    for index in range(highest + 1):
+        _maybe_add_controller(kinds, "scsi", index)
+
+
 def _hostdev_address(hostdev: ET.Element, kinds: dict[str, list[ET.Element]]) -> None:
     """A SCSI host device without an address takes the first unit no SCSI disk or other
-    SCSI host device uses (of those addressed so far), on the first controller that has
-    one."""
+    SCSI host device uses, on the first controller that has one."""
     if not _is_scsi_hostdev(hostdev) or hostdev.find("address") is not None:
         return
     used = {a for d in kinds.get("disk", []) if _disk_bus(d) == "scsi"
             and (a := _drive_address(d)) is not None}
     used |= {a for h in kinds.get("hostdev", []) if _is_scsi_hostdev(h)
              and (a := _drive_address(h)) is not None}
-    controller = 0
-    while True:
-        free = [u for u in range(_SCSI_UNITS) if (controller, 0, 0, u) not in used]
-        if free:
-            break
-        controller += 1
+    controller, _bus, _target, unit = _free_scsi_unit(used)
     hostdev.append(ET.Element("address", {
         "type": "drive", "controller": str(controller), "bus": "0", "target": "0",
-        "unit": str(free[0])}))
+        "unit": str(unit)}))
 
 
 def _input_bus(dev: ET.Element, guest: _Guest) -> None:
@@ -708,6 +729,8 @@ def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> Non
     """What libvirt's per-device post-parse fills in."""
     for disk in kinds.get("disk", []):
         _disk_post_parse(disk)
+    for hostdev in kinds.get("hostdev", []):
+        _hostdev_address(hostdev, kinds)
     for console in kinds.get("console", []):
         target = _chr_target(console)
         if target.get("type") is None:
@@ -994,6 +1017,11 @@ def _validate(kinds: dict[str, list[ET.Element]]) -> None:
     """The checks of libvirt's domain validation that concern which devices exist and the
     character device sources they need, in libvirt's order."""
     _check_disk_targets(kinds.get("disk", []))
+    videos = kinds.get("video", [])
+    if len(videos) > 1 and any((m := v.find("model")) is not None and m.get("type") == "none"
+                               for v in videos):
+        raise _unsupported("a 'none' video type must be the only video device defined for "
+                           "the domain")
     panics: set[str] = set()
     for panic in kinds.get("panic", []):
         model = panic.get("model", "default")

@@ -62,6 +62,14 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
      "<address bus='0' target='0' unit='2'/></source></hostdev>",
      {}),
+    ("scsi-hostdev-after-full-controller",
+     "<controller type='scsi' model='virtio-scsi'/>"
+     + "".join(_disk(f"sd{c}", "scsi") for c in "abcdefg")
+     + "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+     "<address bus='0' target='0' unit='0'/></source></hostdev>"
+     "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+     "<address bus='0' target='0' unit='1'/></source></hostdev>",
+     {}),
     ("console-alone", "<console type='pty'/>", {}),
     ("console-for-serial",
      "<serial type='file'><source path='/var/log/s0'/></serial><console type='pty'/>"
@@ -179,6 +187,8 @@ REFUSED: list[tuple[str, str]] = [
     ("two-primary-videos",
      "<video><model type='vga' primary='yes'/></video>"
      "<video><model type='qxl' primary='yes'/></video>"),
+    ("none-video-and-another",
+     "<video><model type='none'/></video><video><model type='vga'/></video>"),
     ("controller-index-not-a-number", "<controller type='scsi' index='x'/>"),
     ("controller-index-negative", "<controller type='usb' index='-1'/>"),
     ("controller-index-too-large", "<controller type='usb' index='99999999999'/>"),
