@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "fill_iothread_ids",
-           "format_bitmap", "os_children")
+           "format_bitmap", "missing_attribute", "os_children")
 
 
 class _OpenEmpty(str):
@@ -77,6 +77,8 @@ class Kind:
     #: libvirt writes nothing for the element when it is left without attributes and
     #: children
     empty_is_absent: bool = False
+    #: attributes the parser requires, in the order it reads them
+    required: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1174,6 +1176,50 @@ for _tag in _HAS_ADDRESS:
 KINDS["devices/hostdev/source/address"] = Kind(attrs=("domain", "bus", "slot", "function",
                                                      "uuid", "target", "unit", "device"),
                                               fill=_address)
+
+
+#: attributes libvirt's parser refuses a definition without, per element kind
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "clock/timer": ("name",),
+    "os/boot": ("dev",),
+    "cpu/topology": ("sockets", "cores", "threads"),
+    "sysinfo": ("type",),
+    "devices/graphics": ("type",),
+    "devices/graphics/listen": ("type",),
+    "devices/graphics[spice]/image": ("compression",),
+    "devices/sound": ("model",),
+    "devices/memballoon": ("model",),
+    "devices/interface[bridge]/source": ("bridge",),
+    "devices/interface[network]/source": ("network",),
+    "devices/disk[network]/source": ("protocol",),
+    **{f"features/hyperv/{name}": ("state",) for name in (
+        "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+        "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs")},
+    **{f"devices/{tag}/boot": ("order",) for tag in (
+        "disk", "interface", "hostdev", "redirdev", "filesystem")},
+}
+for _path, _attrs in _REQUIRED.items():
+    # (a kind for one type starts as the kind for all types)
+    _known = KINDS.get(_path) or KINDS.get(_path.split("[")[0] + (
+        _path.split("]", 1)[1] if "]" in _path else "")) or Kind()
+    KINDS[_path] = Kind(**{**{f: getattr(_known, f) for f in _known.__dataclass_fields__},
+                           "required": _attrs})
+
+
+def missing_attribute(elem: ET.Element, path: str) -> tuple[str, str] | None:
+    """The first (element name, attribute) libvirt's parser requires and *elem* (at *path*
+    below ``<domain>``) or its descendants lack, in document order; None when complete."""
+    def walk(node: ET.Element, where: str, parent_type: str | None) -> tuple[str, str] | None:
+        kind = _kind(where, node, parent_type)
+        for attr in kind.required if kind is not None else ():
+            if attr not in node.attrib:
+                return node.tag, attr
+        for child in node:
+            found = walk(child, f"{where}/{child.tag}", node.get("type"))
+            if found is not None:
+                return found
+        return None
+    return walk(elem, path, None)
 
 
 def _kind(path: str, elem: ET.Element, parent_type: str | None) -> Kind | None:

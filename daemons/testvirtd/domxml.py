@@ -819,13 +819,29 @@ def _config_unsupported(domain: int, info: str) -> VirtError:
                          info)
 
 
+#: the order in which libvirt's parser reads the sections it requires attributes in
+_REQUIRED_ORDER = ("cpu", "features", "clock", "os", "sysinfo")
+
+
 def _check_definition(root: ET.Element) -> None:
-    """What libvirt's parser refuses in the CPU element (the devices' refusals: see
-    :mod:`.domdevices`)."""
+    """What libvirt's parser refuses in the CPU element and the attributes it requires,
+    in its order (the devices' other refusals: see :mod:`.domdevices`)."""
+    from .domdevices import DEVICE_ORDER
+
     for feature in root.findall("cpu/feature"):
         policy = feature.get("policy")
         if policy is not None and policy not in _CPU_FEATURE_POLICIES:
             raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
+    sections = [(e, tag) for tag in _REQUIRED_ORDER for e in root.findall(tag)]
+    rank = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
+    devices = sorted(root.findall("devices/*"), key=lambda d: rank.get(d.tag, len(rank)))
+    sections += [(d, f"devices/{d.tag}") for d in devices]
+    for elem, path in sections:
+        missing = domcanon.missing_attribute(elem, path)
+        if missing is not None:
+            raise VirtError.xml_error(
+                ErrDomain.XML,
+                f"Missing required attribute '{missing[1]}' in element '{missing[0]}'")
 
 
 def parse_domain_xml(

@@ -305,3 +305,24 @@ def test_defaults_and_what_is_not_read(given: str, path: str, expected: str) -> 
 
 def test_empty_power_management_is_not_written() -> None:
     assert domcanon.canonical(ET.fromstring("<pm><suspend-to-mem/></pm>"), "pm") is None
+
+
+@pytest.mark.parametrize(("xml", "path", "expected"), [
+    ("<clock><timer name='rtc'/><timer present='no'/></clock>", "clock", ("timer", "name")),
+    ("<graphics type='spice'><image/></graphics>", "devices/graphics", ("image", "compression")),
+    ("<graphics type='vnc'><image/></graphics>", "devices/graphics", None),
+    ("<topology sockets='1' threads='1'/>", "cpu/topology", ("topology", "cores")),
+    ("<interface type='user'><source/></interface>", "devices/interface", None),
+])
+def test_required_attributes(xml: str, path: str, expected: tuple[str, str] | None) -> None:
+    assert domcanon.missing_attribute(ET.fromstring(xml), path) == expected
+
+
+def test_required_attribute_refused_in_parse_order() -> None:
+    from daemons.testvirtd.domxml import VirtError
+
+    with pytest.raises(VirtError) as caught:
+        parse_domain_xml("<domain type='test'><name>r</name><memory>1024</memory><os>"
+                         "<type>hvm</type><boot/></os><clock><timer/></clock></domain>")
+    assert (caught.value.code, caught.value.domain, caught.value.message) == (
+        27, 5, "XML error: Missing required attribute 'name' in element 'timer'")

@@ -322,6 +322,14 @@ REFUSED: dict[str, str] = {
     "tcp_channel_without_service": _BASE + """<devices><channel type='tcp'>
       <source mode='connect' host='h'/><target type='guestfwd' address='10.0.2.1'
       port='1'/></channel></devices>""",
+    "timer_without_name": _BASE + """<clock offset='utc'><timer present='no'/></clock>""",
+    "boot_without_dev": """<memory unit='MiB'>64</memory><os><type>hvm</type><boot/></os>""",
+    "required_in_parse_order": """<memory unit='MiB'>64</memory><os><type>hvm</type><boot/>
+      </os><clock offset='utc'><timer present='no'/></clock><features><hyperv><relaxed/>
+      </hyperv></features><cpu><topology cores='1' threads='1'/></cpu>""",
+    "devices_without_required": _BASE + """<devices><sound/><graphics/></devices>""",
+    "bridge_without_bridge": _BASE + """<devices><interface type='bridge'>
+      <mac address='52:54:00:aa:00:31'/><source/></interface></devices>""",
     "tcp_redirdev_without_source": _BASE + """<devices>
       <controller type='usb' model='qemu-xhci'/><redirdev bus='usb' type='tcp'/></devices>""",
 }
