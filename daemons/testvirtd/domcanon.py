@@ -17,6 +17,7 @@ normalising values.  Adding a kind is one table entry.
 from __future__ import annotations
 
 import copy
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -1223,7 +1224,18 @@ def missing_attribute(elem: ET.Element, path: str) -> tuple[str, str] | None:
 
 
 def _kind(path: str, elem: ET.Element, parent_type: str | None) -> Kind | None:
-    etype = elem.get("type")
+    return _lookup(path, elem.get("type"), parent_type)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rank(names: tuple[str, ...]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(names)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _lookup(path: str, etype: str | None, parent_type: str | None) -> Kind | None:
+    """The kind at *path*: the one for the element's own type, else the one for its
+    parent's type, else the one for all types (the table does not change once built)."""
     if etype is not None:
         found = KINDS.get(f"{path}[{etype}]")
         if found is not None:
@@ -1234,12 +1246,6 @@ def _kind(path: str, elem: ET.Element, parent_type: str | None) -> Kind | None:
         if found is not None:
             return found
     return KINDS.get(path)
-
-
-def _order(names: list[str], wanted: tuple[str, ...]) -> list[str]:
-    rank = {name: i for i, name in enumerate(wanted)}
-    last = len(rank)
-    return sorted(names, key=lambda n: rank.get(n, last))
 
 
 def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -> bool:
@@ -1260,12 +1266,12 @@ def _apply(elem: ET.Element, path: str, ctx: Context, parent_type: str | None) -
     if kind.attrs or kind.drop_attrs or kind.closed_attrs:
         items = [(k, v) for k, v in elem.attrib.items() if k not in kind.drop_attrs
                  and (not kind.closed_attrs or k in kind.attrs)]
-        rank = {name: i for i, name in enumerate(kind.attrs)}
+        rank = _rank(kind.attrs)
         items.sort(key=lambda kv: rank.get(kv[0], len(rank)))
         elem.attrib.clear()
         elem.attrib.update(items)
     if kind.children and len(elem) > 1:
-        rank = {name: i for i, name in enumerate(kind.children)}
+        rank = _rank(kind.children)
         children = list(elem)
         tails = [c.tail for c in children]
         # sorted() is stable: children of one name keep their order
