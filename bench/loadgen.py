@@ -426,11 +426,13 @@ class Generator:
         errors_before = self.stats.errors
         total = a.calls if a.calls else float("inf")
         ru0 = _cpu_self()
+        cs0 = _switches_self()
         s0 = sampler.sample() if sampler else None
         t0 = time.perf_counter()
         stall = await self.phase(total, True, a.duration)
         wall = time.perf_counter() - t0
         ru1 = _cpu_self()
+        cs1 = _switches_self()
         s1 = sampler.sample() if sampler else None
         if stall:
             stalls.append(stall)
@@ -473,6 +475,9 @@ class Generator:
             if completed
             else None,
             "client_cpu_pct": round((ru1 - ru0) / wall * 100, 1) if wall > 0 else None,
+            # context switches per call: voluntary (waits for I/O: 1 / calls per wakeup) and
+            # involuntary (preempted, e.g. by the peer it just woke on the same CPU)
+            "client_switches_per_call": _per_call(cs0, cs1, completed),
             "pings": self.stats.pings,
             "events": self.stats.events,
         }
@@ -484,10 +489,25 @@ class Generator:
                 server_cpu_pct=round(cpu / wall * 100, 1) if wall > 0 else None,
                 server_rss_kib=s1[1],
                 server_threads=s1[2],
+                server_switches_per_call=_per_call(s0[3], s1[3], completed),
             )
         if stalls:
             result["stalled"] = stalls
         return result
+
+
+def _switches_self() -> tuple[int, int]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_nvcsw, ru.ru_nivcsw
+
+
+def _per_call(before: tuple[int, int], after: tuple[int, int], calls: int) -> dict | None:
+    if not calls:
+        return None
+    return {
+        "voluntary": round((after[0] - before[0]) / calls, 4),
+        "involuntary": round((after[1] - before[1]) / calls, 4),
+    }
 
 
 def _cpu_self() -> float:
@@ -506,13 +526,14 @@ def _ms(seconds: float | None) -> float | None:
 
 
 class ProcSampler:
-    """CPU seconds (all threads), RSS and thread count of a process, from /proc."""
+    """CPU seconds (all threads), RSS, thread count and context switches (voluntary,
+    involuntary; all threads) of a process, from /proc."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def sample(self) -> tuple[float, int | None, int | None] | None:
+    def sample(self) -> tuple[float, int | None, int | None, tuple[int, int]] | None:
         try:
             with open(f"/proc/{self.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -525,7 +546,27 @@ class ProcSampler:
                         threads = int(line.split()[1])
         except OSError:
             return None
-        return (int(fields[11]) + int(fields[12])) / self.tick, rss, threads
+        voluntary = involuntary = 0
+        try:
+            tasks = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            tasks = []
+        for task in tasks:
+            try:
+                with open(f"/proc/{self.pid}/task/{task}/status") as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches:"):
+                            voluntary += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches:"):
+                            involuntary += int(line.split()[1])
+            except OSError:
+                continue  # a thread that just ended
+        return (
+            (int(fields[11]) + int(fields[12])) / self.tick,
+            rss,
+            threads,
+            (voluntary, involuntary),
+        )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -613,6 +654,18 @@ def format_text(r: dict) -> str:
         lines.append(
             f"  server CPU {r['server_cpu_us_per_call']} us/call ({r['server_cpu_pct']} %), "
             f"RSS {r['server_rss_kib']} KiB, {r['server_threads']} threads"
+        )
+        sw = r.get("server_switches_per_call")
+        if sw:
+            lines.append(
+                f"  server context switches per call: {sw['voluntary']} voluntary, "
+                f"{sw['involuntary']} involuntary"
+            )
+    sw = r.get("client_switches_per_call")
+    if sw:
+        lines.append(
+            f"  client context switches per call: {sw['voluntary']} voluntary, "
+            f"{sw['involuntary']} involuntary"
         )
     if r["error_samples"]:
         lines.append(f"  errors: {r['error_samples']}")
