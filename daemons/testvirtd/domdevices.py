@@ -96,9 +96,7 @@ def normalise_devices(
             if dev.get("type") == "usb":
                 _check_usb_controller(group, dev)
             _insert_sorted(group, dev, _controller_key, unset_last=True)
-        elif dev.tag == "video" and _is_primary(dev):
-            if any(map(_is_primary, group)):
-                raise _unsupported("Only one primary video device is supported")
+        elif dev.tag == "video" and _is_primary(dev) and not any(map(_is_primary, group)):
             group.insert(0, dev)  # the primary video comes first
         else:
             group.append(dev)
@@ -111,13 +109,17 @@ def normalise_devices(
     _device_post_parse(kinds, guest)
     _assign_controller_indexes(kinds.get("controller", []))
     _reject_duplicate_controllers(kinds.get("controller", []))
+    _reject_duplicate_panics(kinds.get("panic", []))
     if guest.hvm:
         _check_boot_order(kinds, os_boot)
     _console_compatibility(kinds, guest)
     _implicit_controllers(kinds)
     _implicit_video(kinds, guest)
     _primary_video(kinds)
-    _validate(kinds)
+    _validate(kinds, guest)
+    for dev in kinds.get("input", []):
+        if dev.get("bus") == "none":
+            del dev.attrib["bus"]  # libvirt writes no bus rather than 'none'
     # a panic device of the default model with nothing else to say is not written
     kinds["panic"] = [p for p in kinds.get("panic", []) if p.get("model") or len(p)]
     out: list[ET.Element] = []
@@ -137,6 +139,13 @@ _INPUT_BUSES = frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"})
 _CHR_TYPES = frozenset({"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp",
                         "unix", "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"})
 _CHR_TAGS = ("serial", "parallel", "console", "channel")
+_CHR_TARGET_TYPES = {
+    "serial": frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vio-serial",
+                         "system-serial", "sclp-serial", "isa-debug"}),
+    "console": frozenset({"serial", "xen", "uml", "virtio", "lxc", "openvz", "sclp",
+                          "sclplm"}),
+    "channel": frozenset({"guestfwd", "virtio", "xen"}),
+}
 _INT_MAX = 2**31 - 1
 #: MAC addresses as libvirt reads them: six hex bytes (one or two digits) split by ':'
 _MAC = re.compile(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}")
@@ -165,6 +174,10 @@ def _parse_checks(devices: list[ET.Element]) -> None:
     reads them), and fill in the types it defaults."""
     by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
     singles: dict[str, int] = {}
+    usbs = [d for d in by_kind if d.tag == "controller" and d.get("type") == "usb"]
+    if usbs and all(d.get("model", "") in _COMPANION_START_PORT for d in usbs):
+        text = "No master USB controller specified"
+        raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
     for dev in by_kind:
         if dev.tag == "disk":
             target = dev.find("target")
@@ -212,6 +225,14 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             elif ctype not in _CHR_TYPES:
                 raise _unsupported(
                     f"unknown type presented to host for character device: {ctype}")
+            target = dev.find("target")
+            ttype = target.get("type") if target is not None else None
+            if ttype is not None and ttype not in _CHR_TARGET_TYPES.get(dev.tag, ()):
+                raise _unsupported(
+                    f"unknown target type '{ttype}' specified for character device")
+            if dev.tag == "channel" and ttype is None:
+                raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                          "target type must be specified for channel device")
         elif dev.tag == "input":
             itype = dev.get("type")
             if itype is None:
@@ -254,8 +275,7 @@ def _insert_sorted(
             at = i + 1
             break
         if other_num > num or (
-            num == other_num and dev.find("master") is None
-            and group[i].find("master") is not None
+            num == other_num and not _is_companion(dev) and _is_companion(group[i])
         ):
             # a USB2 master goes before the companions that share its index
             at = i
@@ -263,6 +283,12 @@ def _insert_sorted(
             at = i + 1
             break
     group.insert(len(group) if at is None else at, dev)
+
+
+def _is_companion(ctrl: ET.Element) -> bool:
+    """A USB2 companion controller (with a master port, given or implied by its model)."""
+    return ctrl.tag == "controller" and (
+        ctrl.find("master") is not None or ctrl.get("model", "") in _COMPANION_START_PORT)
 
 
 def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
@@ -455,6 +481,16 @@ def _reject_duplicate_controllers(ctrls: list[ET.Element]) -> None:
         seen.add(key)
 
 
+def _reject_duplicate_panics(panics: list[ET.Element]) -> None:
+    seen: set[str] = set()
+    for panic in panics:
+        model = panic.get("model", "default")
+        if model in seen:
+            raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                      f"Multiple panic devices with model '{model}'")
+        seen.add(model)
+
+
 def _maybe_add_controller(
     kinds: dict[str, list[ET.Element]], ctype: str, index: int
 ) -> ET.Element | None:
@@ -585,13 +621,15 @@ def _assign_isa_serial_ports(serials: list[ET.Element]) -> None:
             target.set("port", str(port))
 
 
-def _assign_chr_ports(group: list[ET.Element]) -> None:
+def _assign_chr_ports(group: list[ET.Element], *, all_seen: bool = False) -> None:
     """Serial, parallel and console devices without a port get one past the highest of
-    the devices of their kind before them (libvirt numbers them as it reads them)."""
+    the devices of their kind before them (libvirt numbers parallel ports and consoles as
+    it reads them); with *all_seen* (serial ports, numbered after reading), of all of
+    them."""
     for n, dev in enumerate(group):
         target = _chr_target(dev)
         if target.get("port") is None:
-            ports = [_int(t.get("port"), -1) for d in group[:n]
+            ports = [_int(t.get("port"), -1) for d in (group if all_seen else group[:n])
                      if (t := d.find("target")) is not None]
             target.set("port", str(max(ports, default=-1) + 1))
 
@@ -742,8 +780,11 @@ def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> Non
         target = channel.find("target")
         if target is not None and target.get("type") == "virtio":
             target.attrib.pop("port", None)  # not read for virtio channels
+    for serial in kinds.get("serial", []):
+        if _chr_target_type(serial) == "isa-debug" and not guest.x86:
+            raise _unsupported("isa-debug serial type only valid on x86 architecture")
     for tag in ("serial", "parallel", "console"):
-        _assign_chr_ports(kinds.get(tag, []))
+        _assign_chr_ports(kinds.get(tag, []), all_seen=tag == "serial")
     for dev in kinds.get("input", []):
         _input_bus(dev, guest)
     _interface_names(kinds.get("interface", []))
@@ -791,11 +832,17 @@ def _interface_names(nets: list[ET.Element]) -> None:
 # implicit devices
 
 
+#: serial port targets a first serial port has for libvirt to give it a console
+_CONSOLE_SERIAL_TYPES = (None, "isa-serial", "spapr-vio-serial", "system-serial",
+                         "sclp-serial")
+
+
 def _console_compatibility(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     """The first console of an HVM guest stands for its first serial port.
 
     A serial-type first console becomes the first serial port when there is none (it is
-    dropped otherwise), and a first serial port of ISA type gets a console standing for it.
+    dropped otherwise), and a first serial port of ISA, system, SCLP or spapr-vio type (or
+    none) gets a console standing for it.
     That console is written as a copy of the serial port (libvirt formats it so); it is
     kept here as such a copy.
     """
@@ -818,7 +865,7 @@ def _console_compatibility(kinds: dict[str, list[ET.Element]], guest: _Guest) ->
             target.attrib.clear()
             target.set("port", "0")
             serials.append(serial)
-    elif not serials or _chr_target_type(serials[0]) not in (None, "isa-serial"):
+    elif not serials or _chr_target_type(serials[0]) not in _CONSOLE_SERIAL_TYPES:
         return
     if not serials:
         return
@@ -974,6 +1021,28 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
     return None
 
 
+def _input_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
+    """What libvirt says about an input device's bus (None: nothing)."""
+    itype, bus = dev.get("type", ""), dev.get("bus")
+    if guest.os_type in ("xen", "linux", "xenpvh"):
+        if bus != "xen":
+            return VirtError.internal_error(ErrDomain.DOMAIN, f"unsupported input bus {bus}")
+        if itype not in ("mouse", "keyboard"):
+            return VirtError.internal_error(
+                ErrDomain.DOMAIN, f"xen bus does not support {itype} input device")
+    elif guest.hvm:
+        if bus == "xen":
+            return VirtError.internal_error(ErrDomain.DOMAIN, "unsupported input bus xen")
+        if bus == "ps2" and itype not in ("mouse", "keyboard"):
+            return VirtError.internal_error(
+                ErrDomain.DOMAIN, f"ps2 bus does not support {itype} input device")
+    if itype == "passthrough" and bus != "virtio":
+        return _unsupported("only bus 'virtio' is supported for 'passthrough' input devices")
+    if itype == "evdev" and bus is not None:
+        return _unsupported("input evdev doesn't support bus element")
+    return None
+
+
 def _check_disk_targets(disks: list[ET.Element]) -> None:
     """No two disks share a target name."""
     for i, disk in enumerate(disks):
@@ -987,6 +1056,22 @@ def _check_disk_targets(disks: list[ET.Element]) -> None:
                     f"target '{dst}' duplicated for disk sources "
                     f"'{_disk_source_name(disk) or '<null>'}' and "
                     f"'{_disk_source_name(other) or '<null>'}'")
+
+
+def _check_drive_addresses(disks: list[ET.Element]) -> None:
+    """No two disks of a bus share a drive address."""
+    for i, disk in enumerate(disks):
+        place = _drive_address(disk)
+        if place is None:
+            continue
+        for other in disks[i + 1:]:
+            if _disk_bus(other) == _disk_bus(disk) and _drive_address(other) == place:
+                target = disk.find("target")
+                dst = target.get("dev", "") if target is not None else ""
+                raise _unsupported(
+                    f"Found duplicate drive address for disk with target name '{dst}' "
+                    f"controller='{place[0]}' bus='{place[1]}' target='{place[2]}' "
+                    f"unit='{place[3]}'")
 
 
 #: the buses whose disks have drive addresses
@@ -1013,22 +1098,10 @@ def _disk_problem(disk: ET.Element) -> VirtError | None:
     return None
 
 
-def _validate(kinds: dict[str, list[ET.Element]]) -> None:
+def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     """The checks of libvirt's domain validation that concern which devices exist and the
-    character device sources they need, in libvirt's order."""
-    _check_disk_targets(kinds.get("disk", []))
-    videos = kinds.get("video", [])
-    if len(videos) > 1 and any((m := v.find("model")) is not None and m.get("type") == "none"
-                               for v in videos):
-        raise _unsupported("a 'none' video type must be the only video device defined for "
-                           "the domain")
-    panics: set[str] = set()
-    for panic in kinds.get("panic", []):
-        model = panic.get("model", "default")
-        if model in panics:
-            raise VirtError.xml_error(ErrDomain.DOMAIN,
-                                      f"Multiple panic devices with model '{model}'")
-        panics.add(model)
+    character device sources they need, in libvirt's order: device by device, then the
+    device set."""
     for tag in _ITERATION_ORDER:
         for dev in kinds.get(tag, []):
             problem: VirtError | None = None
@@ -1040,11 +1113,8 @@ def _validate(kinds: dict[str, list[ET.Element]]) -> None:
                   and dev.get("mode", "subsystem") == "subsystem" and _usb_disabled(kinds)):
                 problem = _unsupported("Can't add host USB device: USB is disabled in this "
                                        "host")
-            elif tag == "input" and dev.get("bus") == "ps2" and dev.get("type") not in (
-                    "mouse", "keyboard"):
-                problem = VirtError.internal_error(
-                    ErrDomain.DOMAIN,
-                    f"ps2 bus does not support {dev.get('type')} input device")
+            elif tag == "input":
+                problem = _input_problem(dev, guest)
             elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):
@@ -1065,6 +1135,16 @@ def _validate(kinds: dict[str, list[ET.Element]]) -> None:
                     problem = _chr_source_problem(backend.get("type"), backend)
             if problem is not None:
                 raise problem
+    # then the checks of the whole device set
+    _check_disk_targets(kinds.get("disk", []))
+    _check_drive_addresses(kinds.get("disk", []))
+    videos = kinds.get("video", [])
+    if len(videos) > 1 and any((m := v.find("model")) is not None and m.get("type") == "none"
+                               for v in videos):
+        raise _unsupported("a 'none' video type must be the only video device defined for "
+                           "the domain")
+    if sum(map(_is_primary, videos)) > 1:
+        raise _unsupported("Only one primary video device is supported")
     if _usb_disabled(kinds):
         for dev in kinds.get("input", []):
             if dev.get("bus") == "usb":

@@ -245,3 +245,50 @@ def test_untyped_controllers_and_chardevs() -> None:
     lines = devices_of("<controller/><serial/>")
     assert "<controller type='ide' index='0'/>" in lines
     assert "<serial type='pty'>" in lines
+
+
+def test_serial_ports_count_every_serial_port() -> None:
+    # serial ports are numbered once all are read, parallel ports as they are read
+    lines = devices_of("<serial type='pty'/><serial type='pty'><target port='2'/></serial>"
+                       "<parallel type='pty'/><parallel type='pty'><target port='2'/>"
+                       "</parallel>")
+    assert [line for line in lines if line.startswith("<target")] == [
+        "<target port='3'/>", "<target port='2'/>", "<target port='0'/>",
+        "<target port='2'/>", "<target type='serial' port='3'/>"]
+
+
+@pytest.mark.parametrize(("target", "console"), [
+    ("system-serial", True), ("sclp-serial", True), ("spapr-vio-serial", True),
+    ("isa-debug", False), ("usb-serial", False),
+])
+def test_first_serial_types_with_a_console(target: str, console: bool) -> None:
+    lines = devices_of(f"<serial type='pty'><target type='{target}'/></serial>")
+    assert ("<console type='pty'>" in lines) is console
+
+
+def test_usb_master_goes_before_its_companions() -> None:
+    assert controllers(devices_of(
+        "<controller type='usb' model='ich9-uhci1' index='0'/>"
+        "<controller type='usb' model='ich9-ehci1' index='0'/>")) == [
+        "<controller type='usb' index='0' model='ich9-ehci1'/>",
+        "<controller type='usb' index='0' model='ich9-uhci1'>"]
+
+
+@pytest.mark.parametrize(("devices", "kwargs", "message"), [
+    ("<controller type='usb' model='ich9-uhci2'/>", {}, "No master USB controller specified"),
+    ("<input type='tablet'/>", {"os_type": "xen"},
+     "internal error: xen bus does not support tablet input device"),
+    ("<input type='mouse' bus='usb'/>", {"os_type": "xen"},
+     "internal error: unsupported input bus usb"),
+    ("<serial type='pty'><target type='isa-debug'/></serial>",
+     {"arch": "aarch64", "virt": "kvm"},
+     "unsupported configuration: isa-debug serial type only valid on x86 architecture"),
+    ("<disk type='file'><source file='/a'/><target dev='sdb' bus='scsi'/>"
+     "<address type='drive' unit='0'/></disk><disk type='file'><source file='/b'/>"
+     "<target dev='sda' bus='scsi'/></disk>", {},
+     "Found duplicate drive address for disk with target name 'sda' controller='0' "
+     "bus='0' target='0' unit='0'"),
+])
+def test_refused_for_the_guest(devices: str, kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(VirtError, match=re.escape(message)):
+        devices_of(devices, **kwargs)

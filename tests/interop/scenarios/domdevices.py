@@ -70,6 +70,21 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
      "<address bus='0' target='0' unit='1'/></source></hostdev>",
      {}),
+    ("serial-ports-after-reading",
+     "<serial type='pty'><target type='system-serial'/></serial>"
+     "<serial type='pty'><target port='2'/></serial><serial type='pty'/>"
+     "<parallel type='pty'/><parallel type='pty'><target port='2'/></parallel>", {}),
+    ("sclp-serial-console", "<serial type='pty'><target type='sclp-serial'/></serial>",
+     {"virt": "kvm", "arch": "s390x"}),
+    ("usb-companion-before-master",
+     "<controller type='usb' model='ich9-uhci1' index='0'/>"
+     "<controller type='usb' model='ich9-ehci1' index='0'/>"
+     "<controller type='usb' model='ich9-uhci2' index='1'/>"
+     "<controller type='usb' model='piix3-uhci' index='1'/>", {}),
+    ("xen-inputs", "<input type='mouse'/><input type='keyboard' bus='xen'/>",
+     {"os_type": "xen"}),
+    ("inputs-without-bus", "<input type='mouse' bus='none'/><input type='evdev'>"
+     "<source dev='/dev/input/event1'/></input>", {}),
     ("console-alone", "<console type='pty'/>", {}),
     ("console-for-serial",
      "<serial type='file'><source path='/var/log/s0'/></serial><console type='pty'/>"
@@ -187,6 +202,18 @@ REFUSED: list[tuple[str, str]] = [
     ("two-primary-videos",
      "<video><model type='vga' primary='yes'/></video>"
      "<video><model type='qxl' primary='yes'/></video>"),
+    ("drive-address-twice",
+     _disk("sdb", "scsi", extra="<address type='drive' unit='0'/>") + _disk("sda", "scsi")),
+    ("ide-and-sata-at-one-address", _disk("hda", "ide") + _disk("sda", "sata")),
+    ("isa-debug-off-x86", "<serial type='pty'><target type='isa-debug'/></serial>"),
+    ("unknown-serial-target", "<serial type='pty'><target type='rs485'/></serial>"),
+    ("channel-without-target-type", "<channel type='pty'/>"),
+    ("usb-companion-alone", "<controller type='usb' model='ich9-uhci1'/>"),
+    ("hvm-xen-input", "<input type='mouse' bus='xen'/>"),
+    ("passthrough-input-on-usb",
+     "<input type='passthrough' bus='usb'><source evdev='/dev/input/event1'/></input>"),
+    ("evdev-with-bus",
+     "<input type='evdev' bus='usb'><source dev='/dev/input/event1'/></input>"),
     ("none-video-and-another",
      "<video><model type='none'/></video><video><model type='vga'/></video>"),
     ("controller-index-not-a-number", "<controller type='scsi' index='x'/>"),
@@ -230,11 +257,17 @@ def implicit_devices(s: Session) -> None:
         s.step(f"undefine {name}", d.undefine)
 
 
+#: the guests some of the refused device sets are for
+REFUSED_GUESTS: dict[str, dict[str, str]] = {
+    "isa-debug-off-x86": {"virt": "kvm", "arch": "aarch64"},
+}
+
+
 @scenario
 def refused_devices(s: Session) -> None:
     """Device sets libvirt refuses, defined and created."""
     for n, (name, devices) in enumerate(REFUSED):
-        xml = _domain(n + 100, name, devices)
+        xml = _domain(n + 100, name, devices, **REFUSED_GUESTS.get(name, {}))
         s.step(f"define {name}", s.conn.defineXML, xml)
         s.step(f"create {name}", s.conn.createXML, xml, 0)
     # per-device boot orders exclude <os>'s boot devices
