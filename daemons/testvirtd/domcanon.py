@@ -371,6 +371,7 @@ def _chardev(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _redirdev(elem: ET.Element, _ctx: Context) -> None:
+    _set_default(elem, "bus", "usb")
     _chr_source(elem)
     if len(elem) == 0 and not (elem.text or "").strip():
         elem.text = OPEN_EMPTY

@@ -326,3 +326,8 @@ def test_required_attribute_refused_in_parse_order() -> None:
                          "<type>hvm</type><boot/></os><clock><timer/></clock></domain>")
     assert (caught.value.code, caught.value.domain, caught.value.message) == (
         27, 5, "XML error: Missing required attribute 'name' in element 'timer'")
+
+
+def test_redirected_devices_are_usb_ones() -> None:
+    assert canon("<redirdev type='spicevmc'/>", "devices/redirdev") == (
+        "<redirdev bus='usb' type='spicevmc'>\n</redirdev>\n")
