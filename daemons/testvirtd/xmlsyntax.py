@@ -22,7 +22,7 @@ from .textguard import XML_MAX_DEPTH
 
 __all__ = ("Complaint", "declaration_complaint", "first_complaint")
 
-_BLANKS: Final = b" \t\n\r"
+_BLANKS: Final = frozenset(b" \t\n\r")  # (a set: peek() is -1 at the end)
 _QUOTES: Final = (0x22, 0x27)
 _PREDEFINED: Final = frozenset({"lt", "gt", "amp", "apos", "quot"})
 _NOT_CLOSED: Final = "String not closed expecting \" or '"
@@ -30,16 +30,107 @@ _NOT_STARTED: Final = "String not started expecting ' or \""
 # Runs of bytes that need no look one at a time (ASCII characters XML allows, without the
 # markup that ends the run), so that a large document is walked at regex speed.
 _CONTROL: Final = rb"\x00-\x08\x0b\x0c\x0e-\x1f"
-_TEXT_RUN: Final = re.compile(rb"[^<&\]" + _CONTROL + rb"\x80-\xff]+")
+#: one character beyond ASCII that XML allows, as UTF-8 (U+FFFE and U+FFFF left out)
+_HIGH_CHAR: Final = (rb"(?:[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+                     rb"|[\xe1-\xec\xee][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+                     rb"|\xef[\x80-\xbe][\x80-\xbf]|\xef\xbf[\x80-\xbd]"
+                     rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+                     rb"|\xf4[\x80-\x8f][\x80-\xbf]{2})")
+_TEXT_RUN: Final = re.compile(rb"(?:[^<&\]" + _CONTROL + rb"\x80-\xff]++|\](?!\]>)|"
+                              + _HIGH_CHAR + rb")++")
 _ATTR_RUN: Final = {
-    quote: re.compile(rb"[^<&" + bytes([quote]) + _CONTROL + rb"\x80-\xff]+")
+    quote: re.compile(rb"(?:[^<&" + bytes([quote]) + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR
+                      + rb")++")
     for quote in _QUOTES
 }
-_COMMENT_RUN: Final = re.compile(rb"[^\-" + _CONTROL + rb"\x80-\xff]+")
-_PI_RUN: Final = re.compile(rb"[^?" + _CONTROL + rb"\x80-\xff]+")
+_COMMENT_RUN: Final = re.compile(rb"(?:[^\-" + _CONTROL + rb"\x80-\xff]++|-(?!-)|" + _HIGH_CHAR
+                                 + rb")++")
+_PI_RUN: Final = re.compile(rb"(?:[^?" + _CONTROL + rb"\x80-\xff]++|\?(?!>)|" + _HIGH_CHAR
+                            + rb")++")
 _HIGH_RUN: Final = re.compile(rb"[\x80-\xff]+")
-_CDATA_ODD: Final = re.compile(rb"[" + _CONTROL + rb"]|[\x80-\xff]+")
+_ENCODING_NAME: Final = re.compile(rb"[A-Za-z0-9._\-]*")
+_NATIVE_ENCODINGS: Final = frozenset({b"UTF-8", b"UTF8", b"UTF-16", b"UTF16"})
+#: what is fine in a CDATA section (the first byte after it needs a look)
+_CDATA_FINE: Final = re.compile(rb"(?:[^" + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR + rb")*+")
 _ASCII_NAME: Final = re.compile(rb"[A-Za-z_:][A-Za-z0-9_:.\-]*")
+_BLANK_RUN: Final = re.compile(rb"[ \t\n\r]+")
+
+# ------------------------------------------------------------------ the fast path
+# Most of a large document is plain markup the walk accepts.  These patterns take such
+# stretches in one regular-expression match each, and only ever what the careful walk below
+# would accept with the same effect (never more): whatever they do not take -- a mistake,
+# but also a name beyond ASCII, an unusual character reference, an element with many
+# attributes -- is left to the careful walk, one construct at a time.  Quantifiers are
+# possessive, so that no pattern ever backtracks over what it has read.
+_WS: Final = rb"[ \t\n\r]"
+_NAME_FAST: Final = rb"[A-Za-z_:][A-Za-z0-9_:.\-]*+"
+#: character references that are surely allowed (9, 10, 13, 32-54999; 0x9, 0xA, 0xD,
+#: 0x20-0xCFFF); any other goes the careful way
+_CHAR_REF_FAST: Final = (rb"&\#(?:0*+(?:9|10|13|3[2-9]|[4-9][0-9]|[1-9][0-9]{2,3}"
+                         rb"|[1-4][0-9]{4}|5[0-4][0-9]{3})"
+                         rb"|x0*+(?:[9aAdD]|[2-9a-fA-F][0-9a-fA-F]|[1-9a-fA-F][0-9a-fA-F]{2}"
+                         rb"|[1-9a-cA-C][0-9a-fA-F]{3}));")
+_REF_FAST: Final = rb"&(?:lt|gt|amp|apos|quot);|" + _CHAR_REF_FAST
+_TEXT_FAST: Final = (rb"(?:[^<&\]" + _CONTROL + rb"\x80-\xff]++|\](?!\]>)|" + _HIGH_CHAR
+                     + rb")++(?=[<&]|\Z)")
+_COMMENT_FAST: Final = (rb"<!--(?:[^\-" + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR
+                        + rb"|-(?!-))*+-->")
+_PI_FAST: Final = (rb"<\?(?![Xx][Mm][Ll](?![A-Za-z0-9_:.\-]))" + _NAME_FAST + rb"(?:\?>|"
+                   + _WS + rb"++(?:[^?" + _CONTROL + rb"\x80-\xff]++|\?(?!>)|" + _HIGH_CHAR
+                   + rb")*+\?>)")
+_CDATA_FAST: Final = (rb"<!\[CDATA\[(?:[^\]" + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR
+                      + rb"|\](?!\]>))*+\]\]>")
+
+
+def _value_fast(quote: bytes) -> bytes:
+    return (quote + rb"(?:[^<&" + quote + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR + rb"|"
+            + _REF_FAST + rb")*+" + quote)
+
+
+_VALUE_FAST: Final = rb"(?:" + _value_fast(b"'") + rb"|" + _value_fast(b'"') + rb")"
+_ATTR_FAST: Final = _WS + rb"++" + _NAME_FAST + _WS + rb"*+=" + _WS + rb"*+" + _VALUE_FAST
+#: attributes the fast patterns check for repeated names themselves
+_DISTINCT_ATTRS: Final = 6
+#: nesting the fast patterns follow themselves
+_FAST_LEVELS: Final = 3
+
+
+def _distinct_attrs(prefix: str) -> bytes:
+    """Up to _DISTINCT_ATTRS attributes with distinct names (each name is captured and the
+    later ones are checked against it)."""
+    pattern = b""
+    for i in reversed(range(_DISTINCT_ATTRS)):
+        differs = b"".join(f"(?!(?P={prefix}{j})".encode() + _WS + rb"*+=)"
+                           for j in range(i))
+        pattern = (rb"(?:" + _WS + rb"++" + differs + f"(?P<{prefix}{i}>".encode()
+                   + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS + rb"*+" + _VALUE_FAST
+                   + pattern + rb")?+")
+    return pattern
+
+
+def _content_fast(levels: int) -> re.Pattern[bytes]:
+    """A run of content that opens no element beyond *levels* nested ones (all closed)."""
+    base = rb"|".join((_TEXT_FAST, _REF_FAST, _COMMENT_FAST, _PI_FAST, _CDATA_FAST))
+    element = rb"<" + _NAME_FAST + _distinct_attrs("a0_") + _WS + rb"*+/>"
+    for level in range(1, levels + 1):
+        name = f"e{level}"
+        element = (f"<(?P<{name}>".encode() + _NAME_FAST + rb")"
+                   + _distinct_attrs(f"a{level}_") + _WS + rb"*+(?:/>|>(?:" + base + rb"|"
+                   + element + rb")*+</" + f"(?P={name})".encode() + _WS + rb"*+>)")
+    return re.compile(rb"(?:" + base + rb"|" + element + rb")*+")
+
+
+_CONTENT_FAST: Final = tuple(_content_fast(levels) for levels in range(_FAST_LEVELS + 1))
+_START_TAG_FAST: Final = re.compile(rb"<(" + _NAME_FAST + rb")((?:" + _ATTR_FAST + rb")*+)"
+                                    + _WS + rb"*+(/?)>")
+_END_TAG_FAST: Final = re.compile(rb"</(" + _NAME_FAST + rb")" + _WS + rb"*+>")
+_ATTRS_FAST: Final = re.compile(rb"(?:" + _ATTR_FAST + rb")*+")
+_ATTR_NAMES: Final = re.compile(_WS + rb"++(" + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS
+                                + rb"*+" + _VALUE_FAST)
+_MISC_FAST: Final = re.compile(rb"(?:" + _WS + rb"++|" + _COMMENT_FAST + rb"|" + _PI_FAST
+                               + rb")*+")
+_DIGITS: Final = re.compile(rb"[0-9]*")
+_HEX_DIGITS: Final = re.compile(rb"[0-9a-fA-F]*")
 
 
 @dataclass(frozen=True)
@@ -114,8 +205,11 @@ def _name_char(c: str) -> bool:
 
 
 class _Walk:
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, *, fast: bool = True) -> None:
         self.raw = raw
+        #: whether plain stretches are taken by the fast patterns (False: all the careful way,
+        #: which must come to the same answer)
+        self.fast = fast
         self.n = len(raw)
         self.pos = 0
         # line numbers are counted forward from the last one asked for (tags come in order)
@@ -135,10 +229,11 @@ class _Walk:
         return self.raw.startswith(text, self.pos)
 
     def skip_blanks(self) -> int:
-        start = self.pos
-        while self.pos < self.n and self.raw[self.pos] in _BLANKS:
-            self.pos += 1
-        return self.pos - start
+        found = _BLANK_RUN.match(self.raw, self.pos)
+        if found is None:
+            return 0
+        self.pos = found.end()
+        return found.end() - found.start()
 
     def char(self, at: int) -> tuple[str, int]:
         """The character at *at* and its size in bytes; libxml2's complaint about a decoded
@@ -236,7 +331,10 @@ class _Walk:
     def misc(self) -> None:
         """Blanks, comments and processing instructions (before and after the root)."""
         while True:
-            self.skip_blanks()
+            if self.fast:
+                self.skip(_MISC_FAST)
+            else:
+                self.skip_blanks()
             if self.starts(b"<?"):
                 self.instruction()
             elif self.starts(b"<!--"):
@@ -299,11 +397,14 @@ class _Walk:
             quote = self.quoted_start()
             if not (0x41 <= self.peek() <= 0x5A or 0x61 <= self.peek() <= 0x7A):
                 raise self.fail("Invalid XML encoding name")
-            while self.peek() != -1 and (chr(self.peek()).isascii()
-                                         and (chr(self.peek()).isalnum() or self.peek() in b"._-")):
-                self.pos += 1
+            name = _ENCODING_NAME.match(self.raw, self.pos)
+            assert name is not None
+            self.pos = name.end()
             self.quoted_end(quote)
-            if self.peek() not in _BLANKS:
+            # libxml2 wants a blank after the encoding only when it switched decoders: not
+            # for the UTF-8 and UTF-16 names it handles itself
+            native = name.group().upper() in _NATIVE_ENCODINGS
+            if not native and self.peek() not in _BLANKS:
                 if self.starts(b"?>"):
                     self.pos += 2
                     return
@@ -388,11 +489,14 @@ class _Walk:
             # (what libxml2 has buffered when it finds the end: all but the last two bytes)
             shown = self.raw[start:self.n - 2][:50].decode("utf-8", "replace")
             raise self.fail(f"CData section not finished\n{shown}", at=self.n, at_end=True)
-        for odd in _CDATA_ODD.finditer(self.raw, start, end):
-            self.pos = odd.start()
+        fine = _CDATA_FINE.match(self.raw, start, end)
+        assert fine is not None
+        self.pos = fine.end()
+        if self.pos < end:
             if self.raw[self.pos] < 0x80:
                 raise self.fail(f"PCDATA invalid Char value {self.raw[self.pos]}")
-            self.high()
+            self.high()  # (a character XML refuses, or bytes that are not UTF-8: it raises)
+            raise _GiveUp  # (not reached)
         self.pos = end + 3
 
     # ---------------------------------------------------------------- elements
@@ -400,28 +504,80 @@ class _Walk:
     def element(self) -> None:
         """The root element and everything in it (a loop, not recursion: depth is free)."""
         open_tags: list[tuple[str, int]] = []
-        self.start_tag(open_tags)
+        raw = self.raw
+        fast = self.fast
+        if not (fast and self.start_tag_fast(open_tags)):
+            self.start_tag(open_tags)
         while open_tags:
+            if fast:
+                # what needs no stack is taken in one match (elements too, as deep as the
+                # limit on nesting lets the careful walk go)
+                levels = min(_FAST_LEVELS, max(0, XML_MAX_DEPTH - 1 - len(open_tags)))
+                self.skip(_CONTENT_FAST[levels])
             if self.pos >= self.n:
                 tag, line = open_tags[-1]
                 raise self.fail(f"Premature end of data in tag {tag} line {line}",
                                 at_end=True)
-            byte = self.raw[self.pos]
+            byte = raw[self.pos]
             if byte == 0x3C:
                 if self.peek(1) == 0x2F:
-                    self.end_tag(open_tags)
+                    if not (fast and self.end_tag_fast(open_tags)):
+                        self.end_tag(open_tags)
                 elif self.peek(1) == 0x3F:
                     self.instruction()
                 elif self.starts(b"<![CDATA["):
                     self.cdata()
                 elif self.starts(b"<!--"):
                     self.comment()
-                else:
+                elif not (fast and self.start_tag_fast(open_tags)):
                     self.start_tag(open_tags)
             elif byte == 0x26:
                 self.reference()
             else:
                 self.text()
+
+    def start_tag_fast(self, open_tags: list[tuple[str, int]]) -> bool:
+        """A start tag with ASCII names, no repeated attribute and nothing odd, taken in one
+        match (False: nothing read, the careful walk must read it)."""
+        found = _START_TAG_FAST.match(self.raw, self.pos)
+        if found is None:
+            return False
+        attrs = found.group(2)
+        if attrs.count(b"=") > 1:
+            names = _ATTR_NAMES.findall(attrs)
+            if len(set(names)) != len(names):
+                return False
+        if not found.group(3):
+            if len(open_tags) >= XML_MAX_DEPTH - 1:
+                return False
+            open_tags.append((found.group(1).decode("ascii"), self.line_of(self.pos)))
+        self.pos = found.end()
+        return True
+
+    def end_tag_fast(self, open_tags: list[tuple[str, int]]) -> bool:
+        """An end tag that closes the open element (False: nothing read)."""
+        found = _END_TAG_FAST.match(self.raw, self.pos)
+        if found is None or found.group(1).decode("ascii") != open_tags[-1][0]:
+            return False
+        open_tags.pop()
+        self.pos = found.end()
+        return True
+
+    def attributes_fast(self, seen: set[str], repeated: str | None) -> str | None:
+        """Whole attributes with ASCII names, each after a blank, taken in one match; their
+        names join *seen* (returned: the first repeated name, as the careful walk finds
+        it)."""
+        found = _ATTRS_FAST.match(self.raw, self.pos)
+        assert found is not None
+        if found.end() == self.pos:
+            return repeated
+        for name in _ATTR_NAMES.findall(self.raw, self.pos, found.end()):
+            attr = name.decode("ascii")
+            if attr in seen and repeated is None:
+                repeated = attr
+            seen.add(attr)
+        self.pos = found.end()
+        return repeated
 
     def start_tag(self, open_tags: list[tuple[str, int]]) -> None:
         lt = self.pos
@@ -434,6 +590,11 @@ class _Walk:
         repeated: str | None = None
         first = True
         while True:
+            before = self.pos
+            if self.fast:
+                repeated = self.attributes_fast(seen, repeated)
+            if self.pos != before:
+                first = False  # (each attribute taken came after a blank)
             if not first:
                 if self.peek() == 0x3E or self.starts(b"/>"):
                     pass
@@ -526,16 +687,19 @@ class _Walk:
     def char_reference(self) -> None:
         hexadecimal = self.peek(2) == 0x78
         self.pos += 3 if hexadecimal else 2
-        digits = "0123456789abcdefABCDEF" if hexadecimal else "0123456789"
-        value = 0
-        while self.peek() != 0x3B:
-            byte = self.peek()
-            if byte < 0 or chr(byte) not in digits:
-                kind = "hexadecimal" if hexadecimal else "decimal"
-                raise self.fail(f"CharRef: invalid {kind} value", at_end=byte < 0)
-            value = min(value * (16 if hexadecimal else 10) + int(chr(byte), 16), 0x110000)
-            self.pos += 1
+        digits = (_HEX_DIGITS if hexadecimal else _DIGITS).match(self.raw, self.pos)
+        assert digits is not None
+        self.pos = digits.end()
+        if self.peek() != 0x3B:
+            kind = "hexadecimal" if hexadecimal else "decimal"
+            raise self.fail(f"CharRef: invalid {kind} value", at_end=self.peek() < 0)
         self.pos += 1
+        # libxml2 stops counting at 0x110000 (7 decimal or 6 hexadecimal digits are past it)
+        significant = digits.group().lstrip(b"0")
+        if len(significant) > (6 if hexadecimal else 7):
+            value = 0x110000
+        else:
+            value = min(int(significant or b"0", 16 if hexadecimal else 10), 0x110000)
         if value >= 0x110000:
             raise self.fail("xmlParseCharRef: character reference out of bounds")
         if not _is_char(value):
