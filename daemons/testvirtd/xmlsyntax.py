@@ -64,9 +64,65 @@ _BLANK_RUN: Final = re.compile(rb"[ \t\n\r]+")
 # possessive, so that no pattern ever backtracks over what it has read.
 _WS: Final = rb"[ \t\n\r]"
 _NAME_FAST: Final = rb"[A-Za-z_:][A-Za-z0-9_:.\-]*+"
-#: character references that are surely allowed (9, 10, 13, 32-54999; 0x9, 0xA, 0xD,
-#: 0x20-0xCFFF); any other goes the careful way
-_CHAR_REF_FAST: Final = (rb"&\#(?:0*+(?:9|10|13|3[2-9]|[4-9][0-9]|[1-9][0-9]{2,3}"
+def _digit_class(low: int, high: int, base: int) -> bytes:
+    """A character class for the digits *low* to *high* (both cases)."""
+    def span(first: str, last: str) -> str:
+        return first if first == last else f"{first}-{last}"
+
+    digits = "0123456789abcdef"
+    out = []
+    if low <= 9:
+        out.append(span(digits[low], digits[min(high, 9)]))
+    if high >= 10:
+        first, last = digits[max(low, 10)], digits[high]
+        out += [span(first, last), span(first.upper(), last.upper())]
+    text = "".join(out)
+    return text.encode() if len(text) == 1 else f"[{text}]".encode()
+
+
+def _same_length(low: str, high: str, base: int) -> bytes:
+    """A pattern for the numbers *low* to *high* (digit strings of one length)."""
+    if not low:
+        return b""
+    first, last = int(low[0], 16), int(high[0], 16)
+    if first == last:
+        return _digit_class(first, first, base) + _same_length(low[1:], high[1:], base)
+    rest = len(low) - 1
+    top = "0123456789abcdef"[base - 1]
+    any_rest = _digit_class(0, base - 1, base) + b"{%d}" % rest if rest else b""
+    from_low = all(d == "0" for d in low[1:])  # low's first digit takes any rest
+    to_high = all(d == top for d in high[1:])
+    parts = []
+    if not from_low:
+        parts.append(_digit_class(first, first, base) + _same_length(low[1:], top * rest, base))
+    middle = (first if from_low else first + 1, last if to_high else last - 1)
+    if middle[0] <= middle[1]:
+        parts.append(_digit_class(*middle, base) + any_rest)
+    if not to_high:
+        parts.append(_digit_class(last, last, base) + _same_length("0" * rest, high[1:], base))
+    return parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+
+
+def _numbers(ranges: tuple[tuple[int, int], ...], base: int) -> bytes:
+    """A pattern for the numbers in *ranges*, written in *base* without leading zeros."""
+    show = (lambda v: f"{v:x}") if base == 16 else str
+    parts = []
+    for low, high in ranges:
+        for length in range(1, 8):
+            lo = max(low, base ** (length - 1), 1)
+            hi = min(high, base ** length - 1)
+            if lo <= hi:
+                parts.append(_same_length(show(lo), show(hi), base))
+    return b"(?:" + b"|".join(parts) + b")"
+
+
+#: the characters XML allows, as numbers
+_CHAR_RANGES: Final = ((0x9, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD),
+                       (0x10000, 0x10FFFF))
+#: character references to characters XML allows (any other goes the careful way)
+_CHAR_REF_FAST: Final = (rb"&\#(?:0*+" + _numbers(_CHAR_RANGES, 10) + rb"|x0*+"
+                         + _numbers(_CHAR_RANGES, 16) + rb");")
+_REF_FAST: Final = (rb"&\#(?:0*+(?:9|10|13|3[2-9]|[4-9][0-9]|[1-9][0-9]{2,3}"
                          rb"|[1-4][0-9]{4}|5[0-4][0-9]{3})"
                          rb"|x0*+(?:[9aAdD]|[2-9a-fA-F][0-9a-fA-F]|[1-9a-fA-F][0-9a-fA-F]{2}"
                          rb"|[1-9a-cA-C][0-9a-fA-F]{3}));")
@@ -82,13 +138,17 @@ _CDATA_FAST: Final = (rb"<!\[CDATA\[(?:[^\]" + _CONTROL + rb"\x80-\xff]++|" + _H
                       + rb"|\](?!\]>))*+\]\]>")
 
 
-def _value_fast(quote: bytes) -> bytes:
-    return (quote + rb"(?:[^<&" + quote + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR + rb"|"
-            + _REF_FAST + rb")*+" + quote)
+def _value_fast(group: str) -> bytes:
+    """A quoted attribute value (the quote is captured as *group*)."""
+    return (f"(?P<{group}>['\"])".encode() + rb"(?:[^<&'\"" + _CONTROL + rb"\x80-\xff]++|"
+            + f"(?!(?P={group}))['\"]|".encode() + _HIGH_CHAR + rb"|" + _REF_FAST + rb")*+"
+            + f"(?P={group})".encode())
 
 
-_VALUE_FAST: Final = rb"(?:" + _value_fast(b"'") + rb"|" + _value_fast(b'"') + rb")"
-_ATTR_FAST: Final = _WS + rb"++" + _NAME_FAST + _WS + rb"*+=" + _WS + rb"*+" + _VALUE_FAST
+def _attr_fast(group: str) -> bytes:
+    return (_WS + rb"++" + _NAME_FAST + _WS + rb"*+=" + _WS + rb"*+" + _value_fast(group))
+
+
 #: attributes the fast patterns check for repeated names themselves
 _DISTINCT_ATTRS: Final = 6
 #: nesting the fast patterns follow themselves
@@ -103,7 +163,8 @@ def _distinct_attrs(prefix: str) -> bytes:
         differs = b"".join(f"(?!(?P={prefix}{j})".encode() + _WS + rb"*+=)"
                            for j in range(i))
         pattern = (rb"(?:" + _WS + rb"++" + differs + f"(?P<{prefix}{i}>".encode()
-                   + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS + rb"*+" + _VALUE_FAST
+                   + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS + rb"*+"
+                   + _value_fast(f"{prefix}q{i}")
                    + pattern + rb")?+")
     return pattern
 
@@ -121,12 +182,14 @@ def _content_fast(levels: int) -> re.Pattern[bytes]:
 
 
 _CONTENT_FAST: Final = tuple(_content_fast(levels) for levels in range(_FAST_LEVELS + 1))
-_START_TAG_FAST: Final = re.compile(rb"<(" + _NAME_FAST + rb")((?:" + _ATTR_FAST + rb")*+)"
-                                    + _WS + rb"*+(/?)>")
+_START_TAG_FAST: Final = re.compile(rb"<(?P<name>" + _NAME_FAST + rb")(?P<attrs>(?:"
+                                    + _attr_fast("q") + rb")*+)"
+                                    + _WS + rb"*+(?P<slash>/?)>")
 _END_TAG_FAST: Final = re.compile(rb"</(" + _NAME_FAST + rb")" + _WS + rb"*+>")
-_ATTRS_FAST: Final = re.compile(rb"(?:" + _ATTR_FAST + rb")*+")
+_ATTRS_FAST: Final = re.compile(rb"(?:" + _attr_fast("q") + rb")*+")
+#: (name, quote) of each attribute
 _ATTR_NAMES: Final = re.compile(_WS + rb"++(" + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS
-                                + rb"*+" + _VALUE_FAST)
+                                + rb"*+" + _value_fast("q"))
 _MISC_FAST: Final = re.compile(rb"(?:" + _WS + rb"++|" + _COMMENT_FAST + rb"|" + _PI_FAST
                                + rb")*+")
 _DIGITS: Final = re.compile(rb"[0-9]*")
@@ -542,15 +605,15 @@ class _Walk:
         found = _START_TAG_FAST.match(self.raw, self.pos)
         if found is None:
             return False
-        attrs = found.group(2)
+        attrs = found.group("attrs")
         if attrs.count(b"=") > 1:
-            names = _ATTR_NAMES.findall(attrs)
+            names = [name for name, _quote in _ATTR_NAMES.findall(attrs)]
             if len(set(names)) != len(names):
                 return False
-        if not found.group(3):
+        if not found.group("slash"):
             if len(open_tags) >= XML_MAX_DEPTH - 1:
                 return False
-            open_tags.append((found.group(1).decode("ascii"), self.line_of(self.pos)))
+            open_tags.append((found.group("name").decode("ascii"), self.line_of(self.pos)))
         self.pos = found.end()
         return True
 
@@ -571,7 +634,7 @@ class _Walk:
         assert found is not None
         if found.end() == self.pos:
             return repeated
-        for name in _ATTR_NAMES.findall(self.raw, self.pos, found.end()):
+        for name, _quote in _ATTR_NAMES.findall(self.raw, self.pos, found.end()):
             attr = name.decode("ascii")
             if attr in seen and repeated is None:
                 repeated = attr

@@ -107,8 +107,6 @@ CASES: list[tuple[str, str, bytes]] = [
     ("document cut after the version", "domain", b"<?xml version='1.0'"),
     ("document cut after the encoding", "domain", b"<?xml version='1.0' encoding='UTF-8'"),
     ("document cut after encoding latin1", "domain", b"<?xml version='1.0' encoding='latin1'"),
-    ("standalone right after UTF-8", "domain",
-     b"<?xml version='1.0' encoding='UTF-8'standalone='yes'?>" + _DOM),
     ("junk right after utf8", "domain", b"<?xml version='1.0' encoding='utf8'x?>" + _DOM),
     ("junk right after UTF-16", "domain", b"<?xml version='1.0' encoding='UTF-16'x?>" + _DOM),
     ("junk right after latin1", "domain", b"<?xml version='1.0' encoding='latin1'x?>" + _DOM),
