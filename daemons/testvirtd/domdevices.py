@@ -788,11 +788,7 @@ def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> Non
     for dev in kinds.get("input", []):
         _input_bus(dev, guest)
     _interface_names(kinds.get("interface", []))
-    for dev in kinds.get("graphics", []):
-        if dev.get("type") in ("vnc", "spice") and dev.get("port") == "-1":
-            dev.set("autoport", "yes")
-        if dev.get("type") in ("vnc", "spice") and dev.find("listen") is None:
-            ET.SubElement(dev, "listen", {"type": "address"})
+    # (a graphics device's own defaults, ports and listens: see domcanon)
 
 
 #: target names libvirt considers its own and forgets when it reads a configuration

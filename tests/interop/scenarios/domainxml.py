@@ -44,6 +44,8 @@ DOCUMENTS: dict[str, str] = {
         </graphics>
       <graphics type='spice' tlsPort='5905' defaultMode='secure' passwd='s3cret'/>
       <graphics type='spice'><listen type='none'/></graphics>
+      <graphics type='spice' port='-1'/>
+      <graphics type='vnc' port='-1' listen='0.0.0.0'/>
       <graphics type='rdp'/>
       <graphics type='sdl' fullscreen='no' xauth='/root/.Xauthority' display=':0'/>
       <graphics type='desktop' fullscreen='yes' display=':1'/>
