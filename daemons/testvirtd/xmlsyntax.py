@@ -52,18 +52,64 @@ _ENCODING_NAME: Final = re.compile(rb"[A-Za-z0-9._\-]*")
 _NATIVE_ENCODINGS: Final = frozenset({b"UTF-8", b"UTF8", b"UTF-16", b"UTF16"})
 #: what is fine in a CDATA section (the first byte after it needs a look)
 _CDATA_FINE: Final = re.compile(rb"(?:[^" + _CONTROL + rb"\x80-\xff]++|" + _HIGH_CHAR + rb")*+")
-_ASCII_NAME: Final = re.compile(rb"[A-Za-z_:][A-Za-z0-9_:.\-]*")
 _BLANK_RUN: Final = re.compile(rb"[ \t\n\r]+")
 
 # ------------------------------------------------------------------ the fast path
 # Most of a large document is plain markup the walk accepts.  These patterns take such
 # stretches in one regular-expression match each, and only ever what the careful walk below
 # would accept with the same effect (never more): whatever they do not take -- a mistake,
-# but also a name beyond ASCII, an unusual character reference, an element with many
-# attributes -- is left to the careful walk, one construct at a time.  Quantifiers are
+# but also an element with many attributes or nested deeper than they follow -- is left to
+# the careful walk, one construct at a time.  Quantifiers are
 # possessive, so that no pattern ever backtracks over what it has read.
 _WS: Final = rb"[ \t\n\r]"
-_NAME_FAST: Final = rb"[A-Za-z_:][A-Za-z0-9_:.\-]*+"
+
+
+def _byte_class(low: int, high: int) -> bytes:
+    return b"\\x%02x" % low if low == high else b"[\\x%02x-\\x%02x]" % (low, high)
+
+
+def _utf8_span(low: bytes, high: bytes) -> bytes:
+    """A pattern for the UTF-8 sequences *low* to *high* (of one length)."""
+    if len(low) == 1:
+        return _byte_class(low[0], high[0])
+    if low[0] == high[0]:
+        return _byte_class(low[0], low[0]) + _utf8_span(low[1:], high[1:])
+    rest = len(low) - 1
+    from_low = all(b == 0x80 for b in low[1:])
+    to_high = all(b == 0xBF for b in high[1:])
+    parts = []
+    if not from_low:
+        parts.append(_byte_class(low[0], low[0]) + _utf8_span(low[1:], b"\xbf" * rest))
+    middle = (low[0] if from_low else low[0] + 1, high[0] if to_high else high[0] - 1)
+    if middle[0] <= middle[1]:
+        parts.append(_byte_class(*middle) + b"[\\x80-\\xbf]{%d}" % rest)
+    if not to_high:
+        parts.append(_byte_class(high[0], high[0]) + _utf8_span(b"\x80" * rest, high[1:]))
+    return parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
+
+
+def _utf8(ranges: tuple[tuple[int, int], ...]) -> bytes:
+    """A pattern for one character beyond ASCII in *ranges* (code points), as UTF-8."""
+    parts = []
+    for low, high in ranges:
+        for first, last in ((0x80, 0x7FF), (0x800, 0xFFFF), (0x10000, 0x10FFFF)):
+            lo, hi = max(low, first), min(high, last)
+            if lo <= hi:
+                parts.append(_utf8_span(chr(lo).encode(), chr(hi).encode()))
+    return b"(?:" + b"|".join(parts) + b")"
+
+
+#: XML 1.0 (fifth edition) NameStartChar and NameChar beyond ASCII
+_NAME_START_RANGES: Final = (
+    (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x2FF), (0x370, 0x37D), (0x37F, 0x1FFF),
+    (0x200C, 0x200D), (0x2070, 0x218F), (0x2C00, 0x2FEF), (0x3001, 0xD7FF), (0xF900, 0xFDCF),
+    (0xFDF0, 0xFFFD), (0x10000, 0xEFFFF))
+_NAME_CHAR_RANGES: Final = (
+    (0xB7, 0xB7), (0xC0, 0xD6), (0xD8, 0xF6), (0xF8, 0x37D), (0x37F, 0x1FFF), (0x200C, 0x200D),
+    (0x203F, 0x2040), (0x2070, 0x218F), (0x2C00, 0x2FEF), (0x3001, 0xD7FF), (0xF900, 0xFDCF),
+    (0xFDF0, 0xFFFD), (0x10000, 0xEFFFF))
+_NAME_FAST: Final = (rb"(?:[A-Za-z_:]|" + _utf8(_NAME_START_RANGES) + rb")(?:[A-Za-z0-9_:.\-]++|"
+                     + _utf8(_NAME_CHAR_RANGES) + rb")*+")
 def _digit_class(low: int, high: int, base: int) -> bytes:
     """A character class for the digits *low* to *high* (both cases)."""
     def span(first: str, last: str) -> str:
@@ -192,6 +238,7 @@ _ATTR_NAMES: Final = re.compile(_WS + rb"++(" + _NAME_FAST + rb")" + _WS + rb"*+
                                 + rb"*+" + _value_fast("q"))
 _MISC_FAST: Final = re.compile(rb"(?:" + _WS + rb"++|" + _COMMENT_FAST + rb"|" + _PI_FAST
                                + rb")*+")
+_NAME: Final = re.compile(_NAME_FAST)
 _DIGITS: Final = re.compile(rb"[0-9]*")
 _HEX_DIGITS: Final = re.compile(rb"[0-9a-fA-F]*")
 
@@ -340,21 +387,14 @@ class _Walk:
         """An XML name at the current position (None, and nothing read, if there is none)."""
         if self.pos >= self.n:
             return None
-        ascii_name = _ASCII_NAME.match(self.raw, self.pos)
-        if ascii_name is not None and self.peek(ascii_name.end() - self.pos) < 0x80:
-            self.pos = ascii_name.end()
-            return ascii_name.group().decode("ascii")
-        c, size = self.char(self.pos)
-        if not _name_start(c):
+        found = _NAME.match(self.raw, self.pos)
+        end = self.pos if found is None else found.end()
+        if end < self.n and self.raw[end] >= 0x80:
+            self.char(end)  # (bytes that are not UTF-8, or a character XML refuses, raise)
+        if found is None:
             return None
-        start = self.pos
-        self.pos += size
-        while self.pos < self.n:
-            c, size = self.char(self.pos)
-            if not _name_char(c):
-                break
-            self.pos += size
-        return self.raw[start:self.pos].decode("utf-8")
+        self.pos = end
+        return found.group().decode("utf-8")
 
     def line_of(self, at: int) -> int:
         if at < self._line_at:
@@ -600,8 +640,8 @@ class _Walk:
                 self.text()
 
     def start_tag_fast(self, open_tags: list[tuple[str, int]]) -> bool:
-        """A start tag with ASCII names, no repeated attribute and nothing odd, taken in one
-        match (False: nothing read, the careful walk must read it)."""
+        """A start tag without a repeated attribute or anything odd, taken in one match
+        (False: nothing read, the careful walk must read it)."""
         found = _START_TAG_FAST.match(self.raw, self.pos)
         if found is None:
             return False
@@ -613,21 +653,21 @@ class _Walk:
         if not found.group("slash"):
             if len(open_tags) >= XML_MAX_DEPTH - 1:
                 return False
-            open_tags.append((found.group("name").decode("ascii"), self.line_of(self.pos)))
+            open_tags.append((found.group("name").decode("utf-8"), self.line_of(self.pos)))
         self.pos = found.end()
         return True
 
     def end_tag_fast(self, open_tags: list[tuple[str, int]]) -> bool:
         """An end tag that closes the open element (False: nothing read)."""
         found = _END_TAG_FAST.match(self.raw, self.pos)
-        if found is None or found.group(1).decode("ascii") != open_tags[-1][0]:
+        if found is None or found.group(1).decode("utf-8") != open_tags[-1][0]:
             return False
         open_tags.pop()
         self.pos = found.end()
         return True
 
     def attributes_fast(self, seen: set[str], repeated: str | None) -> str | None:
-        """Whole attributes with ASCII names, each after a blank, taken in one match; their
+        """Whole attributes, each after a blank, taken in one match; their
         names join *seen* (returned: the first repeated name, as the careful walk finds
         it)."""
         found = _ATTRS_FAST.match(self.raw, self.pos)
@@ -635,7 +675,7 @@ class _Walk:
         if found.end() == self.pos:
             return repeated
         for name, _quote in _ATTR_NAMES.findall(self.raw, self.pos, found.end()):
-            attr = name.decode("ascii")
+            attr = name.decode("utf-8")
             if attr in seen and repeated is None:
                 repeated = attr
             seen.add(attr)

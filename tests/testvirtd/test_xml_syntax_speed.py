@@ -10,6 +10,7 @@ tests/interop/test_xml_syntax_errors.py."""
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import pytest
@@ -73,6 +74,11 @@ LARGE = [
     ("leaves with text", _filled(b"<a x='1'>t</a>", tail=b"</b>"),
      "Opening and ending tag mismatch: domain line 1 and b"),
     ("many lines", _filled(b"<a>\n</a>\n", tail=b"<"), "StartTag: invalid element name"),
+    ("non-ASCII names", _filled(b"<\xc3\xa9 \xe2\x82\xacx='1'/>"),
+     "Premature end of data in tag domain line 1"),
+    ("a long non-ASCII name", _filled(b"\xc3\xa9", b"<"), "Couldn't find end of Start Tag"),
+    ("character references beyond U+D7FF", _filled(b"&#57344;&#x10FFFF;&#55295;"),
+     "Premature end of data in tag domain line 1"),
 ]
 
 
@@ -146,6 +152,27 @@ def test_fast_patterns_answer_as_the_careful_walk() -> None:
         if answers[0] != answers[1]:
             different.append((doc, *answers))
     assert different == []
+
+
+def test_patterns_for_names_and_references() -> None:
+    # every code point (a sample in steps of 7, and each range's ends) is a name character, or
+    # a character a reference may name, exactly when XML says so
+    name_start = re.compile(xmlsyntax._utf8(xmlsyntax._NAME_START_RANGES))
+    name_char = re.compile(xmlsyntax._utf8(xmlsyntax._NAME_CHAR_RANGES))
+    reference = re.compile(xmlsyntax._CHAR_REF_FAST)
+    ends = {v + d for low, high in (*xmlsyntax._NAME_CHAR_RANGES, *xmlsyntax._CHAR_RANGES)
+            for v in (low, high) for d in (-1, 0, 1)}
+    for value in sorted(ends | set(range(0, 0x110400, 7))):
+        if 0xD800 <= value <= 0xDFFF or value < 0:
+            continue
+        if value >= 0x80 and value <= 0x10FFFF:
+            encoded = chr(value).encode()
+            assert bool(name_start.fullmatch(encoded)) == xmlsyntax._name_start(chr(value))
+            assert bool(name_char.fullmatch(encoded)) == xmlsyntax._name_char(chr(value))
+        allowed = xmlsyntax._is_char(value)
+        for text in (b"&#%d;" % value, b"&#00%d;" % value, b"&#x%x;" % value,
+                     b"&#x0%X;" % value):
+            assert bool(reference.fullmatch(text)) == allowed, text
 
 
 def test_declaration_cut_short() -> None:
