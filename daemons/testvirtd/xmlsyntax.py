@@ -195,24 +195,22 @@ def _attr_fast(group: str) -> bytes:
     return (_WS + rb"++" + _NAME_FAST + _WS + rb"*+=" + _WS + rb"*+" + _value_fast(group))
 
 
-#: attributes the fast patterns check for repeated names themselves
-_DISTINCT_ATTRS: Final = 6
+#: attributes the fast patterns check for repeated names themselves (each name is looked for
+#: among the later ones: the cost grows with their square)
+_DISTINCT_ATTRS: Final = 16
 #: nesting the fast patterns follow themselves
 _FAST_LEVELS: Final = 3
+#: the rest of an attribute the main pattern reads, skipped in a look ahead
+_SKIP_VALUE: Final = _WS + rb"*+=" + _WS + rb"*+(?:'[^']*+'|\"[^\"]*+\")"
 
 
 def _distinct_attrs(prefix: str) -> bytes:
-    """Up to _DISTINCT_ATTRS attributes with distinct names (each name is captured and the
-    later ones are checked against it)."""
-    pattern = b""
-    for i in reversed(range(_DISTINCT_ATTRS)):
-        differs = b"".join(f"(?!(?P={prefix}{j})".encode() + _WS + rb"*+=)"
-                           for j in range(i))
-        pattern = (rb"(?:" + _WS + rb"++" + differs + f"(?P<{prefix}{i}>".encode()
-                   + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS + rb"*+"
-                   + _value_fast(f"{prefix}q{i}")
-                   + pattern + rb")?+")
-    return pattern
+    """Up to _DISTINCT_ATTRS attributes, none of them named again later in the tag."""
+    name, quote = f"{prefix}n", f"{prefix}q"
+    again = (rb"(?!" + _SKIP_VALUE + rb"(?:" + _WS + rb"++[^ \t\n\r=]++" + _SKIP_VALUE
+             + rb")*?" + _WS + f"++(?P={name})".encode() + _WS + rb"*+=)")
+    return (rb"(?:" + _WS + f"++(?P<{name}>".encode() + _NAME_FAST + rb")" + again + _WS
+            + rb"*+=" + _WS + rb"*+" + _value_fast(quote) + rb"){0,%d}+" % _DISTINCT_ATTRS)
 
 
 def _content_fast(levels: int) -> re.Pattern[bytes]:
@@ -233,9 +231,8 @@ _START_TAG_FAST: Final = re.compile(rb"<(?P<name>" + _NAME_FAST + rb")(?P<attrs>
                                     + _WS + rb"*+(?P<slash>/?)>")
 _END_TAG_FAST: Final = re.compile(rb"</(" + _NAME_FAST + rb")" + _WS + rb"*+>")
 _ATTRS_FAST: Final = re.compile(rb"(?:" + _attr_fast("q") + rb")*+")
-#: (name, quote) of each attribute
-_ATTR_NAMES: Final = re.compile(_WS + rb"++(" + _NAME_FAST + rb")" + _WS + rb"*+=" + _WS
-                                + rb"*+" + _value_fast("q"))
+#: the name of each attribute in a stretch the patterns above took
+_ATTR_NAMES: Final = re.compile(_WS + rb"++([^ \t\n\r=]++)" + _SKIP_VALUE)
 _MISC_FAST: Final = re.compile(rb"(?:" + _WS + rb"++|" + _COMMENT_FAST + rb"|" + _PI_FAST
                                + rb")*+")
 _NAME: Final = re.compile(_NAME_FAST)
@@ -647,7 +644,7 @@ class _Walk:
             return False
         attrs = found.group("attrs")
         if attrs.count(b"=") > 1:
-            names = [name for name, _quote in _ATTR_NAMES.findall(attrs)]
+            names = _ATTR_NAMES.findall(attrs)
             if len(set(names)) != len(names):
                 return False
         if not found.group("slash"):
@@ -666,7 +663,7 @@ class _Walk:
         self.pos = found.end()
         return True
 
-    def attributes_fast(self, seen: set[str], repeated: str | None) -> str | None:
+    def attributes_fast(self, seen: set[bytes], repeated: str | None) -> str | None:
         """Whole attributes, each after a blank, taken in one match; their
         names join *seen* (returned: the first repeated name, as the careful walk finds
         it)."""
@@ -674,11 +671,15 @@ class _Walk:
         assert found is not None
         if found.end() == self.pos:
             return repeated
-        for name, _quote in _ATTR_NAMES.findall(self.raw, self.pos, found.end()):
-            attr = name.decode("utf-8")
-            if attr in seen and repeated is None:
-                repeated = attr
-            seen.add(attr)
+        names = _ATTR_NAMES.findall(self.raw, self.pos, found.end())
+        distinct = set(names)
+        if repeated is None and len(distinct) == len(names) and seen.isdisjoint(distinct):
+            seen |= distinct
+        else:
+            for name in names:
+                if name in seen and repeated is None:
+                    repeated = name.decode("utf-8")
+                seen.add(name)
         self.pos = found.end()
         return repeated
 
@@ -689,7 +690,7 @@ class _Walk:
         if tag is None:
             raise self.fail("StartTag: invalid element name")
         line = self.line_of(lt)
-        seen: set[str] = set()
+        seen: set[bytes] = set()
         repeated: str | None = None
         first = True
         while True:
@@ -734,9 +735,9 @@ class _Walk:
                 raise self.fail("AttValue: \" or ' expected")
             self.pos += 1
             self.attribute_value(quote)
-            if attr in seen and repeated is None:
+            if attr.encode() in seen and repeated is None:
                 repeated = attr
-            seen.add(attr)
+            seen.add(attr.encode())
 
     def attribute_value(self, quote: int) -> None:
         run = _ATTR_RUN[quote]

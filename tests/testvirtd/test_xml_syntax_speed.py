@@ -77,6 +77,9 @@ LARGE = [
     ("non-ASCII names", _filled(b"<\xc3\xa9 \xe2\x82\xacx='1'/>"),
      "Premature end of data in tag domain line 1"),
     ("a long non-ASCII name", _filled(b"\xc3\xa9", b"<"), "Couldn't find end of Start Tag"),
+    ("elements with many attributes",
+     _filled(b"<a " + b" ".join(b"%c=''" % c for c in b"bcdefghijklmnop") + b"/>"),
+     "Premature end of data in tag domain line 1"),
     ("character references beyond U+D7FF", _filled(b"&#57344;&#x10FFFF;&#55295;"),
      "Premature end of data in tag domain line 1"),
 ]
@@ -129,6 +132,7 @@ _TOKENS = [
     b"\x00", b"\x01", b"\n", b" ", b"/>", b"=", b"<a>", b"</a>", b"</x>", b"<a b='1' b='2'/>",
     b"<a b='1' c='2' d='3' b='4'>", b" a='1' a='2'", b" a='1'b='2'", b" a", b"&#55000;",
     b"&#x9;", b"&#0009;", b"&#xCFFF;", b"&#xd000;", b"&#54999;",
+    b" " + b" ".join(b"%c='1'" % c for c in b"abcdefghijklmnopq"), b" b='1' a='2'",
 ]
 
 
