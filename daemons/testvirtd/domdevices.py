@@ -93,8 +93,6 @@ def normalise_devices(
         if dev.tag == "disk":
             _insert_sorted(group, dev, _disk_parse_key)
         elif dev.tag == "controller":
-            if dev.get("type") == "usb":
-                _check_usb_controller(group, dev)
             _insert_sorted(group, dev, _controller_key, unset_last=True)
         elif dev.tag == "video" and _is_primary(dev) and not any(map(_is_primary, group)):
             group.insert(0, dev)  # the primary video comes first
@@ -169,6 +167,30 @@ def _disk_source_name(disk: ET.Element) -> str | None:
     return None
 
 
+def _hostdev_key(dev: ET.Element) -> tuple[str | int | None, ...] | None:
+    """What tells a host device (or an interface of type hostdev) from the others: its
+    source (None: nothing libvirt compares)."""
+    source = dev.find("source")
+    if source is None:
+        return None
+    htype = "pci" if dev.tag == "interface" else dev.get("type")
+    addr = source.find("address")
+    if htype == "pci" and addr is not None:
+        return ("pci", *(_c_uint(addr.get(a, "0")) for a in ("domain", "bus", "slot",
+                                                               "function")))
+    if htype == "usb":
+        vendor, product = source.find("vendor"), source.find("product")
+        return ("usb", vendor.get("id") if vendor is not None else None,
+                product.get("id") if product is not None else None,
+                addr.get("bus") if addr is not None else None,
+                addr.get("device") if addr is not None else None)
+    if htype == "scsi" and addr is not None:
+        adapter = source.find("adapter")
+        return ("scsi", adapter.get("name") if adapter is not None else None,
+                *(_c_uint(addr.get(a, "0")) for a in ("bus", "target", "unit")))
+    return None
+
+
 def _parse_checks(devices: list[ET.Element]) -> None:
     """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
     reads them), and fill in the types it defaults."""
@@ -178,7 +200,17 @@ def _parse_checks(devices: list[ET.Element]) -> None:
     if usbs and all(d.get("model", "") in _COMPANION_START_PORT for d in usbs):
         text = "No master USB controller specified"
         raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
+    usb_none = any(d.get("model") == "none" for d in usbs)
+    for n, usb in enumerate(usbs):
+        _check_usb_controller(usbs[:n], usb)
+    hostdevs: set[tuple[str | int | None, ...] | None] = set()
     for dev in by_kind:
+        if dev.tag == "hostdev" or (dev.tag == "interface" and dev.get("type") == "hostdev"):
+            key = _hostdev_key(dev)
+            if key is not None and key in hostdevs:
+                raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                          "Hostdev already exists in the domain configuration")
+            hostdevs.add(key)
         if dev.tag == "disk":
             target = dev.find("target")
             if target is None or not target.get("dev"):
@@ -242,6 +274,10 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             bus = dev.get("bus")
             if bus is not None and bus not in _INPUT_BUSES:
                 raise _unsupported(f"unknown input bus type '{bus}'")
+        elif dev.tag == "hostdev":
+            if (dev.get("type") == "usb" and usb_none
+                    and dev.get("mode", "subsystem") == "subsystem"):
+                raise _unsupported("Can't add host USB device: USB is disabled in this host")
         elif dev.tag in ("memballoon", "watchdog"):
             singles[dev.tag] = singles.get(dev.tag, 0) + 1
             if singles[dev.tag] > 1:
@@ -1105,12 +1141,15 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
                 problem = _disk_problem(dev)
             elif tag == "hub" and dev.get("type") == "usb" and _usb_disabled(kinds):
                 problem = _unsupported("Can't add USB hub: USB is disabled for this domain")
-            elif (tag == "hostdev" and dev.get("type") == "usb"
-                  and dev.get("mode", "subsystem") == "subsystem" and _usb_disabled(kinds)):
-                problem = _unsupported("Can't add host USB device: USB is disabled in this "
-                                       "host")
             elif tag == "input":
                 problem = _input_problem(dev, guest)
+                if problem is None and dev.get("bus") == "usb" and _usb_disabled(kinds):
+                    problem = _unsupported("Can't add USB input device. USB bus is disabled")
+            elif tag == "video" and len(kinds["video"]) > 1 and any(
+                    (m := v.find("model")) is not None and m.get("type") == "none"
+                    for v in kinds["video"]):
+                problem = _unsupported("a 'none' video type must be the only video device "
+                                       "defined for the domain")
             elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):
@@ -1135,19 +1174,8 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     _check_disk_targets(kinds.get("disk", []))
     _check_drive_addresses(kinds.get("disk", []))
     videos = kinds.get("video", [])
-    if len(videos) > 1 and any((m := v.find("model")) is not None and m.get("type") == "none"
-                               for v in videos):
-        raise _unsupported("a 'none' video type must be the only video device defined for "
-                           "the domain")
     if sum(map(_is_primary, videos)) > 1:
         raise _unsupported("Only one primary video device is supported")
-    if _usb_disabled(kinds):
-        for dev in kinds.get("input", []):
-            if dev.get("bus") == "usb":
-                raise VirtError.fmt(
-                    ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
-                    "unsupported configuration: %s",
-                    "Can't add USB input device. USB bus is disabled")
 
 
 def disk_index(name: str) -> int:

@@ -214,6 +214,12 @@ REFUSED: list[tuple[str, str]] = [
      "<input type='passthrough' bus='usb'><source evdev='/dev/input/event1'/></input>"),
     ("evdev-with-bus",
      "<input type='evdev' bus='usb'><source dev='/dev/input/event1'/></input>"),
+    ("pci-hostdev-twice",
+     "<interface type='hostdev'><mac address='52:54:00:12:00:08'/><source><address"
+     " type='pci' domain='0' bus='1' slot='1' function='0'/></source></interface>"
+     "<hostdev mode='subsystem' type='pci'><source><address domain='0x0000' bus='0x01'"
+     " slot='0x01' function='0x0'/></source></hostdev>"),
+    ("usb-disabled-default-input", "<controller type='usb' model='none'/><input type='tablet'/>"),
     ("none-video-and-another",
      "<video><model type='none'/></video><video><model type='vga'/></video>"),
     ("controller-index-not-a-number", "<controller type='scsi' index='x'/>"),
