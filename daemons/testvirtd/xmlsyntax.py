@@ -200,6 +200,10 @@ def _attr_fast(group: str) -> bytes:
 _DISTINCT_ATTRS: Final = 16
 #: nesting the fast patterns follow themselves
 _FAST_LEVELS: Final = 3
+#: what the fast patterns read inside one element they follow (an element with more goes
+#: the careful way): a match that fails deep inside is tried again from the inner element,
+#: and this bounds what is read twice
+_FAST_CHILDREN: Final = 64
 #: the rest of an attribute the main pattern reads, skipped in a look ahead
 _SKIP_VALUE: Final = _WS + rb"*+=" + _WS + rb"*+(?:'[^']*+'|\"[^\"]*+\")"
 
@@ -221,7 +225,8 @@ def _content_fast(levels: int) -> re.Pattern[bytes]:
         name = f"e{level}"
         element = (f"<(?P<{name}>".encode() + _NAME_FAST + rb")"
                    + _distinct_attrs(f"a{level}_") + _WS + rb"*+(?:/>|>(?:" + base + rb"|"
-                   + element + rb")*+</" + f"(?P={name})".encode() + _WS + rb"*+>)")
+                   + element + rb"){0,%d}+</" % _FAST_CHILDREN + f"(?P={name})".encode() + _WS
+                   + rb"*+>)")
     return re.compile(rb"(?:" + base + rb"|" + element + rb")*+")
 
 

@@ -125,6 +125,8 @@ _RICH = (
 )
 _DEEP = [b"<r>" + b"<a x='1'>" * depth + b"<b><c/><d>t</d></b><e/>" + b"</a>" * depth + b"</r>"
          for depth in range(XML_MAX_DEPTH - 6, XML_MAX_DEPTH + 2)]
+#: a container with more children than the fast patterns follow inside one element
+_WIDE = b"<r><devices>" + _DISK * 70 + b"<x><y>" + b"<z a='1'/>t" * 70 + b"</y></x></devices></r>"
 _TOKENS = [
     b"<", b">", b"&", b"'", b'"', b"&#;", b"&#0;", b"&#65;", b"&#xD800;", b"&#x110000;",
     b"&foo;", b"&#x41", b"<!--", b"-", b"--", b"<![CDATA[", b"]]>", b"]", b"<?pi", b"?>",
@@ -138,7 +140,7 @@ _TOKENS = [
 
 def test_fast_patterns_answer_as_the_careful_walk() -> None:
     rng = random.Random(15)
-    seeds = [*SEEDS.values(), _RICH, *_DEEP]
+    seeds = [*SEEDS.values(), _RICH, _WIDE, *_DEEP]
     cases = [doc for _kind, _label, doc in documents()][::3] + seeds
     cases += [_mutated(rng, rng.choice(seeds), _TOKENS) for _ in range(1500)]
     different = []
