@@ -22,8 +22,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices", "fill_iothread_ids",
-           "format_bitmap", "missing_attribute", "os_children")
+__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices",
+           "fill_iothread_ids", "format_bitmap", "missing_attribute", "os_children")
 
 
 class _OpenEmpty(str):
@@ -1164,8 +1164,11 @@ _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
     "ccw": ("type", "cssid", "ssid", "devno"),
     "isa": ("type", "iobase", "irq"),
     "dimm": ("type", "slot", "base"),
+    "virtio-mmio": ("type",),
     "unassigned": ("type",),
 }
+#: the device address types libvirt reads
+ADDRESS_TYPES = frozenset(_ADDRESS_ATTRS)
 for _tag in _HAS_ADDRESS:
     KINDS.setdefault(f"devices/{_tag}/alias", Kind(fill=_user_alias, empty_is_absent=True))
     KINDS.setdefault(f"devices/{_tag}/boot", Kind(attrs=("order", "loadparm")))

@@ -16,6 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .domcanon import ADDRESS_TYPES
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -131,6 +132,20 @@ def normalise_devices(
 
 _CONTROLLER_TYPES = frozenset({"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb",
                                "pci", "xenbus", "isa"})
+#: the models libvirt knows per controller type (types absent here take no model)
+_CONTROLLER_MODELS: dict[str, frozenset[str]] = {
+    "ide": frozenset({"piix3", "piix4", "ich6"}),
+    "scsi": frozenset({"auto", "buslogic", "lsilogic", "lsisas1068", "vmpvscsi", "ibmvscsi",
+                       "virtio-scsi", "lsisas1078", "virtio-transitional",
+                       "virtio-non-transitional", "ncr53c90", "am53c974", "dc390"}),
+    "usb": frozenset({"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1",
+                      "ich9-uhci2", "ich9-uhci3", "vt82c686b-uhci", "pci-ohci", "nec-xhci",
+                      "qusb1", "qusb2", "qemu-xhci", "none"}),
+    "pci": frozenset({"pci-root", "pcie-root", "pci-bridge", "dmi-to-pci-bridge",
+                      "pcie-to-pci-bridge", "pcie-root-port", "pcie-switch-upstream-port",
+                      "pcie-switch-downstream-port", "pci-expander-bus", "pcie-expander-bus"}),
+    "virtio-serial": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
+}
 _DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 _INPUT_TYPES = frozenset({"mouse", "tablet", "keyboard", "passthrough", "evdev"})
 _INPUT_BUSES = frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"})
@@ -157,14 +172,28 @@ def _bad_attr(attr: str, elem: str, value: str, expected: str = "") -> VirtError
     return VirtError.xml_error(ErrDomain.XML, text)
 
 
+def _check_address(dev: ET.Element) -> None:
+    """Refuse a device address libvirt cannot read (its type is what it reads first)."""
+    addr = dev.find("address")
+    if addr is None:
+        return
+    atype = addr.get("type")
+    if atype is None:
+        raise VirtError.internal_error(ErrDomain.DOMAIN, "No type specified for device address")
+    if atype == "virtio-s390":
+        raise VirtError.xml_error(ErrDomain.DOMAIN, "virtio-s390 bus doesn't have an address")
+    if atype not in ADDRESS_TYPES:
+        raise _unsupported(f"unknown address type '{atype}'")
+    if atype == "unassigned" and dev.tag != "hostdev":
+        raise _unsupported("address of type 'unassigned' is supported only for hostdevs")
+
+
 def _disk_source_name(disk: ET.Element) -> str | None:
     source = disk.find("source")
-    if source is None:
+    attr = _DISK_SOURCE_ATTR.get(disk.get("type", "file"))
+    if source is None or attr is None:
         return None
-    for attr in ("file", "dev", "dir", "name", "volume"):
-        if source.get(attr):
-            return source.get(attr)
-    return None
+    return source.get(attr) or None
 
 
 def _hostdev_key(dev: ET.Element) -> tuple[str | int | None, ...] | None:
@@ -213,22 +242,19 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             hostdevs.add(key)
         if dev.tag == "disk":
             target = dev.find("target")
-            if target is None or not target.get("dev"):
-                source = _disk_source_name(dev)
-                if source is None:
-                    raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                                        "missing target information for device")
-                raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                                    "missing target information for device %s", source)
-            bus = target.get("bus")
+            bus = target.get("bus") if target is not None else None
             if bus is not None and bus not in _DISK_BUSES:
                 raise _bad_attr("bus", "target", bus)
+            _check_address(dev)
         elif dev.tag == "controller":
             ctype = dev.get("type")
             if ctype is None:
                 _set_first(dev, "type", "ide")
             elif ctype not in _CONTROLLER_TYPES:
                 raise _bad_attr("type", "controller", ctype)
+            model = dev.get("model")
+            if model is not None and model not in _CONTROLLER_MODELS.get(ctype or "ide", ()):
+                raise _unsupported(f"Unknown model type '{model}'")
             index = dev.get("index")
             if index is not None:
                 try:
@@ -284,6 +310,36 @@ def _parse_checks(devices: list[ET.Element]) -> None:
                 what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
                 raise VirtError.internal_error(
                     ErrDomain.DOMAIN, f"only a single {what} device is supported")
+        if dev.tag != "disk":
+            _check_address(dev)
+    # a disk's target and source are looked for once every device is read
+    for dev in by_kind:
+        if dev.tag == "disk":
+            _check_disk_target_source(dev)
+
+
+#: where a disk of each type names its source
+_DISK_SOURCE_ATTR = {"file": "file", "block": "dev", "dir": "dir", "network": "name"}
+
+
+def _check_disk_target_source(disk: ET.Element) -> None:
+    """Refuse a disk without a target, or one whose device needs a source and lacks one."""
+    target = disk.find("target")
+    dev = target.get("dev") if target is not None else None
+    if not dev:
+        source = _disk_source_name(disk)
+        if source is None:
+            raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                                "missing target information for device")
+        raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                            "missing target information for device %s", source)
+    attr = _DISK_SOURCE_ATTR.get(disk.get("type", "file"))
+    if attr in (None, "name") or disk.get("device", "disk") in ("cdrom", "floppy"):
+        return
+    source = disk.find("source")
+    if source is None or not source.get(attr):
+        raise VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
+                            "missing source information for device %s", dev)
 
 
 # --------------------------------------------------------------------------------------------

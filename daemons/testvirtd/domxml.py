@@ -100,6 +100,7 @@ class ErrCode:
     NO_SUPPORT = 3
     INVALID_ARG = 8
     OPERATION_FAILED = 9
+    NO_SOURCE = 19
     NO_TARGET = 20
     NO_NAME = 21
     XML_ERROR = 27

@@ -244,6 +244,31 @@ REFUSED: list[tuple[str, str]] = [
     ("isa-serial-port-taken",
      "<serial type='pty'><target type='isa-serial' port='1'/></serial>"
      "<serial type='pty'><target type='isa-serial' port='1'/></serial>"),
+    ("controller-model-of-another-type", "<controller type='ide' model='pcie-root-port'/>"),
+    ("controller-model-on-sata", "<controller type='sata' model='ahci'/>"),
+    ("controller-model-unknown", "<controller type='usb' model='uhci'/>"),
+    ("controller-model-before-index", "<controller type='scsi' model='x' index='x'/>"),
+    ("controller-model-before-disk-target",
+     "<disk type='file' device='disk'><source file='/a'/></disk>"
+     "<controller type='pci' model='ehci'/>"),
+    ("address-without-type", _disk("vda", "virtio", extra="<address bus='0'/>")),
+    ("address-unknown-type", "<controller type='usb'><address type='eisa'/></controller>"),
+    ("address-none", "<input type='mouse' bus='ps2'><address type='none'/></input>"),
+    ("address-virtio-s390", _disk("vda", "virtio", extra="<address type='virtio-s390'/>")),
+    ("address-unassigned-off-hostdev",
+     "<interface type='user'><mac address='52:54:00:12:00:09'/>"
+     "<address type='unassigned'/></interface>"),
+    ("address-before-disk-target",
+     "<disk type='file' device='disk'><target bus='virtio'/><address/></disk>"),
+    ("disk-bus-before-address",
+     "<disk type='file' device='disk'><target bus='pci'/><address/></disk>"),
+    ("disk-without-source", "<disk type='file' device='disk'><target dev='vda'/></disk>"),
+    ("block-disk-with-file-source",
+     "<disk type='block' device='disk'><source file='/a'/><target dev='vda'/></disk>"),
+    ("disk-without-target-nor-source-path",
+     "<disk type='file' device='disk'><source dev='/dev/sda'/></disk>"),
+    ("disk-without-source-after-input", _disk("vda", "virtio").replace(
+        "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
 
 
