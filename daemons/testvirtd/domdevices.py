@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .domcanon import ADDRESS_TYPES
+from .domcanon import ADDRESS_TYPES, missing_attribute
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -56,6 +56,7 @@ DEVICE_ORDER = (
     "crypto",
 )
 _DEVICE_RANK = {name: i for i, name in enumerate(DEVICE_ORDER)}
+_CTRL_RANK = _DEVICE_RANK["controller"]
 
 
 
@@ -78,16 +79,21 @@ class _Guest:
 
 def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str,
-    os_boot: bool = False,
+    os_boot: bool = False, after_reading: Callable[[], None] | None = None,
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
     place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
     order libvirt's formatter writes them.
 
+    :param after_reading: the checks of what libvirt reads after the devices and before
+        its post-parse steps.
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
     guest = _Guest(virt_type, os_type, arch)
     _parse_checks(devices)
+    if after_reading is not None:
+        after_reading()
+    _check_disk_targets_sources(devices)
     kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
         group = kinds.setdefault(dev.tag, [])
@@ -226,14 +232,19 @@ def _parse_checks(devices: list[ET.Element]) -> None:
     by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
     singles: dict[str, int] = {}
     usbs = [d for d in by_kind if d.tag == "controller" and d.get("type") == "usb"]
-    if usbs and all(d.get("model", "") in _COMPANION_START_PORT for d in usbs):
-        text = "No master USB controller specified"
-        raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
     usb_none = any(d.get("model") == "none" for d in usbs)
-    for n, usb in enumerate(usbs):
-        _check_usb_controller(usbs[:n], usb)
+    seen_usbs: list[ET.Element] = []
+    masters_checked = False
     hostdevs: set[tuple[str | int | None, ...] | None] = set()
     for dev in by_kind:
+        if not masters_checked and _DEVICE_RANK.get(dev.tag, len(_DEVICE_RANK)) > _CTRL_RANK:
+            _check_usb_masters(usbs)  # once every controller is read
+            masters_checked = True
+        missing = missing_attribute(dev, f"devices/{dev.tag}")
+        if missing is not None:
+            raise VirtError.xml_error(
+                ErrDomain.XML,
+                f"Missing required attribute '{missing[1]}' in element '{missing[0]}'")
         if dev.tag == "hostdev" or (dev.tag == "interface" and dev.get("type") == "hostdev"):
             key = _hostdev_key(dev)
             if key is not None and key in hostdevs:
@@ -255,6 +266,9 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             model = dev.get("model")
             if model is not None and model not in _CONTROLLER_MODELS.get(ctype or "ide", ()):
                 raise _unsupported(f"Unknown model type '{model}'")
+            if ctype == "usb":
+                _check_usb_controller(seen_usbs, dev)
+                seen_usbs.append(dev)
             index = dev.get("index")
             if index is not None:
                 try:
@@ -312,8 +326,13 @@ def _parse_checks(devices: list[ET.Element]) -> None:
                     ErrDomain.DOMAIN, f"only a single {what} device is supported")
         if dev.tag != "disk":
             _check_address(dev)
-    # a disk's target and source are looked for once every device is read
-    for dev in by_kind:
+    if not masters_checked:
+        _check_usb_masters(usbs)
+
+
+def _check_disk_targets_sources(devices: list[ET.Element]) -> None:
+    """A disk's target and source are looked for once the whole definition is read."""
+    for dev in devices:
         if dev.tag == "disk":
             _check_disk_target_source(dev)
 
@@ -510,6 +529,13 @@ def _canonical_addresses(dev: ET.Element) -> None:
 _USB2_MODELS = frozenset({"ich9-ehci1", "ich9-uhci1", "ich9-uhci2", "ich9-uhci3"})
 #: the first port of its master each ICH9 UHCI companion takes
 _COMPANION_START_PORT = {"ich9-uhci1": "0", "ich9-uhci2": "2", "ich9-uhci3": "4"}
+
+
+def _check_usb_masters(usbs: list[ET.Element]) -> None:
+    """libvirt refuses USB controllers that are all companions of a missing master."""
+    if usbs and all(d.get("model", "") in _COMPANION_START_PORT for d in usbs):
+        text = "No master USB controller specified"
+        raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
 
 
 def _check_usb_controller(usbs: list[ET.Element], ctrl: ET.Element) -> None:

@@ -820,23 +820,24 @@ def _config_unsupported(domain: int, info: str) -> VirtError:
                          info)
 
 
-#: the order in which libvirt's parser reads the sections it requires attributes in
-_REQUIRED_ORDER = ("cpu", "features", "clock", "os", "sysinfo")
+#: the order in which libvirt's parser reads the sections before the devices it requires
+#: attributes in (sysinfo, read after the devices, is checked with them)
+_REQUIRED_ORDER = ("cpu", "features", "clock", "os")
 
 
 def _check_definition(root: ET.Element) -> None:
-    """What libvirt's parser refuses in the CPU element and the attributes it requires,
-    in its order (the devices' other refusals: see :mod:`.domdevices`)."""
-    from .domdevices import DEVICE_ORDER
-
+    """What libvirt's parser refuses in the CPU element and the attributes it requires
+    outside the devices, in its order (the devices' refusals: see :mod:`.domdevices`)."""
     for feature in root.findall("cpu/feature"):
         policy = feature.get("policy")
         if policy is not None and policy not in _CPU_FEATURE_POLICIES:
             raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
-    sections = [(e, tag) for tag in _REQUIRED_ORDER for e in root.findall(tag)]
-    rank = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
-    devices = sorted(root.findall("devices/*"), key=lambda d: rank.get(d.tag, len(rank)))
-    sections += [(d, f"devices/{d.tag}") for d in devices]
+    _check_required(root, _REQUIRED_ORDER)
+
+
+def _check_required(root: ET.Element, tags: tuple[str, ...]) -> None:
+    """Refuse the first of the sections *tags* that lacks an attribute libvirt requires."""
+    sections = [(e, tag) for tag in tags for e in root.findall(tag)]
     for elem, path in sections:
         missing = domcanon.missing_attribute(elem, path)
         if missing is not None:
@@ -1020,6 +1021,8 @@ def parse_domain_xml(
         [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
+        # sysinfo is read after the devices
+        after_reading=lambda: _check_required(root, ("sysinfo",)),
     )
 
     return DomainDef(

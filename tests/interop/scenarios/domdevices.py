@@ -267,6 +267,10 @@ REFUSED: list[tuple[str, str]] = [
      "<disk type='block' device='disk'><source file='/a'/><target dev='vda'/></disk>"),
     ("disk-without-target-nor-source-path",
      "<disk type='file' device='disk'><source dev='/dev/sda'/></disk>"),
+    ("companion-master-of-another-type",
+     "<controller type='ide' model='ich9-ehci1'/><controller type='usb' model='ich9-uhci1'/>"),
+    ("controller-model-before-graphics-type", "<controller type='sata' model='x'/><graphics/>"),
+    ("graphics-type-before-sound-model", "<sound/><graphics/>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
@@ -305,3 +309,10 @@ def refused_devices(s: Session) -> None:
     xml = _domain(199, "os-and-device-boot", _disk("vda", "virtio", extra="<boot order='1'/>"))
     xml = xml.replace("</type></os>", "</type><boot dev='hd'/></os>")
     s.step("define os-and-device-boot", s.conn.defineXML, xml)
+    # sysinfo is read after the devices, before the disks' targets are looked for
+    for name, devices in (
+            ("sysinfo-after-devices", "<controller type='usb' model='x'/>"),
+            ("sysinfo-before-disk-target",
+             "<disk type='file' device='disk'><source file='/a'/></disk>")):
+        xml = _domain(198, name, devices).replace("</os>", "</os><sysinfo/>")
+        s.step(f"define {name}", s.conn.defineXML, xml)
