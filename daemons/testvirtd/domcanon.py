@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices",
-           "fill_iothread_ids", "format_bitmap", "missing_attribute", "os_children")
+           "fill_iothread_ids", "format_bitmap", "missing_attribute", "os_children",
+           "unknown_value")
 
 
 class _OpenEmpty(str):
@@ -80,6 +81,10 @@ class Kind:
     empty_is_absent: bool = False
     #: attributes the parser requires, in the order it reads them
     required: tuple[str, ...] = ()
+    #: attributes the parser reads from a fixed list: the values it knows and its
+    #: complaint about others (a format with one ``%s`` for the value; None: the XML
+    #: layer's "Invalid value for attribute" complaint)
+    values: Mapping[str, tuple[frozenset[str], str | None]] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1209,6 +1214,89 @@ for _path, _attrs in _REQUIRED.items():
         _path.split("]", 1)[1] if "]" in _path else "")) or Kind()
     KINDS[_path] = Kind(**{**{f: getattr(_known, f) for f in _known.__dataclass_fields__},
                            "required": _attrs})
+
+
+def _enum(values: str, complaint: str | None = None) -> tuple[frozenset[str], str | None]:
+    return frozenset(values.split()), complaint
+
+
+#: the attributes libvirt reads from a fixed list (its enumerations), per element kind
+_VALUES: dict[str, dict[str, tuple[frozenset[str], str | None]]] = {
+    "devices/disk": {
+        "type": _enum("file block dir network volume nvme vhostuser"),
+        "device": _enum("disk cdrom floppy lun"),
+        "snapshot": _enum("no internal external manual"),
+    },
+    "devices/disk/driver": {
+        "cache": _enum("default none writethrough writeback directsync unsafe"),
+        "io": _enum("native threads io_uring"),
+        "discard": _enum("unmap ignore"),
+        "error_policy": _enum("stop report ignore enospace"),
+    },
+    "devices/interface": {
+        "type": _enum("user ethernet vhostuser server client mcast network bridge internal "
+                      "direct hostdev udp vdpa null vds"),
+    },
+    "devices/graphics": {"type": _enum("sdl vnc rdp desktop spice egl-headless dbus")},
+    "devices/graphics/listen": {"type": _enum("address network socket none")},
+    "devices/sound": {"model": _enum("sb16 es1370 pcspk ac97 ich6 ich9 usb ich7")},
+    "devices/sound/codec": {"type": _enum("duplex micro output", "unknown codec type '%s'")},
+    "devices/memballoon": {
+        "model": _enum("virtio xen none virtio-transitional virtio-non-transitional"),
+    },
+    "devices/watchdog": {
+        "model": _enum("i6300esb ib700 diag288", "unknown watchdog model '%s'"),
+        "action": _enum("reset shutdown poweroff pause dump none inject-nmi",
+                        "unknown watchdog action '%s'"),
+    },
+    "devices/rng": {
+        "model": _enum("virtio virtio-transitional virtio-non-transitional",
+                       "unknown RNG model '%s'"),
+    },
+    "devices/rng/backend": {
+        "model": _enum("random egd builtin", "unknown RNG backend model '%s'"),
+    },
+    "devices/video/model": {
+        "type": _enum("vga cirrus vmvga xen vbox qxl parallels virtio gop none bochs ramfb",
+                      "unknown video model '%s'"),
+    },
+    "devices/tpm": {"model": _enum("tpm-tis tpm-crb tpm-spapr spapr-tpm-proxy")},
+    "devices/tpm/backend": {"type": _enum("passthrough emulator")},
+    "devices/smartcard": {"mode": _enum("host host-certificates passthrough")},
+    "devices/filesystem": {
+        "type": _enum("mount block file template ram bind volume"),
+        "accessmode": _enum("passthrough mapped squash"),
+    },
+    "devices/panic": {"model": _enum("isa pseries hyperv s390",
+                                     "unknown panic model '%s'")},
+    "devices/hub": {"type": _enum("usb", "unknown hub device type '%s'")},
+    "devices/redirdev": {"bus": _enum("usb", "unknown redirdev bus '%s'")},
+    "devices/hostdev": {"mode": _enum("subsystem capabilities", "unknown hostdev mode '%s'")},
+    "devices/iommu": {"model": _enum("intel smmuv3 virtio")},
+    "devices/vsock": {"model": _enum("virtio virtio-transitional virtio-non-transitional")},
+}
+for _path, _vals in _VALUES.items():
+    _known = KINDS.get(_path) or Kind()
+    KINDS[_path] = Kind(**{**{f: getattr(_known, f) for f in _known.__dataclass_fields__},
+                           "values": _vals})
+
+
+def unknown_value(elem: ET.Element, path: str) -> tuple[str, str, str, str | None] | None:
+    """The first attribute of *elem* (at *path* below ``<domain>``) or its descendants whose
+    value libvirt's parser does not know, in document order, as (element name, attribute,
+    value, libvirt's complaint or None for the XML layer's); None when all are known."""
+    def walk(node: ET.Element, where: str) -> tuple[str, str, str, str | None] | None:
+        kind = KINDS.get(where)  # (the table keeps the values on the kind for all types)
+        for attr, (known, complaint) in (kind.values if kind is not None else {}).items():
+            value = node.get(attr)
+            if value is not None and value not in known:
+                return node.tag, attr, value, complaint
+        for child in node:
+            found = walk(child, f"{where}/{child.tag}")
+            if found is not None:
+                return found
+        return None
+    return walk(elem, path)
 
 
 def missing_attribute(elem: ET.Element, path: str) -> tuple[str, str] | None:

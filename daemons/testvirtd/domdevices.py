@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .domcanon import ADDRESS_TYPES, missing_attribute
+from .domcanon import ADDRESS_TYPES, missing_attribute, unknown_value
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -230,7 +230,7 @@ def _parse_checks(devices: list[ET.Element]) -> None:
     """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
     reads them), and fill in the types it defaults."""
     by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
-    singles: dict[str, int] = {}
+    singles = {tag: sum(d.tag == tag for d in devices) for tag in ("memballoon", "watchdog")}
     usbs = [d for d in by_kind if d.tag == "controller" and d.get("type") == "usb"]
     usb_none = any(d.get("model") == "none" for d in usbs)
     seen_usbs: list[ET.Element] = []
@@ -240,11 +240,22 @@ def _parse_checks(devices: list[ET.Element]) -> None:
         if not masters_checked and _DEVICE_RANK.get(dev.tag, len(_DEVICE_RANK)) > _CTRL_RANK:
             _check_usb_masters(usbs)  # once every controller is read
             masters_checked = True
+        if dev.tag in ("memballoon", "watchdog") and singles[dev.tag] > 1:
+            # (counted before any of them is read)
+            what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
+            raise VirtError.internal_error(
+                ErrDomain.DOMAIN, f"only a single {what} device is supported")
         missing = missing_attribute(dev, f"devices/{dev.tag}")
         if missing is not None:
             raise VirtError.xml_error(
                 ErrDomain.XML,
                 f"Missing required attribute '{missing[1]}' in element '{missing[0]}'")
+        unknown = unknown_value(dev, f"devices/{dev.tag}")
+        if unknown is not None:
+            elem, attr, value, complaint = unknown
+            if complaint is not None:
+                raise _unsupported(complaint % value)
+            raise _bad_attr(attr, elem, value)
         if dev.tag == "hostdev" or (dev.tag == "interface" and dev.get("type") == "hostdev"):
             key = _hostdev_key(dev)
             if key is not None and key in hostdevs:
@@ -318,12 +329,6 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             if (dev.get("type") == "usb" and usb_none
                     and dev.get("mode", "subsystem") == "subsystem"):
                 raise _unsupported("Can't add host USB device: USB is disabled in this host")
-        elif dev.tag in ("memballoon", "watchdog"):
-            singles[dev.tag] = singles.get(dev.tag, 0) + 1
-            if singles[dev.tag] > 1:
-                what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
-                raise VirtError.internal_error(
-                    ErrDomain.DOMAIN, f"only a single {what} device is supported")
         if dev.tag != "disk":
             _check_address(dev)
     if not masters_checked:
