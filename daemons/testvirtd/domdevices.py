@@ -925,7 +925,9 @@ def _interface_names(nets: list[ET.Element]) -> None:
         mac = dev.find("mac")
         if mac is None:
             dev.insert(0, ET.Element("mac", {"address": random_mac()}))
-        elif mac.get("address") is not None:
+        elif mac.get("address") is None:
+            mac.set("address", random_mac())  # (a <mac/> without one gets one too)
+        else:
             mac.set("address", mac.get("address", "").lower())
         target = dev.find("target")
         if target is not None and target.get("dev", "").startswith(_GENERATED_IFNAMES):

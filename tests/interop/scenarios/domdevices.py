@@ -9,6 +9,8 @@ servers.  MAC addresses and UUIDs are given where they would otherwise be random
 
 from __future__ import annotations
 
+import re
+
 from ..scenario_runner import Session, libvirt, scenario
 
 _UUID = "5d1c0a7e-0000-4000-8000-{n:012d}"
@@ -333,6 +335,15 @@ def refused_devices(s: Session) -> None:
     xml = _domain(199, "os-and-device-boot", _disk("vda", "virtio", extra="<boot order='1'/>"))
     xml = xml.replace("</type></os>", "</type><boot dev='hd'/></os>")
     s.step("define os-and-device-boot", s.conn.defineXML, xml)
+    # an interface's <mac/> without an address gets a generated one
+    xml = _domain(197, "mac-without-address",
+                  "<interface type='user'><mac/><model type='virtio'/></interface>")
+    d = s.step("define mac-without-address", s.conn.defineXML, xml)
+    if d is not None:
+        s.step("xml mac-without-address", lambda: re.sub(
+            r"<mac address='52:54:00(:[0-9a-f]{2}){3}'/>", "<mac address='52:54:00:...'/>",
+            d.XMLDesc(0)))
+        s.step("undefine mac-without-address", d.undefine)
     # sysinfo is read after the devices, before the disks' targets are looked for
     for name, devices in (
             ("sysinfo-after-devices", "<controller type='usb' model='x'/>"),
