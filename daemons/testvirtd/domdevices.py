@@ -314,8 +314,18 @@ def _parse_checks(devices: list[ET.Element]) -> None:
                 raise _unsupported(
                     f"unknown target type '{ttype}' specified for character device")
             if dev.tag == "channel" and ttype is None:
+                if target is not None:
+                    raise _unsupported(
+                        "unknown target type '(null)' specified for character device")
                 raise VirtError.xml_error(ErrDomain.DOMAIN,
                                           "target type must be specified for channel device")
+        elif dev.tag == "redirdev":
+            if dev.get("type") is None:
+                raise VirtError.internal_error(ErrDomain.DOMAIN, "missing type in redirdev")
+        elif dev.tag == "rng":
+            backend = dev.find("backend")
+            if backend is not None and backend.get("model") is None:
+                raise VirtError.xml_error(ErrDomain.DOMAIN, "missing RNG device backend model")
         elif dev.tag == "input":
             itype = dev.get("type")
             if itype is None:

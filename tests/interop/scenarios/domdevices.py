@@ -297,6 +297,9 @@ REFUSED: list[tuple[str, str]] = [
     ("controller-model-before-disk-cache",
      _disk("vda", "virtio", extra="<driver name='qemu' cache='x'/>")
      + "<controller type='usb' model='x'/>"),
+    ("channel-target-without-type", "<channel type='pty'><target name='org.a'/></channel>"),
+    ("redirdev-without-type", "<controller type='usb'/><redirdev bus='usb'/>"),
+    ("rng-backend-without-model", "<rng model='virtio'><backend type='udp'/></rng>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
