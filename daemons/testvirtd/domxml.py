@@ -828,10 +828,18 @@ _REQUIRED_ORDER = ("cpu", "features", "clock", "os")
 def _check_definition(root: ET.Element) -> None:
     """What libvirt's parser refuses in the CPU element and the attributes it requires
     outside the devices, in its order (the devices' refusals: see :mod:`.domdevices`)."""
-    for feature in root.findall("cpu/feature"):
+    cpu = root.find("cpu")
+    features = root.findall("cpu/feature")
+    if (cpu is not None and features and cpu.get("mode", "custom") == "custom"
+            and cpu.find("model") is None):
+        raise VirtError.xml_error(ErrDomain.CPU,
+                                  "Non-empty feature list specified without CPU model")
+    for feature in features:
         policy = feature.get("policy")
         if policy is not None and policy not in _CPU_FEATURE_POLICIES:
             raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
+        if not feature.get("name"):
+            raise VirtError.xml_error(ErrDomain.CPU, "Invalid CPU feature name")
     _check_required(root, _REQUIRED_ORDER)
 
 

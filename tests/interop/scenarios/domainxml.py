@@ -319,6 +319,10 @@ REFUSED: dict[str, str] = {
       <target dev='vda'/><boot order='1'/></disk></devices>""",
     "cpu_feature_policy": _BASE + """<cpu><model>qemu64</model>
       <feature policy='sometimes' name='x2apic'/></cpu>""",
+    "cpu_feature_without_name": _BASE + """<cpu><model>qemu64</model>
+      <feature policy='require'/><feature name='x2apic' policy='sometimes'/></cpu>
+      <devices><disk type='file'><source file='/a'/><address/></disk></devices>""",
+    "cpu_features_without_model": _BASE + """<cpu><feature policy='require'/></cpu>""",
     "tcp_serial_without_host": _BASE + """<devices><serial type='tcp'>
       <source mode='bind' service='4555'/></serial></devices>""",
     "tcp_channel_without_service": _BASE + """<devices><channel type='tcp'>
