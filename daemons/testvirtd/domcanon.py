@@ -19,12 +19,12 @@ from __future__ import annotations
 import copy
 import functools
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 __all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices",
-           "fill_iothread_ids", "format_bitmap", "missing_attribute", "os_children",
-           "unknown_value")
+           "fill_iothread_ids", "format_bitmap", "format_members", "missing_attribute",
+           "os_children", "unknown_value")
 
 
 class _OpenEmpty(str):
@@ -109,8 +109,13 @@ def format_bitmap(text: str) -> str | None:
                 members.update(values)
     except ValueError:
         return None
+    return format_members(members)
+
+
+def format_members(members: Iterable[int]) -> str:
+    """CPU or node numbers in libvirt's compact syntax (``0-2,5``), in order, runs joined."""
     out: list[str] = []
-    ordered = sorted(members)
+    ordered = sorted(set(members))
     i = 0
     while i < len(ordered):
         j = i

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
+from ..domcanon import format_members
 from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError
 from .model import DomainKey, DomainRef, Domains, DomainState
 
@@ -246,16 +247,7 @@ def parse_cpuset(text: str) -> list[int]:
 
 def format_cpuset(cpus: Sequence[int]) -> str:
     """CPU numbers in libvirt's compact syntax ("0-2,5")."""
-    out: list[str] = []
-    cpus = sorted(set(cpus))
-    i = 0
-    while i < len(cpus):
-        j = i
-        while j + 1 < len(cpus) and cpus[j + 1] == cpus[j] + 1:
-            j += 1
-        out.append(str(cpus[i]) if i == j else f"{cpus[i]}-{cpus[j]}")
-        i = j + 1
-    return ",".join(out)
+    return format_members(cpus)
 
 
 def cpus_from_map(cpumap: bytes) -> list[int]:
