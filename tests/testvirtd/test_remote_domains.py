@@ -215,3 +215,16 @@ async def test_get_max_vcpus_and_misc() -> None:
             rt.DomainFlagsArgs(dom, 0)))
         (length,) = struct.unpack(">I", raw[:4])
         assert b"<name>test</name>" in raw[4:4 + length]
+
+
+async def test_paths_end_at_their_first_nul() -> None:
+    """A save-image path holding a NUL is read up to it, as libvirtd's C string is: a
+    missing file gets libvirt's system error, never a traceback."""
+    path = b"/nonexistent-netrpc-dir/image\0tail"
+    payload = struct.pack(">I", len(path)) + path + b"\0" * (-len(path) % 4)
+    async with running_daemon() as daemon, connect(daemon) as r:
+        with pytest.raises(RPCError) as caught:
+            await r.client.call(REMOTE, 1, 54, payload)  # DOMAIN_RESTORE
+        assert caught.value.code == 38
+        assert caught.value.message == (
+            "cannot read domain image '/nonexistent-netrpc-dir/image': No such file or directory")

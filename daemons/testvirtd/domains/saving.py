@@ -63,7 +63,9 @@ _ERR_OPERATION_UNSUPPORTED: Final = 84
 
 def canonical_path(path: str) -> str:
     """``g_canonicalize_filename(path, NULL)``: absolute against the current directory,
-    ``.``, ``..`` and repeated slashes resolved (symbolic links are not)."""
+    ``.``, ``..`` and repeated slashes resolved (symbolic links are not).  The path ends at
+    its first NUL, as the C string libvirtd reads does."""
+    path = path.split("\0", 1)[0]
     if not os.path.isabs(path):
         path = os.path.join(os.getcwd(), path)
     parts: list[str] = []
