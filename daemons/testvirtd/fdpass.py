@@ -1,5 +1,4 @@
-"""File-descriptor passing: domain creation with files, monitor commands with files, and a
-QMP socket per running domain.
+"""File-descriptor passing: domain creation with files and monitor commands with files.
 
 * :class:`RemoteFdProcedures` (mixed into RemoteProgram) serves
   DOMAIN_CREATE_XML_WITH_FILES (309) and DOMAIN_CREATE_WITH_FILES (310), what
@@ -16,10 +15,8 @@ QMP socket per running domain.
   the command runs on the domain's :class:`~daemons.testvirtd.qmp.QmpEngine` with the
   descriptors (``getfd``/``add-fd`` keep one; unused ones are closed).  As QEMU's driver,
   at most one descriptor may come with a command.
-* :class:`QmpSocketManager` serves the same engines on unix sockets, one per running domain,
-  at ``DIRECTORY/domain-<id>-<name>/monitor.sock`` (libvirt's layout under
-  ``/var/lib/libvirt/qemu``), started when a domain starts and removed when it stops.  It
-  has to be run by the daemon next to its server (see :meth:`QmpSocketManager.run`).
+* :class:`~daemons.testvirtd.qmp_sockets.QmpSockets` serves the same engines on unix
+  sockets, one per running domain, where QMP clients can pass descriptors too.
 
 Descriptors only travel on unix sockets; netrpc refuses CALL_WITH_FDS carrying descriptors
 on other transports and closes any descriptor a handler does not take.
@@ -27,24 +24,18 @@ on other transports and closes any descriptor a handler does not take.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import logging
 import os
-import socket
 from typing import TYPE_CHECKING, Any, Final
-
-import anyio
-import anyio.abc
 
 from netrpc import Call, procedure
 
 from .connection import RemoteBase
 from .domxml import ErrCode, ErrDomain, VirtError
-from .hypervisor import DomainEventType, DomainLifecycleEvent, DomainRef, Event
+from .hypervisor import DomainRef
 from .parity import QEMU_EXTENSION, differs
-from .qmp import QmpSocketServer
 from .remote_types import (
     DomainCreateXmlArgs,
     DomainFlagsArgs,
@@ -61,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = (
     "PASS_FDS_OPAQUE",
     "QemuFdProcedures",
-    "QmpSocketManager",
     "RemoteFdProcedures",
     "adopt_fds",
 )
@@ -212,107 +202,3 @@ class QemuFdProcedures:
 
 
 # ------------------------------------------------------------------------------ QMP sockets
-
-
-class QmpSocketManager:
-    """A QMP unix socket for every running domain, served by the domain's monitor engine.
-
-    :param qemu: the QEMU program (its ``engine(uuid)`` gives the monitors, so QMP socket
-        clients and ``qemu-monitor-command`` share descriptors and state).
-    :param directory: where the per-domain directories go.
-
-    Run it in the daemon's task group, e.g. ``await tg.start(manager.run)``; it stops with
-    the task group.
-    """
-
-    def __init__(self, qemu: Any, directory: str) -> None:
-        self.qemu = qemu
-        self.hv: Hypervisor = qemu.hv
-        self.directory = directory
-        self._events: collections.deque[Event] = collections.deque()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._scopes: dict[bytes, anyio.CancelScope] = {}
-        self._paths: dict[bytes, str] = {}
-
-    def path_for(self, dom: DomainRef) -> str:
-        """Where the monitor socket of running domain *dom* is (or will be)."""
-        return os.path.join(self.directory, f"domain-{dom.id}-{dom.name}", "monitor.sock")
-
-    def socket_path(self, name: str) -> str | None:
-        """The monitor socket of the running domain called *name*, if it is served."""
-        for uuid, path in self._paths.items():
-            with contextlib.suppress(VirtError):
-                if self.hv.domains.ref(uuid).name == name:
-                    return path
-        return None
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, DomainLifecycleEvent) and event.event in (
-            DomainEventType.STARTED,
-            DomainEventType.STOPPED,
-        ):
-            self._events.append(event)
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
-
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-                  ) -> None:
-        """Serve until cancelled; reports once the sockets of running domains exist."""
-        os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        token = self.hv.subscribe(self._on_event)
-        try:
-            async with anyio.create_task_group() as tg:
-                for ref in self.hv.domains.list_all(1):  # VIR_CONNECT_LIST_DOMAINS_ACTIVE
-                    await tg.start(self._serve_domain, ref)
-                task_status.started()
-                while True:
-                    await anyio.wait_readable(self._wake_r)
-                    with contextlib.suppress(BlockingIOError):
-                        while self._wake_r.recv(4096):
-                            pass
-                    while self._events:
-                        event = self._events.popleft()
-                        assert isinstance(event, DomainLifecycleEvent)
-                        uuid = event.dom.uuid
-                        if event.event == DomainEventType.STOPPED:
-                            scope = self._scopes.pop(uuid, None)
-                            if scope is not None:
-                                scope.cancel()
-                        elif uuid not in self._scopes:
-                            with contextlib.suppress(VirtError):
-                                if self.hv.domains.is_active(uuid):
-                                    await tg.start(self._serve_domain, event.dom)
-        finally:
-            self.hv.unsubscribe(token)
-            self._wake_r.close()
-            self._wake_w.close()
-
-    async def _serve_domain(
-        self, ref: DomainRef, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        ref = self.hv.domains.ref(ref.uuid)
-        path = self.path_for(ref)
-        directory = os.path.dirname(path)
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        server = QmpSocketServer(self.qemu.engine(ref.uuid), path)
-        with anyio.CancelScope() as scope:
-            self._scopes[ref.uuid] = scope
-            try:
-                async with anyio.create_task_group() as tg:
-                    await tg.start(server.serve)
-                    self._paths[ref.uuid] = path
-                    task_status.started()
-            finally:
-                if self._scopes.get(ref.uuid) is scope:
-                    del self._scopes[ref.uuid]
-                if self._paths.get(ref.uuid) == path:
-                    del self._paths[ref.uuid]
-                with contextlib.suppress(OSError):
-                    os.rmdir(directory)
-        # serve() closes its wake-up socketpair itself, unless it was cancelled before it
-        # ran; closing twice is harmless.
-        for sock in (getattr(server, "_wake_r", None), getattr(server, "_wake_w", None)):
-            if sock is not None:
-                sock.close()

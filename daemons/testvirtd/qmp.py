@@ -492,9 +492,9 @@ class QmpSocketServer:
         self.path = path
         self._clients: set[_Client] = set()
         self._events: collections.deque[Event] = collections.deque()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        # The self-pipe exists only while serve() runs, so a server that never ran (its
+        # task cancelled before the first step) holds no descriptors.
+        self._wake_w: socket.socket | None = None
 
     def greeting(self) -> str:
         """The banner QEMU sends when a client connects."""
@@ -515,8 +515,10 @@ class QmpSocketServer:
             and event.dom.uuid == self.engine.dom.uuid
         ):
             self._events.append(event)
-            with contextlib.suppress(OSError):
-                self._wake_w.send(b"\0")
+            wake = self._wake_w
+            if wake is not None:
+                with contextlib.suppress(OSError):
+                    wake.send(b"\0")
 
     async def serve(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -524,6 +526,10 @@ class QmpSocketServer:
         """Listen on :attr:`path` until the domain stops or the task is cancelled."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+        wake_r, wake_w = socket.socketpair()
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        self._wake_w = wake_w
         token = self.engine.hv.subscribe(self._on_event)
         try:
             # Subscribed first, then checked: a domain that stopped before could never
@@ -533,15 +539,16 @@ class QmpSocketServer:
                 return
             listener = await anyio.create_unix_listener(self.path, mode=0o600)
             async with listener, anyio.create_task_group() as tg:
-                tg.start_soon(self._pump_events, tg.cancel_scope)
+                tg.start_soon(self._pump_events, wake_r, tg.cancel_scope)
                 task_status.started()
                 await listener.serve(self._handle, task_group=tg)
         finally:
             self.engine.hv.unsubscribe(token)
+            self._wake_w = None
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
-            self._wake_r.close()
-            self._wake_w.close()
+            wake_r.close()
+            wake_w.close()
 
     def _domain_running(self) -> bool:
         try:
@@ -549,11 +556,11 @@ class QmpSocketServer:
         except VirtError:
             return False  # undefined meanwhile
 
-    async def _pump_events(self, scope: anyio.CancelScope) -> None:
+    async def _pump_events(self, wake_r: socket.socket, scope: anyio.CancelScope) -> None:
         while True:
-            await anyio.wait_readable(self._wake_r)
+            await anyio.wait_readable(wake_r)
             with contextlib.suppress(BlockingIOError):
-                while self._wake_r.recv(4096):
+                while wake_r.recv(4096):
                     pass
             while self._events:
                 event = self._events.popleft()

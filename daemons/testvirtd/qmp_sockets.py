@@ -40,6 +40,8 @@ class QmpSockets:
         self.hv: Hypervisor = qemu.hv
         self.directory = directory
         self._serving: dict[bytes, anyio.Event] = {}
+        self._scopes: dict[bytes, anyio.CancelScope] = {}
+        self._listening: set[bytes] = set()
         self._send: MemoryObjectSendStream[bytes] | None = None
 
     def path(self, name: str) -> str:
@@ -47,10 +49,10 @@ class QmpSockets:
         return os.path.join(self.directory, f"{name}.sock")
 
     def paths(self) -> dict[str, str]:
-        """Domain name → QMP socket path, for the domains being served now."""
+        """Domain name → QMP socket path, for the domains whose socket listens now."""
         out = {}
         for ref in self.hv.domains.list_all(1):  # active ones
-            if ref.uuid in self._serving:
+            if ref.uuid in self._listening:
                 out[ref.name] = self.path(ref.name)
         return out
 
@@ -66,6 +68,24 @@ class QmpSockets:
             anyio.from_thread.run_sync(self._queue, event.dom.uuid)
         except RuntimeError:
             log.warning("no QMP socket for %s: started outside the event loop", event.dom.name)
+
+    def _on_reset(self) -> None:
+        # A reset (the last connection to test:///default closed, or an admin reset)
+        # sends no events: stop every server (their domains and monitors are gone) and
+        # serve the fresh state's running domains, each once its old socket went.
+        if in_event_loop():
+            self._restart_all()
+            return
+        try:
+            anyio.from_thread.run_sync(self._restart_all)
+        except RuntimeError:
+            log.warning("QMP sockets not restarted: state reset outside the event loop")
+
+    def _restart_all(self) -> None:
+        for scope in self._scopes.values():
+            scope.cancel()
+        for ref in self.hv.domains.list_all(1):
+            self._queue(ref.uuid)
 
     def _queue(self, uuid: bytes) -> None:
         if self._send is None:
@@ -86,6 +106,7 @@ class QmpSockets:
         send, receive = anyio.create_memory_object_stream[bytes](1000)
         self._send = send
         token = self.hv.subscribe(self._on_event)
+        self.hv.on_reset.append(self._on_reset)
         try:
             async with send, receive, anyio.create_task_group() as tg:
                 for ref in self.hv.domains.list_all(1):
@@ -95,6 +116,7 @@ class QmpSockets:
                     tg.start_soon(self._serve_one, uuid)
         finally:
             self.hv.unsubscribe(token)
+            self.hv.on_reset.remove(self._on_reset)
             self._send = None
             if created:
                 try:
@@ -108,6 +130,9 @@ class QmpSockets:
         previous = self._serving.get(uuid)
         if previous is not None:
             await previous.wait()  # a restart: the old socket goes first
+            if uuid in self._serving:  # another request for the same start won the race
+                task_status.started()
+                return
         try:
             ref = self.hv.domains.ref(uuid)
         except Exception:
@@ -122,9 +147,11 @@ class QmpSockets:
         started = False
         try:
             async with anyio.create_task_group() as inner:
+                self._scopes[uuid] = inner.cancel_scope
                 await inner.start(server.serve)
                 log.info("QMP socket of domain %s: %s", ref.name, path)
                 started = True
+                self._listening.add(uuid)
                 task_status.started()
         except* OSError as group:
             for exc in group.exceptions:
@@ -132,6 +159,8 @@ class QmpSockets:
         finally:
             if self._serving.get(uuid) is done:
                 del self._serving[uuid]
+                self._scopes.pop(uuid, None)
+                self._listening.discard(uuid)
             done.set()
             if not started:
                 task_status.started()

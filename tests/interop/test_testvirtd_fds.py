@@ -103,21 +103,16 @@ def test_qemu_monitor_command_pass_fds(testvirtd: Testvirtd, virsh: str) -> None
 LAUNCHER = textwrap.dedent("""
     import sys, anyio
     from daemons.testvirtd.daemon import Listen, TestVirtd
-    from daemons.testvirtd.fdpass import QmpSocketManager
     from daemons.testvirtd.hypervisor import Hypervisor
 
     async def main(workdir):
         hv = Hypervisor()
         daemon = TestVirtd(hv, [Listen("unix", path=workdir + "/sock"),
-                                Listen("tcp", host="127.0.0.1", port=0)], keep_state=True)
-        manager = QmpSocketManager(daemon.qemu, workdir + "/qemu")
+                                Listen("tcp", host="127.0.0.1", port=0)], keep_state=True,
+                           qmp_dir=workdir + "/qemu")
         async with anyio.create_task_group() as tg:
-            async def serve(task_status=anyio.TASK_STATUS_IGNORED):
-                await daemon.run(task_status=task_status)
-                tg.cancel_scope.cancel()  # SIGTERM stopped the daemon: stop the sockets too
-            await tg.start(serve)
-            await tg.start(manager.run)
-            print("qmp", manager.socket_path("test"), flush=True)
+            await tg.start(daemon.run)  # returns on SIGTERM
+            print("qmp", daemon.qmp_sockets.path("test"), flush=True)
             print("ready", flush=True)
     anyio.run(main, sys.argv[1])
 """)

@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from daemons.testvirtd import remote_types as rt
-from daemons.testvirtd.fdpass import QmpSocketManager
+from daemons.testvirtd.qmp_sockets import QmpSockets
 from netrpc import RPCError
 from netrpc.core.errors import LocalProtocolError
 
@@ -182,11 +182,11 @@ def _qmp_session(path: str, fd: int) -> list[Any]:
 async def test_qmp_socket_per_running_domain() -> None:
     with tempfile.TemporaryDirectory(prefix="qmp-") as qdir:
         async with running_daemon() as daemon, connect(daemon, via="unix") as r:
-            manager = QmpSocketManager(daemon.qemu, qdir)
+            manager = QmpSockets(daemon.qemu, qdir)
             async with anyio.create_task_group() as tg:
                 await tg.start(manager.run)
-                path = manager.socket_path("test")
-                assert path == os.path.join(qdir, "domain-1-test", "monitor.sock")
+                path = os.path.join(qdir, "test.sock")
+                assert manager.paths() == {"test": path}
                 assert os.path.exists(path)
                 rd, wr = os.pipe()
                 try:
@@ -207,19 +207,66 @@ async def test_qmp_socket_per_running_domain() -> None:
                 # the socket goes with the domain, and comes back when it starts again
                 await r.call(12, rt.DomainArgs(dom))
                 with anyio.fail_after(5):
-                    while os.path.exists(path) or manager.socket_path("test"):
+                    while os.path.exists(path) or manager.paths():
                         await anyio.sleep(0.02)
                 await r.call(9, rt.DomainArgs(rt.NonnullDomain("test", TEST_UUID, -1)))
                 with anyio.fail_after(5):
-                    while manager.socket_path("test") is None:
+                    while not manager.paths() or not os.path.exists(path):
                         await anyio.sleep(0.02)
-                new_path = manager.socket_path("test")
-                assert new_path is not None and new_path != path and os.path.exists(new_path)
                 # a domain created later gets its own socket
                 args = rt.DomainCreateXmlArgs(FDTEST_XML, 0)
                 await r.call(10, args, rt.DomainRet)
                 with anyio.fail_after(5):
-                    while manager.socket_path("fdtest") is None:
+                    while "fdtest" not in manager.paths():
                         await anyio.sleep(0.02)
+                assert os.path.exists(os.path.join(qdir, "fdtest.sock"))
+                tg.cancel_scope.cancel()
+            assert not os.listdir(qdir)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_qmp_sockets_follow_a_discarded_state() -> None:
+    # The last connection to test:///default closing discards its state and sends no
+    # events: the sockets of the domains that state ran must go with their descriptors,
+    # and the fresh state's running domain must be served by its fresh monitor.
+    with tempfile.TemporaryDirectory(prefix="qmp-") as qdir:
+        async with running_daemon(keep_state=False) as daemon:
+            manager = QmpSockets(daemon.qemu, qdir)
+            async with anyio.create_task_group() as tg:
+                await tg.start(manager.run)
+                test_path = os.path.join(qdir, "test.sock")
+                baseline = _open_fds()
+                async with connect(daemon, via="unix") as r:
+                    await r.call(10, rt.DomainCreateXmlArgs(FDTEST_XML, 0), rt.DomainRet)
+                    with anyio.fail_after(5):
+                        while "fdtest" not in manager.paths():
+                            await anyio.sleep(0.02)
+                    rd, wr = os.pipe()
+                    try:
+                        replies = await anyio.to_thread.run_sync(_qmp_session, test_path, rd)
+                    finally:
+                        os.close(rd)
+                        os.close(wr)
+                    assert len(replies[3]["return"]) == 1  # the monitor kept a descriptor
+                with anyio.fail_after(5):
+                    while os.path.exists(os.path.join(qdir, "fdtest.sock")) or (
+                        _open_fds() > baseline
+                    ):
+                        await anyio.sleep(0.02)
+                assert _open_fds() == baseline
+                with anyio.fail_after(5):
+                    while manager.paths() != {"test": test_path} or not os.path.exists(test_path):
+                        await anyio.sleep(0.02)
+                rd, wr = os.pipe()
+                try:
+                    replies = await anyio.to_thread.run_sync(_qmp_session, test_path, rd)
+                finally:
+                    os.close(rd)
+                    os.close(wr)
+                # the fresh monitor: only the descriptor just added, none from before
+                assert [len(s["fds"]) for s in replies[3]["return"]] == [1]
                 tg.cancel_scope.cancel()
             assert not os.listdir(qdir)

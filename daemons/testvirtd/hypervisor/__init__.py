@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any, Final
 
 from ..core import DriverCore, Event, EventCallback, Flavour, StateFileError
@@ -112,6 +113,10 @@ class Hypervisor:
     ) -> None:
         self.core = DriverCore(flavour)
         self._hostname = hostname
+        #: called (without arguments, in the resetting thread) after every :meth:`reset`:
+        #: whatever serves objects of the old state (QMP sockets) learns that they are gone,
+        #: since a reset sends no events
+        self.on_reset: list[Callable[[], None]] = []
         # The first storage room owns the temporary volume directory, for the instance's
         # whole life (reset() builds new rooms in the same directory).
         self._storage_owner = Storage(self.core, storage_dir)
@@ -136,7 +141,7 @@ class Hypervisor:
     def reset(self) -> None:
         """Go back to the state of a fresh instance (a newly opened ``test:///default``):
         the default objects only, domain ids from 1, no volumes.  Subscribers stay; no
-        events are sent."""
+        events are sent, but the :attr:`on_reset` hooks run."""
         with self.core.lock:
             self.core.discard_pending()
             for pool in self.storage.dump():
@@ -147,6 +152,8 @@ class Hypervisor:
                         os.unlink(os.path.join(self.storage_dir, volume["file"]))
             self._build(Storage(self.core, self.storage_dir), populate=True)
             self.core.reset_callback_ids()
+        for hook in list(self.on_reset):
+            hook()
 
     @property
     def flavour(self) -> Flavour:
