@@ -96,6 +96,23 @@ async def test_a_call_in_flight_keeps_the_connection_unparked() -> None:
             assert await stub.echo(Text("after")) == Text("after")
 
 
+async def test_the_idle_watcher_sleeps_while_every_connection_is_parked() -> None:
+    # With nothing but parked connections there is nothing to sweep: the watcher must wait
+    # for their sockets alone instead of waking every park_idle_after seconds.
+    async with running_server(tcp=False) as (server, _, where):
+        server.park_idle_after = PARK_AFTER
+        async with Client.unix(where["unix"]) as a, Client.unix(where["unix"]) as b:
+            await until(lambda: server.nclients_parked == 2)
+            sweeps = server._idle._sweep  # the sweep counter (white box)
+            await anyio.sleep(PARK_AFTER * 8)
+            assert server._idle._sweep - sweeps <= 1
+            # a call wakes it: the connection is served, parks again, and the other stays
+            assert await a.stub(SampleProgram).echo(Text("x")) == Text("x")
+            await until(lambda: server.nclients_parked == 2)
+            assert await b.stub(SampleProgram).echo(Text("y")) == Text("y")
+            await until(lambda: server.nclients_parked == 2)
+
+
 def _started(server: Server) -> bool:
     program = server.programs[0]
     assert isinstance(program, SampleProgram)

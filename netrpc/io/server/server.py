@@ -933,7 +933,7 @@ class _IdleWatcher:
     epoll (not Linux) nothing parks.
     """
 
-    __slots__ = ("_epoll", "_parked", "_running", "_server", "_sweep", "_waiting")
+    __slots__ = ("_epoll", "_nap", "_parked", "_running", "_server", "_sweep", "_waiting")
 
     def __init__(self, server: Server) -> None:
         self._server = server
@@ -943,6 +943,9 @@ class _IdleWatcher:
         self._waiting: set[ServerClient] = set()
         self._running = False
         self._sweep = 1
+        # While no read loop waits there is nothing to sweep: the task then waits for the
+        # parked sockets alone, in this scope, until a read loop starts waiting again.
+        self._nap: anyio.CancelScope | None = None
 
     @property
     def nparked(self) -> int:
@@ -954,7 +957,11 @@ class _IdleWatcher:
             self._epoll = select.epoll()
 
     def wait_started(self, client: ServerClient) -> int:
-        self._waiting.add(client)
+        waiting = self._waiting
+        if not waiting and (nap := self._nap) is not None:
+            self._nap = None
+            nap.cancel()  # sweeps are due again
+        waiting.add(client)
         if not self._running and self._epoll is not None:
             tg = self._server.task_group
             if tg is not None and self._server.park_idle_after is not None:
@@ -1012,8 +1019,18 @@ class _IdleWatcher:
             next_sweep = time.monotonic()
             while (period := server.park_idle_after) is not None and self._epoll is epoll:
                 # A socket registered while this waits wakes it too (epoll nests).
-                with anyio.move_on_after(max(next_sweep - time.monotonic(), 0.0)):
-                    await anyio.wait_readable(epoll.fileno())
+                if self._waiting:
+                    with anyio.move_on_after(max(next_sweep - time.monotonic(), 0.0)):
+                        await anyio.wait_readable(epoll.fileno())
+                else:
+                    # Only parked connections: no timer, so an idle server sleeps.
+                    with anyio.CancelScope() as nap:
+                        self._nap = nap
+                        await anyio.wait_readable(epoll.fileno())
+                    self._nap = None
+                    if nap.cancel_called:
+                        next_sweep = time.monotonic() + period
+                        continue
                 if self._epoll is not epoll:
                     break
                 for fd, _events in epoll.poll(0):
@@ -1033,3 +1050,4 @@ class _IdleWatcher:
                     break
         finally:
             self._running = False
+            self._nap = None
