@@ -23,7 +23,7 @@ from netrpc.core.errors import RPCError
 
 from . import domcanon, xmltree
 from .textguard import XML_MAX_DEPTH, XML_TOO_DEEP, xml_bytes_problem, xml_position
-from .xmlsyntax import Complaint, declaration_complaint, first_complaint
+from .xmlsyntax import Complaint, blank_declaration, check_declaration, first_complaint
 
 __all__ = (
     "MAX_XML_SIZE",
@@ -342,16 +342,19 @@ def parse_xml(
     # checked always (expat takes versions libxml2 refuses); the whole document is walked
     # only when something is wrong (expat is much faster on a sound document), or when
     # textguard found bytes libxml2 refuses (the walk may find a syntax error before them).
-    complaint = declaration_complaint(raw)
+    complaint, declaration = check_declaration(raw)
     if complaint is None and problem is not None:
         complaint = first_complaint(raw)
     if complaint is not None and (problem is None or complaint.offset <= problem.offset):
         raise complained(complaint)
+    # A declaration libxml2 takes has served its purpose (its encoding is overridden, and a
+    # DTD is refused whatever "standalone" says): expat, stricter about it, never sees it.
+    parsed = raw if declaration is None else blank_declaration(raw, declaration)
     try:
         if problem is None:
-            parser.Parse(raw, True)
+            parser.Parse(parsed, True)
         else:
-            parser.Parse(raw[:problem.offset], False)
+            parser.Parse(parsed[:problem.offset], False)
     except _NoDtd:
         line = parser.CurrentLineNumber
         raise detail(

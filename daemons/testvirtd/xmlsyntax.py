@@ -20,7 +20,7 @@ from typing import Final
 
 from .textguard import XML_MAX_DEPTH
 
-__all__ = ("Complaint", "declaration_complaint", "first_complaint")
+__all__ = ("Complaint", "blank_declaration", "check_declaration", "first_complaint")
 
 _BLANKS: Final = frozenset(b" \t\n\r")  # (a set: peek() is -1 at the end)
 _QUOTES: Final = (0x22, 0x27)
@@ -276,20 +276,31 @@ def first_complaint(raw: bytes) -> Complaint | None:
     return None
 
 
-def declaration_complaint(raw: bytes) -> Complaint | None:
-    """libxml2's complaint about *raw*'s XML declaration (None: it has none, or a sound
-    one)."""
+def check_declaration(raw: bytes) -> tuple[Complaint | None, slice | None]:
+    """libxml2's complaint about *raw*'s XML declaration, and where a declaration libxml2
+    takes lies (None: no declaration, or one whose verdict is not known)."""
     walk = _Walk(raw)
     if walk.starts(b"\xef\xbb\xbf"):
         walk.pos = 3
+    start = walk.pos
     try:
         if walk.starts(b"<?xml") and walk.peek(5) in _BLANKS:
             walk.declaration()
+            return None, slice(start, walk.pos)
     except _Found as found:
-        return found.complaint
+        return found.complaint, None
     except _GiveUp:
-        return None
-    return None
+        return None, None
+    return None, None
+
+
+def blank_declaration(raw: bytes, where: slice) -> bytes:
+    """*raw* with the XML declaration at *where* turned into blanks, line breaks kept, for a
+    parser that is stricter about declarations than libxml2 (expat wants a blank between
+    pseudo-attributes even where libxml2 does not); every offset, line and column stays."""
+    decl = raw[where]
+    blanked = bytes(0x0A if b == 0x0A else 0x20 for b in decl)
+    return raw[:where.start] + blanked + raw[where.stop:]
 
 
 def _is_char(value: int) -> bool:
