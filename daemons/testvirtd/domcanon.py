@@ -541,10 +541,11 @@ def _seclabel(elem: ET.Element, _ctx: Context) -> None:
             elem.remove(child)
 
 
-def _device_seclabel(elem: ET.Element, _ctx: Context) -> None:
-    """A device's label: relabelling is the default, written only with a label."""
+def _device_seclabel(elem: ET.Element, ctx: Context) -> None:
+    """A device's label: relabelling is the default; an inactive definition leaves out a
+    label that says nothing more (a live one writes it)."""
     _set_default(elem, "relabel", "yes")
-    if elem.get("relabel") == "yes" and elem.find("label") is None:
+    if not ctx.live and elem.get("relabel") == "yes" and elem.find("label") is None:
         elem.attrib.clear()
 
 
@@ -1031,6 +1032,13 @@ KINDS: dict[str, Kind] = {
     "devices/redirdev/source": _CHR_SOURCE,
     "devices/smartcard/source": _CHR_SOURCE,
     "devices/rng/backend/source": _CHR_SOURCE,
+    "devices/serial/source/seclabel": _DEVICE_SECLABEL,
+    "devices/parallel/source/seclabel": _DEVICE_SECLABEL,
+    "devices/console/source/seclabel": _DEVICE_SECLABEL,
+    "devices/channel/source/seclabel": _DEVICE_SECLABEL,
+    "devices/redirdev/source/seclabel": _DEVICE_SECLABEL,
+    "devices/smartcard/source/seclabel": _DEVICE_SECLABEL,
+    "devices/rng/backend/source/seclabel": _DEVICE_SECLABEL,
     "devices/serial/log": _CHR_LOG,
     "devices/parallel/log": _CHR_LOG,
     "devices/console/log": _CHR_LOG,

@@ -137,6 +137,19 @@ DOCUMENTS: dict[str, str] = {
         <graphics type='vnc' display=':3' xauth='/x' keymap='fi'/>
       </devices>
       <seclabel type='dynamic' model='dac'><label>107:107</label></seclabel>""",
+    "device_labels": _BASE + """<devices>
+      <disk type='file'><source file='/var/lib/img/c.img'>
+        <seclabel model='dac' relabel='yes'/></source><target dev='vda'/></disk>
+      <disk type='file'><source file='/var/lib/img/d.img'>
+        <seclabel model='dac'><label>107:107</label></seclabel></source>
+        <target dev='vdb'/></disk>
+      <disk type='file'><source file='/var/lib/img/e.img'><seclabel relabel='yes'/></source>
+        <target dev='vdc'/></disk>
+      <serial type='file'><source path='/tmp/ser.log'><seclabel model='dac' relabel='no'/>
+        </source><target port='0'/></serial>
+      <serial type='file'><source path='/tmp/ser2.log'><seclabel model='dac'/></source>
+        <target port='1'/></serial>
+    </devices>""",
     "threads_and_text": """<description>two
   lines, then blanks  </description><memory unit='MiB'>64</memory>
       <vcpu cpuset='1,2,5-9,^7'>2</vcpu><iothreads>3</iothreads>
