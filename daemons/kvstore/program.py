@@ -23,7 +23,8 @@ from typing import Any
 import anyio
 import anyio.from_thread
 
-from netrpc import Call, Program, RPCError, ServerClient, procedure
+from netrpc import Call, Program, RPCError, procedure
+from netrpc.core.program import ClientHandle
 
 from .protocol import (
     ERROR_DOMAIN,
@@ -101,7 +102,7 @@ class KVStoreProgram(Program):
         self.revision = store.revision
         self.counters = {"puts": 0, "gets": 0, "deletes": 0, "events": 0}
         self.started = time.monotonic()
-        self._watchers: set[ServerClient] = set()
+        self._watchers: set[ClientHandle] = set()
         self._waiters: dict[str, list[anyio.Event]] = {}
         # Serializes every use of the SQLite connection (see Store), and makes "commit, then
         # apply on the event loop" a single step: two puts of one key reach the in-memory

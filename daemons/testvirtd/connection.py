@@ -157,7 +157,7 @@ class RemoteBase:
 
     number: ClassVar[int]
     version: ClassVar[int]
-    procedures: ClassVar[dict[int, Procedure]]
+    procedures: ClassVar[dict[int, Procedure[Any, Any]]]
     #: every connection's event registrations
     events: EventRegistry
     #: the driver instances URIs open

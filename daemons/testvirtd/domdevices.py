@@ -370,8 +370,8 @@ def _check_disk_target_source(disk: ET.Element) -> None:
     attr = _DISK_SOURCE_ATTR.get(disk.get("type", "file"))
     if attr in (None, "name") or disk.get("device", "disk") in ("cdrom", "floppy"):
         return
-    source = disk.find("source")
-    if source is None or not source.get(attr):
+    source_elem = disk.find("source")
+    if source_elem is None or not source_elem.get(attr):
         raise VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
                             "missing source information for device %s", dev)
 
@@ -910,9 +910,9 @@ def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> Non
         # libvirt numbers consoles itself, whatever port the XML gives
         target.attrib.pop("port", None)
     for channel in kinds.get("channel", []):
-        target = channel.find("target")
-        if target is not None and target.get("type") == "virtio":
-            target.attrib.pop("port", None)  # not read for virtio channels
+        channel_target = channel.find("target")
+        if channel_target is not None and channel_target.get("type") == "virtio":
+            channel_target.attrib.pop("port", None)  # not read for virtio channels
     for serial in kinds.get("serial", []):
         if _chr_target_type(serial) == "isa-debug" and not guest.x86:
             raise _unsupported("isa-debug serial type only valid on x86 architecture")

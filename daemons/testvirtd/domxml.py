@@ -376,20 +376,20 @@ def parse_xml(
             line, text, col = xml_position(raw, len(raw))
             raise detail(line, f"Premature end of data in tag {tag} line {tag_line}",
                          text or None, col) from None
-        start = max(0, min(parser.ErrorByteIndex, len(raw)))
-        cut = _cut_start_tag(raw, start) if exc.code == _UNCLOSED_TOKEN else None
+        at = max(0, min(parser.ErrorByteIndex, len(raw)))
+        cut = _cut_start_tag(raw, at) if exc.code == _UNCLOSED_TOKEN else None
         if cut is not None:
             # The document ended inside a start tag: libxml2's words for where it stopped.
             line, text, col = xml_position(raw, len(raw))
             raise detail(line, cut, text or None, col) from None
-        known = _libxml2_complaint(exc.code, raw, start, open_tags)
+        known = _libxml2_complaint(exc.code, raw, at, open_tags)
         if known is not None:
             msg, where = known
             line, line_text, col = xml_position(raw, where)
             raise detail(line, msg, line_text, col) from None
         msg = xml.parsers.expat.ErrorString(exc.code) or str(exc)
         msg = msg[:1].upper() + msg[1:]
-        line_text = xml_position(raw, start)[1]
+        line_text = xml_position(raw, at)[1]
         raise detail(exc.lineno, msg, line_text, exc.offset) from None
     if problem is not None:
         raise refused(problem.offset, problem.message)
@@ -487,8 +487,8 @@ def _libxml2_complaint(
         return f"Opening and ending tag mismatch: {tag} line {line} and {name}", where
     if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_DUPLICATE_ATTRIBUTE]:
         # reported after the repeated attribute's value
-        value = re.compile(rb"\s*=\s*(\"[^\"]*\"|'[^']*')").match(raw, index + len(name))
-        where = value.end() if value else index
+        quoted = re.compile(rb"\s*=\s*(\"[^\"]*\"|'[^']*')").match(raw, index + len(name))
+        where = quoted.end() if quoted else index
         return f"Attribute {name} redefined", where
     ref = re.compile(rb"&(#?)([^;]*);").match(raw, index)
     if code == _EXPAT[xml.parsers.expat.errors.XML_ERROR_UNDEFINED_ENTITY] and ref:

@@ -240,7 +240,7 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
         remote.drop_hooks.append(self._drop_client)
         self._token: int | None = self.hv.subscribe(self._on_event)
 
-    def readonly_error(self, proc: Procedure) -> RPCError:
+    def readonly_error(self, proc: Procedure[Any, Any]) -> RPCError:
         return readonly_refusal(proc.name)
 
     def _on_shared(self, st: ConnectionState, api: str) -> ConnectionState:

@@ -143,7 +143,7 @@ class RemoteProgram(
     def client_closed(self, client: Any) -> None:
         self.release(client)
 
-    def readonly_error(self, proc: Procedure) -> RPCError:
+    def readonly_error(self, proc: Procedure[Any, Any]) -> RPCError:
         return readonly_refusal(proc.name)
 
     def accepts_uri(self, name: str) -> RPCError | None:

@@ -168,10 +168,6 @@ _CHAR_RANGES: Final = ((0x9, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD),
 #: character references to characters XML allows (any other goes the careful way)
 _CHAR_REF_FAST: Final = (rb"&\#(?:0*+" + _numbers(_CHAR_RANGES, 10) + rb"|x0*+"
                          + _numbers(_CHAR_RANGES, 16) + rb");")
-_REF_FAST: Final = (rb"&\#(?:0*+(?:9|10|13|3[2-9]|[4-9][0-9]|[1-9][0-9]{2,3}"
-                         rb"|[1-4][0-9]{4}|5[0-4][0-9]{3})"
-                         rb"|x0*+(?:[9aAdD]|[2-9a-fA-F][0-9a-fA-F]|[1-9a-fA-F][0-9a-fA-F]{2}"
-                         rb"|[1-9a-cA-C][0-9a-fA-F]{3}));")
 _REF_FAST: Final = rb"&(?:lt|gt|amp|apos|quot);|" + _CHAR_REF_FAST
 _TEXT_FAST: Final = (rb"(?:[^<&\]" + _CONTROL + rb"\x80-\xff]++|\](?!\]>)|" + _HIGH_CHAR
                      + rb")++(?=[<&]|\Z)")

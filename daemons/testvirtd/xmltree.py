@@ -382,8 +382,8 @@ def _dump(out: list[str], node: Node, level: int, fmt: bool, root: bool) -> None
         for decl in node.ns_defs:
             if decl.prefix == "xml":
                 continue
-            attr = f"xmlns:{decl.prefix}" if decl.prefix is not None else "xmlns"
-            out.append(f" {attr}={_quoted(decl.href)}")
+            qname = f"xmlns:{decl.prefix}" if decl.prefix is not None else "xmlns"
+            out.append(f" {qname}={_quoted(decl.href)}")
         for attr in node.attrs:
             out.append(f' {_qname(attr.name, attr.ns)}="{_escape_attr(attr.value)}"')
         if not node.children:

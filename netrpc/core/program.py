@@ -140,8 +140,15 @@ class ClientHandle(Protocol):
 
     @property
     def identity(self) -> Identity:
-        """Who is on the other end."""
+        """Who is on the other end.
+
+        Handlers that learn more about the peer replace it: SASL authentication adds the
+        user name, libvirt's CONNECT_SET_IDENTITY takes on the identity a client forwards.
+        """
         ...
+
+    @identity.setter
+    def identity(self, value: Identity) -> None: ...
 
     @property
     def private(self) -> dict[Any, Any]:

@@ -71,7 +71,7 @@ def _bits(elem: ET.Element) -> Bits:
     out: set[tuple[str, int, int, str, int]] = set()
     if elem.tag == "cpuid":
         leaf = (int(elem.get("eax_in", "0"), 0), int(elem.get("ecx_in", "0"), 0))
-        regs = ("eax", "ebx", "ecx", "edx")
+        regs: tuple[str, ...] = ("eax", "ebx", "ecx", "edx")
         kind = "cpuid"
     else:
         leaf = (int(elem.get("index", "0"), 0), 0)
@@ -86,7 +86,7 @@ def _bits(elem: ET.Element) -> Bits:
 def _vendor_bits(string: str) -> Bits:
     raw = string.encode().ljust(12, b"\0")[:12]
     words = {"ebx": raw[0:4], "edx": raw[4:8], "ecx": raw[8:12]}
-    out = set()
+    out: set[tuple[str, int, int, str, int]] = set()
     for reg, chunk in words.items():
         value = int.from_bytes(chunk, "little")
         out.update(("cpuid", 0, 0, reg, bit) for bit in range(32) if value >> bit & 1)
@@ -108,14 +108,14 @@ def _load_x86(directory: str) -> _CpuMap:
             cmap.by_name[feature.get("name", "")] = data
         for model in root.findall("model"):
             decode = model.find("decode")
-            vendor = model.find("vendor")
+            model_vendor = model.find("vendor")
             names = [f.get("name", "") for f in model.findall("feature")
                      if f.get("removed") != "yes"]
             removed = tuple(f.get("name", "") for f in model.findall("feature")
                             if f.get("removed") == "yes")
             cmap.models.append(_Model(
                 model.get("name", ""),
-                vendor.get("name") if vendor is not None else None,
+                model_vendor.get("name") if model_vendor is not None else None,
                 frozenset().union(*(cmap.by_name[n] for n in names)),
                 decode is None or decode.get("host") != "off",
                 decode is None or decode.get("guest") != "off",
@@ -250,17 +250,16 @@ def _x86_baseline(cpus: list[_Cpu], flags: int) -> str:
         if cpu.vendor is not None and model.vendor is not None and cpu.vendor != model.vendor:
             raise VirtError.failed(FROM_CPU, f"CPU vendor {model.vendor} of model "
                                              f"{model.name} differs from vendor {cpu.vendor}")
-        if cpu.vendor is not None:
-            name = cpu.vendor
-        else:
+        cpu_vendor = cpu.vendor
+        if cpu_vendor is None:
             output_vendor = False
-            name = model.vendor
-        if name is not None:
+            cpu_vendor = model.vendor
+        if cpu_vendor is not None:
             if vendor is None:
-                if name not in cmap.vendors:
-                    raise VirtError.failed(FROM_CPU, f"Unknown CPU vendor {name}")
-                vendor = name
-            elif vendor != name:
+                if cpu_vendor not in cmap.vendors:
+                    raise VirtError.failed(FROM_CPU, f"Unknown CPU vendor {cpu_vendor}")
+                vendor = cpu_vendor
+            elif vendor != cpu_vendor:
                 raise VirtError.failed(FROM_CPU, "CPU vendors do not match")
         base &= data
     if not base:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from netrpc.core import xdr
 from netrpc.core.program import Declaration, DeclarationTable
@@ -103,8 +103,9 @@ def _parse_procedures() -> dict[str, ProgramTable]:
         low = pname.lower()
         args_name = {"args": f"{low}_args", "msg": f"{low}_msg", "-": None}.get(args, args)
         ret_name = {"ret": f"{low}_ret", "-": None}.get(ret, ret)
-        stream = ("read" if "readstream" in flag_set
-                  else "write" if "writestream" in flag_set else None)
+        stream: Literal["read", "write"] | None = (
+            "read" if "readstream" in flag_set else "write" if "writestream" in flag_set else None
+        )
         decls.append(
             Declaration(
                 number=int(number),

@@ -471,9 +471,9 @@ def _validate_adapter(adapter: Adapter) -> None:
         if (adapter.parent_wwnn is None) != (adapter.parent_wwpn is None):
             which = "parent_wwnn" if adapter.parent_wwnn is not None else "parent_wwpn"
             raise _xml_error(f"must supply both parent_wwnn and parent_wwpn not just {which}")
-        for wwn in (adapter.parent_wwnn, adapter.parent_wwpn, adapter.parent_fabric_wwn):
-            if wwn is not None and not _valid_wwn(wwn):
-                raise VirtError.internal_error(ErrDomain.NONE, f"Malformed wwn: {wwn}")
+        for parent_wwn in (adapter.parent_wwnn, adapter.parent_wwpn, adapter.parent_fabric_wwn):
+            if parent_wwn is not None and not _valid_wwn(parent_wwn):
+                raise VirtError.internal_error(ErrDomain.NONE, f"Malformed wwn: {parent_wwn}")
     elif adapter.name is None and adapter.parent_addr is None:
         raise _xml_error("Either 'name' or 'parent' must be specified for the 'scsi_host' "
                          "adapter")
