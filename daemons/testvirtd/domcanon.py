@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "canonical", "devices",
-           "fill_iothread_ids", "format_bitmap", "format_members", "missing_attribute",
+__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "c_number", "canonical",
+           "devices", "fill_iothread_ids", "format_bitmap", "format_members", "missing_attribute",
            "os_children", "unknown_value")
 
 
@@ -182,6 +183,28 @@ def _chain(*fills: Fill) -> Fill:
         for f in fills:
             f(elem, ctx)
     return fill
+
+
+#: a C ``strtol``/``strtoul`` number in base 10: blanks, a sign, digits
+_DEC = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
+#: the same in base 0: hex after 0x, octal after a leading 0, decimal otherwise
+_ANY_BASE = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def c_number(text: str, base: int = 10) -> int | None:
+    """*text* as C's ``strtol`` reads it whole in *base* (10, or 0: by its prefix); None
+    when it is not a number."""
+    m = (_DEC if base == 10 else _ANY_BASE).fullmatch(text)
+    if m is None:
+        return None
+    digits = m.group(2)
+    if base == 10:
+        number = int(digits, 10)
+    elif digits[:2].lower() == "0x":
+        number = int(digits[2:], 16)
+    else:
+        number = int(digits, 8) if digits.startswith("0") else int(digits, 10)
+    return -number if m.group(1) == "-" else number
 
 
 def _int(value: str | None) -> int | None:
@@ -473,6 +496,16 @@ def _rng_backend(elem: ET.Element, _ctx: Context) -> None:
         elem.text = "/dev/random"
     elif elem.get("model") == "egd":
         _chr_source(elem)
+        if len(elem) == 0:
+            elem.text = OPEN_EMPTY
+    elif elem.get("model") == "builtin":
+        elem.text = None  # (a file is read for the random model only)
+
+
+def _rng(elem: ET.Element, _ctx: Context) -> None:
+    rate = elem.find("rate")
+    if rate is not None and rate.get("bytes") is None:
+        elem.remove(rate)  # a rate is a number of bytes (per period)
 
 
 def _watchdog(elem: ET.Element, _ctx: Context) -> None:
@@ -500,15 +533,35 @@ def _features(elem: ET.Element, _ctx: Context) -> None:
     for child in elem:
         if child.tag in _STATE_FEATURES:
             _set_default(child, "state", "on")
-        elif child.tag in _BARE_FEATURES and child.get("state") == "on":
-            del child.attrib["state"]
+        elif child.tag in _BARE_FEATURES:
+            child.attrib.pop("state", None)  # on by being there: no state is read
 
 
 def _hyperv(elem: ET.Element, _ctx: Context) -> None:
     _set_default(elem, "mode", "custom")
+    last = {child.tag: child for child in elem}
+    for child in list(elem):
+        if last[child.tag] is not child:
+            elem.remove(child)  # the last setting of an enlightenment is the one kept
+        elif child.get("state") != "on" or child.tag == "tlbflush":
+            # what an enlightenment that is off says more is not read (nor, in 9.0, the
+            # TLB flush variants)
+            for sub in list(child):
+                child.remove(sub)
+            if child.get("state") != "on":
+                for attr in ("retries", "value"):
+                    child.attrib.pop(attr, None)
+    spinlocks = elem.find("spinlocks")
+    retries = c_number(spinlocks.get("retries", ""), 0) if spinlocks is not None else None
+    if spinlocks is not None and retries is not None:
+        spinlocks.set("retries", str(retries))
 
 
 def _topology(elem: ET.Element, _ctx: Context) -> None:
+    for attr, value in elem.attrib.items():
+        number = c_number(value)
+        if number is not None:
+            elem.set(attr, str(number))
     if "dies" not in elem.attrib:
         items = list(elem.attrib.items())
         items.append(("dies", "1"))
@@ -1100,7 +1153,8 @@ KINDS: dict[str, Kind] = {
     "devices/watchdog": Kind(attrs=("model", "action"), children=_INFO, fill=_watchdog),
     "devices/memballoon": Kind(attrs=("model", "autodeflate", "freePageReporting"),
                                children=("stats", *_INFO, "driver")),
-    "devices/rng": Kind(attrs=("model",), children=("rate", "backend", *_INFO, "driver")),
+    "devices/rng": Kind(attrs=("model",), children=("rate", "backend", *_INFO, "driver"),
+                        fill=_rng),
     "devices/rng/rate": Kind(attrs=("bytes", "period")),
     "devices/rng/backend": Kind(attrs=("model", "type"), children=("source", "protocol"),
                                 fill=_rng_backend),
@@ -1205,7 +1259,6 @@ KINDS["devices/hostdev/source/address"] = Kind(attrs=("domain", "bus", "slot", "
 _REQUIRED: dict[str, tuple[str, ...]] = {
     "clock/timer": ("name",),
     "os/boot": ("dev",),
-    "cpu/topology": ("sockets", "cores", "threads"),
     "sysinfo": ("type",),
     "devices/graphics": ("type",),
     "devices/graphics/listen": ("type",),
@@ -1215,9 +1268,6 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "devices/interface[bridge]/source": ("bridge",),
     "devices/interface[network]/source": ("network",),
     "devices/disk[network]/source": ("protocol",),
-    **{f"features/hyperv/{name}": ("state",) for name in (
-        "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
-        "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs")},
     **{f"devices/{tag}/boot": ("order",) for tag in (
         "disk", "interface", "hostdev", "redirdev", "filesystem")},
 }
@@ -1261,13 +1311,6 @@ _VALUES: dict[str, dict[str, tuple[frozenset[str], str | None]]] = {
         "model": _enum("i6300esb ib700 diag288", "unknown watchdog model '%s'"),
         "action": _enum("reset shutdown poweroff pause dump none inject-nmi",
                         "unknown watchdog action '%s'"),
-    },
-    "devices/rng": {
-        "model": _enum("virtio virtio-transitional virtio-non-transitional",
-                       "unknown RNG model '%s'"),
-    },
-    "devices/rng/backend": {
-        "model": _enum("random egd builtin", "unknown RNG backend model '%s'"),
     },
     "devices/video/model": {
         "type": _enum("vga cirrus vmvga xen vbox qxl parallels virtio gop none bochs ramfb",

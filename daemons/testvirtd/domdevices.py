@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .domcanon import ADDRESS_TYPES, missing_attribute, unknown_value
+from .domcanon import ADDRESS_TYPES, c_number, missing_attribute, unknown_value
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -166,6 +166,7 @@ _CHR_TARGET_TYPES = {
     "channel": frozenset({"guestfwd", "virtio", "xen"}),
 }
 _INT_MAX = 2**31 - 1
+_UINT_MAX = 2**32 - 1
 #: MAC addresses as libvirt reads them: six hex bytes (one or two digits) split by ':'
 _MAC = re.compile(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}")
 
@@ -323,9 +324,7 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             if dev.get("type") is None:
                 raise VirtError.internal_error(ErrDomain.DOMAIN, "missing type in redirdev")
         elif dev.tag == "rng":
-            backend = dev.find("backend")
-            if backend is not None and backend.get("model") is None:
-                raise VirtError.xml_error(ErrDomain.DOMAIN, "missing RNG device backend model")
+            _check_rng(dev)
         elif dev.tag == "input":
             itype = dev.get("type")
             if itype is None:
@@ -343,6 +342,43 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             _check_address(dev)
     if not masters_checked:
         _check_usb_masters(usbs)
+
+
+_RNG_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
+_RNG_BACKENDS = frozenset({"random", "egd", "builtin"})
+
+
+def _check_rng(dev: ET.Element) -> None:
+    """An RNG device as libvirt reads it: its model, its rate, then its one backend."""
+    def xml_error(text: str) -> VirtError:
+        return VirtError.xml_error(ErrDomain.DOMAIN, text)
+
+    model = dev.get("model")
+    if model is None:
+        raise xml_error("missing RNG device model")
+    if model not in _RNG_MODELS:
+        raise _unsupported(f"unknown RNG model '{model}'")
+    rate = dev.find("rate")
+    for attr in ("bytes", "period"):
+        value = rate.get(attr) if rate is not None else None
+        number = c_number(value) if value is not None else None
+        if value is not None and (number is None or not 0 <= number <= _UINT_MAX
+                                  or "-" in value):
+            raise xml_error(f"invalid RNG rate {attr} value")
+    backends = dev.findall("backend")
+    if len(backends) != 1:
+        raise xml_error("only one RNG backend is supported")
+    backend = backends[0].get("model")
+    if backend is None:
+        raise xml_error("missing RNG device backend model")
+    if backend not in _RNG_BACKENDS:
+        raise _unsupported(f"unknown RNG backend model '{backend}'")
+    if backend == "egd":
+        btype = backends[0].get("type")
+        if btype is None:
+            raise xml_error("missing EGD backend type")
+        if btype not in _CHR_TYPES:
+            raise _unsupported(f"unknown backend type '{btype}' for egd")
 
 
 def _check_disk_targets_sources(devices: list[ET.Element]) -> None:

@@ -814,35 +814,23 @@ def _text(elem: ET.Element | None) -> str | None:
     return "".join(elem.itertext()).strip()
 
 
-#: CPU feature policies libvirt knows
-_CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
-
-
-def _config_unsupported(domain: int, info: str) -> VirtError:
-    return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, domain, "unsupported configuration: %s",
-                         info)
-
-
 #: the order in which libvirt's parser reads the sections before the devices it requires
 #: attributes in (sysinfo, read after the devices, is checked with them)
-_REQUIRED_ORDER = ("cpu", "features", "clock", "os")
+_REQUIRED_ORDER = ("clock", "os")
 
 
 def _check_definition(root: ET.Element) -> None:
-    """What libvirt's parser refuses in the CPU element and the attributes it requires
-    outside the devices, in its order (the devices' refusals: see :mod:`.domdevices`)."""
+    """What libvirt's parser refuses in the CPU and features elements and the attributes it
+    requires outside the devices, in its order (the devices' refusals: see
+    :mod:`.domdevices`)."""
+    # imported here: domsections builds on this module's errors
+    from . import domsections
+
     cpu = root.find("cpu")
-    features = root.findall("cpu/feature")
-    if (cpu is not None and features and cpu.get("mode", "custom") == "custom"
-            and cpu.find("model") is None):
-        raise VirtError.xml_error(ErrDomain.CPU,
-                                  "Non-empty feature list specified without CPU model")
-    for feature in features:
-        policy = feature.get("policy")
-        if policy is not None and policy not in _CPU_FEATURE_POLICIES:
-            raise _config_unsupported(ErrDomain.CPU, "Invalid CPU feature policy")
-        if not feature.get("name"):
-            raise VirtError.xml_error(ErrDomain.CPU, "Invalid CPU feature name")
+    if cpu is not None:
+        domsections.check_cpu(cpu)
+    for features in root.findall("features"):
+        domsections.check_features(features)
     _check_required(root, _REQUIRED_ORDER)
 
 

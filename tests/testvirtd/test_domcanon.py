@@ -311,7 +311,7 @@ def test_empty_power_management_is_not_written() -> None:
     ("<clock><timer name='rtc'/><timer present='no'/></clock>", "clock", ("timer", "name")),
     ("<graphics type='spice'><image/></graphics>", "devices/graphics", ("image", "compression")),
     ("<graphics type='vnc'><image/></graphics>", "devices/graphics", None),
-    ("<topology sockets='1' threads='1'/>", "cpu/topology", ("topology", "cores")),
+    ("<os><type>hvm</type><boot/></os>", "os", ("boot", "dev")),
     ("<interface type='user'><source/></interface>", "devices/interface", None),
 ])
 def test_required_attributes(xml: str, path: str, expected: tuple[str, str] | None) -> None:

@@ -289,6 +289,12 @@ DOCUMENTS: dict[str, str] = {
         <secret uuid='0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f' type='passphrase'/></encryption>
         </disk>
     </devices>""",
+    "features_read_back": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <features><acpi state='off'/><hyperv><relaxed state='on'/><spinlocks state='off'
+        retries='1'/><stimer state='off'><direct/></stimer><relaxed state='off'/>
+        <tlbflush state='on'><direct state='on'/></tlbflush><vendor_id state='off'/>
+        <spinlocks state='on' retries='0x1000'/></hyperv></features>
+      <cpu><topology sockets='+1' cores=' 2' threads='1'/></cpu>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
@@ -351,6 +357,45 @@ REFUSED: dict[str, str] = {
       <mac address='52:54:00:aa:00:31'/><source/></interface></devices>""",
     "tcp_redirdev_without_source": _BASE + """<devices>
       <controller type='usb' model='qemu-xhci'/><redirdev bus='usb' type='tcp'/></devices>""",
+    # the CPU element is read attribute by attribute, then model, vendor, topology, features
+    "cpu_feature_without_name_and_topology": _BASE + """<cpu><model>qemu64</model>
+      <feature policy='require'/><topology sockets='1' cores='1'/></cpu>""",
+    "cpu_topology_before_features": _BASE + """<cpu><feature policy='sometimes' name='a'/>
+      <topology sockets='x' cores='1' threads='1'/></cpu>""",
+    "cpu_mode_before_match": _BASE + """<cpu check='bogus' match='bogus' mode='bogus'>
+      <model>qemu64</model></cpu>""",
+    "cpu_match_before_check": _BASE + """<cpu check='bogus' match='bogus'/>""",
+    "cpu_fallback_before_vendor": _BASE + """<cpu><model fallback='sometimes'>qemu64</model>
+      <vendor>Intel</vendor><topology sockets='0'/></cpu>""",
+    "cpu_vendor_without_model": _BASE + """<cpu><vendor>Intel</vendor>
+      <feature name='a'/></cpu>""",
+    "cpu_zero_dies": _BASE + """<cpu><topology sockets='1' dies='0' cores='1'
+      threads='1'/></cpu>""",
+    "cpu_feature_twice": _BASE + """<cpu><model>qemu64</model><feature name='a'/>
+      <feature name='a' policy='disable'/><cache mode='x'/></cpu>""",
+    "cpu_two_caches": _BASE + """<cpu><model>qemu64</model><cache mode='emulate'/>
+      <cache mode='emulate'/></cpu>""",
+    "cpu_cache_without_mode": _BASE + """<cpu><model>qemu64</model><cache level='3'/>
+      </cpu>""",
+    # features are read in document order, each one in full
+    "hyperv_spinlocks_without_retries": _BASE + """<features><hyperv>
+      <spinlocks state='on'/><relaxed/></hyperv></features>""",
+    "hyperv_spinlocks_few_retries": _BASE + """<features><hyperv>
+      <spinlocks state='on' retries='4094'/><vendor_id state='on'/></hyperv></features>""",
+    "hyperv_spinlocks_before_kvm": _BASE + """<features><hyperv>
+      <spinlocks state='on' retries='99999999999'/></hyperv><kvm><hidden state='x'/></kvm>
+      </features>""",
+    "feature_before_hyperv": _BASE + """<features><apic eoi='bogus'/><hyperv>
+      <spinlocks state='on'/></hyperv></features>""",
+    "unknown_feature_after_hyperv": _BASE + """<features><hyperv>
+      <vendor_id state='on' value='0123456789abc'/></hyperv><bogus/></features>""",
+    "hyperv_unknown_enlightenment": _BASE + """<features><hyperv mode='custom'>
+      <relaxed state='on'/><emsr_bitmap state='on'/></hyperv></features>""",
+    "hyperv_stimer_child": _BASE + """<features><hyperv><stimer state='on'><indirect/>
+      </stimer></hyperv></features>""",
+    "kvm_dirty_ring_size": _BASE + """<features><kvm><dirty-ring state='on' size='1000'/>
+      </kvm></features>""",
+    "feature_state_unknown": _BASE + """<features><pmu state='default'/></features>""",
 }
 
 

@@ -158,6 +158,11 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      + _disk("sdd", "scsi", extra="<address type='drive' controller='0' target='2'/>")
      + "<controller type='scsi' model='virtio-scsi'><address type='pci'/></controller>",
      {}),
+    ("rngs-read-back",
+     "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
+     "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
+     "<rng model='virtio'><rate bytes=' 5' period='0x10'/><backend model='egd' type='pty'/>"
+     "</rng>", {}),
     ("virtio-unix-channel-without-path",
      "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.a'/>"
      "</channel><serial type='pty'><source path='/dev/pts/9'/></serial>", {}),
@@ -300,6 +305,16 @@ REFUSED: list[tuple[str, str]] = [
     ("channel-target-without-type", "<channel type='pty'><target name='org.a'/></channel>"),
     ("redirdev-without-type", "<controller type='usb'/><redirdev bus='usb'/>"),
     ("rng-backend-without-model", "<rng model='virtio'><backend type='udp'/></rng>"),
+    # an RNG device: its model, its rate, then its one backend
+    ("rng-without-model", "<rng><backend model='bogus'/></rng>"),
+    ("rng-without-backend", "<rng model='virtio'/>"),
+    ("rng-two-backends",
+     "<rng model='virtio'><backend model='random'/><backend model='random'/></rng>"),
+    ("rng-rate-before-backend", "<rng model='virtio'><rate bytes='-1'/><backend/></rng>"),
+    ("rng-rate-period", "<rng model='virtio'><rate bytes='5' period='99999999999'/>"
+     "<backend model='random'/></rng>"),
+    ("rng-egd-without-type", "<rng model='virtio'><backend model='egd'/></rng>"),
+    ("rng-egd-unknown-type", "<rng model='virtio'><backend model='egd' type='x'/></rng>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]

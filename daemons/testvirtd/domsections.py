@@ -1,0 +1,344 @@
+"""What libvirt's parser refuses in ``<cpu>`` and ``<features>``, in the order it reads them.
+
+libvirt reads these sections attribute by attribute and child by child, and the first thing
+it cannot read is the error the client sees, so the checks here follow its reading order:
+``<cpu>`` as its CPU definition parser goes (mode, match, check, model, vendor, topology,
+features, cache, physical address bits), ``<features>`` child by child in document order,
+each feature as its own reader goes (Hyper-V enlightenments, KVM and Xen features, the
+capability policy...).  The XML layer's attribute readers (``virXMLProp*``) and their
+complaints are here too, for the device checks to share.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
+
+from .domcanon import c_number
+from .domxml import ErrCode, ErrDomain, VirtError
+
+__all__ = ("check_cpu", "check_features", "prop_enum", "prop_int", "prop_uint", "scaled",
+           "tristate")
+
+# --------------------------------------------------------------------------------------------
+# the XML layer's attribute readers
+
+_UINT_MAX = 2**32 - 1
+_INT_MAX = 2**31 - 1
+
+
+def _missing(elem: ET.Element, attr: str) -> VirtError:
+    return VirtError.xml_error(
+        ErrDomain.XML, f"Missing required attribute '{attr}' in element '{elem.tag}'")
+
+
+def _invalid(elem: ET.Element, attr: str, value: str, expected: str = "") -> VirtError:
+    text = f"Invalid value for attribute '{attr}' in element '{elem.tag}': '{value}'."
+    return VirtError.xml_error(ErrDomain.XML, f"{text} Expected {expected}" if expected else text)
+
+
+def prop_uint(elem: ET.Element, attr: str, *, required: bool = False, nonzero: bool = False,
+              base: int = 10) -> int | None:
+    """An unsigned attribute as ``virXMLPropUInt`` reads it (None: absent and optional).
+
+    :raises VirtError: libvirt's complaint about a missing, malformed or zero value."""
+    value = elem.get(attr)
+    if value is None:
+        if required:
+            raise _missing(elem, attr)
+        return None
+    number = c_number(value, base)
+    if number is None or number < 0 or number > _UINT_MAX or "-" in value:
+        raise _invalid(elem, attr, value, "non-negative integer value")
+    if nonzero and number == 0:
+        raise VirtError.xml_error(
+            ErrDomain.XML,
+            f"Invalid value for attribute '{attr}' in element '{elem.tag}': "
+            "Zero is not permitted")
+    return number
+
+
+def prop_int(elem: ET.Element, attr: str, *, required: bool = False) -> int | None:
+    """A signed attribute as ``virXMLPropInt`` reads it (None: absent and optional)."""
+    value = elem.get(attr)
+    if value is None:
+        if required:
+            raise _missing(elem, attr)
+        return None
+    number = c_number(value, 10)
+    if number is None or not -_INT_MAX - 1 <= number <= _INT_MAX:
+        raise _invalid(elem, attr, value, "integer value")
+    return number
+
+
+def prop_enum(elem: ET.Element, attr: str, values: frozenset[str] | tuple[str, ...], *,
+              required: bool = False) -> str | None:
+    """An attribute from a fixed list, as ``virXMLPropEnum`` reads it (None: absent and
+    optional)."""
+    value = elem.get(attr)
+    if value is None:
+        if required:
+            raise _missing(elem, attr)
+        return None
+    if value not in values:
+        raise _invalid(elem, attr, value)
+    return value
+
+
+#: ``virXMLPropTristateSwitch``'s values ("default" is refused)
+_ON_OFF = frozenset({"on", "off"})
+
+
+def tristate(elem: ET.Element, attr: str = "state", *, required: bool = False) -> str | None:
+    """An on/off attribute as ``virXMLPropTristateSwitch`` reads it."""
+    return prop_enum(elem, attr, _ON_OFF, required=required)
+
+
+_SUFFIXES = frozenset({"b", "bytes", "k", "kib", "kb", "m", "mib", "mb", "g", "gib", "gb",
+                       "t", "tib", "tb", "p", "pib", "pb", "e", "eib", "eb"})
+
+
+def scaled(elem: ET.Element) -> None:
+    """A size element's unit, as ``virScaleInteger`` reads it."""
+    unit = elem.get("unit")
+    if unit is not None and unit.lower() not in _SUFFIXES:
+        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
+                            f"unknown suffix '{unit}'")
+
+
+def _unsupported(text: str) -> VirtError:
+    return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                         "unsupported configuration: %s", text)
+
+
+# --------------------------------------------------------------------------------------------
+# <cpu>
+
+_CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
+_CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
+_CPU_CHECKS = frozenset({"none", "partial", "full"})
+_CPU_FALLBACKS = frozenset({"allow", "forbid"})
+_CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
+_CPU_CACHE_MODES = frozenset({"emulate", "passthrough", "disable"})
+_CPU_PHYSADDR_MODES = frozenset({"emulate", "passthrough"})
+_VENDOR_ID_LENGTH = 12
+
+
+def _cpu_error(text: str, *, unsupported: bool = False) -> VirtError:
+    if unsupported:
+        return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.CPU,
+                             "unsupported configuration: %s", text)
+    return VirtError.xml_error(ErrDomain.CPU, text)
+
+
+def check_cpu(cpu: ET.Element) -> None:
+    """Refuse what libvirt's CPU definition parser refuses in a guest's ``<cpu>``, first
+    things first."""
+    mode = cpu.get("mode")
+    if mode is not None and mode not in _CPU_MODES:
+        raise _cpu_error(f"Invalid mode attribute '{mode}'", unsupported=True)
+    mode = mode or "custom"
+    prop_enum(cpu, "match", _CPU_MATCHES)
+    prop_enum(cpu, "check", _CPU_CHECKS)
+    if mode == "host-passthrough":
+        tristate(cpu, "migratable")
+    model = cpu.find("model")
+    if model is not None and mode != "host-passthrough":
+        fallback = model.get("fallback")
+        if fallback is not None and fallback not in _CPU_FALLBACKS:
+            raise _cpu_error("Invalid fallback attribute", unsupported=True)
+        vendor_id = model.get("vendor_id")
+        if vendor_id is not None and len(vendor_id) != _VENDOR_ID_LENGTH:
+            raise _cpu_error("vendor_id must be exactly 12 characters long")
+        if vendor_id is not None and "," in vendor_id:
+            raise _cpu_error("vendor id is invalid")
+    if cpu.find("vendor") is not None and model is None:
+        raise _cpu_error("CPU vendor specified without CPU model")
+    topology = cpu.find("topology")
+    if topology is not None:
+        prop_uint(topology, "sockets", required=True, nonzero=True)
+        prop_uint(topology, "dies", nonzero=True)
+        prop_uint(topology, "cores", required=True, nonzero=True)
+        prop_uint(topology, "threads", required=True, nonzero=True)
+    features = cpu.findall("feature")
+    if features and model is None and mode == "custom":
+        raise _cpu_error("Non-empty feature list specified without CPU model")
+    names: set[str] = set()
+    for feature in features:
+        policy = feature.get("policy")
+        if policy is not None and policy not in _CPU_FEATURE_POLICIES:
+            raise _cpu_error("Invalid CPU feature policy", unsupported=True)
+        name = feature.get("name")
+        if not name:
+            raise _cpu_error("Invalid CPU feature name")
+        if name in names:
+            raise _cpu_error(f"CPU feature '{name}' specified more than once")
+        names.add(name)
+    caches = cpu.findall("cache")
+    if len(caches) > 1:
+        raise _cpu_error("at most one CPU cache element may be specified")
+    if caches:
+        prop_int(caches[0], "level")
+        prop_enum(caches[0], "mode", _CPU_CACHE_MODES, required=True)
+    physaddr = cpu.find("maxphysaddr")
+    if physaddr is not None:
+        prop_enum(physaddr, "mode", _CPU_PHYSADDR_MODES, required=True)
+        prop_int(physaddr, "bits")
+
+
+# --------------------------------------------------------------------------------------------
+# <features>
+
+#: the Hyper-V enlightenments libvirt 9.0 knows
+_HYPERV = frozenset({"relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer",
+                     "reset", "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi",
+                     "evmcs", "avic"})
+_HYPERV_MODES = frozenset({"custom", "passthrough"})
+#: the fewest spinlock retries Hyper-V takes
+_MIN_SPINLOCK_RETRIES = 0xFFF
+
+
+def _hyperv(elem: ET.Element) -> None:
+    prop_enum(elem, "mode", _HYPERV_MODES)
+    for child in elem:
+        if child.tag not in _HYPERV:
+            raise _unsupported(f"unsupported HyperV Enlightenment feature: {child.tag}")
+        if tristate(child, required=True) != "on":
+            continue
+        if child.tag == "stimer":
+            for sub in child:
+                if sub.tag != "direct":
+                    raise _unsupported(f"unsupported Hyper-V stimer feature: {sub.tag}")
+                tristate(sub, required=True)
+        elif child.tag == "spinlocks":
+            retries = prop_uint(child, "retries", required=True, base=0)
+            if retries is not None and retries < _MIN_SPINLOCK_RETRIES:
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN,
+                    f"HyperV spinlock retry count must be at least {_MIN_SPINLOCK_RETRIES}")
+        elif child.tag == "vendor_id":
+            value = child.get("value")
+            if value is None:
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN, "missing 'value' attribute for HyperV feature 'vendor_id'")
+            if len(value) > _VENDOR_ID_LENGTH:
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN, "HyperV vendor_id value must not be more than "
+                    f"{_VENDOR_ID_LENGTH} characters.")
+            if "," in value:
+                raise VirtError.xml_error(ErrDomain.DOMAIN, "HyperV vendor_id value is invalid")
+
+
+_KVM = frozenset({"hidden", "hint-dedicated", "poll-control", "pv-ipi", "dirty-ring"})
+_DIRTY_RING_SIZES = range(1024, 65536 + 1)
+
+
+def _kvm(elem: ET.Element) -> None:
+    for child in elem:
+        if child.tag not in _KVM:
+            raise _unsupported(f"unsupported KVM feature: {child.tag}")
+        if tristate(child, required=True) == "on" and child.tag == "dirty-ring":
+            size = prop_uint(child, "size", required=True)
+            if size is None or size not in _DIRTY_RING_SIZES or size & (size - 1):
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN, "dirty ring must be power of 2 and ranges [1024, 65536]")
+
+
+_XEN = frozenset({"e820_host", "passthrough"})
+_XEN_PASSTHROUGH_MODES = frozenset({"sync_pt", "share_pt"})
+
+
+def _xen(elem: ET.Element) -> None:
+    for child in elem:
+        if child.tag not in _XEN:
+            raise _unsupported(f"unsupported Xen feature: {child.tag}")
+        if tristate(child, required=True) == "on" and child.tag == "passthrough":
+            prop_enum(child, "mode", _XEN_PASSTHROUGH_MODES)
+
+
+#: the capabilities a container's capability policy names (Linux capabilities)
+_CAPABILITIES = frozenset({
+    "audit_control", "audit_write", "block_suspend", "chown", "dac_override",
+    "dac_read_search", "fowner", "fsetid", "ipc_lock", "ipc_owner", "kill", "lease",
+    "linux_immutable", "mac_admin", "mac_override", "mknod", "net_admin", "net_bind_service",
+    "net_broadcast", "net_raw", "setgid", "setfcap", "setpcap", "setuid", "sys_admin",
+    "sys_boot", "sys_chroot", "sys_module", "sys_nice", "sys_pacct", "sys_ptrace",
+    "sys_rawio", "sys_resource", "sys_time", "sys_tty_config", "syslog", "wake_alarm"})
+
+
+def _capabilities(elem: ET.Element) -> None:
+    prop_enum(elem, "policy", frozenset({"default", "allow", "deny"}))
+    for child in elem:
+        if child.tag not in _CAPABILITIES:
+            raise _unsupported(f"unexpected capability feature '{child.tag}'")
+        tristate(child)
+
+
+def _state(elem: ET.Element) -> None:
+    tristate(elem)
+
+
+def _smm(elem: ET.Element) -> None:
+    if tristate(elem) in (None, "on"):
+        tseg = elem.find("tseg")
+        if tseg is not None:
+            scaled(tseg)
+
+
+def _tcg(elem: ET.Element) -> None:
+    cache = elem.find("tb-cache")
+    if cache is not None:
+        scaled(cache)
+
+
+def _hpt(elem: ET.Element) -> None:
+    prop_enum(elem, "resizing", frozenset({"enabled", "disabled", "required"}))
+    size = elem.find("maxpagesize")
+    if size is not None and (size.get("unit") or "KiB").lower() not in _SUFFIXES:
+        raise _unsupported("Unable to parse HPT maxpagesize setting")
+
+
+def _attr(attr: str, values: str, *, required: bool = False) -> Callable[[ET.Element], None]:
+    known = frozenset(values.split())
+
+    def read(elem: ET.Element) -> None:
+        prop_enum(elem, attr, known, required=required)
+    return read
+
+
+def _nothing(_elem: ET.Element) -> None:
+    """A feature that is on by being there: nothing more is read."""
+
+
+_SECURITY_FIX = "broken workaround fixed"
+
+#: each feature libvirt 9.0 knows, with what its reader refuses
+_FEATURES: Mapping[str, Callable[[ET.Element], None]] = {
+    **dict.fromkeys(("acpi", "pae", "viridian", "privnet"), _nothing),
+    **dict.fromkeys(("hap", "pmu", "vmport", "vmcoreinfo", "htm", "nested-hv", "ccf-assist",
+                     "pvspinlock"), _state),
+    "apic": _attr("eoi", "on off"),
+    "hyperv": _hyperv,
+    "kvm": _kvm,
+    "xen": _xen,
+    "capabilities": _capabilities,
+    "smm": _smm,
+    "tcg": _tcg,
+    "hpt": _hpt,
+    "gic": _attr("version", "host 2 3"),
+    "ioapic": _attr("driver", "kvm qemu"),
+    "msrs": _attr("unknown", "ignore fault", required=True),
+    "cfpc": _attr("value", _SECURITY_FIX),
+    "sbbc": _attr("value", _SECURITY_FIX),
+    "ibs": _attr("value", "broken workaround fixed-ibs fixed-ccd fixed-na"),
+}
+
+
+def check_features(features: ET.Element) -> None:
+    """Refuse what libvirt's parser refuses in ``<features>``: the features in document
+    order, each read in full before the next."""
+    for child in features:
+        reader = _FEATURES.get(child.tag)
+        if reader is None:
+            raise _unsupported(f"unexpected feature '{child.tag}'")
+        reader(child)
