@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -40,6 +41,7 @@ from .program import KVStoreProgram
 from .protocol import (
     DEFAULT_TCP_PORT,
     EVENT_KEY_CHANGED,
+    KEY_EVENT_CODEC,
     PROGRAM,
     EventKind,
     KeyArgs,
@@ -182,7 +184,7 @@ class KVClient:
                         await self._stub.unwatch(PrefixArgs(prefix))
 
     def _on_event(self, header: Header, payload: bytes) -> None:
-        event: KeyEvent = KeyEvent.xdr.decode(payload)  # type: ignore[attr-defined]
+        event = KEY_EVENT_CODEC.decode(payload)
         for prefix, send in self._subscriptions:
             if event.key.startswith(prefix):
                 try:
@@ -230,9 +232,10 @@ async def _run(args: argparse.Namespace) -> int:
             _write_value(await kv.wait_for_key(args.key, args.timeout))
         elif args.command == "stats":
             stats = await kv.stats()
-            for name, _ in StatsRet.xdr.fields:  # type: ignore[attr-defined]
-                value = getattr(stats, name)
-                print(f"{name}: {value:.1f}" if isinstance(value, float) else f"{name}: {value}")
+            for field in dataclasses.fields(stats):
+                value = getattr(stats, field.name)
+                print(f"{field.name}: {value:.1f}" if isinstance(value, float)
+                      else f"{field.name}: {value}")
         elif args.command == "watch":
             async with kv.watch(args.prefix) as events:
                 print(f"watching {args.prefix!r} (Ctrl-C to stop)", file=sys.stderr, flush=True)

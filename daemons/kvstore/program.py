@@ -30,6 +30,7 @@ from .protocol import (
     ERROR_DOMAIN,
     EVENT_KEY_CHANGED,
     INVALID_ARG,
+    KEY_EVENT_CODEC,
     LIST_MAX,
     NO_KEY,
     NOT_WATCHING,
@@ -262,6 +263,6 @@ class KVStoreProgram(Program):
         for client in list(self._watchers):
             if any(event.key.startswith(p) for p in client.private.get(_WATCHES, ())):
                 if payload is None:
-                    payload = KeyEvent.xdr.encode(event)  # type: ignore[attr-defined]
+                    payload = KEY_EVENT_CODEC.encode(event)
                 client.send_event(PROGRAM, VERSION, EVENT_KEY_CHANGED, payload)
                 self.counters["events"] += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Annotated
+from typing import Annotated, Final
 from urllib.parse import urlsplit
 
 from netrpc import ErrorCode
@@ -24,6 +24,7 @@ __all__ = (
     "ERROR_DOMAIN",
     "EVENT_KEY_CHANGED",
     "INVALID_ARG",
+    "KEY_EVENT_CODEC",
     "KEY_MAX",
     "LIST_MAX",
     "NOT_WATCHING",
@@ -190,6 +191,11 @@ class KeyEvent:
     #: the new value (empty for DELETE)
     value: Value
     revision: xdr.UHyper
+
+
+#: the codec of :class:`KeyEvent` (``KeyEvent.xdr``, typed: type checkers do not see the
+#: attribute :func:`xdr.struct` adds)
+KEY_EVENT_CODEC: Final[xdr.XdrType[KeyEvent]] = xdr.codec_for(KeyEvent)
 
 
 # ---------------------------------------------------------------------- addresses

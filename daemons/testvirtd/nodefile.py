@@ -35,6 +35,7 @@ from typing import Final
 from . import xmltree
 from .domains.model import DomainState
 from .domxml import ErrCode, ErrDomain, VirtError, parse_domain_xml, parse_xml
+from .host.model import NodeInfo
 from .hypervisor import Hypervisor
 from .interfaces.xml import parse_interface
 from .networks.xml import parse_network
@@ -138,10 +139,10 @@ def _node_info(hv: Hypervisor, root: ET.Element) -> None:
             raise _xml_error("invalid node memory value") from None
     if model is not None and len(model.encode()) >= 32:
         raise VirtError.internal_error(ErrDomain.TEST, f"Model {model} too big for destination")
-    hv.host.set_node_info(
+    hv.host.set_node_info(NodeInfo(
         cpus=cpus, mhz=info.mhz if mhz is None else mhz,
         model=info.model if model is None else model, memory=memory, **fields,
-    )
+    ))
 
 
 def _test_prefixes(elem: ET.Element) -> set[str]:
@@ -227,12 +228,18 @@ def _auth_conf() -> str | None:
     return None
 
 
+class _CaseKeepingParser(configparser.ConfigParser):
+    """auth.conf's keys keep their case (ConfigParser lowercases them by default)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def _credential(name: str) -> str:
     """*name* ("username", "password") for service "test" on "localhost" from auth.conf."""
     path = _auth_conf()
-    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",),
-                                       comment_prefixes=("#",), strict=False)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    parser = _CaseKeepingParser(interpolation=None, delimiters=("=",),
+                                comment_prefixes=("#",), strict=False)
     if path is not None:
         try:
             with open(path, encoding="utf-8") as fh:

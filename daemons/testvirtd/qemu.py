@@ -286,9 +286,11 @@ class QemuProgram(UnsupportedAnswers, QemuFdProcedures, Program):
 
     def _client_ids(self, client: Any) -> set[int]:
         ids = client.private.get(QemuProgram)
-        if not isinstance(ids, set):
-            ids = client.private[QemuProgram] = set()
-        return ids  # type: ignore[no-any-return]
+        if isinstance(ids, set):
+            return ids
+        fresh: set[int] = set()
+        client.private[QemuProgram] = fresh
+        return fresh
 
     def _drop_client(self, client: Any, st: ConnectionState | None = None) -> None:
         ids = client.private.get(QemuProgram)

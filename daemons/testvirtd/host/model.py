@@ -8,7 +8,7 @@ Node files (``test:///PATH.xml``) may replace the node info (``<cpu>``/``<memory
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from netrpc import ErrorCode, ErrorDomain, RPCError
@@ -97,10 +97,10 @@ class Host:
         """The host name given at construction (None: this machine's)."""
         return self._hostname
 
-    def set_node_info(self, **changes: int | str) -> None:
-        """Replace fields of the test view's node info (what a node file's ``<cpu>`` and
-        ``<memory>`` say)."""
-        self._node = replace(self._node, **changes)  # type: ignore[arg-type]
+    def set_node_info(self, info: NodeInfo) -> None:
+        """Replace the test view's node info (what a node file's ``<cpu>`` and ``<memory>``
+        say)."""
+        self._node = info
 
     def get_type(self, flavour: Flavour | None = None) -> str:
         """``virConnectGetType``: "TEST" or "QEMU"."""

@@ -79,13 +79,11 @@ class PoolOptions:
     vol_type: int = 0
 
 
-_FILE_VOL = {"vol_formats": FILE_FORMATS, "vol_default": "raw"}
-
 #: virStoragePoolType names in enum order, with their options
 POOL_TYPES: Final[dict[str, PoolOptions]] = {
-    "dir": PoolOptions(**_FILE_VOL),  # type: ignore[arg-type]
-    "fs": PoolOptions(DEVICE, _FS_FORMATS, 0, **_FILE_VOL),  # type: ignore[arg-type]
-    "netfs": PoolOptions(HOST | DIR, _NETFS_FORMATS, 0, **_FILE_VOL),  # type: ignore[arg-type]
+    "dir": PoolOptions(vol_formats=FILE_FORMATS, vol_default="raw"),
+    "fs": PoolOptions(DEVICE, _FS_FORMATS, 0, FILE_FORMATS, "raw"),
+    "netfs": PoolOptions(HOST | DIR, _NETFS_FORMATS, 0, FILE_FORMATS, "raw"),
     "logical": PoolOptions(NAME | DEVICE, _LOGICAL_FORMATS, 1, vol_type=1),
     "disk": PoolOptions(DEVICE, _DISK_FORMATS, 0, _DISK_VOL_FORMATS, "none", vol_type=1),
     "iscsi": PoolOptions(HOST | DEVICE | INITIATOR_IQN, vol_type=1),
@@ -98,7 +96,7 @@ POOL_TYPES: Final[dict[str, PoolOptions]] = {
     "gluster": PoolOptions(HOST | NETWORK | NAME | DIR, vol_formats=FILE_FORMATS,
                            vol_default="raw", vol_type=3),
     "zfs": PoolOptions(NAME | DEVICE, vol_type=1),
-    "vstorage": PoolOptions(NAME, **_FILE_VOL),  # type: ignore[arg-type]
+    "vstorage": PoolOptions(NAME, vol_formats=FILE_FORMATS, vol_default="raw"),
 }
 
 _VOL_TYPES: Final = ("file", "block", "dir", "network", "netdir", "ploop")
@@ -236,9 +234,10 @@ def _parse_perms(elem: ET.Element | None) -> Perms:
             raise _xml_error("malformed octal mode")
         perms.mode = value
     for tag in ("owner", "group"):
-        if elem.find(tag) is None:
+        child = elem.find(tag)
+        if child is None:
             continue
-        number = _number("".join(elem.find(tag).itertext()))  # type: ignore[union-attr]
+        number = _number("".join(child.itertext()))
         if number is None or number != int(number) or \
                 not (0 <= number <= 0xFFFFFFFF or number == -1):
             raise _xml_error(f"malformed {tag} element")
