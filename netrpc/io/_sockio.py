@@ -12,12 +12,19 @@ peer fill the socket before the next read), so a client that always has data rea
 monopolise the event loop.  A read yields before its system call, never after it, so
 cancelling a read never loses data that was already received.
 
+On asyncio (a selector event loop) the stream waits for readability itself: it keeps its
+socket registered with the loop between reads instead of registering and unregistering it
+around every wait as ``anyio.wait_readable`` does (two ``epoll_ctl`` calls and a handle per
+wait), and drops the registration only when data arrives that nobody waits for.  Other
+backends use ``anyio.wait_readable``.
+
 TLS connections keep using anyio's own streams.
 """
 
 from __future__ import annotations
 
 import array
+import asyncio
 import contextlib
 import errno
 import os
@@ -125,6 +132,19 @@ class RawSocketStream(anyio.abc.ByteStream):
         self._eof = False
         self._streak = 0
         self._unix = sock.family == socket.AF_UNIX
+        # Readability waits on a selector event loop (see the module docstring): the loop
+        # (None: not known yet, False: use anyio), whether the socket is registered with
+        # it, and the future of the task waiting now.
+        self._loop: asyncio.AbstractEventLoop | bool | None = None
+        self._watching = False
+        self._reader: asyncio.Future[bool] | None = None
+        # A readiness event the loop collected before the data was read can reach the
+        # callback after the waiter has read it and started waiting again: a wait counts
+        # events only once the loop has run the waiter's "arm" callback, which comes
+        # after every event already collected.  An event with nobody waiting is let pass
+        # once (it is usually such a stale one) before the registration is dropped.
+        self._armed = False
+        self._idle_event = False
 
     @property
     def socket(self) -> socket.socket:
@@ -135,6 +155,80 @@ class RawSocketStream(anyio.abc.ByteStream):
     def fd_capable(self) -> bool:
         """True on unix sockets, the only ones that carry file descriptors."""
         return self._unix
+
+    async def wait_readable(self) -> None:
+        """Wait until the socket is readable (or at end of file).
+
+        :raises anyio.ClosedResourceError: when the stream was closed, or the wait was
+            ended by :meth:`interrupt_wait`.
+        :raises anyio.BusyResourceError: when another task is waiting already.
+        """
+        self._check()
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = _selector_loop()
+        if loop is False:
+            await anyio.wait_readable(self._sock)
+            return
+        assert isinstance(loop, asyncio.AbstractEventLoop)
+        if self._reader is not None:
+            raise anyio.BusyResourceError("reading from")
+        if not self._watching:
+            fd = self._sock.fileno()
+            try:
+                loop.add_reader(fd, self._readable)
+            except OSError:
+                # A registration left by a socket that had this number before (closed
+                # without aclose()): drop it and register again.
+                loop.remove_reader(fd)
+                loop.add_reader(fd, self._readable)
+            self._watching = True
+        self._idle_event = False
+        self._armed = False
+        loop.call_soon(self._arm)
+        reader = self._reader = loop.create_future()
+        try:
+            ready = await reader
+        finally:
+            self._reader = None
+        if not ready:
+            raise anyio.ClosedResourceError
+
+    def _arm(self) -> None:
+        self._armed = True
+
+    def _readable(self) -> None:
+        # The loop's callback (see __init__ for the two kinds of stale events).
+        reader = self._reader
+        if reader is None:
+            if self._idle_event:
+                # Data waits that nobody reads yet: the registration would fire on every
+                # loop iteration, so it goes until the next wait.
+                self.stop_watching()
+            else:
+                self._idle_event = True
+        elif self._armed and not reader.done():
+            reader.set_result(True)
+
+    def interrupt_wait(self) -> None:
+        """End a pending :meth:`wait_readable` with :class:`anyio.ClosedResourceError`,
+        leaving the socket open."""
+        if isinstance(self._loop, asyncio.AbstractEventLoop):
+            reader = self._reader
+            if reader is not None and not reader.done():
+                reader.set_result(False)
+        else:
+            anyio.notify_closing(self._sock)
+
+    def stop_watching(self) -> None:
+        """Drop the socket's registration with the event loop (it is being closed, or
+        somebody else will wait for it); the next :meth:`wait_readable` makes a new one."""
+        if self._watching:
+            self._watching = False
+            loop = self._loop
+            assert isinstance(loop, asyncio.AbstractEventLoop)
+            with contextlib.suppress(Exception):
+                loop.remove_reader(self._sock.fileno())
 
     async def _fair(self) -> None:
         self._streak += 1
@@ -162,7 +256,7 @@ class RawSocketStream(anyio.abc.ByteStream):
                 result = op()
             except BlockingIOError:
                 self._streak = 0
-                await anyio.wait_readable(self._sock)
+                await self.wait_readable()
                 continue
             except OSError as exc:
                 raise anyio.BrokenResourceError from exc
@@ -198,7 +292,7 @@ class RawSocketStream(anyio.abc.ByteStream):
                 data = sock.recv(max_bytes)
             except BlockingIOError:
                 self._streak = 0
-                await anyio.wait_readable(sock)
+                await self.wait_readable()
                 continue
             except OSError as exc:
                 raise anyio.BrokenResourceError from exc
@@ -209,7 +303,7 @@ class RawSocketStream(anyio.abc.ByteStream):
 
     def receive_nowait(self, max_bytes: int, maxfds: int = 0) -> tuple[bytes, list[int]] | None:
         """One read that never waits: ``(data, fds)`` (``(b"", [])`` at end of file), or
-        None when nothing is there yet (then wait with ``anyio.wait_readable(self.socket)``).
+        None when nothing is there yet (then wait with :meth:`wait_readable`).
 
         With :meth:`yield_due` this lets a caller wait for data without a coroutine of
         its own: what a server's idle connections do.
@@ -297,7 +391,7 @@ class RawSocketStream(anyio.abc.ByteStream):
                 )
             except BlockingIOError:
                 self._streak = 0
-                await anyio.wait_readable(sock)
+                await self.wait_readable()
                 continue
             except OSError as exc:
                 raise anyio.BrokenResourceError from exc
@@ -360,9 +454,10 @@ class RawSocketStream(anyio.abc.ByteStream):
             return
         self._closed = True
         try:
-            anyio.notify_closing(self._sock)
+            self.interrupt_wait()
         except Exception:
             pass
+        self.stop_watching()
         self._sock.close()
         await anyio.lowlevel.checkpoint()
 
@@ -379,6 +474,18 @@ class RawSocketStream(anyio.abc.ByteStream):
             attributes[SocketAttribute.local_port] = lambda: sock.getsockname()[1]
             attributes[SocketAttribute.remote_port] = lambda: sock.getpeername()[1]
         return attributes
+
+
+def _selector_loop() -> asyncio.AbstractEventLoop | bool:
+    """The running asyncio loop when it can watch sockets itself (a selector loop), else
+    False (trio, or a loop without ``add_reader``)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop):
+        return loop
+    return False
 
 
 async def write_segments(

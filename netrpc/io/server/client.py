@@ -632,7 +632,7 @@ class ServerClient:
         self._raw_reading = True
         self._wait_gen = self.server.idle_wait(self) if parkable else _NEVER
         try:
-            await anyio.wait_readable(stream.socket)
+            await stream.wait_readable()
         except anyio.ClosedResourceError:
             if not self._park_asked:
                 raise
@@ -675,7 +675,7 @@ class ServerClient:
             self._park_asked = True
             # Ends the read loop's wait_readable() with ClosedResourceError; the socket
             # stays open, and nothing else waits on it (no output, no task).
-            anyio.notify_closing(stream.socket)
+            stream.interrupt_wait()
         return True
 
     @property

@@ -974,6 +974,7 @@ class _IdleWatcher:
         if not self._running or self._epoll is None or not isinstance(stream, RawSocketStream):
             return False
         fd = stream.socket.fileno()
+        stream.stop_watching()  # the watcher's epoll set waits for it now
         try:
             self._epoll.register(fd, select.EPOLLIN)
         except OSError:
