@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 __all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "c_number", "canonical",
            "devices", "fill_iothread_ids", "format_bitmap", "format_members", "missing_attribute",
-           "os_children", "unknown_value")
+           "os_children", "unknown_value", "video_default_ram", "video_memory")
 
 
 class _OpenEmpty(str):
@@ -336,15 +336,22 @@ def _graphics(elem: ET.Element, _ctx: Context) -> None:
             elem.attrib.pop("autoport", None)
 
 
-#: video memory defaults per model (KiB): the attributes libvirt fills in
-_VIDEO_DEFAULTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "vga": (("vram", "16384"),),
-    "cirrus": (("vram", "16384"),),
-    "vmvga": (("vram", "16384"),),
-    "bochs": (("vram", "16384"),),
-    "xen": (("vram", "4096"),),
-    "qxl": (("ram", "65536"), ("vram", "65536")),
-}
+def video_default_ram(virt_type: str, model: str) -> int:
+    """libvirt's default video memory (KiB) of a video *model* in a domain of *virt_type*
+    (0: none)."""
+    if model in ("vga", "cirrus", "vmvga"):
+        return {"vbox": 8 * 1024, "vmware": 4 * 1024}.get(virt_type, 16 * 1024)
+    # (Xen's paravirtual framebuffer always had 4 MiB)
+    return {"xen": 4 * 1024, "bochs": 16 * 1024, "qxl": 64 * 1024}.get(model, 0)
+
+
+def video_memory(kib: int) -> int:
+    """A video device's RAM or VRAM size as libvirt keeps it: rounded up to a power of two
+    in a 32-bit number (0, "not set", when that overflows)."""
+    if kib <= 0:
+        return 0
+    rounded = 1 << (kib - 1).bit_length()
+    return rounded if rounded <= 2**31 else 0
 
 
 def _video_model(elem: ET.Element, ctx: Context) -> None:
@@ -353,12 +360,14 @@ def _video_model(elem: ET.Element, ctx: Context) -> None:
     mtype = elem.get("type", "")
     if mtype == "none":
         return
-    for attr, value in _VIDEO_DEFAULTS.get(mtype, ()):
-        _set_default(elem, attr, value)
-    vram = _int(elem.get("vram"))
-    if vram is not None and vram > 0 and vram & (vram - 1):
-        elem.set("vram", str(1 << vram.bit_length()))  # rounded up to a power of two
-    _set_default(elem, "heads", "1")
+    # (the memory defaults and their rounding are the post-parse's, one head the parser's:
+    # see domdevices)
+    for attr in ("ram", "vram", "vram64", "vgamem", "heads"):
+        number = c_number(elem.get(attr, ""))
+        if number:
+            elem.set(attr, str(number))
+        elif number == 0:
+            del elem.attrib[attr]  # zero is "not set"
     if elem.get("primary") == "no":
         del elem.attrib["primary"]
 
@@ -434,6 +443,8 @@ def _disk(elem: ET.Element, _ctx: Context) -> None:
 
 
 def _disk_driver(elem: ET.Element, _ctx: Context) -> None:
+    if elem.get("type") == "aio":
+        elem.set("type", "raw")  # an old name of the raw format
     for attr in ("cache", "io", "discard", "detect_zeroes", "copy_on_read"):
         if elem.get(attr) == "default":
             del elem.attrib[attr]
@@ -506,6 +517,11 @@ def _rng(elem: ET.Element, _ctx: Context) -> None:
     rate = elem.find("rate")
     if rate is not None and rate.get("bytes") is None:
         elem.remove(rate)  # a rate is a number of bytes (per period)
+    elif rate is not None:
+        for attr, value in rate.attrib.items():
+            number = c_number(value)
+            if number is not None:
+                rate.set(attr, str(number))
 
 
 def _watchdog(elem: ET.Element, _ctx: Context) -> None:
@@ -722,16 +738,30 @@ def _fs_source(elem: ET.Element, _ctx: Context) -> None:
             elem.set("units", "KiB")
 
 
+#: the NIC models libvirt knows by name (matched without regard to case, written as here);
+#: others are kept as given
+_NET_MODELS = {name.lower(): name for name in (
+    "netfront", "rtl8139", "virtio", "e1000", "e1000e", "virtio-transitional",
+    "virtio-non-transitional", "usb-net", "spapr-vlan", "lan9118", "scm91c111", "vlance",
+    "vmxnet", "vmxnet2", "vmxnet3", "Am79C970A", "Am79C973", "82540EM", "82545EM", "82543GC")}
+
+
 def _interface(elem: ET.Element, _ctx: Context) -> None:
     if "type" not in elem.attrib:
         items = [("type", "user"), *elem.attrib.items()]
         elem.attrib.clear()
         elem.attrib.update(items)
+    model = elem.find("model")
+    name = model.get("type") if model is not None else None
+    if model is not None and name is not None:
+        if name.lower() in ("", "unknown"):
+            del model.attrib["type"]  # no model
+        else:
+            model.set("type", _NET_MODELS.get(name.lower(), name))
     kind = elem.get("type")
     filterref = elem.find("filterref")
     if filterref is not None and kind not in ("network", "bridge", "ethernet"):
         elem.remove(filterref)  # read only for the types with a host-side tap device
-    model = elem.find("model")
     driver = elem.find("driver")
     if driver is not None and not (model is not None
                                    and model.get("type", "").startswith("virtio")):
@@ -1295,6 +1325,7 @@ _VALUES: dict[str, dict[str, tuple[frozenset[str], str | None]]] = {
         "io": _enum("native threads io_uring"),
         "discard": _enum("unmap ignore"),
         "error_policy": _enum("stop report ignore enospace"),
+        "detect_zeroes": _enum("default off on unmap"),
     },
     "devices/interface": {
         "type": _enum("user ethernet vhostuser server client mcast network bridge internal "

@@ -16,7 +16,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .domcanon import ADDRESS_TYPES, c_number, missing_attribute, unknown_value
+from .domcanon import (
+    ADDRESS_TYPES,
+    KINDS,
+    c_number,
+    missing_attribute,
+    unknown_value,
+    video_default_ram,
+    video_memory,
+)
+from .domsections import prop_enum, prop_uint
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -90,7 +99,7 @@ def normalise_devices(
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
     guest = _Guest(virt_type, os_type, arch)
-    _parse_checks(devices)
+    _parse_checks(devices, guest)
     if after_reading is not None:
         after_reading()
     _check_disk_targets_sources(devices)
@@ -120,7 +129,7 @@ def normalise_devices(
     _console_compatibility(kinds, guest)
     _implicit_controllers(kinds)
     _implicit_video(kinds, guest)
-    _primary_video(kinds)
+    _primary_video(kinds, guest)
     _validate(kinds, guest)
     for dev in kinds.get("input", []):
         if dev.get("bus") == "none":
@@ -227,7 +236,7 @@ def _hostdev_key(dev: ET.Element) -> tuple[str | int | None, ...] | None:
     return None
 
 
-def _parse_checks(devices: list[ET.Element]) -> None:
+def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
     """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
     reads them), and fill in the types it defaults."""
     by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
@@ -246,6 +255,9 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
             raise VirtError.internal_error(
                 ErrDomain.DOMAIN, f"only a single {what} device is supported")
+        read_first = _READ_FIRST.get(dev.tag)
+        if read_first is not None:
+            read_first(dev)
         missing = missing_attribute(dev, f"devices/{dev.tag}")
         if missing is not None:
             raise VirtError.xml_error(
@@ -264,10 +276,12 @@ def _parse_checks(devices: list[ET.Element]) -> None:
                                           "Hostdev already exists in the domain configuration")
             hostdevs.add(key)
         if dev.tag == "disk":
+            _check_backing_chain(dev)
             target = dev.find("target")
             bus = target.get("bus") if target is not None else None
             if bus is not None and bus not in _DISK_BUSES:
                 raise _bad_attr("bus", "target", bus)
+            _check_disk_driver(dev)
             _check_address(dev)
         elif dev.tag == "controller":
             ctype = dev.get("type")
@@ -321,8 +335,11 @@ def _parse_checks(devices: list[ET.Element]) -> None:
                 raise VirtError.xml_error(ErrDomain.DOMAIN,
                                           "target type must be specified for channel device")
         elif dev.tag == "redirdev":
-            if dev.get("type") is None:
+            rtype = dev.get("type")
+            if rtype is None:
                 raise VirtError.internal_error(ErrDomain.DOMAIN, "missing type in redirdev")
+            if rtype not in _CHR_TYPES:
+                raise _unsupported(f"unknown redirdev character device type '{rtype}'")
         elif dev.tag == "rng":
             _check_rng(dev)
         elif dev.tag == "input":
@@ -334,6 +351,12 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             bus = dev.get("bus")
             if bus is not None and bus not in _INPUT_BUSES:
                 raise _unsupported(f"unknown input bus type '{bus}'")
+            _input_bus(dev, guest)  # (the parser picks the bus)
+            if dev.get("bus") == "usb" and usb_none:
+                raise _unsupported("Can't add USB input device. USB bus is disabled")
+        elif dev.tag == "hub":
+            if dev.get("type") == "usb" and usb_none:
+                raise _unsupported("Can't add USB hub: USB is disabled for this domain")
         elif dev.tag == "hostdev":
             if (dev.get("type") == "usb" and usb_none
                     and dev.get("mode", "subsystem") == "subsystem"):
@@ -342,6 +365,123 @@ def _parse_checks(devices: list[ET.Element]) -> None:
             _check_address(dev)
     if not masters_checked:
         _check_usb_masters(usbs)
+
+
+#: the characters a NIC model's name may have
+_NET_MODEL_NAME = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _read_interface_head(dev: ET.Element) -> None:
+    """What libvirt reads of an interface before anything else: its type, whether it
+    trusts the guest's receive filters, and its model's name."""
+    known, _complaint = KINDS["devices/interface"].values["type"]
+    prop_enum(dev, "type", known)
+    prop_enum(dev, "trustGuestRxFilters", _YES_NO)
+    model = dev.find("model")
+    name = model.get("type") if model is not None else None
+    if name and not _NET_MODEL_NAME.fullmatch(name):
+        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s",
+                            "Model name contains invalid characters")
+
+
+_YES_NO = frozenset({"yes", "no"})
+_VIDEO_BACKENDS = frozenset({"default", "qemu", "vhostuser"})
+_VGACONF = frozenset({"io", "on", "off"})
+#: a video model's sizes, in the order libvirt reads them
+_VIDEO_SIZES = ("ram", "vram", "vram64", "vgamem")
+
+
+def _c_uint_dec(value: str) -> int | None:
+    """An unsigned decimal as libvirt's virStrToLong_uip reads it (no sign, no overflow)."""
+    number = c_number(value)
+    if number is None or "-" in value or not 0 <= number <= _UINT_MAX:
+        return None
+    return number
+
+
+def _read_video(dev: ET.Element) -> None:
+    """A video device as libvirt reads it: its driver, then its model's acceleration,
+    resolution, type, sizes and heads (one head unless told, none written for zero)."""
+    driver = dev.find("driver")
+    if driver is not None:
+        prop_enum(driver, "name", _VIDEO_BACKENDS)
+        prop_enum(driver, "vgaconf", _VGACONF)
+    model = dev.find("model")
+    if model is None:
+        ET.SubElement(dev, "model", {"heads": "1"})
+        return
+    accel = model.find("acceleration")
+    if accel is not None:
+        prop_enum(accel, "accel3d", _YES_NO)
+        prop_enum(accel, "accel2d", _YES_NO)
+    resolution = model.find("resolution")
+    if resolution is not None:
+        prop_uint(resolution, "x", required=True)
+        prop_uint(resolution, "y", required=True)
+    mtype = model.get("type")
+    known, complaint = KINDS["devices/video/model"].values["type"]
+    if mtype is not None and mtype not in known:
+        raise _unsupported((complaint or "%s") % mtype)
+    for attr in _VIDEO_SIZES:
+        value = model.get(attr)
+        if value is not None and _c_uint_dec(value) is None:
+            raise VirtError.xml_error(ErrDomain.DOMAIN, f"cannot parse video {attr} '{value}'")
+    heads = model.get("heads")
+    if heads is None:
+        model.set("heads", "1")
+    elif (number := _c_uint_dec(heads)) is None:
+        raise VirtError.internal_error(ErrDomain.DOMAIN, f"cannot parse video heads '{heads}'")
+    elif number == 0:
+        del model.attrib["heads"]
+
+
+#: the checks of a device kind libvirt's parser makes before the others
+_READ_FIRST: dict[str, Callable[[ET.Element], None]] = {
+    "interface": _read_interface_head,
+    "video": _read_video,
+}
+
+#: the image formats libvirt knows (a disk's driver type, a backing store's format)
+_FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
+                      "ploop", "cow", "qcow", "qcow2", "qed", "vmdk"})
+
+
+def _check_backing_chain(disk: ET.Element) -> None:
+    """A disk's backing chain as libvirt reads it (with the disk's source, before its
+    target)."""
+    def xml_error(text: str) -> VirtError:
+        return VirtError.xml_error(ErrDomain.DOMAIN, text)
+
+    known_types, _complaint = KINDS["devices/disk"].values["type"]
+    store = disk.find("backingStore")
+    while store is not None:
+        stype = store.get("type")
+        if stype is None:
+            break  # the end of the chain
+        if store.find("source") is None:
+            raise xml_error("missing disk backing store source")
+        if stype not in known_types:
+            raise xml_error(f"unknown storage source type '{stype}'")
+        fmt = store.find("format")
+        name = fmt.get("type") if fmt is not None else None
+        if name is None:
+            raise xml_error("missing disk backing store format")
+        if name not in _FORMATS:
+            raise xml_error(f"unknown storage source format '{name}'")
+        store = store.find("backingStore")
+
+
+def _check_disk_driver(disk: ET.Element) -> None:
+    """A disk driver's numbers, then its format, as libvirt reads them (after the
+    target)."""
+    driver = disk.find("driver")
+    if driver is not None:
+        for attr in ("iothread", "queues", "queue_size"):
+            prop_uint(driver, attr)
+    name = driver.get("type") if driver is not None else None
+    if name is not None and name != "aio" and name not in _FORMATS:
+        # ("aio" is an old name of the raw format)
+        raise _unsupported(f"unknown driver format value '{name}'")
 
 
 _RNG_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
@@ -956,6 +1096,8 @@ def _device_post_parse(kinds: dict[str, list[ET.Element]], guest: _Guest) -> Non
         _assign_chr_ports(kinds.get(tag, []), all_seen=tag == "serial")
     for dev in kinds.get("input", []):
         _input_bus(dev, guest)
+    for video in kinds.get("video", []):
+        _video_memory(video, guest)
     _interface_names(kinds.get("interface", []))
     # (a graphics device's own defaults, ports and listens: see domcanon)
 
@@ -1061,23 +1203,6 @@ def _video_default_type(guest: _Guest) -> str:
     return "cirrus"
 
 
-def _video_default_vram(guest: _Guest, vtype: str) -> int:
-    """libvirt's default video memory (KiB) for a video model."""
-    if vtype in ("vga", "cirrus", "vmvga"):
-        if guest.virt_type == "vbox":
-            return 8 * 1024
-        if guest.virt_type == "vmware":
-            return 4 * 1024
-        return 16 * 1024
-    if vtype == "xen":
-        return 4 * 1024  # what Xen's paravirtual framebuffer always had
-    if vtype == "bochs":
-        return 16 * 1024
-    if vtype == "qxl":
-        return 64 * 1024
-    return 0
-
-
 def _implicit_video(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     """Graphics without a video device get the test driver's default video."""
     if not kinds.get("graphics") or kinds.get("video"):
@@ -1085,7 +1210,7 @@ def _implicit_video(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     vtype = _video_default_type(guest)
     video = ET.Element("video")
     attrs = {"type": vtype}
-    vram = _video_default_vram(guest, vtype)
+    vram = video_default_ram(guest.virt_type, vtype)
     if vram:
         attrs["vram"] = str(vram)
     attrs.update(heads="1", primary="yes")
@@ -1093,7 +1218,31 @@ def _implicit_video(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     kinds["video"] = [video]
 
 
-def _primary_video(kinds: dict[str, list[ET.Element]]) -> None:
+def _video_memory(video: ET.Element, guest: _Guest) -> None:
+    """A video device's memory as libvirt's post-parse fills it in: the model's default
+    where none is set, rounded up to a power of two (none, if that overflows)."""
+    model = video.find("model")
+    if model is None:
+        model = ET.SubElement(video, "model")
+    mtype = model.get("type")
+    if mtype is None:
+        mtype = _video_default_type(guest)
+        model.set("type", mtype)
+    if mtype == "none":
+        return
+    default = video_default_ram(guest.virt_type, mtype)
+    for attr in ("ram", "vram"):
+        number = _c_uint_dec(model.get(attr, "")) or 0
+        if not number and (attr == "vram" or mtype == "qxl"):
+            number = default
+        number = video_memory(number)
+        if number:
+            model.set(attr, str(number))
+        else:
+            model.attrib.pop(attr, None)
+
+
+def _primary_video(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     """The first video device is the primary one; one of type none keeps no settings."""
     videos = kinds.get("video", [])
     if not videos:
@@ -1106,17 +1255,15 @@ def _primary_video(kinds: dict[str, list[ET.Element]]) -> None:
             model.remove(child)
         model.attrib.clear()
         model.set("type", "none")
-    elif model.get("primary") != "yes":
-        model.set("primary", "yes")
+    else:
+        if model.get("primary") != "yes":
+            model.set("primary", "yes")
+        # the primary video's post-parse runs once more (it may be an implicit one)
+        _video_memory(videos[0], guest)
 
 
 def _has_usb(kinds: dict[str, list[ET.Element]]) -> bool:
     return any(c.get("type") == "usb" and c.get("model") != "none"
-               for c in kinds.get("controller", []))
-
-
-def _usb_disabled(kinds: dict[str, list[ET.Element]]) -> bool:
-    return any(c.get("type") == "usb" and c.get("model") == "none"
                for c in kinds.get("controller", []))
 
 
@@ -1210,6 +1357,29 @@ def _input_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
     return None
 
 
+def _video_problem(video: ET.Element, videos: list[ET.Element]) -> VirtError | None:
+    """What libvirt's validation says about a video device (None: nothing)."""
+    def model_type(dev: ET.Element) -> str | None:
+        model = dev.find("model")
+        return model.get("type") if model is not None else None
+
+    if len(videos) > 1 and any(model_type(v) == "none" for v in videos):
+        return _unsupported("a 'none' video type must be the only video device defined for "
+                            "the domain")
+    model = video.find("model")
+    if model is None or model.get("type") == "none":
+        return None
+    resolution = model.find("resolution")
+    if resolution is not None and 0 in (c_number(resolution.get(a, "")) for a in ("x", "y")):
+        return _unsupported("video resolution values must be greater than 0")
+    if model.get("type") == "qxl":
+        return None
+    for attr in ("ram", "vram64", "vgamem"):
+        if _c_uint_dec(model.get(attr, "")):
+            return _unsupported(f"{attr} attribute only supported for video type qxl")
+    return None
+
+
 def _check_disk_targets(disks: list[ET.Element]) -> None:
     """No two disks share a target name."""
     for i, disk in enumerate(disks):
@@ -1274,17 +1444,10 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
             problem: VirtError | None = None
             if tag == "disk":
                 problem = _disk_problem(dev)
-            elif tag == "hub" and dev.get("type") == "usb" and _usb_disabled(kinds):
-                problem = _unsupported("Can't add USB hub: USB is disabled for this domain")
             elif tag == "input":
                 problem = _input_problem(dev, guest)
-                if problem is None and dev.get("bus") == "usb" and _usb_disabled(kinds):
-                    problem = _unsupported("Can't add USB input device. USB bus is disabled")
-            elif tag == "video" and len(kinds["video"]) > 1 and any(
-                    (m := v.find("model")) is not None and m.get("type") == "none"
-                    for v in kinds["video"]):
-                problem = _unsupported("a 'none' video type must be the only video device "
-                                       "defined for the domain")
+            elif tag == "video":
+                problem = _video_problem(dev, kinds["video"])
             elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):

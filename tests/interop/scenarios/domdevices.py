@@ -158,10 +158,36 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      + _disk("sdd", "scsi", extra="<address type='drive' controller='0' target='2'/>")
      + "<controller type='scsi' model='virtio-scsi'><address type='pci'/></controller>",
      {}),
+    ("redirdevs-of-every-type",
+     "<controller type='usb'/>"
+     + "".join(f"<redirdev bus='usb' type='{t}'/>" for t in (
+         "pty", "null", "vc", "stdio", "qemu-vdagent", "spicevmc"))
+     + "<redirdev bus='usb' type='file'><source path='/tmp/r'/></redirdev>"
+     "<redirdev bus='usb' type='unix'><source mode='connect' path='/tmp/s'/></redirdev>"
+     "<redirdev bus='usb' type='udp'><source mode='connect' host='h' service='1'/>"
+     "</redirdev><redirdev bus='usb' type='spiceport'><source channel='c'/></redirdev>",
+     {}),
+    ("nic-models",
+     "".join(f"<interface type='user'><mac address='52:54:00:12:01:{n:02x}'/>"
+             f"<model type='{m}'/></interface>" for n, m in enumerate((
+                 "E1000", "am79c970a", "unknown", "", "VirtIO", "my_model-1", "_", "Usb-Net")))
+     + "<interface type='user'><mac address='52:54:00:12:01:ff'/><model/></interface>", {}),
+    ("video-sizes",
+     "<video><model type='qxl' ram='3000' vram='5000' vram64='1000' vgamem='100'"
+     " heads=' 3'/></video><video><model type='vga' vram='4294967295' heads='0'/></video>"
+     "<video><model type='qxl' ram='0' vram='+1000' vgamem='0'/></video>"
+     "<video><model type='cirrus' vram='3000000000' ram='0'/></video>"
+     "<video><model type='qxl' ram='2147483649'/></video>", {}),
+    ("video-none-with-sizes", "<video><model type='none' ram='5' vgamem='3'/></video>", {}),
+    ("disk-formats",
+     "".join(_disk(f"vd{c}", "virtio", extra=f"<driver name='qemu' type='{f}'/>")
+             for c, f in zip("abcdefghijklmnopq", (
+                 "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
+                 "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "aio"), strict=True)), {}),
     ("rngs-read-back",
      "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
-     "<rng model='virtio'><rate bytes=' 5' period='0x10'/><backend model='egd' type='pty'/>"
+     "<rng model='virtio'><rate bytes=' 5' period='+10'/><backend model='egd' type='pty'/>"
      "</rng>", {}),
     ("virtio-unix-channel-without-path",
      "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.a'/>"
@@ -315,6 +341,76 @@ REFUSED: list[tuple[str, str]] = [
      "<backend model='random'/></rng>"),
     ("rng-egd-without-type", "<rng model='virtio'><backend model='egd'/></rng>"),
     ("rng-egd-unknown-type", "<rng model='virtio'><backend model='egd' type='x'/></rng>"),
+    # a redirected device's bus, then its type
+    ("redirdev-unknown-type", "<controller type='usb'/><redirdev bus='usb' type='usbip'/>"),
+    ("redirdev-file-without-path", "<controller type='usb'/><redirdev bus='usb' type='file'/>"),
+    # a NIC's model name is read before the rest of the interface
+    ("nic-model-with-blank",
+     "<interface type='bridge'><source/><model type='e1000 x'/></interface>"),
+    ("nic-model-with-dot", "<interface type='user'><mac address='bogus'/>"
+     "<model type='my_model-1.2'/></interface>"),
+    ("nic-model-non-ascii", "<interface type='user'><model type='r\u00e9seau'/></interface>"),
+    ("nic-type-before-model", "<interface type='wifi'><model type='a/b'/></interface>"),
+    ("nic-trust-before-model",
+     "<interface type='user' trustGuestRxFilters='x'><model type='a,b'/></interface>"),
+    # a video device: driver, acceleration, resolution, model, sizes, heads; then validation
+    ("video-vram-not-a-number", "<video><model type='vga' vram='0x100'/></video>"),
+    ("video-vram-negative", "<video><model type='vga' vram='-1'/></video>"),
+    ("video-vram-too-large", "<video><model type='qxl' vram='99999999999'/></video>"),
+    ("video-sizes-in-order",
+     "<video><model type='qxl' heads='v' vgamem='w' vram64='z' vram='y' ram='x'/></video>"),
+    ("video-heads-not-a-number", "<video><model type='qxl' heads='-1'/></video>"),
+    ("video-driver-before-model",
+     "<video><model type='vga' vram='x'/><driver name='x'/></video>"),
+    ("video-acceleration-before-type",
+     "<video><model type='svga'><acceleration accel3d='maybe'/></model></video>"),
+    ("video-resolution-before-sizes",
+     "<video><model type='vga' vram='x'><resolution x='1'/></model></video>"),
+    ("video-zero-resolution",
+     "<video><model type='vga'><resolution x='0' y='0'/></model></video>"),
+    ("video-ram-off-qxl", "<video><model type='vga' vgamem='16' vram64='1024' ram='8'/></video>"),
+    ("video-vram64-off-qxl", "<video><model type='virtio' vram64='1024'/></video>"),
+    ("video-vgamem-off-qxl", "<video><model type='bochs' vgamem='1024'/></video>"),
+    ("video-ram-before-primaries",
+     "<video><model type='vga' ram='5' primary='yes'/></video>"
+     "<video><model type='vga' primary='yes'/></video>"),
+    # USB devices without USB are refused as they are read, inputs before hubs
+    ("usb-disabled-hub-and-input",
+     "<controller type='usb' model='none'/><hub type='usb'/><input type='tablet'/>"),
+    ("usb-disabled-input-before-duplicates",
+     "<controller type='scsi' index='0'/><controller type='scsi' index='0'/>"
+     "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>"),
+    ("usb-disabled-input-before-validation",
+     _disk("fda", "ide", device="floppy")
+     + "<controller type='usb' model='none'/><input type='tablet' bus='usb'/>"),
+    # a disk's backing chain, then its driver's numbers and format
+    ("disk-unknown-format", _disk("vda", "virtio", extra="<driver name='qemu' type='qcow3'/>")),
+    ("disk-format-none", _disk("vda", "virtio", extra="<driver type='none'/>")),
+    ("disk-format-case", _disk("vda", "virtio", extra="<driver type='QCOW2'/>")),
+    ("disk-format-empty", _disk("vda", "virtio", extra="<driver type=''/>")),
+    ("disk-format-after-cache", _disk("vda", "virtio", extra="<driver type='x' cache='x'/>")),
+    ("disk-bus-before-format",
+     "<disk type='file'><source file='/a'/><target dev='vda' bus='x'/><driver type='x'/>"
+     "</disk>"),
+    ("disk-backing-before-bus", "<disk type='file'><source file='/a'/><target dev='vda'"
+     " bus='x'/><backingStore type='file'><format type='x'/><source file='/b'/>"
+     "</backingStore></disk>"),
+    ("disk-format-before-target",
+     "<disk type='file'><source file='/a'/><driver type='luks'/></disk>"),
+    ("disk-driver-numbers", _disk("vda", "virtio", extra="<driver queues='x' iothread='y'/>")),
+    ("disk-backing-format-unknown", _disk("vda", "virtio", extra=(
+        "<driver type='x'/><backingStore type='file'><format type='aio'/>"
+        "<source file='/b'/></backingStore>"))),
+    ("disk-backing-without-format", _disk("vda", "virtio", extra=(
+        "<backingStore type='file'><source file='/b'/></backingStore>"))),
+    ("disk-backing-without-source", _disk("vda", "virtio", extra=(
+        "<backingStore type='tape'><format type='raw'/></backingStore>"))),
+    ("disk-backing-unknown-type", _disk("vda", "virtio", extra=(
+        "<backingStore type='tape'><format type='x'/><source file='/b'/></backingStore>"))),
+    ("disk-backing-deeper", _disk("vda", "virtio", extra=(
+        "<backingStore type='file'><format type='qcow2'/><source file='/b'/>"
+        "<backingStore type='file'><format type='none'/><source file='/c'/></backingStore>"
+        "</backingStore>"))),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
