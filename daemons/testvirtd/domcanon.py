@@ -401,6 +401,18 @@ def _chr_source(elem: ET.Element) -> None:
                 items = [("mode", "connect"), *source.attrib.items()]
                 source.attrib.clear()
                 source.attrib.update(items)
+    if kind == "udp":
+        # the first source of each mode is read; the bind one is written first
+        sources = elem.findall("source")
+        kept: dict[str | None, ET.Element] = {}
+        for source in sources:
+            kept.setdefault(source.get("mode"), source)
+        at = list(elem).index(sources[0]) if sources else 0
+        for source in sources:
+            elem.remove(source)
+        for mode in ("connect", "bind"):
+            if mode in kept:
+                elem.insert(at, kept[mode])
 
 
 def _chardev(elem: ET.Element, _ctx: Context) -> None:

@@ -65,7 +65,15 @@ DEVICE_ORDER = (
     "crypto",
 )
 _DEVICE_RANK = {name: i for i, name in enumerate(DEVICE_ORDER)}
-_CTRL_RANK = _DEVICE_RANK["controller"]
+#: the order in which libvirt's parser reads the device kinds (not quite the formatter's)
+_PARSE_ORDER = (
+    "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial",
+    "parallel", "console", "channel", "input", "graphics", "sound", "audio", "video",
+    "hostdev", "watchdog", "memballoon", "rng", "tpm", "nvram", "hub", "redirdev",
+    "redirfilter", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+)
+_PARSE_RANK = {name: i for i, name in enumerate(_PARSE_ORDER)}
+_CTRL_RANK = _PARSE_RANK["controller"]
 
 
 
@@ -89,6 +97,7 @@ class _Guest:
 def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str,
     os_boot: bool = False, after_reading: Callable[[], None] | None = None,
+    before_validation: Callable[[], None] | None = None,
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
     place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
@@ -96,13 +105,14 @@ def normalise_devices(
 
     :param after_reading: the checks of what libvirt reads after the devices and before
         its post-parse steps.
+    :param before_validation: the checks of the definition libvirt makes after its
+        post-parse steps, before it validates the devices.
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
     guest = _Guest(virt_type, os_type, arch)
     _parse_checks(devices, guest)
     if after_reading is not None:
         after_reading()
-    _check_disk_targets_sources(devices)
     kinds: dict[str, list[ET.Element]] = {}
     for dev in devices:
         group = kinds.setdefault(dev.tag, [])
@@ -130,6 +140,8 @@ def normalise_devices(
     _implicit_controllers(kinds)
     _implicit_video(kinds, guest)
     _primary_video(kinds, guest)
+    if before_validation is not None:
+        before_validation()
     _validate(kinds, guest)
     for dev in kinds.get("input", []):
         if dev.get("bus") == "none":
@@ -239,7 +251,7 @@ def _hostdev_key(dev: ET.Element) -> tuple[str | int | None, ...] | None:
 def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
     """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
     reads them), and fill in the types it defaults."""
-    by_kind = sorted(devices, key=lambda d: _DEVICE_RANK.get(d.tag, len(_DEVICE_RANK)))
+    by_kind = sorted(devices, key=lambda d: _PARSE_RANK.get(d.tag, len(_PARSE_RANK)))
     singles = {tag: sum(d.tag == tag for d in devices) for tag in ("memballoon", "watchdog")}
     usbs = [d for d in by_kind if d.tag == "controller" and d.get("type") == "usb"]
     usb_none = any(d.get("model") == "none" for d in usbs)
@@ -247,7 +259,7 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
     masters_checked = False
     hostdevs: set[tuple[str | int | None, ...] | None] = set()
     for dev in by_kind:
-        if not masters_checked and _DEVICE_RANK.get(dev.tag, len(_DEVICE_RANK)) > _CTRL_RANK:
+        if not masters_checked and _PARSE_RANK.get(dev.tag, len(_PARSE_RANK)) > _CTRL_RANK:
             _check_usb_masters(usbs)  # once every controller is read
             masters_checked = True
         if dev.tag in ("memballoon", "watchdog") and singles[dev.tag] > 1:
@@ -334,12 +346,22 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                         "unknown target type '(null)' specified for character device")
                 raise VirtError.xml_error(ErrDomain.DOMAIN,
                                           "target type must be specified for channel device")
+            if dev.tag == "channel" and ttype == "guestfwd" and target is not None:
+                if target.get("address") is None:
+                    raise VirtError.xml_error(
+                        ErrDomain.DOMAIN, "guestfwd channel does not define a target address")
+                prop_uint(target, "port", required=True)
+            _check_chr_sources(dev, dev.get("type"))
         elif dev.tag == "redirdev":
             rtype = dev.get("type")
             if rtype is None:
                 raise VirtError.internal_error(ErrDomain.DOMAIN, "missing type in redirdev")
             if rtype not in _CHR_TYPES:
                 raise _unsupported(f"unknown redirdev character device type '{rtype}'")
+            _check_chr_sources(dev, rtype)
+        elif dev.tag == "smartcard":
+            if dev.get("mode") == "passthrough":
+                _check_chr_sources(dev, dev.get("type"))
         elif dev.tag == "rng":
             _check_rng(dev)
         elif dev.tag == "input":
@@ -519,13 +541,18 @@ def _check_rng(dev: ET.Element) -> None:
             raise xml_error("missing EGD backend type")
         if btype not in _CHR_TYPES:
             raise _unsupported(f"unknown backend type '{btype}' for egd")
+        _check_chr_sources(backends[0], btype)
 
 
-def _check_disk_targets_sources(devices: list[ET.Element]) -> None:
-    """A disk's target and source are looked for once the whole definition is read."""
-    for dev in devices:
-        if dev.tag == "disk":
-            _check_disk_target_source(dev)
+def _check_chr_sources(dev: ET.Element, ctype: str | None) -> None:
+    """A character device backend has one source, a UDP one two (bind and connect)."""
+    count = len(dev.findall("source"))
+    if ctype == "udp" and count > 2:
+        raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                  "only two source elements are allowed for character device")
+    if ctype != "udp" and count > 1:
+        raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                  "only one source element is allowed for character device")
 
 
 #: where a disk of each type names its source
@@ -1316,8 +1343,9 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
         if not attrs.get("service"):
             return internal("service")
     elif ctype == "udp":
-        if not any(s.get("mode", "connect") == "connect" and s.get("service")
-                   for s in sources):
+        # (the first source of a mode is the one read)
+        connect = next((s for s in sources if s.get("mode", "connect") == "connect"), None)
+        if connect is None or not connect.get("service"):
             return internal("service")
     elif ctype == "unix":
         if not attrs.get("path") and not virtio_channel:
@@ -1443,6 +1471,8 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
         for dev in kinds.get(tag, []):
             problem: VirtError | None = None
             if tag == "disk":
+                # (a disk's target and source are looked for as it is validated)
+                _check_disk_target_source(dev)
                 problem = _disk_problem(dev)
             elif tag == "input":
                 problem = _input_problem(dev, guest)

@@ -11,14 +11,18 @@ complaints are here too, for the device checks to share.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 
+from . import domcanon
 from .domcanon import c_number
 from .domxml import ErrCode, ErrDomain, VirtError
 
-__all__ = ("check_cpu", "check_features", "prop_enum", "prop_int", "prop_uint", "scaled",
-           "tristate")
+__all__ = ("check_clock", "check_cpu", "check_features", "check_ids", "check_keywrap",
+           "check_memory_sections", "check_numa", "check_numatune", "check_pm",
+           "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum", "prop_int",
+           "prop_uint", "scaled", "scaled_value", "tristate")
 
 # --------------------------------------------------------------------------------------------
 # the XML layer's attribute readers
@@ -342,3 +346,174 @@ def check_features(features: ET.Element) -> None:
         if reader is None:
             raise _unsupported(f"unexpected feature '{child.tag}'")
         reader(child)
+
+
+# --------------------------------------------------------------------------------------------
+# the other sections outside the devices, in the order libvirt reads them
+
+def _xml_error(text: str) -> VirtError:
+    return VirtError.xml_error(ErrDomain.DOMAIN, text)
+
+
+def scaled_value(elem: ET.Element, xpath: str, value: str | None, unit: str | None, *,
+                 required: bool = False) -> None:
+    """A scaled size as ``virDomainParseScaledValue`` reads it (*xpath* names it in the
+    complaints)."""
+    if value is None:
+        if required:
+            raise VirtError.xml_error(ErrDomain.XML,
+                                      f"missing element or attribute '{xpath}'")
+        return
+    number = c_number(value)
+    if number is None or "-" in value:
+        raise VirtError.xml_error(ErrDomain.XML,
+                                  f"Invalid value '{value}' for element or attribute '{xpath}'")
+    if unit is not None and unit.lower() not in _SUFFIXES:
+        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
+                            f"unknown suffix '{unit}'")
+
+
+_UUID_TEXT = re.compile(r"[ \t\n\v\f\r]*(?:[- ]*[0-9a-fA-F]{2}){16}[ \t\n\v\f\r]*")
+
+
+def check_ids(root: ET.Element) -> None:
+    """The generation id, read with the name and the UUID."""
+    genid = root.find("genid")
+    text = "".join(genid.itertext()) if genid is not None else ""
+    if genid is not None and text and not _UUID_TEXT.fullmatch(text):
+        raise VirtError.internal_error(ErrDomain.DOMAIN, "malformed genid element")
+
+
+def check_title(root: ET.Element) -> None:
+    """The title: one line (read after the OS type)."""
+    title = root.find("title")
+    if title is not None and "\n" in "".join(title.itertext()):
+        raise _xml_error("Domain title can't contain newlines")
+
+
+_SECLABEL_TYPES = frozenset({"none", "dynamic", "static"})
+
+
+def check_seclabels(root: ET.Element) -> None:
+    """The domain's security labels: their types, and models when there are several."""
+    labels = root.findall("seclabel")
+    for label in labels:
+        prop_enum(label, "type", _SECLABEL_TYPES)
+        prop_enum(label, "relabel", frozenset({"yes", "no"}))
+        if len(labels) > 1 and not label.get("model"):
+            raise _xml_error("missing security model when using multiple labels")
+
+
+_MEMTUNE = ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee")
+
+
+def check_memory_sections(root: ET.Element) -> None:
+    """What is read after the memory size: the memory slots, huge pages and tuning."""
+    max_memory = root.find("maxMemory")
+    slots = max_memory.get("slots") if max_memory is not None else None
+    if slots is not None and (c_number(slots) is None or "-" in slots):
+        raise _xml_error("Failed to parse memory slot count")
+    for page in root.findall("memoryBacking/hugepages/page"):
+        scaled_value(page, "./@size", page.get("size"), page.get("unit"), required=True)
+    for name in _MEMTUNE:
+        node = root.find(f"memtune/{name}")
+        if node is not None:
+            scaled_value(node, f"./memtune/{name}[1]", "".join(node.itertext()),
+                         node.get("unit"))
+
+
+_SCHEDULERS = frozenset({"other", "batch", "idle", "fifo", "rr"})
+
+
+def _scheduler(elem: ET.Element, what: str | None) -> None:
+    if what is not None and elem.get(what) is None:
+        raise _xml_error(f"Missing attribute '{what}' in element '{elem.tag}'")
+    if prop_enum(elem, "scheduler", _SCHEDULERS, required=True) in ("fifo", "rr"):
+        prop_int(elem, "priority", required=True)
+
+
+def check_vcpu_sections(root: ET.Element) -> None:
+    """What is read after the vCPU count: the vCPUs, the I/O threads, the CPU tuning."""
+    for vcpu in root.findall("vcpus/vcpu"):
+        prop_uint(vcpu, "id", required=True)
+        prop_enum(vcpu, "enabled", frozenset({"yes", "no"}), required=True)
+    iothreads = root.find("iothreads")
+    text = "".join(iothreads.itertext()) if iothreads is not None else None
+    if text is not None and (c_number(text) is None or "-" in text):
+        raise _xml_error(f"invalid iothreads count '{text}'")
+    for node in root.findall("defaultiothread"):
+        prop_int(node, "thread_pool_min")
+        prop_int(node, "thread_pool_max")
+    for thread in root.findall("iothreadids/iothread"):
+        prop_uint(thread, "id", required=True, nonzero=True)
+        prop_int(thread, "thread_pool_min")
+        prop_int(thread, "thread_pool_max")
+    for sched in root.findall("cputune/vcpusched"):
+        _scheduler(sched, "vcpus")
+    for sched in root.findall("cputune/iothreadsched"):
+        _scheduler(sched, "iothreads")
+    for sched in root.findall("cputune/emulatorsched"):
+        _scheduler(sched, None)
+
+
+_MEM_ACCESS = frozenset({"shared", "private"})
+
+
+def check_numa(root: ET.Element) -> None:
+    """The guest NUMA cells (read after the CPU)."""
+    seen: set[int] = set()
+    for n, cell in enumerate(root.findall("cpu/numa/cell")):
+        cell_id = prop_uint(cell, "id")
+        cpus = cell.get("cpus")
+        if cpus is not None and domcanon.format_bitmap(cpus) is None:
+            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
+                                f"Failed to parse bitmap '{cpus}'")
+        scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True)
+        prop_enum(cell, "memAccess", _MEM_ACCESS)
+        number = n if cell_id is None else cell_id
+        if number in seen:
+            raise _xml_error(f"Duplicate NUMA cell info for cell id '{number}'")
+        seen.add(number)
+
+
+_NUMATUNE_MODES = frozenset({"strict", "preferred", "interleave", "restrictive"})
+
+
+def check_numatune(root: ET.Element) -> None:
+    """The host NUMA tuning's memory mode."""
+    memory = root.find("numatune/memory")
+    mode = memory.get("mode") if memory is not None else None
+    if mode is not None and mode not in _NUMATUNE_MODES:
+        raise _unsupported(f"Unsupported NUMA memory tuning mode '{mode}'")
+
+
+def check_pm(root: ET.Element) -> None:
+    """The power management switches (read after the lifecycle actions)."""
+    for tag in ("suspend-to-mem", "suspend-to-disk"):
+        node = root.find(f"pm/{tag}")
+        if node is not None:
+            prop_enum(node, "enabled", frozenset({"yes", "no"}))
+
+
+_CLOCK_OFFSETS = frozenset({"utc", "localtime", "variable", "timezone", "absolute"})
+_TIMERS = frozenset({"platform", "pit", "rtc", "hpet", "tsc", "kvmclock", "hypervclock",
+                     "armvtimer"})
+
+
+def check_clock(root: ET.Element) -> None:
+    """The clock's offset, then its timers' names."""
+    clock = root.find("clock")
+    if clock is None:
+        return
+    offset = clock.get("offset")
+    if offset is not None and offset not in _CLOCK_OFFSETS:
+        raise _unsupported(f"unknown clock offset '{offset}'")
+    for timer in clock.findall("timer"):
+        prop_enum(timer, "name", _TIMERS, required=True)
+
+
+def check_keywrap(root: ET.Element) -> None:
+    """The key wrapping ciphers (read last)."""
+    for cipher in root.findall("keywrap/cipher"):
+        prop_enum(cipher, "name", frozenset({"aes", "dea"}), required=True)
+        tristate(cipher, required=True)

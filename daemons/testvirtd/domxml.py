@@ -814,24 +814,9 @@ def _text(elem: ET.Element | None) -> str | None:
     return "".join(elem.itertext()).strip()
 
 
-#: the order in which libvirt's parser reads the sections before the devices it requires
-#: attributes in (sysinfo, read after the devices, is checked with them)
-_REQUIRED_ORDER = ("clock", "os")
-
-
-def _check_definition(root: ET.Element) -> None:
-    """What libvirt's parser refuses in the CPU and features elements and the attributes it
-    requires outside the devices, in its order (the devices' refusals: see
-    :mod:`.domdevices`)."""
-    # imported here: domsections builds on this module's errors
-    from . import domsections
-
-    cpu = root.find("cpu")
-    if cpu is not None:
-        domsections.check_cpu(cpu)
-    for features in root.findall("features"):
-        domsections.check_features(features)
-    _check_required(root, _REQUIRED_ORDER)
+def _config_unsupported(info: str) -> VirtError:
+    return VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                         "unsupported configuration: %s", info)
 
 
 def _check_required(root: ET.Element, tags: tuple[str, ...]) -> None:
@@ -871,6 +856,10 @@ def parse_domain_xml(
             raw_uuid = parse_uuid(uuid_text)
         except ValueError:
             raise VirtError.internal_error(dom, "malformed uuid element") from None
+    # imported here: domsections builds on this module's errors
+    from . import domsections
+
+    domsections.check_ids(root)
 
     dtype = root.get("type")
     if dtype is None:
@@ -912,29 +901,18 @@ def parse_domain_xml(
             f"unknown OS type '{os_type}'",
         )
     assert type_elem is not None
+    domsections.check_title(root)
+    domsections.check_seclabels(root)
 
     memory = root.find("memory")
-    cells = root.findall("cpu/numa/cell")
-    if memory is None and not cells:
-        raise VirtError.xml_error(
-            dom, "Memory size must be specified via <memory> or in the <numa> configuration"
-        )
+    given_kib: int | None = None
     if memory is not None:
-        memory_kib = -(-_memory_size(memory, "./memory[1]", dom) // 1024)
-    else:
-        # the NUMA cells' memory and the memory devices' add up to the total, as libvirt
-        # computes it
-        memory_kib = sum(
-            -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024) for c in cells
-        ) + sum(
-            -(-parse_size(size.text or "0", size.get("unit"), "KiB", dom) // 1024)
-            for size in root.findall("devices/memory/target/size")
-        )
+        given_kib = -(-_memory_size(memory, "./memory[1]", dom) // 1024)
     current = root.find("currentMemory")
-    current_kib = memory_kib
+    current_given: int | None = None
     if current is not None:
-        current_kib = -(-_memory_size(current, "./currentMemory[1]", dom) // 1024)
-        current_kib = min(current_kib, memory_kib)
+        current_given = -(-_memory_size(current, "./currentMemory[1]", dom) // 1024)
+    domsections.check_memory_sections(root)
 
     vcpu_elem = root.find("vcpu")
     vcpus = 1
@@ -950,11 +928,8 @@ def parse_domain_xml(
         for key in ("placement", "cpuset"):
             if vcpu_elem.get(key):
                 vcpu_attrs[key] = vcpu_elem.get(key, "")
-        if vcpu_elem.get("current") is not None:
-            try:
-                current_vcpus = int(vcpu_elem.get("current", ""))
-            except ValueError:
-                raise VirtError.xml_error(dom, "current vcpus count must be an integer") from None
+        current_vcpus = domsections.prop_uint(vcpu_elem, "current")
+        if current_vcpus is not None:
             if current_vcpus > vcpus:
                 raise VirtError.fmt(
                     ErrCode.INTERNAL_ERROR,
@@ -964,6 +939,14 @@ def parse_domain_xml(
                 )
             if current_vcpus == vcpus:
                 current_vcpus = None
+    domsections.check_vcpu_sections(root)
+    cpu = root.find("cpu")
+    if cpu is not None:
+        domsections.check_cpu(cpu)
+    domsections.check_numa(root)
+    domsections.check_numatune(root)
+    for features in root.findall("features"):
+        domsections.check_features(features)
     listed = root.findall("vcpus/vcpu")
     if listed and current_vcpus is None:
         # the vCPUs listed enabled are the ones online
@@ -989,8 +972,11 @@ def parse_domain_xml(
     ):
         value = _text(root.find(tag)) or default
         if value not in _LIFECYCLE_ACTIONS:
-            raise VirtError.xml_error(dom, f"Invalid value '{value}' for {tag}")
+            raise _config_unsupported(f"unknown {tag} action: {value}")
         lifecycle[tag] = value
+    domsections.check_pm(root)
+    domsections.check_clock(root)
+    _check_required(root, ("os",))
 
     extra: dict[str, list[ET.Element]] = {}
     for child in root:
@@ -1003,8 +989,6 @@ def parse_domain_xml(
         ET.SubElement(numatune, "memory", {"mode": "strict", "placement": "auto"})
         extra["numatune"] = [numatune]
 
-    if "/" in name:
-        raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
     metadata = None
     if root.find("metadata") is not None:
         raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else bytes(text)
@@ -1012,16 +996,44 @@ def parse_domain_xml(
 
     clock = root.find("clock")
     devices_elem = root.find("devices")
-    _check_definition(root)
     # imported here: domdevices builds on this module's errors and helpers
     from .domdevices import normalise_devices
+
+    memory_kib = current_kib = 0
+
+    def after_devices() -> None:
+        nonlocal memory_kib, current_kib
+        # sysinfo and the key wrapping are read after the devices
+        _check_required(root, ("sysinfo",))
+        domsections.check_keywrap(root)
+        # the post-parse starts with the memory size
+        cells = root.findall("cpu/numa/cell")
+        if given_kib is None and not cells:
+            raise VirtError.xml_error(
+                dom, "Memory size must be specified via <memory> or in the <numa> configuration")
+        if given_kib is not None:
+            memory_kib = given_kib
+        else:
+            # the NUMA cells' memory and the memory devices' add up to the total, as libvirt
+            # computes it
+            memory_kib = sum(
+                -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024)
+                for c in cells
+            ) + sum(
+                -(-parse_size(size.text or "0", size.get("unit"), "KiB", dom) // 1024)
+                for size in root.findall("devices/memory/target/size")
+            )
+        current_kib = memory_kib if current_given is None else min(current_given, memory_kib)
+
+    def before_validation() -> None:
+        if "/" in name:
+            raise VirtError.xml_error(dom, f"name {name} cannot contain '/'")
 
     devices = normalise_devices(
         [_strip_ws(d) for d in devices_elem] if devices_elem is not None else [],
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
-        # sysinfo is read after the devices
-        after_reading=lambda: _check_required(root, ("sysinfo",)),
+        after_reading=after_devices, before_validation=before_validation,
     )
 
     return DomainDef(

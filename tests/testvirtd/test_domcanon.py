@@ -293,8 +293,8 @@ def test_a_bootloader_leaves_os_boot_settings_out() -> None:
      "devices/channel", "<channel type='pty'>\n  <target type='virtio' name='a'/>\n</channel>\n"),
     ("<serial type='udp'><source host='a' service='1'/><source mode='bind' service='2'/>"
      "</serial>", "devices/serial",
-     "<serial type='udp'>\n  <source mode='connect' host='a' service='1'/>\n"
-     "  <source mode='bind' service='2'/>\n</serial>\n"),
+     "<serial type='udp'>\n  <source mode='bind' service='2'/>\n"
+     "  <source mode='connect' host='a' service='1'/>\n</serial>\n"),
     ("<disk type='file'><source protocol='http' name='a'/><target dev='vda'/></disk>",
      "devices/disk", "<disk type='file' device='disk'>\n  <target dev='vda' bus='virtio'/>\n"
      "</disk>\n"),

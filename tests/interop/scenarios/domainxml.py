@@ -396,6 +396,68 @@ REFUSED: dict[str, str] = {
     "kvm_dirty_ring_size": _BASE + """<features><kvm><dirty-ring state='on' size='1000'/>
       </kvm></features>""",
     "feature_state_unknown": _BASE + """<features><pmu state='default'/></features>""",
+    # the sections outside the devices, in libvirt's reading order
+    "genid_before_os_type": """<genid>x</genid><memory unit='MiB'>64</memory>
+      <os><type>bogus</type></os>""",
+    "title_after_os_type": """<title>a
+      b</title><memory unit='MiB'>64</memory><os><type>bogus</type></os>""",
+    "title_with_newline": _BASE + """<title>a
+      b</title><seclabel type='x'/>""",
+    "seclabel_before_memory": """<memory>x</memory><os><type>hvm</type></os>
+      <seclabel type='x'/>""",
+    "seclabels_without_models": _BASE + """<seclabel model='dac'/><seclabel type='none'/>""",
+    "memory_slots": """<memory unit='MiB'>64</memory><maxMemory slots='x'
+      unit='MiB'>1024</maxMemory><os><type>hvm</type></os>""",
+    "hugepage_without_size": _BASE + """<memoryBacking><hugepages><page unit='M'/>
+      </hugepages></memoryBacking><memtune><hard_limit>x</hard_limit></memtune>""",
+    "memtune_before_vcpu": _BASE + """<vcpu current='x'>2</vcpu><memtune>
+      <soft_limit>1</soft_limit><hard_limit>-1</hard_limit></memtune>""",
+    "vcpu_current": _BASE + """<vcpu current='x'>2</vcpu>""",
+    "vcpus_before_iothreads": _BASE + """<vcpus><vcpu id='0'/></vcpus>
+      <iothreads>x</iothreads>""",
+    "iothreads_count": _BASE + """<iothreads>-1</iothreads><cpu mode='x'/>""",
+    "iothread_zero_id": _BASE + """<iothreadids><iothread id='0'/></iothreadids>
+      <defaultiothread thread_pool_min='x'/>""",
+    "cputune_before_cpu": _BASE + """<cputune><iothreadsched iothreads='1'
+      scheduler='fifo'/></cputune><cpu mode='x'/>""",
+    "vcpusched_without_vcpus": _BASE + """<cputune><vcpusched scheduler='rr'
+      priority='1'/></cputune>""",
+    "emulatorsched_scheduler": _BASE + """<cputune><emulatorsched scheduler='deadline'/>
+      </cputune>""",
+    "numa_cell_without_memory": """<os><type>hvm</type></os><cpu><numa><cell cpus='0'/>
+      </numa></cpu>""",
+    "numa_cell_cpus": """<os><type>hvm</type></os><cpu><numa><cell cpus='x'
+      memory='64' unit='MiB'/></numa></cpu>""",
+    "numa_cell_twice": """<os><type>hvm</type></os><cpu><numa><cell cpus='0' memory='64'
+      unit='MiB'/><cell id='0' cpus='1' memory='64' unit='MiB'/></numa></cpu>""",
+    "cpu_before_numatune": _BASE + """<numatune><memory mode='x'/></numatune>
+      <cpu><model fallback='x'>qemu64</model></cpu>""",
+    "numatune_before_features": _BASE + """<features><bogus/></features><numatune>
+      <memory mode='fast'/></numatune>""",
+    "lifecycle_action": _BASE + """<on_reboot>restart</on_reboot>
+      <on_poweroff>reboot</on_poweroff><pm><suspend-to-mem enabled='x'/></pm>""",
+    "pm_before_clock": _BASE + """<clock offset='x'/><pm><suspend-to-disk
+      enabled='maybe'/></pm>""",
+    "clock_before_os_boot": """<memory unit='MiB'>64</memory><os><type>hvm</type><boot/>
+      </os><clock offset='gmt'/>""",
+    "timer_unknown_name": _BASE + """<clock offset='utc'><timer name='x'/></clock>""",
+    "keywrap_after_devices": _BASE + """<keywrap><cipher name='x' state='on'/></keywrap>
+      <devices><sound/></devices>""",
+    "keywrap_cipher": _BASE + """<keywrap><cipher name='aes'/></keywrap>""",
+    "memory_after_device_reading": """<os><type>hvm</type></os><devices>
+      <controller type='usb' model='ich9-uhci1'/></devices>""",
+    "memory_before_post_parse": """<os><type>hvm</type></os><devices>
+      <controller type='scsi' index='0'/><controller type='scsi' index='0'/></devices>""",
+}
+
+#: documents refused for their names: (name, the rest of the document)
+REFUSED_NAMES: dict[str, str] = {
+    # a name with a slash is refused after the post-parse, before the devices' validation
+    "slash_after_post_parse": _BASE + """<devices><controller type='scsi' index='0'/>
+      <controller type='scsi' index='0'/></devices>""",
+    "slash_before_validation": _BASE + """<devices><disk type='file'><source file='/a'/>
+      </disk></devices>""",
+    "slash_after_keywrap": _BASE + """<keywrap><cipher name='x' state='on'/></keywrap>""",
 }
 
 
@@ -404,4 +466,7 @@ def refused_documents(s: Session) -> None:
     """Definitions refused with libvirt's error (code, domain and message)."""
     for n, (name, body) in enumerate(REFUSED.items()):
         xml = _HEAD.format(name=name, n=n + 200) + body + "</domain>"
+        s.step(f"define {name}", s.conn.defineXML, xml)
+    for n, (name, body) in enumerate(REFUSED_NAMES.items()):
+        xml = _HEAD.format(name=f"{name}/1", n=n + 300) + body + "</domain>"
         s.step(f"define {name}", s.conn.defineXML, xml)

@@ -184,6 +184,11 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
              for c, f in zip("abcdefghijklmnopq", (
                  "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
                  "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "aio"), strict=True)), {}),
+    ("udp-sources",
+     "<serial type='udp'><source host='a' service='1'/><source mode='bind' service='2'/>"
+     "</serial><serial type='udp'><source mode='connect' host='a' service='4'/>"
+     "<source mode='bind' host='b' service='3'/></serial><serial type='udp'>"
+     "<source service='5'/><source mode='connect' host='h' service='6'/></serial>", {}),
     ("rngs-read-back",
      "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
@@ -411,6 +416,36 @@ REFUSED: list[tuple[str, str]] = [
         "<backingStore type='file'><format type='qcow2'/><source file='/b'/>"
         "<backingStore type='file'><format type='none'/><source file='/c'/></backingStore>"
         "</backingStore>"))),
+    # the device kinds in libvirt's reading order (not quite its writing order)
+    ("memballoon-before-redirdev",
+     "<controller type='usb'/><redirdev bus='usb'/><memballoon/>"),
+    ("rng-before-tpm", "<tpm model='x'/><rng model='x'><backend model='random'/></rng>"),
+    ("hub-before-redirdev", "<controller type='usb'/><redirdev bus='usb'/><hub type='x'/>"),
+    ("input-before-tpm", "<tpm model='x'/><input type='x'/>"),
+    # a character device's target, then its sources
+    ("serial-two-sources", "<serial><source mode='bind'/><source host='h' service='1'/>"
+     "</serial>"),
+    ("file-serial-two-sources",
+     "<serial type='file'><source path='/a'/><source path='/b'/></serial>"),
+    ("udp-serial-three-sources", "<serial type='udp'><source service='1'/>"
+     "<source mode='connect' host='h' service='2'/><source mode='bind' service='3'/>"
+     "</serial>"),
+    ("udp-serial-first-connect-source",
+     "<serial type='udp'><source host='a'/><source service='3'/></serial>"),
+    ("smartcard-two-sources",
+     "<smartcard mode='passthrough' type='tcp'><source/><source/></smartcard>"),
+    ("target-type-before-sources",
+     "<serial type='pty'><source/><source/><target type='x'/></serial>"),
+    ("guestfwd-without-address",
+     "<channel type='file'><target type='guestfwd' port='1199'/></channel>"),
+    ("guestfwd-without-port",
+     "<channel type='pty'><target type='guestfwd' address='10.0.2.1'/></channel>"),
+    ("guestfwd-port", "<channel type='pty'><target type='guestfwd' address='10.0.2.1'"
+     " port='-1'/></channel>"),
+    # a disk's target is looked for as the disk is validated, after the post-parse
+    ("disk-target-after-post-parse",
+     "<disk type='file' device='disk'><source file='/a'/></disk>"
+     "<controller type='scsi' index='0'/><controller type='scsi' index='0'/>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
