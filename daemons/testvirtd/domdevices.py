@@ -288,6 +288,12 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                                           "Hostdev already exists in the domain configuration")
             hostdevs.add(key)
         if dev.tag == "disk":
+            source = dev.find("source")
+            if (dev.get("type") == "volume" and source is not None
+                    and bool(source.get("pool")) != bool(source.get("volume"))):
+                raise VirtError.xml_error(
+                    ErrDomain.DOMAIN,
+                    "'pool' and 'volume' must be specified together for 'pool' type source")
             _check_backing_chain(dev)
             target = dev.find("target")
             bus = target.get("bus") if target is not None else None
@@ -318,6 +324,7 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                 if number < 0:
                     raise _bad_attr("index", "controller", index, "non-negative value")
         elif dev.tag == "interface":
+            _check_virtualport(dev)
             mac = dev.find("mac")
             address = mac.get("address") if mac is not None else None
             if address is not None:
@@ -404,6 +411,39 @@ def _read_interface_head(dev: ET.Element) -> None:
     if name and not _NET_MODEL_NAME.fullmatch(name):
         raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s",
                             "Model name contains invalid characters")
+
+
+#: the interface types a <virtualport> is read for
+_VIRTUALPORT_HOSTS = frozenset({"network", "bridge", "direct", "hostdev"})
+_VIRTUALPORT_TYPES = frozenset({"none", "802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
+#: what a virtual port of each type needs when the interface uses it directly
+_VIRTUALPORT_NEEDS = {"802.1Qbg": ("managerid", "typeid", "typeidversion"),
+                      "802.1Qbh": ("profileid",)}
+
+
+def _check_virtualport(dev: ET.Element) -> None:
+    """An interface's virtual port: where libvirt reads one, and what it needs."""
+    port = dev.find("virtualport")
+    if port is None:
+        return
+    itype = dev.get("type", "user")
+    if itype not in _VIRTUALPORT_HOSTS:
+        raise _unsupported(f"<virtualport> element unsupported for <interface type='{itype}'>")
+    vtype = port.get("type")
+    if vtype is None:
+        if itype in ("direct", "hostdev"):
+            raise VirtError.xml_error(ErrDomain.NONE, "missing required virtualport type")
+        return
+    if vtype not in _VIRTUALPORT_TYPES:
+        raise VirtError.fmt(ErrCode.CONFIG_UNSUPPORTED, ErrDomain.NONE,
+                            "unsupported configuration: %s", f"unknown virtualport type {vtype}")
+    if itype not in ("direct", "hostdev"):
+        return
+    params = port.find("parameters")
+    for attr in _VIRTUALPORT_NEEDS.get(vtype, ()):
+        if params is None or params.get(attr) is None:
+            raise VirtError.xml_error(ErrDomain.NET,
+                                      f"missing {attr} in <virtualport type='{vtype}'>")
 
 
 _YES_NO = frozenset({"yes", "no"})
@@ -559,24 +599,31 @@ def _check_chr_sources(dev: ET.Element, ctype: str | None) -> None:
 _DISK_SOURCE_ATTR = {"file": "file", "block": "dev", "dir": "dir", "network": "name"}
 
 
-def _check_disk_target_source(disk: ET.Element) -> None:
-    """Refuse a disk without a target, or one whose device needs a source and lacks one."""
+def _disk_target_problem(disk: ET.Element) -> VirtError | None:
+    """A disk without a target (what libvirt validates first)."""
     target = disk.find("target")
-    dev = target.get("dev") if target is not None else None
-    if not dev:
-        source = _disk_source_name(disk)
-        if source is None:
-            raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                                "missing target information for device")
-        raise VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                            "missing target information for device %s", source)
+    if target is not None and target.get("dev"):
+        return None
+    source = _disk_source_name(disk)
+    if source is None:
+        return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                             "missing target information for device")
+    return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                         "missing target information for device %s", source)
+
+
+def _disk_source_problem(disk: ET.Element) -> VirtError | None:
+    """A disk whose device needs a source and lacks one (what libvirt validates last)."""
     attr = _DISK_SOURCE_ATTR.get(disk.get("type", "file"))
     if attr in (None, "name") or disk.get("device", "disk") in ("cdrom", "floppy"):
-        return
-    source_elem = disk.find("source")
-    if source_elem is None or not source_elem.get(attr):
-        raise VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
-                            "missing source information for device %s", dev)
+        return None
+    source = disk.find("source")
+    if source is None or not source.get(attr):
+        target = disk.find("target")
+        return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
+                             "missing source information for device %s",
+                             target.get("dev", "") if target is not None else "")
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,9 +668,10 @@ def _is_companion(ctrl: ET.Element) -> bool:
 
 
 def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
-    # at insertion time a disk's bus is what its XML says (the default comes later)
+    # at insertion time a disk's bus is what its XML says (the default comes later); a
+    # target without a name has no bus either
     target = disk.find("target")
-    if target is None:
+    if target is None or not target.get("dev"):
         return None, -1
     return target.get("bus"), disk_index(target.get("dev", ""))
 
@@ -1385,6 +1433,33 @@ def _input_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
     return None
 
 
+#: where a filesystem of each type names its source
+_FS_SOURCE_ATTR = {"mount": "dir", "bind": "dir", "block": "dev", "file": "file",
+                   "template": "name"}
+
+
+def _filesystem_problem(fs: ET.Element) -> VirtError | None:
+    """A filesystem without a source, or without a target (in that order)."""
+    attr = _FS_SOURCE_ATTR.get(fs.get("type", "mount"))
+    source = fs.find("source")
+    source_name = source.get(attr) if source is not None and attr is not None else None
+    target = fs.find("target")
+    target_dir = target.get("dir") if target is not None else None
+    if attr is not None and not source_name:
+        if target_dir:
+            return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
+                                 "missing source information for device %s", target_dir)
+        return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
+                             "missing source information for device")
+    if not target_dir:
+        if source_name:
+            return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                                 "missing target information for device %s", source_name)
+        return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                             "missing target information for device")
+    return None
+
+
 def _video_problem(video: ET.Element, videos: list[ET.Element]) -> VirtError | None:
     """What libvirt's validation says about a video device (None: nothing)."""
     def model_type(dev: ET.Element) -> str | None:
@@ -1449,17 +1524,19 @@ def _disk_problem(disk: ET.Element) -> VirtError | None:
     bus = target.get("bus", "") if target is not None else ""
     dst = target.get("dev", "") if target is not None else ""
     device = disk.get("device", "disk")
-    if device == "floppy" and bus != "fdc":
-        return VirtError.internal_error(ErrDomain.DOMAIN,
-                                        f"Invalid bus type '{bus}' for floppy disk")
-    if device != "floppy" and bus == "fdc":
-        return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid bus type '{bus}' for disk")
     if device == "lun" and disk.get("type", "file") in ("file", "dir"):
         return _unsupported("disk device='lun' is only valid for block type disk source")
     addr = disk.find("address")
     if bus in _DRIVE_BUSES and addr is not None and addr.get("type") != "drive":
         return _unsupported(f"Invalid address type '{addr.get('type')}' for the disk "
                             f"'{dst}' with the bus type '{bus}'")
+    if device == "floppy" and bus != "fdc":
+        return VirtError.internal_error(ErrDomain.DOMAIN,
+                                        f"Invalid bus type '{bus}' for floppy disk")
+    if device != "floppy" and bus == "fdc":
+        return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid bus type '{bus}' for disk")
+    if device == "floppy" and not dst.startswith("fd"):
+        return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid floppy device name: {dst}")
     return None
 
 
@@ -1471,13 +1548,15 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
         for dev in kinds.get(tag, []):
             problem: VirtError | None = None
             if tag == "disk":
-                # (a disk's target and source are looked for as it is validated)
-                _check_disk_target_source(dev)
-                problem = _disk_problem(dev)
+                # (a disk's target is validated first, its source last)
+                problem = (_disk_target_problem(dev) or _disk_problem(dev)
+                           or _disk_source_problem(dev))
             elif tag == "input":
                 problem = _input_problem(dev, guest)
             elif tag == "video":
                 problem = _video_problem(dev, kinds["video"])
+            elif tag == "filesystem":
+                problem = _filesystem_problem(dev)
             elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):

@@ -19,10 +19,10 @@ from . import domcanon
 from .domcanon import c_number
 from .domxml import ErrCode, ErrDomain, VirtError
 
-__all__ = ("check_clock", "check_cpu", "check_features", "check_ids", "check_keywrap",
-           "check_memory_sections", "check_numa", "check_numatune", "check_pm",
-           "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum", "prop_int",
-           "prop_uint", "scaled", "scaled_value", "tristate")
+__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_ids",
+           "check_keywrap", "check_memory_sections", "check_numa", "check_numatune",
+           "check_pm", "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum",
+           "prop_int", "prop_uint", "scaled", "scaled_value", "tristate")
 
 # --------------------------------------------------------------------------------------------
 # the XML layer's attribute readers
@@ -510,6 +510,15 @@ def check_clock(root: ET.Element) -> None:
         raise _unsupported(f"unknown clock offset '{offset}'")
     for timer in clock.findall("timer"):
         prop_enum(timer, "name", _TIMERS, required=True)
+
+
+_BOOT_DEVICES = frozenset({"fd", "cdrom", "hd", "network"})
+
+
+def check_boot_devices(root: ET.Element) -> None:
+    """An HVM guest's boot devices (read after the clock)."""
+    for boot in root.findall("os/boot"):
+        prop_enum(boot, "dev", _BOOT_DEVICES, required=True)
 
 
 def check_keywrap(root: ET.Element) -> None:

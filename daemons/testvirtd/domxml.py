@@ -976,7 +976,9 @@ def parse_domain_xml(
         lifecycle[tag] = value
     domsections.check_pm(root)
     domsections.check_clock(root)
-    _check_required(root, ("os",))
+    if os_type == "hvm":
+        # (only an HVM guest's boot devices are read)
+        domsections.check_boot_devices(root)
 
     extra: dict[str, list[ET.Element]] = {}
     for child in root:

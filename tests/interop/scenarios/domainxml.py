@@ -295,6 +295,8 @@ DOCUMENTS: dict[str, str] = {
         <tlbflush state='on'><direct state='on'/></tlbflush><vendor_id state='off'/>
         <spinlocks state='on' retries='0x1000'/></hyperv></features>
       <cpu><topology sockets='+1' cores=' 2' threads='1'/></cpu>""",
+    "xen_boot_not_read": """<memory unit='MiB'>64</memory><os><type>xen</type><boot/>
+      <boot dev='tape'/><kernel>/k</kernel></os>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
       <bootmenu enable='no'/><kernel>/boot/vmlinuz</kernel></os>
       <devices><video/></devices>""",
@@ -440,6 +442,8 @@ REFUSED: dict[str, str] = {
       enabled='maybe'/></pm>""",
     "clock_before_os_boot": """<memory unit='MiB'>64</memory><os><type>hvm</type><boot/>
       </os><clock offset='gmt'/>""",
+    "boot_unknown_device": """<memory unit='MiB'>64</memory><os><type>hvm</type>
+      <boot dev='tape'/></os>""",
     "timer_unknown_name": _BASE + """<clock offset='utc'><timer name='x'/></clock>""",
     "keywrap_after_devices": _BASE + """<keywrap><cipher name='x' state='on'/></keywrap>
       <devices><sound/></devices>""",

@@ -446,6 +446,45 @@ REFUSED: list[tuple[str, str]] = [
     ("disk-target-after-post-parse",
      "<disk type='file' device='disk'><source file='/a'/></disk>"
      "<controller type='scsi' index='0'/><controller type='scsi' index='0'/>"),
+    # a disk is validated target first, source last; one without a target name is read
+    # without a bus (so it is not sorted among the others)
+    ("disk-source-before-unnamed-target",
+     "<disk type='file'><target dev='hdb' bus='ide'/></disk>"
+     "<disk type='file'><source file='/b'/><target bus='ide'/></disk>"),
+    ("disk-unnamed-target-first",
+     "<disk type='file'><source file='/b'/><target bus='ide'/></disk>"
+     "<disk type='file'><target dev='hdb' bus='ide'/></disk>"),
+    ("disk-sorted-validation",
+     "<disk type='file'><target dev='hdb' bus='ide'/></disk>"
+     "<disk type='file'><target dev='hda' bus='ide'/></disk>"),
+    ("disk-bus-before-source", "<disk type='file'><target dev='fda' bus='fdc'/></disk>"),
+    ("disk-target-before-bus",
+     "<disk type='file'><source file='/a'/><target bus='fdc'/></disk>"),
+    ("disk-lun-before-bus", _disk("sda", "fdc", device="lun")),
+    ("floppy-name", _disk("hda", "fdc", device="floppy")),
+    ("volume-without-pool", "<disk type='volume'><source volume='v' mode='x'/>"
+     "<target dev='vda' bus='x'/></disk>"),
+    ("volume-without-volume", "<disk type='volume'><source pool='p'/><target dev='vda'/>"
+     "</disk>"),
+    # a filesystem's source, then its target, as it is validated
+    ("filesystem-without-target",
+     "<filesystem type='mount'><source dir='/s'/><target/></filesystem>"),
+    ("filesystem-without-source", "<filesystem type='mount'><target dir='/t'/></filesystem>"),
+    ("filesystem-without-either", "<filesystem type='mount'/>"),
+    ("filesystem-after-interfaces",
+     "<filesystem type='mount'><source dir='/s'/></filesystem><interface type='x'/>"),
+    # an interface's virtual port
+    ("virtualport-on-user-nic", "<interface type='user'><virtualport type='802.1Qbg'/>"
+     "</interface>"),
+    ("virtualport-without-type", "<interface type='direct'><source dev='eth0' mode='bridge'/>"
+     "<virtualport/></interface>"),
+    ("virtualport-unknown-type", "<interface type='direct'><source dev='eth0'"
+     " mode='bridge'/><virtualport type='x'/></interface>"),
+    ("virtualport-qbg-incomplete", "<interface type='direct'><source dev='eth0'"
+     " mode='bridge'/><virtualport type='802.1Qbg'><parameters managerid='11'"
+     " typeidversion='2'/></virtualport></interface>"),
+    ("virtualport-qbh-incomplete", "<interface type='direct'><source dev='eth0'"
+     " mode='bridge'/><virtualport type='802.1Qbh'/></interface>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
 ]
