@@ -232,8 +232,11 @@ _PCI_HEX = {"domain": 4, "bus": 2, "slot": 2, "function": 1}
 def _address(elem: ET.Element, _ctx: Context) -> None:
     """Device addresses: PCI ones in hex, the multifunction flag as given."""
     kind = elem.get("type")
-    if kind == "pci" and not any(a in elem.attrib for a in _PCI_HEX):
-        pass  # an empty PCI address (one to be assigned) is written empty
+    if kind == "pci" and not any(_int(elem.get(a, "0")) for a in ("domain", "bus", "slot")):
+        # an empty PCI address (one to be assigned: nothing but a function is given) is
+        # written empty
+        for attr in _PCI_HEX:
+            elem.attrib.pop(attr, None)
     elif kind == "pci" or (kind is None and "slot" in elem.attrib):
         for attr, width in _PCI_HEX.items():
             number = _int(elem.get(attr, "0"))
@@ -300,10 +303,10 @@ def _graphics(elem: ET.Element, _ctx: Context) -> None:
     port = _int(elem.get("port"))
     autoport_attr = elem.get("autoport")
     if gtype == "vnc":
+        # (port -1 is the old way of saying autoport, which the attribute overrides)
         auto = autoport_attr == "yes" if autoport_attr is not None else port in (None, -1)
-        if auto or port == -1:
+        if auto:
             elem.set("port", "-1")
-            auto = True
         elif port is not None and port > 0:
             elem.set("port", str(port))
         else:
@@ -311,7 +314,8 @@ def _graphics(elem: ET.Element, _ctx: Context) -> None:
         elem.set("autoport", "yes" if auto else "no")
     elif gtype == "spice":
         tls = _int(elem.get("tlsPort"))
-        auto = autoport_attr == "yes"
+        # (both ports -1 is the old way of saying autoport)
+        auto = autoport_attr == "yes" or (port == -1 and tls == -1)
         if auto:
             port = tls = 0
         for attr, value in (("port", port), ("tlsPort", tls)):

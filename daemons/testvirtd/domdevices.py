@@ -799,7 +799,7 @@ _COMPANION_START_PORT = {"ich9-uhci1": "0", "ich9-uhci2": "2", "ich9-uhci3": "4"
 
 def _check_usb_masters(usbs: list[ET.Element]) -> None:
     """libvirt refuses USB controllers that are all companions of a missing master."""
-    if usbs and all(d.get("model", "") in _COMPANION_START_PORT for d in usbs):
+    if usbs and all(map(_is_companion, usbs)):
         text = "No master USB controller specified"
         raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
 

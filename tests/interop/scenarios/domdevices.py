@@ -189,6 +189,14 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "</serial><serial type='udp'><source mode='connect' host='a' service='4'/>"
      "<source mode='bind' host='b' service='3'/></serial><serial type='udp'>"
      "<source service='5'/><source mode='connect' host='h' service='6'/></serial>", {}),
+    ("graphics-legacy-autoport",
+     "<graphics type='spice' port='-1' tlsPort='-1' autoport='no'/>"
+     "<graphics type='vnc' port='-1' autoport='no'/><graphics type='vnc' port='-1'/>", {}),
+    ("pci-addresses-without-slot",
+     "<controller type='usb' model='ich9-ehci1'><address type='pci' domain='0' slot='0'"
+     " function='2'/></controller><interface type='user'><mac address='52:54:00:12:02:01'/>"
+     "<address type='pci' function='1'/></interface><interface type='user'>"
+     "<mac address='52:54:00:12:02:02'/><address type='pci' slot='3'/></interface>", {}),
     ("rngs-read-back",
      "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
@@ -247,6 +255,8 @@ REFUSED: list[tuple[str, str]] = [
     ("unknown-serial-target", "<serial type='pty'><target type='rs485'/></serial>"),
     ("channel-without-target-type", "<channel type='pty'/>"),
     ("usb-companion-alone", "<controller type='usb' model='ich9-uhci1'/>"),
+    ("usb-master-port-alone",
+     "<controller type='usb' model='ich9-ehci1'><master startport='4'/></controller>"),
     ("hvm-xen-input", "<input type='mouse' bus='xen'/>"),
     ("passthrough-input-on-usb",
      "<input type='passthrough' bus='usb'><source evdev='/dev/input/event1'/></input>"),
