@@ -1313,6 +1313,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "devices/memballoon": ("model",),
     "devices/interface[bridge]/source": ("bridge",),
     "devices/interface[network]/source": ("network",),
+    "devices/interface[direct]/source": ("dev",),
     "devices/disk[network]/source": ("protocol",),
     **{f"devices/{tag}/boot": ("order",) for tag in (
         "disk", "interface", "hostdev", "redirdev", "filesystem")},

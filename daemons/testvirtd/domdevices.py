@@ -294,6 +294,7 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                 raise VirtError.xml_error(
                     ErrDomain.DOMAIN,
                     "'pool' and 'volume' must be specified together for 'pool' type source")
+            _check_network_source(dev)
             _check_backing_chain(dev)
             target = dev.find("target")
             bus = target.get("bus") if target is not None else None
@@ -324,6 +325,12 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                 if number < 0:
                     raise _bad_attr("index", "controller", index, "non-negative value")
         elif dev.tag == "interface":
+            if dev.get("type") == "direct":
+                source = dev.find("source")
+                if source is None:
+                    raise VirtError.xml_error(
+                        ErrDomain.DOMAIN, "interface type='direct' requires a 'source' element")
+                prop_enum(source, "mode", _MACVTAP_MODES)
             _check_virtualport(dev)
             mac = dev.find("mac")
             address = mac.get("address") if mac is not None else None
@@ -447,6 +454,7 @@ def _check_virtualport(dev: ET.Element) -> None:
 
 
 _YES_NO = frozenset({"yes", "no"})
+_MACVTAP_MODES = frozenset({"vepa", "private", "bridge", "passthrough"})
 _VIDEO_BACKENDS = frozenset({"default", "qemu", "vhostuser"})
 _VGACONF = frozenset({"io", "on", "off"})
 #: a video model's sizes, in the order libvirt reads them
@@ -506,6 +514,31 @@ _READ_FIRST: dict[str, Callable[[ET.Element], None]] = {
 #: the image formats libvirt knows (a disk's driver type, a backing store's format)
 _FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
                       "ploop", "cow", "qcow", "qcow2", "qed", "vmdk"})
+
+
+_NET_PROTOCOLS = frozenset({"nbd", "rbd", "sheepdog", "gluster", "iscsi", "http", "https",
+                            "ftp", "ftps", "tftp", "ssh", "vxhs", "nfs"})
+_HOST_TRANSPORTS = frozenset({"tcp", "unix", "rdma"})
+
+
+def _check_network_source(disk: ET.Element) -> None:
+    """A network disk's source: its protocol, its name (NBD has none) and hosts."""
+    source = disk.find("source")
+    if disk.get("type") != "network" or source is None:
+        return
+    protocol = prop_enum(source, "protocol", _NET_PROTOCOLS)
+    if source.get("name") is None and protocol != "nbd":
+        raise VirtError.xml_error(ErrDomain.DOMAIN, "missing name for disk source")
+    for host in source.findall("host"):
+        transport = host.get("transport")
+        if transport is not None and transport not in _HOST_TRANSPORTS:
+            raise _unsupported(f"unknown protocol transport type '{transport}'")
+        if transport == "unix":
+            if host.get("socket") is None:
+                raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                          "missing socket for unix transport")
+        elif host.get("name") is None:
+            raise VirtError.xml_error(ErrDomain.DOMAIN, "missing name for host")
 
 
 def _check_backing_chain(disk: ET.Element) -> None:
@@ -669,11 +702,15 @@ def _is_companion(ctrl: ET.Element) -> bool:
 
 def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
     # at insertion time a disk's bus is what its XML says (the default comes later); a
-    # target without a name has no bus either
+    # disk without a target name is compared with no other (it stays where it is read)
     target = disk.find("target")
     if target is None or not target.get("dev"):
-        return None, -1
+        return _UNNAMED_DISK, -1
     return target.get("bus"), disk_index(target.get("dev", ""))
+
+
+#: the class of the disks without a target name when disks are inserted in order
+_UNNAMED_DISK = "(no target name)"
 
 
 def _controller_key(ctrl: ET.Element) -> tuple[str | None, int]:

@@ -464,6 +464,10 @@ REFUSED: list[tuple[str, str]] = [
     ("disk-unnamed-target-first",
      "<disk type='file'><source file='/b'/><target bus='ide'/></disk>"
      "<disk type='file'><target dev='hdb' bus='ide'/></disk>"),
+    ("disk-unnamed-target-after-busless",
+     "<disk type='block' device='cdrom'><target dev='hda'/></disk>"
+     "<disk type='block'><target dev='hdb' bus='ide'/></disk>"
+     "<disk device='cdrom'><target bus='ide'/></disk>"),
     ("disk-sorted-validation",
      "<disk type='file'><target dev='hdb' bus='ide'/></disk>"
      "<disk type='file'><target dev='hda' bus='ide'/></disk>"),
@@ -476,6 +480,22 @@ REFUSED: list[tuple[str, str]] = [
      "<target dev='vda' bus='x'/></disk>"),
     ("volume-without-volume", "<disk type='volume'><source pool='p'/><target dev='vda'/>"
      "</disk>"),
+    # a network disk's source: protocol, name, hosts (before the target)
+    ("network-disk-without-name", "<disk type='network' device='cdrom'>"
+     "<source protocol='http'><host/></source><target dev='hda' bus='x'/></disk>"),
+    ("network-disk-unknown-protocol", "<disk type='network'><source protocol='x' name='a'/>"
+     "<target dev='vda'/></disk>"),
+    ("network-disk-host-without-name", "<disk type='network'><source protocol='http'"
+     " name='a'><host port='80'/></source><target dev='vda'/></disk>"),
+    ("network-disk-unix-host", "<disk type='network'><source protocol='nbd'>"
+     "<host transport='unix'/></source><target dev='vda'/></disk>"),
+    ("network-disk-host-transport", "<disk type='network'><source protocol='nbd'>"
+     "<host transport='x'/></source><target dev='vda'/></disk>"),
+    # a direct interface's source
+    ("direct-nic-without-source", "<interface type='direct'/>"),
+    ("direct-nic-without-dev",
+     "<interface type='direct'><source mode='bridge'/><virtualport/></interface>"),
+    ("direct-nic-mode", "<interface type='direct'><source mode='x' dev='eth0'/></interface>"),
     # a filesystem's source, then its target, as it is validated
     ("filesystem-without-target",
      "<filesystem type='mount'><source dir='/s'/><target/></filesystem>"),
