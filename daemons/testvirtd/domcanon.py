@@ -23,9 +23,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "c_number", "canonical",
-           "devices", "fill_iothread_ids", "format_bitmap", "format_members", "missing_attribute",
-           "os_children", "unknown_value", "video_default_ram", "video_memory")
+__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "attribute_problem",
+           "c_number", "canonical", "devices", "fill_iothread_ids", "format_bitmap",
+           "format_members", "missing_attribute", "os_children", "video_default_ram",
+           "video_memory")
 
 
 class _OpenEmpty(str):
@@ -902,6 +903,8 @@ def _cpu(elem: ET.Element, _ctx: Context) -> None:
         elem.attrib.clear()
         elem.attrib.update(items)
     if model is not None and elem.get("mode", "custom") == "custom":
+        _set_default(elem, "match", "exact")  # a model is matched exactly unless told
+    if model is not None and elem.get("mode", "custom") in ("custom", "host-model"):
         _set_default(model, "fallback", "allow")
 
 
@@ -1311,6 +1314,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "devices/graphics[spice]/image": ("compression",),
     "devices/sound": ("model",),
     "devices/memballoon": ("model",),
+    "devices/tpm/backend": ("type",),
     "devices/interface[bridge]/source": ("bridge",),
     "devices/interface[network]/source": ("network",),
     "devices/interface[direct]/source": ("dev",),
@@ -1365,7 +1369,8 @@ _VALUES: dict[str, dict[str, tuple[frozenset[str], str | None]]] = {
                       "unknown video model '%s'"),
     },
     "devices/tpm": {"model": _enum("tpm-tis tpm-crb tpm-spapr spapr-tpm-proxy")},
-    "devices/tpm/backend": {"type": _enum("passthrough emulator")},
+    "devices/tpm/backend": {"type": _enum("passthrough emulator"),
+                            "version": _enum("1.2 2.0")},
     "devices/smartcard": {"mode": _enum("host host-certificates passthrough")},
     "devices/filesystem": {
         "type": _enum("mount block file template ram bind volume"),
@@ -1385,22 +1390,30 @@ for _path, _vals in _VALUES.items():
                            "values": _vals})
 
 
-def unknown_value(elem: ET.Element, path: str) -> tuple[str, str, str, str | None] | None:
-    """The first attribute of *elem* (at *path* below ``<domain>``) or its descendants whose
-    value libvirt's parser does not know, in document order, as (element name, attribute,
-    value, libvirt's complaint or None for the XML layer's); None when all are known."""
-    def walk(node: ET.Element, where: str) -> tuple[str, str, str, str | None] | None:
-        kind = KINDS.get(where)  # (the table keeps the values on the kind for all types)
-        for attr, (known, complaint) in (kind.values if kind is not None else {}).items():
+def attribute_problem(elem: ET.Element,
+                      path: str) -> tuple[str, str, str | None, str | None] | None:
+    """The first attribute libvirt's parser requires and lacks, or reads from a fixed list
+    and does not know, in *elem* (at *path* below ``<domain>``) or its descendants: element
+    by element in document order, the required attributes of each before its listed ones.
+    Returned as (element name, attribute, the unknown value or None when missing, libvirt's
+    complaint about the value or None for the XML layer's); None when all is well."""
+    def walk(node: ET.Element, where: str,
+             parent_type: str | None) -> tuple[str, str, str | None, str | None] | None:
+        kind = _kind(where, node, parent_type)
+        for attr in kind.required if kind is not None else ():
+            if attr not in node.attrib:
+                return node.tag, attr, None, None
+        plain = KINDS.get(where)  # (the table keeps the values on the kind for all types)
+        for attr, (known, complaint) in (plain.values if plain is not None else {}).items():
             value = node.get(attr)
             if value is not None and value not in known:
                 return node.tag, attr, value, complaint
         for child in node:
-            found = walk(child, f"{where}/{child.tag}")
+            found = walk(child, f"{where}/{child.tag}", node.get("type"))
             if found is not None:
                 return found
         return None
-    return walk(elem, path)
+    return walk(elem, path, None)
 
 
 def missing_attribute(elem: ET.Element, path: str) -> tuple[str, str] | None:

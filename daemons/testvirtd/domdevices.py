@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from .domcanon import (
     ADDRESS_TYPES,
     KINDS,
+    attribute_problem,
     c_number,
-    missing_attribute,
-    unknown_value,
     video_default_ram,
     video_memory,
 )
@@ -270,14 +269,12 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
         read_first = _READ_FIRST.get(dev.tag)
         if read_first is not None:
             read_first(dev)
-        missing = missing_attribute(dev, f"devices/{dev.tag}")
-        if missing is not None:
-            raise VirtError.xml_error(
-                ErrDomain.XML,
-                f"Missing required attribute '{missing[1]}' in element '{missing[0]}'")
-        unknown = unknown_value(dev, f"devices/{dev.tag}")
-        if unknown is not None:
-            elem, attr, value, complaint = unknown
+        problem = attribute_problem(dev, f"devices/{dev.tag}")
+        if problem is not None:
+            elem, attr, value, complaint = problem
+            if value is None:
+                raise VirtError.xml_error(
+                    ErrDomain.XML, f"Missing required attribute '{attr}' in element '{elem}'")
             if complaint is not None:
                 raise _unsupported(complaint % value)
             raise _bad_attr(attr, elem, value)

@@ -432,6 +432,33 @@ def _scheduler(elem: ET.Element, what: str | None) -> None:
         prop_int(elem, "priority", required=True)
 
 
+#: the numbers of the CPU tuning, in libvirt's reading order (and whether they are signed)
+_CPUTUNE_NUMBERS = (("shares", False), ("period", False), ("quota", True),
+                    ("global_period", False), ("global_quota", True),
+                    ("emulator_period", False), ("emulator_quota", True),
+                    ("iothread_period", False), ("iothread_quota", True))
+
+
+def _iothread_ids(root: ET.Element) -> set[int]:
+    """The domain's I/O thread ids: those listed, then the lowest free ones up to the count
+    (as libvirt fills them in)."""
+    ids = {c_number(t.get("id", "")) for t in root.findall("iothreadids/iothread")}
+    numbers = {n for n in ids if n is not None}
+    node = root.find("iothreads")
+    count = c_number("".join(node.itertext())) if node is not None else None
+    candidate = 1
+    while count is not None and len(numbers) < count:
+        if candidate not in numbers:
+            numbers.add(candidate)
+        candidate += 1
+    return numbers
+
+
+def _pinned(pin: ET.Element) -> None:
+    if pin.get("cpuset") is None:
+        raise VirtError.internal_error(ErrDomain.DOMAIN, f"missing cpuset for {pin.tag}")
+
+
 def check_vcpu_sections(root: ET.Element) -> None:
     """What is read after the vCPU count: the vCPUs, the I/O threads, the CPU tuning."""
     for vcpu in root.findall("vcpus/vcpu"):
@@ -448,6 +475,23 @@ def check_vcpu_sections(root: ET.Element) -> None:
         prop_uint(thread, "id", required=True, nonzero=True)
         prop_int(thread, "thread_pool_min")
         prop_int(thread, "thread_pool_max")
+    for name, signed in _CPUTUNE_NUMBERS:
+        tune = root.find(f"cputune/{name}")
+        text = "".join(tune.itertext()) if tune is not None else None
+        number = c_number(text) if text is not None else None
+        if text is not None and (number is None or (not signed and number < 0)):
+            raise _xml_error(f"can't parse cputune {name} value")
+    for pin in root.findall("cputune/vcpupin"):
+        prop_uint(pin, "vcpu", required=True)
+        _pinned(pin)
+    for pin in root.findall("cputune/emulatorpin"):
+        _pinned(pin)
+    threads = _iothread_ids(root)
+    for pin in root.findall("cputune/iothreadpin"):
+        thread_id = prop_uint(pin, "iothread", required=True)
+        if thread_id not in threads:
+            raise _unsupported(f"Cannot find 'iothread' : {thread_id}")
+        _pinned(pin)
     for sched in root.findall("cputune/vcpusched"):
         _scheduler(sched, "vcpus")
     for sched in root.findall("cputune/iothreadsched"):

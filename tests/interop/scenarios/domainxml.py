@@ -295,6 +295,10 @@ DOCUMENTS: dict[str, str] = {
         <tlbflush state='on'><direct state='on'/></tlbflush><vendor_id state='off'/>
         <spinlocks state='on' retries='0x1000'/></hyperv></features>
       <cpu><topology sockets='+1' cores=' 2' threads='1'/></cpu>""",
+    "cpu_models": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <cpu><model>qemu64</model></cpu>""",
+    "cpu_host_model": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <cpu mode='host-model'><model>qemu64</model></cpu>""",
     "xen_boot_not_read": """<memory unit='MiB'>64</memory><os><type>xen</type><boot/>
       <boot dev='tape'/><kernel>/k</kernel></os>""",
     "xen_pv": """<memory unit='MiB'>64</memory><os><type>xen</type><boot dev='fd'/>
@@ -424,6 +428,15 @@ REFUSED: dict[str, str] = {
       scheduler='fifo'/></cputune><cpu mode='x'/>""",
     "vcpusched_without_vcpus": _BASE + """<cputune><vcpusched scheduler='rr'
       priority='1'/></cputune>""",
+    "vcpupin_without_vcpu": _BASE + """<cputune><vcpusched scheduler='x'/>
+      <vcpupin cpuset='1'/></cputune>""",
+    "vcpupin_without_cpuset": _BASE + """<cputune><vcpupin vcpu='0'/></cputune>""",
+    "emulatorpin_without_cpuset": _BASE + """<cputune><emulatorpin/></cputune>""",
+    "iothreadpin_unknown_thread": _BASE + """<iothreads>2</iothreads><iothreadids>
+      <iothread id='5'/></iothreadids><cputune><iothreadpin iothread='2'/>
+      <iothreadpin iothread='3' cpuset='1'/></cputune>""",
+    "cputune_shares": _BASE + """<cputune><period>-1</period><shares>x</shares>
+      </cputune>""",
     "emulatorsched_scheduler": _BASE + """<cputune><emulatorsched scheduler='deadline'/>
       </cputune>""",
     "numa_cell_without_memory": """<os><type>hvm</type></os><cpu><numa><cell cpus='0'/>
