@@ -370,6 +370,10 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
             if rtype not in _CHR_TYPES:
                 raise _unsupported(f"unknown redirdev character device type '{rtype}'")
             _check_chr_sources(dev, rtype)
+        elif dev.tag == "filesystem":
+            refusal = _filesystem_source_problem(dev)
+            if refusal is not None:
+                raise refusal
         elif dev.tag == "smartcard":
             if dev.get("mode") == "passthrough":
                 _check_chr_sources(dev, dev.get("type"))
@@ -530,6 +534,10 @@ def _check_network_source(disk: ET.Element) -> None:
         transport = host.get("transport")
         if transport is not None and transport not in _HOST_TRANSPORTS:
             raise _unsupported(f"unknown protocol transport type '{transport}'")
+        if transport != "unix" and host.get("socket") is not None:
+            raise VirtError.xml_error(
+                ErrDomain.DOMAIN,
+                f"transport '{transport or '(null)'}' does not support socket attribute")
         if transport == "unix":
             if host.get("socket") is None:
                 raise VirtError.xml_error(ErrDomain.DOMAIN,
@@ -1472,26 +1480,39 @@ _FS_SOURCE_ATTR = {"mount": "dir", "bind": "dir", "block": "dev", "file": "file"
                    "template": "name"}
 
 
-def _filesystem_problem(fs: ET.Element) -> VirtError | None:
-    """A filesystem without a source, or without a target (in that order)."""
-    attr = _FS_SOURCE_ATTR.get(fs.get("type", "mount"))
+def _filesystem_source_problem(fs: ET.Element) -> VirtError | None:
+    """A filesystem without a source (refused as it is read)."""
     source = fs.find("source")
-    source_name = source.get(attr) if source is not None and attr is not None else None
+    if fs.get("type") == "ram":
+        if source is None or source.get("usage") is None:
+            return VirtError.xml_error(ErrDomain.DOMAIN,
+                                       "missing 'usage' attribute for RAM filesystem")
+        return None
+    attr = _FS_SOURCE_ATTR.get(fs.get("type", "mount"))
+    if attr is None or (source is not None and source.get(attr)):
+        return None
     target = fs.find("target")
     target_dir = target.get("dir") if target is not None else None
-    if attr is not None and not source_name:
-        if target_dir:
-            return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
-                                 "missing source information for device %s", target_dir)
+    if target_dir:
         return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
-                             "missing source information for device")
-    if not target_dir:
-        if source_name:
-            return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                                 "missing target information for device %s", source_name)
+                             "missing source information for device %s", target_dir)
+    return VirtError.fmt(ErrCode.NO_SOURCE, ErrDomain.DOMAIN,
+                         "missing source information for device")
+
+
+def _filesystem_target_problem(fs: ET.Element) -> VirtError | None:
+    """A filesystem without a target (refused as it is validated)."""
+    target = fs.find("target")
+    if target is not None and target.get("dir"):
+        return None
+    source = fs.find("source")
+    attr = _FS_SOURCE_ATTR.get(fs.get("type", "mount"))
+    source_name = source.get(attr) if source is not None and attr is not None else None
+    if source_name:
         return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
-                             "missing target information for device")
-    return None
+                             "missing target information for device %s", source_name)
+    return VirtError.fmt(ErrCode.NO_TARGET, ErrDomain.DOMAIN,
+                         "missing target information for device")
 
 
 def _video_problem(video: ET.Element, videos: list[ET.Element]) -> VirtError | None:
@@ -1590,7 +1611,7 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
             elif tag == "video":
                 problem = _video_problem(dev, kinds["video"])
             elif tag == "filesystem":
-                problem = _filesystem_problem(dev)
+                problem = _filesystem_target_problem(dev)
             elif tag == "smartcard" and dev.get("mode") == "passthrough":
                 problem = _chr_source_problem(dev.get("type"), dev)
             elif tag in ("serial", "parallel", "console", "channel"):

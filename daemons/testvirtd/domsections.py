@@ -142,10 +142,12 @@ def check_cpu(cpu: ET.Element) -> None:
     if mode is not None and mode not in _CPU_MODES:
         raise _cpu_error(f"Invalid mode attribute '{mode}'", unsupported=True)
     mode = mode or "custom"
+    if tristate(cpu, "migratable") is not None and mode not in ("host-passthrough",
+                                                                  "maximum"):
+        raise _cpu_error("Attribute migratable is only allowed for 'host-passthrough' / "
+                         "'maximum' CPU mode", unsupported=True)
     prop_enum(cpu, "match", _CPU_MATCHES)
     prop_enum(cpu, "check", _CPU_CHECKS)
-    if mode == "host-passthrough":
-        tristate(cpu, "migratable")
     model = cpu.find("model")
     if model is not None and mode != "host-passthrough":
         fallback = model.get("fallback")

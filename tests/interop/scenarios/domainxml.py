@@ -297,6 +297,8 @@ DOCUMENTS: dict[str, str] = {
       <cpu><topology sockets='+1' cores=' 2' threads='1'/></cpu>""",
     "cpu_models": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <cpu><model>qemu64</model></cpu>""",
+    "cpu_maximum_migratable": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <cpu mode='maximum' migratable='on'/>""",
     "cpu_host_model": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <cpu mode='host-model'><model>qemu64</model></cpu>""",
     "xen_boot_not_read": """<memory unit='MiB'>64</memory><os><type>xen</type><boot/>
@@ -370,6 +372,8 @@ REFUSED: dict[str, str] = {
       <topology sockets='x' cores='1' threads='1'/></cpu>""",
     "cpu_mode_before_match": _BASE + """<cpu check='bogus' match='bogus' mode='bogus'>
       <model>qemu64</model></cpu>""",
+    "cpu_migratable_of_custom": _BASE + """<cpu migratable='on' match='x'/>""",
+    "cpu_migratable_value": _BASE + """<cpu migratable='x'/>""",
     "cpu_match_before_check": _BASE + """<cpu check='bogus' match='bogus'/>""",
     "cpu_fallback_before_vendor": _BASE + """<cpu><model fallback='sometimes'>qemu64</model>
       <vendor>Intel</vendor><topology sockets='0'/></cpu>""",

@@ -504,6 +504,13 @@ REFUSED: list[tuple[str, str]] = [
      "<filesystem type='mount'><source dir='/s'/><target/></filesystem>"),
     ("filesystem-without-source", "<filesystem type='mount'><target dir='/t'/></filesystem>"),
     ("filesystem-without-either", "<filesystem type='mount'/>"),
+    ("filesystem-source-before-interfaces",
+     "<filesystem type='mount'><target dir='/t'/></filesystem><interface type='x'/>"),
+    ("ram-filesystem-without-usage", "<filesystem type='ram'><target dir='/t'/></filesystem>"),
+    ("network-disk-socket-without-unix", "<disk type='network'><source protocol='nbd'>"
+     "<host socket='/s'/></source><target dev='vda'/></disk>"),
+    ("network-disk-socket-on-tcp", "<disk type='network'><source protocol='nbd'>"
+     "<host transport='tcp' socket='/s' name='a'/></source><target dev='vda'/></disk>"),
     ("filesystem-after-interfaces",
      "<filesystem type='mount'><source dir='/s'/></filesystem><interface type='x'/>"),
     # an interface's virtual port
