@@ -671,7 +671,7 @@ def _disk_source_problem(disk: ET.Element) -> VirtError | None:
 def _insert_sorted(
     group: list[ET.Element],
     dev: ET.Element,
-    key: Callable[[ET.Element], tuple[str | None, int]],
+    key: Callable[[ET.Element], tuple[str | None, int | None]],
     *,
     unset_last: bool = False,
 ) -> None:
@@ -688,7 +688,7 @@ def _insert_sorted(
         if unset_last and num == -1:
             at = i + 1
             break
-        if other_num > num or (
+        if (other_num is not None and num is not None and other_num > num) or (
             num == other_num and not _is_companion(dev) and _is_companion(group[i])
         ):
             # a USB2 master goes before the companions that share its index
@@ -705,17 +705,15 @@ def _is_companion(ctrl: ET.Element) -> bool:
         ctrl.find("master") is not None or ctrl.get("model", "") in _COMPANION_START_PORT)
 
 
-def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int]:
+def _disk_parse_key(disk: ET.Element) -> tuple[str | None, int | None]:
     # at insertion time a disk's bus is what its XML says (the default comes later); a
-    # disk without a target name is compared with no other (it stays where it is read)
+    # disk without a target name has no number to compare (it goes after its bus's disks,
+    # and the disks read after it go after it)
     target = disk.find("target")
-    if target is None or not target.get("dev"):
-        return _UNNAMED_DISK, -1
-    return target.get("bus"), disk_index(target.get("dev", ""))
-
-
-#: the class of the disks without a target name when disks are inserted in order
-_UNNAMED_DISK = "(no target name)"
+    if target is None:
+        return None, None
+    dev = target.get("dev")
+    return target.get("bus"), disk_index(dev) if dev else None
 
 
 def _controller_key(ctrl: ET.Element) -> tuple[str | None, int]:
@@ -1098,7 +1096,12 @@ def _disk_post_parse(disk: ET.Element) -> None:
         target.set("bus", bus)
     bus = target.get("bus", "")
     idx = disk_index(dst)
-    if disk.find("address") is not None or idx < 0:
+    if disk.find("address") is not None:
+        return
+    if idx < 0:
+        if dst:
+            raise VirtError.xml_error(
+                ErrDomain.DOMAIN, f"Unknown disk name '{dst}' and no address specified")
         return
     if bus == "ide":
         place = (idx // 4, (idx % 4) // 2, idx % 2)
@@ -1590,6 +1593,9 @@ def _disk_problem(disk: ET.Element) -> VirtError | None:
                                         f"Invalid bus type '{bus}' for floppy disk")
     if device != "floppy" and bus == "fdc":
         return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid bus type '{bus}' for disk")
+    if device in ("disk", "lun") and not dst.startswith(("hd", "sd", "vd", "xvd", "ubd")):
+        return VirtError.internal_error(ErrDomain.DOMAIN,
+                                        f"Invalid harddisk device name: {dst}")
     if device == "floppy" and not dst.startswith("fd"):
         return VirtError.internal_error(ErrDomain.DOMAIN, f"Invalid floppy device name: {dst}")
     return None

@@ -399,11 +399,17 @@ _SECLABEL_TYPES = frozenset({"none", "dynamic", "static"})
 def check_seclabels(root: ET.Element) -> None:
     """The domain's security labels: their types, and models when there are several."""
     labels = root.findall("seclabel")
+    models: list[str | None] = []
     for label in labels:
         prop_enum(label, "type", _SECLABEL_TYPES)
         prop_enum(label, "relabel", frozenset({"yes", "no"}))
-        if len(labels) > 1 and not label.get("model"):
-            raise _xml_error("missing security model when using multiple labels")
+        model = label.get("model")
+        if model in models:
+            text = f"seclabel for model {model or '(null)'} is already provided"
+            raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
+        models.append(model)
+    if len(labels) > 1 and None in models:
+        raise _xml_error("missing security model when using multiple labels")
 
 
 _MEMTUNE = ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee")

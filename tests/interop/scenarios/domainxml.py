@@ -416,6 +416,10 @@ REFUSED: dict[str, str] = {
     "seclabel_before_memory": """<memory>x</memory><os><type>hvm</type></os>
       <seclabel type='x'/>""",
     "seclabels_without_models": _BASE + """<seclabel model='dac'/><seclabel type='none'/>""",
+    "seclabels_of_one_model": _BASE + """<seclabel model='dac' type='dynamic'/>
+      <seclabel type='dynamic'/><seclabel model='dac' type='none'/>""",
+    "seclabels_both_without_model": _BASE + """<seclabel type='static'><label>a</label>
+      </seclabel><seclabel type='dynamic'/>""",
     "memory_slots": """<memory unit='MiB'>64</memory><maxMemory slots='x'
       unit='MiB'>1024</maxMemory><os><type>hvm</type></os>""",
     "hugepage_without_size": _BASE + """<memoryBacking><hugepages><page unit='M'/>

@@ -479,6 +479,16 @@ REFUSED: list[tuple[str, str]] = [
      "<disk type='file'><source file='/a'/><target bus='fdc'/></disk>"),
     ("disk-lun-before-bus", _disk("sda", "fdc", device="lun")),
     ("floppy-name", _disk("hda", "fdc", device="floppy")),
+    ("harddisk-name", _disk("fdb", "virtio")),
+    ("harddisk-name-without-bus", _disk("fdb")),
+    ("unknown-disk-name", _disk("xda", "virtio")),
+    ("unknown-cdrom-name", _disk("zz", "virtio", device="cdrom")),
+    ("disk-unnamed-target-after-its-bus",
+     _disk("hda", "ide") + "<disk type='file'><source dev='/x'/><target dev='hdb'/></disk>"
+     "<disk type='file'><source file='/b'/><target bus='ide'/></disk>"),
+    ("disk-unnamed-target-last-of-its-bus",
+     _disk("hda", "ide") + "<disk type='file'><target dev='hdb' bus='ide'/></disk>"
+     "<disk type='file'><source file='/b'/><target bus='ide'/></disk>"),
     ("volume-without-pool", "<disk type='volume'><source volume='v' mode='x'/>"
      "<target dev='vda' bus='x'/></disk>"),
     ("volume-without-volume", "<disk type='volume'><source pool='p'/><target dev='vda'/>"
