@@ -175,13 +175,11 @@ class RawSocketStream(anyio.abc.ByteStream):
             raise anyio.BusyResourceError("reading from")
         if not self._watching:
             fd = self._sock.fileno()
-            try:
-                loop.add_reader(fd, self._readable)
-            except OSError:
-                # A registration left by a socket that had this number before (closed
-                # without aclose()): drop it and register again.
-                loop.remove_reader(fd)
-                loop.add_reader(fd, self._readable)
+            # A socket that had this number before and was closed without aclose() may
+            # have left its registration: the loop would only swap the callback of that
+            # entry, which the kernel has forgotten, and never report this socket.
+            loop.remove_reader(fd)
+            loop.add_reader(fd, self._readable)
             self._watching = True
         self._idle_event = False
         self._armed = False

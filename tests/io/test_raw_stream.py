@@ -6,6 +6,7 @@ the loop between waits and is dropped when data arrives that nobody waits for.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import Iterator
 
@@ -37,6 +38,11 @@ def _registered(sock: socket.socket | int) -> bool:
         return False
     key = selector.get_map().get(sock if isinstance(sock, int) else sock.fileno())
     return key is not None and key.data[0] is not None
+
+
+async def _wait_until_closed(stream: RawSocketStream) -> None:
+    with pytest.raises(anyio.ClosedResourceError):
+        await stream.wait_readable()
 
 
 async def test_data_wakes_a_waiter_and_the_registration_stays(
@@ -97,12 +103,7 @@ async def test_interrupt_wait_ends_a_wait_and_keeps_the_socket(
     stream, peer = pair
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-
-            async def waiter() -> None:
-                with pytest.raises(anyio.ClosedResourceError):
-                    await stream.wait_readable()
-
-            tg.start_soon(waiter)
+            tg.start_soon(_wait_until_closed, stream)
             await anyio.sleep(0.01)
             stream.interrupt_wait()
     peer.send(b"still open")
@@ -116,12 +117,7 @@ async def test_aclose_ends_a_wait(pair: tuple[RawSocketStream, socket.socket]) -
     stream, _peer = pair
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-
-            async def waiter() -> None:
-                with pytest.raises(anyio.ClosedResourceError):
-                    await stream.wait_readable()
-
-            tg.start_soon(waiter)
+            tg.start_soon(_wait_until_closed, stream)
             await anyio.sleep(0.01)
             await stream.aclose()
     with pytest.raises(anyio.ClosedResourceError):
@@ -151,23 +147,29 @@ async def test_one_waiter_at_a_time(pair: tuple[RawSocketStream, socket.socket])
     await stream.aclose()
 
 
-async def test_a_descriptor_number_reused_after_a_plain_close() -> None:
+async def test_a_descriptor_number_reused_after_a_plain_close(anyio_backend_name: str) -> None:
     # A socket closed without aclose() while registered leaves the loop a stale entry for
     # its number; a new stream on the same number must still be able to wait.
     first, first_peer = socket.socketpair()
     stream = RawSocketStream(first)
+
+    async def reader() -> None:
+        await stream.wait_readable()
+        assert stream.receive_nowait(10) == (b"x", [])
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stream.wait_readable)
+        tg.start_soon(reader)
         await anyio.sleep(0.01)
         first_peer.send(b"x")
     number = first.fileno()
+    assert _registered(number) is (anyio_backend_name == "asyncio")
     first.close()
     first_peer.close()
     second, second_peer = socket.socketpair()
     try:
         if second.fileno() != number:
             # make the new socket take the old number
-            moved = socket.socket(fileno=__import__("os").dup2(second.fileno(), number))
+            moved = socket.socket(fileno=os.dup2(second.fileno(), number))
             second.close()
             second = moved
         again = RawSocketStream(second)

@@ -228,6 +228,16 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+async def _qmp_session_with_a_pipe(path: str) -> list[Any]:
+    """:func:`_qmp_session` in a thread, handing over a pipe's reading end."""
+    rd, wr = os.pipe()
+    try:
+        return await anyio.to_thread.run_sync(_qmp_session, path, rd)
+    finally:
+        os.close(rd)
+        os.close(wr)
+
+
 async def test_qmp_sockets_follow_a_discarded_state() -> None:
     # The last connection to test:///default closing discards its state and sends no
     # events: the sockets of the domains that state ran must go with their descriptors,
@@ -244,12 +254,7 @@ async def test_qmp_sockets_follow_a_discarded_state() -> None:
                     with anyio.fail_after(5):
                         while "fdtest" not in manager.paths():
                             await anyio.sleep(0.02)
-                    rd, wr = os.pipe()
-                    try:
-                        replies = await anyio.to_thread.run_sync(_qmp_session, test_path, rd)
-                    finally:
-                        os.close(rd)
-                        os.close(wr)
+                    replies = await _qmp_session_with_a_pipe(test_path)
                     assert len(replies[3]["return"]) == 1  # the monitor kept a descriptor
                 with anyio.fail_after(5):
                     while os.path.exists(os.path.join(qdir, "fdtest.sock")) or (
@@ -260,12 +265,7 @@ async def test_qmp_sockets_follow_a_discarded_state() -> None:
                 with anyio.fail_after(5):
                     while manager.paths() != {"test": test_path} or not os.path.exists(test_path):
                         await anyio.sleep(0.02)
-                rd, wr = os.pipe()
-                try:
-                    replies = await anyio.to_thread.run_sync(_qmp_session, test_path, rd)
-                finally:
-                    os.close(rd)
-                    os.close(wr)
+                replies = await _qmp_session_with_a_pipe(test_path)
                 # the fresh monitor: only the descriptor just added, none from before
                 assert [len(s["fds"]) for s in replies[3]["return"]] == [1]
                 tg.cancel_scope.cancel()
