@@ -568,6 +568,26 @@ def _features(elem: ET.Element, _ctx: Context) -> None:
             _set_default(child, "state", "on")
         elif child.tag in _BARE_FEATURES:
             child.attrib.pop("state", None)  # on by being there: no state is read
+        if child.tag == "smm":
+            _smm(child)
+        elif child.tag == "capabilities":
+            _set_default(child, "policy", "default")
+            for cap in child:
+                _set_default(cap, "state", "on")
+
+
+def _smm(elem: ET.Element) -> None:
+    """SMM's TSEG size is read only when SMM is on, and written in MiB."""
+    if elem.get("state") != "on":
+        for child in list(elem):
+            elem.remove(child)
+        return
+    for tseg in elem.findall("tseg"):
+        scale = _SCALE.get((tseg.get("unit") or "MiB").lower())
+        number = _int((tseg.text or "").strip())
+        if scale is not None and number is not None:
+            tseg.text = str(number * scale // 1024**2)
+            tseg.set("unit", "MiB")
 
 
 def _hyperv(elem: ET.Element, _ctx: Context) -> None:
@@ -576,6 +596,12 @@ def _hyperv(elem: ET.Element, _ctx: Context) -> None:
     for child in list(elem):
         if last[child.tag] is not child:
             elem.remove(child)  # the last setting of an enlightenment is the one kept
+        elif child.tag == "stimer" and child.get("state") == "on":
+            directs = child.findall("direct")
+            for direct in directs[:-1]:
+                child.remove(direct)  # the last setting is the one kept
+            if directs and directs[-1].get("state") != "on":
+                child.remove(directs[-1])  # (written only when on)
         elif child.get("state") != "on" or child.tag == "tlbflush":
             # what an enlightenment that is off says more is not read (nor, in 9.0, the
             # TLB flush variants)
@@ -1026,6 +1052,8 @@ KINDS: dict[str, Kind] = {
     "cpu/model": Kind(attrs=("fallback", "vendor_id")),
     "cpu/topology": Kind(attrs=("sockets", "dies", "cores", "threads"), fill=_topology),
     "cpu/feature": Kind(attrs=("policy", "name")),
+    "cpu/cache": Kind(attrs=("level", "mode")),
+    "cpu/maxphysaddr": Kind(attrs=("mode", "bits")),
     "cpu/numa/cell": Kind(attrs=("id", "cpus", "memory", "unit", "memAccess", "discard"),
                           children=("distances", "cache"),
                           fill=_chain(_size_attr_kib("memory"), _bitmaps("cpus"))),

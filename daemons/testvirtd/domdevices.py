@@ -339,6 +339,7 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                     raise VirtError.xml_error(
                         ErrDomain.DOMAIN,
                         f"expected unicast mac address, found multicast '{address}'")
+            _check_interface_settings(dev)
         elif dev.tag in _CHR_TAGS:
             ctype = dev.get("type")
             if ctype is None:
@@ -452,6 +453,26 @@ def _check_virtualport(dev: ET.Element) -> None:
         if params is None or params.get(attr) is None:
             raise VirtError.xml_error(ErrDomain.NET,
                                       f"missing {attr} in <virtualport type='{vtype}'>")
+
+
+def _check_interface_settings(dev: ET.Element) -> None:
+    """An interface's driver (read for a virtio model only), link state and MTU, read after
+    its MAC address."""
+    model = dev.find("model")
+    driver = dev.find("driver")
+    if driver is not None and model is not None and model.get("type", "").startswith("virtio"):
+        prop_enum(driver, "name", frozenset({"qemu", "vhost"}))
+        prop_enum(driver, "txmode", frozenset({"iothread", "timer"}))
+        for attr in ("queues", "rx_queue_size", "tx_queue_size"):
+            prop_uint(driver, attr)
+    link = dev.find("link")
+    state = link.get("state") if link is not None else None
+    if state is not None and state not in ("up", "down"):
+        raise _unsupported(f"unknown interface link state '{state}'")
+    mtu = dev.find("mtu")
+    size = mtu.get("size") if mtu is not None else None
+    if size is not None and _c_uint_dec(size) is None:
+        raise VirtError.xml_error(ErrDomain.DOMAIN, "malformed mtu size")
 
 
 _YES_NO = frozenset({"yes", "no"})

@@ -19,10 +19,11 @@ from . import domcanon
 from .domcanon import c_number
 from .domxml import ErrCode, ErrDomain, VirtError
 
-__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_ids",
-           "check_keywrap", "check_memory_sections", "check_numa", "check_numatune",
-           "check_pm", "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum",
-           "prop_int", "prop_uint", "scaled", "scaled_value", "tristate")
+__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_idmap",
+           "check_idmap_pairs", "check_ids", "check_keywrap", "check_memory_sections", "check_numa",
+           "check_numatune", "check_perf", "check_pm", "check_seclabels", "check_title",
+           "check_vcpu_sections", "prop_enum", "prop_int", "prop_uint", "scaled",
+           "scaled_value", "tristate")
 
 # --------------------------------------------------------------------------------------------
 # the XML layer's attribute readers
@@ -571,6 +572,38 @@ def check_boot_devices(root: ET.Element) -> None:
     """An HVM guest's boot devices (read after the clock)."""
     for boot in root.findall("os/boot"):
         prop_enum(boot, "dev", _BOOT_DEVICES, required=True)
+
+
+_PERF_EVENTS = frozenset({
+    "cmt", "mbmt", "mbml", "cpu_cycles", "instructions", "cache_references", "cache_misses",
+    "branch_instructions", "branch_misses", "bus_cycles", "stalled_cycles_frontend",
+    "stalled_cycles_backend", "ref_cpu_cycles", "cpu_clock", "task_clock", "page_faults",
+    "context_switches", "cpu_migrations", "page_faults_min", "page_faults_maj",
+    "alignment_faults", "emulation_faults"})
+
+
+def check_perf(root: ET.Element) -> None:
+    """The performance events (read after the power management)."""
+    for event in root.findall("perf/event"):
+        prop_enum(event, "name", _PERF_EVENTS, required=True)
+        prop_enum(event, "enabled", frozenset({"yes", "no"}), required=True)
+
+
+def check_idmap(root: ET.Element) -> None:
+    """A container's id maps' numbers (read after the devices)."""
+    entries = root.findall("idmap/uid") + root.findall("idmap/gid")
+    for entry in entries:
+        for attr in ("start", "target", "count"):
+            value = entry.get(attr)
+            if value is None or c_number(value) is None:
+                raise _xml_error("invalid idmap start/target/count settings")
+
+
+def check_idmap_pairs(root: ET.Element) -> None:
+    """Users and groups are mapped both (checked last, once the devices are validated)."""
+    if root.find("idmap") is not None and (not root.findall("idmap/uid")
+                                           or not root.findall("idmap/gid")):
+        raise _unsupported("uid and gid should be mapped both")
 
 
 def check_keywrap(root: ET.Element) -> None:

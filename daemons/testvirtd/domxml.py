@@ -975,6 +975,7 @@ def parse_domain_xml(
             raise _config_unsupported(f"unknown {tag} action: {value}")
         lifecycle[tag] = value
     domsections.check_pm(root)
+    domsections.check_perf(root)
     domsections.check_clock(root)
     if os_type == "hvm":
         # (only an HVM guest's boot devices are read)
@@ -1005,7 +1006,8 @@ def parse_domain_xml(
 
     def after_devices() -> None:
         nonlocal memory_kib, current_kib
-        # sysinfo and the key wrapping are read after the devices
+        # the id maps, sysinfo and the key wrapping are read after the devices
+        domsections.check_idmap(root)
         _check_required(root, ("sysinfo",))
         domsections.check_keywrap(root)
         # the post-parse starts with the memory size
@@ -1037,6 +1039,7 @@ def parse_domain_xml(
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
         after_reading=after_devices, before_validation=before_validation,
     )
+    domsections.check_idmap_pairs(root)
 
     return DomainDef(
         type=dtype,

@@ -297,6 +297,14 @@ DOCUMENTS: dict[str, str] = {
       <cpu><topology sockets='+1' cores=' 2' threads='1'/></cpu>""",
     "cpu_models": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <cpu><model>qemu64</model></cpu>""",
+    "features_more": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <features><capabilities><chown/><kill state='off'/></capabilities>
+        <smm state='on'><tseg unit='KiB'>2048</tseg></smm><hyperv><stimer state='on'>
+        <direct state='on'/><direct state='off'/></stimer></hyperv></features>
+      <cpu><model>qemu64</model><cache level='3' mode='emulate'/>
+        <maxphysaddr bits='40' mode='passthrough'/></cpu>""",
+    "smm_off": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <features><smm state='off'><tseg unit='M'>1</tseg></smm></features>""",
     "cpu_maximum_migratable": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <cpu mode='maximum' migratable='on'/>""",
     "cpu_host_model": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
@@ -461,6 +469,20 @@ REFUSED: dict[str, str] = {
       <on_poweroff>reboot</on_poweroff><pm><suspend-to-mem enabled='x'/></pm>""",
     "pm_before_clock": _BASE + """<clock offset='x'/><pm><suspend-to-disk
       enabled='maybe'/></pm>""",
+    "perf_event_name": _BASE + """<clock offset='x'/><perf><event name='x'/></perf>""",
+    "perf_event_enabled": _BASE + """<perf><event name='cmt'/></perf>""",
+    "idmap_numbers": """<memory unit='MiB'>64</memory><os><type>exe</type><init>/sbin/init</init>
+      </os><idmap><uid start='0' target='1000' count='10'/><gid start='x' target='1000'
+      count='10'/></idmap>""",
+    "idmap_without_gid": """<memory unit='MiB'>64</memory><os><type>exe</type>
+      <init>/sbin/init</init></os><idmap><uid start='0' target='1000' count='10'/>
+      </idmap><keywrap><cipher name='x' state='on'/></keywrap>""",
+    "idmap_pairs_after_validation": """<memory unit='MiB'>64</memory><os><type>exe</type>
+      <init>/sbin/init</init></os><idmap><gid start='0' target='1000' count='10'/>
+      </idmap><devices><disk type='file'><source file='/a'/></disk></devices>""",
+    "idmap_pairs": """<memory unit='MiB'>64</memory><os><type>exe</type>
+      <init>/sbin/init</init></os><idmap><gid start='0' target='1000' count='10'/>
+      </idmap>""",
     "clock_before_os_boot": """<memory unit='MiB'>64</memory><os><type>hvm</type><boot/>
       </os><clock offset='gmt'/>""",
     "boot_unknown_device": """<memory unit='MiB'>64</memory><os><type>hvm</type>

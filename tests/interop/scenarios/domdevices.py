@@ -197,6 +197,9 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      " function='2'/></controller><interface type='user'><mac address='52:54:00:12:02:01'/>"
      "<address type='pci' function='1'/></interface><interface type='user'>"
      "<mac address='52:54:00:12:02:02'/><address type='pci' slot='3'/></interface>", {}),
+    ("nic-driver-of-other-models",
+     "<interface type='user'><mac address='52:54:00:12:03:01'/><model type='e1000'/>"
+     "<driver name='x' queues='y'/></interface>", {}),
     ("rngs-read-back",
      "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
@@ -509,6 +512,19 @@ REFUSED: list[tuple[str, str]] = [
     ("direct-nic-without-dev",
      "<interface type='direct'><source mode='bridge'/><virtualport/></interface>"),
     ("direct-nic-mode", "<interface type='direct'><source mode='x' dev='eth0'/></interface>"),
+    # an interface: model, virtual port, MAC, a virtio NIC's driver, link state, MTU
+    ("nic-link-state", "<interface type='user'><link state='x'/><mtu size='x'/>"
+     "<driver name='x'/></interface>"),
+    ("nic-mtu", "<interface type='user'><mtu size='x'/><model type='e1000'/>"
+     "<driver name='x'/></interface>"),
+    ("virtio-nic-driver-before-mtu", "<interface type='user'><mtu size='x'/>"
+     "<link state='x'/><model type='virtio'/><driver name='x'/></interface>"),
+    ("nic-mac-before-link", "<interface type='user'><mac address='bogus'/>"
+     "<link state='x'/></interface>"),
+    ("virtio-nic-driver-name", "<interface type='user'><model type='virtio'/>"
+     "<driver name='x' txmode='y'/></interface>"),
+    ("virtio-nic-driver-queues", "<interface type='user'><model type='virtio'/>"
+     "<driver txmode='timer' queues='z'/></interface>"),
     # a filesystem's source, then its target, as it is validated
     ("filesystem-without-target",
      "<filesystem type='mount'><source dir='/s'/><target/></filesystem>"),
