@@ -38,6 +38,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass, field
+from typing import TextIO
 
 __all__ = (
     "DEFAULT_PRIORITY",
@@ -256,7 +257,7 @@ class LogConfig:
 
     logger: str = ""
     identifier: str = field(default_factory=lambda: os.path.basename(sys.argv[0]) or "netrpc")
-    stderr: object | None = None
+    stderr: TextIO | None = None
     format: str = "%(asctime)s: %(thread)d: %(levelname)s : %(name)s : %(message)s"
     priority: int = DEFAULT_PRIORITY
     outputs: list[LogOutput] = field(default_factory=list)
@@ -351,7 +352,7 @@ class LogConfig:
     def _make_handler(self, output: LogOutput) -> logging.Handler:
         handler: logging.Handler
         if output.dest == "stderr":
-            handler = logging.StreamHandler(self.stderr or sys.stderr)  # type: ignore[arg-type]
+            handler = logging.StreamHandler(self.stderr or sys.stderr)
         elif output.dest == "file":
             assert output.name is not None
             try:

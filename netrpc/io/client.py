@@ -764,10 +764,11 @@ class ClientStream:
         the sender wait).
         """
         view = memoryview(data)
-        whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
+        # one chunk that is already bytes goes as it is; anything else is copied in chunks
+        whole = data if isinstance(data, bytes) and len(view) <= CHUNK_SIZE else None
         for start in range(0, len(view), CHUNK_SIZE):
-            chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
-            self._send(DataPacket(data=chunk))  # type: ignore[arg-type]
+            chunk = whole if whole is not None else bytes(view[start : start + CHUNK_SIZE])
+            self._send(DataPacket(data=chunk))
             await self._client._wait_written(below=STREAM_WINDOW)
 
     async def send_hole(self, length: int) -> None:

@@ -38,7 +38,12 @@ DEFAULT_TCP_PORT: Final = 16509
 DEFAULT_TLS_PORT: Final = 16514
 
 Transport = Literal["unix", "tcp", "tls", "ssh", "ext", "libssh", "libssh2"]
-_TRANSPORTS: Final = ("tls", "unix", "ssh", "libssh2", "ext", "tcp", "libssh")
+#: how an ssh transport reaches the daemon's socket (the URI parameter "proxy")
+Proxy = Literal["auto", "netcat", "native"]
+_PROXIES: Final[dict[str, Proxy]] = {name: name for name in ("auto", "netcat", "native")}
+_TRANSPORTS: Final[dict[str, Transport]] = {
+    name: name for name in ("tls", "unix", "ssh", "libssh2", "ext", "tcp", "libssh")
+}
 
 # Parameters libvirt's remote driver takes for itself (EXTRACT_URI_ARG_* in doRemoteOpen).
 _DRIVER_PARAMS: Final = frozenset({
@@ -75,7 +80,7 @@ def _double_escape(text: str) -> str:
 
 
 def ssh_helper_command(
-    proxy: Literal["auto", "netcat", "native"],
+    proxy: Proxy,
     *,
     netcat: str | None,
     socket: str,
@@ -269,11 +274,12 @@ class LibvirtURI:
         session daemon, else whichever the remote host has).
         """
         proxy_param = self.param("proxy")
-        proxy: Literal["auto", "netcat", "native"]
+        proxy: Proxy
         if proxy_param is not None:
-            if proxy_param not in ("auto", "netcat", "native"):
+            known = _PROXIES.get(proxy_param)
+            if known is None:
                 raise URIError(f"Unnkown proxy type '{proxy_param}'")
-            proxy = proxy_param  # type: ignore[assignment]
+            proxy = known
         elif self.param("socket") is not None:
             proxy = "netcat"
         elif self.session:
@@ -336,12 +342,13 @@ def parse_uri(uri: str) -> LibvirtURI:
     transport: Transport
     if plus:
         lowered = transport_text.lower()
-        if lowered not in _TRANSPORTS:
+        known = _TRANSPORTS.get(lowered)
+        if known is None:
             raise URIError(
                 "remote_open: transport in URL not recognised "
                 "(should be tls|unix|ssh|ext|tcp|libssh2|libssh)"
             )
-        transport = lowered  # type: ignore[assignment]
+        transport = known
         if transport == "unix" and host:
             raise URIError(f"using unix socket and remote server '{host}' is not supported.")
     else:

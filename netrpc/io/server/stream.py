@@ -158,11 +158,12 @@ class ServerStream:
         """
         await self._reply_sent.wait()
         view = memoryview(data)
-        whole = len(view) <= CHUNK_SIZE and isinstance(data, bytes)
+        # one chunk that is already bytes goes as it is; anything else is copied in chunks
+        whole = data if isinstance(data, bytes) and len(view) <= CHUNK_SIZE else None
         for start in range(0, len(view), CHUNK_SIZE):
             self._check_open()
-            chunk = data if whole else bytes(view[start : start + CHUNK_SIZE])
-            self._queue(DataPacket(data=chunk))  # type: ignore[arg-type]
+            chunk = whole if whole is not None else bytes(view[start : start + CHUNK_SIZE])
+            self._queue(DataPacket(data=chunk))
             self.bytes_sent += len(chunk)
             await self.client.wait_written(below=STREAM_WINDOW)
 
