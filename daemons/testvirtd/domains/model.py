@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .. import xmltree
 from ..core import DriverCore, Event, Flavour, list_filter
@@ -28,6 +28,9 @@ from ..domxml import (
     parse_uuid,
 )
 
+if TYPE_CHECKING:
+    from ..snapshots.model import DomainMoments
+
 __all__ = (
     "TEST_DOMAIN_UUID",
     "DomainEventDetail",
@@ -37,6 +40,7 @@ __all__ = (
     "DomainLifecycleEvent",
     "DomainListFlags",
     "DomainRebootEvent",
+    "DomainRecord",
     "DomainRef",
     "DomainState",
     "Domains",
@@ -210,7 +214,10 @@ class MonitorEvent(Event):
 
 
 @dataclass
-class _Domain:
+class DomainRecord:
+    """One domain of a driver instance as the other modules of the package see it through
+    :meth:`Domains.access`: its definitions, state and what the driver keeps beside them."""
+
     defn: DomainDef  # the live definition while running, else the persistent one
     new_defn: DomainDef | None = None  # pending persistent config of a running domain
     persistent: bool = True
@@ -223,7 +230,7 @@ class _Domain:
     priv: dict[str, Any] = field(default_factory=dict)
     managed_save: bool = False
     #: the domain's snapshots and checkpoints (see :mod:`..snapshots.model`)
-    moments: Any = None
+    moments: DomainMoments | None = None
     #: counts the lookups of the object (its definitions may have changed in place since
     #: the last state-file snapshot of them when it moved)
     version: int = 0
@@ -270,11 +277,11 @@ def _dom_error_not_found() -> VirtError:
     return VirtError(ErrCode.NO_DOMAIN, ErrDomain.TEST, "Domain not found", str1="Domain not found")
 
 
-def _not_running(d: _Domain) -> VirtError:
+def _not_running(d: DomainRecord) -> VirtError:
     return VirtError.internal_error(ErrDomain.TEST, f"domain '{d.defn.name}' not running")
 
 
-def _fields(d: _Domain) -> tuple[Any, ...]:
+def _fields(d: DomainRecord) -> tuple[Any, ...]:
     """The state-file fields of *d* beside its definitions (hashable)."""
     priv = json.dumps(d.priv, sort_keys=True) if d.priv else ""
     # the saved form of the snapshots and checkpoints (see ..snapshots.model.DomainMoments)
@@ -313,9 +320,9 @@ class Domains:
 
     def __init__(self, core: DriverCore) -> None:
         self._core = core
-        self._objects: dict[bytes, _Domain] = {}
+        self._objects: dict[bytes, DomainRecord] = {}
         #: the copies the last snapshot took: uuid -> (object, its version, defn, new_defn)
-        self._snapshots: dict[bytes, tuple[_Domain, int, DomainDef, DomainDef | None]] = {}
+        self._snapshots: dict[bytes, tuple[DomainRecord, int, DomainDef, DomainDef | None]] = {}
         #: the id the next domain to start gets
         self.next_id = 1
         #: whether a domain (by UUID) has snapshots; the snapshots room answers it
@@ -334,7 +341,7 @@ class Domains:
         """
         with self._core.lock:
             self._check_conflicts(defn, live=False)
-            dom = _Domain(defn=defn, persistent=persistent, managed_save=managed_save)
+            dom = DomainRecord(defn=defn, persistent=persistent, managed_save=managed_save)
             if state != DomainState.SHUTOFF:
                 dom.id = self._new_id()
                 if persistent:
@@ -351,7 +358,7 @@ class Domains:
         if flavour == "qemu":
             xml = xml.replace("type='test'", "type='kvm'", 1)
         defn = parse_domain_xml(xml, default_arch="i686" if flavour == "test" else "x86_64")
-        self._objects[defn.uuid] = _Domain(
+        self._objects[defn.uuid] = DomainRecord(
             defn=defn,
             persistent=True,
             state=DomainState.RUNNING,
@@ -360,7 +367,7 @@ class Domains:
         )
         self._objects[defn.uuid].new_defn = defn.copy()
 
-    def _emit_monitor(self, dom: _Domain, name: str, data: dict[str, Any] | None) -> None:
+    def _emit_monitor(self, dom: DomainRecord, name: str, data: dict[str, Any] | None) -> None:
         now = time.time_ns() // 1000
         self._core.emit(MonitorEvent(dom.ref(), name, now // 1_000_000, now % 1_000_000, data))
 
@@ -369,7 +376,7 @@ class Domains:
         self.next_id += 1
         return new
 
-    def _find(self, key: DomainKey) -> _Domain:
+    def _find(self, key: DomainKey) -> DomainRecord:
         """Resolve a handle the way the test driver does: by UUID."""
         name: str | None = None
         if isinstance(key, DomainRef):
@@ -420,7 +427,7 @@ class Domains:
         raise _dom_error_not_found()
 
     @contextlib.contextmanager
-    def access(self, key: DomainKey) -> Iterator[_Domain]:
+    def access(self, key: DomainKey) -> Iterator[DomainRecord]:
         """The domain object behind *key*, for the other modules of this package, with the
         state lock held; events emitted meanwhile are delivered when the block ends.
 
@@ -433,7 +440,7 @@ class Domains:
         """Queue *event* (inside :meth:`access`)."""
         self._core.emit(event)
 
-    def objects(self) -> list[_Domain]:
+    def objects(self) -> list[DomainRecord]:
         """Every domain object, in definition order (call inside :meth:`access` or with the
         lock held)."""
         for d in self._objects.values():
@@ -614,7 +621,7 @@ class Domains:
 
     # ---------------------------------------------------------------- define / undefine
 
-    def _check_conflicts(self, defn: DomainDef, *, live: bool) -> _Domain | None:
+    def _check_conflicts(self, defn: DomainDef, *, live: bool) -> DomainRecord | None:
         """Apply libvirt's name/UUID uniqueness rules; return the domain being replaced."""
         existing = self._objects.get(defn.uuid)
         if existing is not None:
@@ -655,7 +662,7 @@ class Domains:
         with self._core.locked():
             existing = self._check_conflicts(defn, live=False)
             if existing is None:
-                dom = _Domain(defn=defn)
+                dom = DomainRecord(defn=defn)
                 self._objects[defn.uuid] = dom
                 detail = DomainEventDetail.DEFINED_ADDED
             else:
@@ -713,7 +720,7 @@ class Domains:
 
     def _start(
         self,
-        d: _Domain,
+        d: DomainRecord,
         reason: int = DomainState.RUNNING_BOOTED,
         detail: int | None = DomainEventDetail.STARTED_BOOTED,
     ) -> None:
@@ -728,7 +735,7 @@ class Domains:
             self._core.emit(DomainLifecycleEvent(d.ref(), DomainEventType.STARTED, detail))
 
     def _stop(
-        self, d: _Domain, reason: int, detail: int | None, *, remove_transient: bool = True
+        self, d: DomainRecord, reason: int, detail: int | None, *, remove_transient: bool = True
     ) -> None:
         d.state, d.reason = DomainState.SHUTOFF, reason
         if d.persistent or remove_transient or d.new_defn is not None:
@@ -742,21 +749,21 @@ class Domains:
         elif d.new_defn is not None:
             d.defn, d.new_defn = d.new_defn, None
 
-    def start_object(self, d: _Domain, reason: int, detail: int | None) -> None:
+    def start_object(self, d: DomainRecord, reason: int, detail: int | None) -> None:
         """The test driver's ``testDomainStartState`` on a domain object (inside
         :meth:`access`): a new id, RUNNING with *reason*, no managed save image, and the
         STARTED event with *detail* (None: no event)."""
         self._start(d, reason, detail)
 
     def stop_object(
-        self, d: _Domain, reason: int, detail: int | None, *, remove_transient: bool = True
+        self, d: DomainRecord, reason: int, detail: int | None, *, remove_transient: bool = True
     ) -> None:
         """The test driver's ``testDomainShutdownState`` on a domain object (inside
         :meth:`access`): SHUTOFF with *reason*, the STOPPED event with *detail* (None: no
         event), and a transient domain removed unless *remove_transient* is false."""
         self._stop(d, reason, detail, remove_transient=remove_transient)
 
-    def remove_object(self, d: _Domain) -> None:
+    def remove_object(self, d: DomainRecord) -> None:
         """Forget a domain object (inside :meth:`access`)."""
         self._objects.pop(d.defn.uuid, None)
 
@@ -767,7 +774,7 @@ class Domains:
         with self._core.locked():
             existing = self._check_conflicts(defn, live=True)
             if existing is None:
-                d = _Domain(defn=defn, persistent=False)
+                d = DomainRecord(defn=defn, persistent=False)
                 self._objects[defn.uuid] = d
             else:
                 d = existing
@@ -826,7 +833,7 @@ class Domains:
                 raise _not_running(d)
             self._pause(d, DomainState.PAUSED_USER)
 
-    def _pause(self, d: _Domain, reason: int) -> None:
+    def _pause(self, d: DomainRecord, reason: int) -> None:
         d.state, d.reason = DomainState.PAUSED, reason
         self._emit_monitor(d, "STOP", None)
         self._core.emit(
@@ -843,7 +850,7 @@ class Domains:
                 raise VirtError.internal_error(ErrDomain.TEST, f"domain '{d.defn.name}' not paused")
             self._unpause(d)
 
-    def _unpause(self, d: _Domain) -> None:
+    def _unpause(self, d: DomainRecord) -> None:
         d.state, d.reason = DomainState.RUNNING, DomainState.RUNNING_UNPAUSED
         self._emit_monitor(d, "RESUME", None)
         self._core.emit(
@@ -921,7 +928,7 @@ class Domains:
             )
             self._stop(d, DomainState.SHUTOFF_SHUTDOWN, DomainEventDetail.STOPPED_SHUTDOWN)
 
-    def _require_running_monitor(self, dom: DomainKey) -> _Domain:
+    def _require_running_monitor(self, dom: DomainKey) -> DomainRecord:
         d = self._find(dom)
         if not d.active:
             # What libvirt's QEMU driver says when there is no monitor to talk to.
@@ -942,7 +949,7 @@ class Domains:
         again only for domains looked up since the last snapshot, so they can be formatted
         later, in another thread, and the same objects mean the same contents."""
         with self._core.lock:
-            taken: dict[bytes, tuple[_Domain, int, DomainDef, DomainDef | None]] = {}
+            taken: dict[bytes, tuple[DomainRecord, int, DomainDef, DomainDef | None]] = {}
             out = []
             for uuid, d in self._objects.items():
                 old = self._snapshots.get(uuid)
@@ -970,7 +977,7 @@ class Domains:
             priv = item.get("priv") or {}
             if not isinstance(priv, dict):
                 raise ValueError("priv is not an object")
-            self._objects[defn.uuid] = _Domain(
+            self._objects[defn.uuid] = DomainRecord(
                 defn=defn,
                 new_defn=new_defn,
                 persistent=bool(item["persistent"]),

@@ -8,7 +8,7 @@ exactly.  Errors carry its codes, domains and texts; flags are refused as its
 ``virCheckFlags`` masks refuse them (naming only the unsupported bits).
 
 :class:`DomainRuntime` works on :class:`~.model.Domains` through
-:meth:`~.model.Domains.access`; it keeps per-domain data in ``_Domain.priv``.
+:meth:`~.model.Domains.access`; it keeps per-domain data in ``DomainRecord.priv``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ..domcanon import format_members
 from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError
-from .model import DomainKey, DomainRef, Domains, DomainState
+from .model import DomainKey, DomainRecord, DomainRef, Domains, DomainState
 
 __all__ = (
     "AFFECT_CONFIG",
@@ -94,7 +94,7 @@ def exclusive(flag1: str, flag2: str) -> VirtError:
     return VirtError(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, text, str1=text)
 
 
-def select_def(d: Any, flags: int) -> tuple[DomainDef, bool]:
+def select_def(d: DomainRecord, flags: int) -> tuple[DomainDef, bool]:
     """``virDomainObjGetOneDefState``: the live or the persistent definition *flags*
     (AFFECT_LIVE / AFFECT_CONFIG / neither: current) name, and whether it is the live one.
 
@@ -109,7 +109,7 @@ def select_def(d: Any, flags: int) -> tuple[DomainDef, bool]:
     return persistent_def(d), False
 
 
-def update_impact(d: Any, flags: int) -> int:
+def update_impact(d: DomainRecord, flags: int) -> int:
     """``virDomainObjUpdateModificationImpact``: *flags* with "current" resolved."""
     if not flags & (AFFECT_LIVE | AFFECT_CONFIG):
         flags |= AFFECT_LIVE if d.active else AFFECT_CONFIG
@@ -121,7 +121,7 @@ def update_impact(d: Any, flags: int) -> int:
     return flags
 
 
-def select_defs(d: Any, flags: int) -> tuple[DomainDef | None, DomainDef | None]:
+def select_defs(d: DomainRecord, flags: int) -> tuple[DomainDef | None, DomainDef | None]:
     """``virDomainObjGetDefs``: (live, persistent), each None when *flags* leave it out."""
     flags = update_impact(d, flags)
     live = d.defn if flags & AFFECT_LIVE else None
@@ -129,16 +129,16 @@ def select_defs(d: Any, flags: int) -> tuple[DomainDef | None, DomainDef | None]
     return live, config
 
 
-def persistent_def(d: Any) -> DomainDef:
+def persistent_def(d: DomainRecord) -> DomainDef:
     """The persistent definition (a running domain's pending copy, made on first use)."""
     if not d.active:
-        return d.defn  # type: ignore[no-any-return]
+        return d.defn
     if d.new_defn is None:
         d.new_defn = d.defn.copy()
-    return d.new_defn  # type: ignore[no-any-return]
+    return d.new_defn
 
 
-def priv(d: Any) -> dict[str, Any]:
+def priv(d: DomainRecord) -> dict[str, Any]:
     """The test driver's private data of a domain object (created on first use)."""
     p: dict[str, Any] = d.priv
     if not p:
@@ -655,7 +655,7 @@ class DomainRuntime:
                 out.append((d.ref(), params))
         return out
 
-    def _iothread_stats(self, d: Any) -> list[TypedParam]:
+    def _iothread_stats(self, d: DomainRecord) -> list[TypedParam]:
         threads = priv(d)["iothreads"]
         if not d.active or not threads:
             return []
@@ -668,7 +668,7 @@ class DomainRuntime:
         return params
 
 
-def _stats_filter(d: Any, flags: int) -> bool:
+def _stats_filter(d: DomainRecord, flags: int) -> bool:
     if flags & (STATS_ACTIVE | STATS_INACTIVE) not in (0, STATS_ACTIVE | STATS_INACTIVE):
         if bool(flags & STATS_ACTIVE) != d.active:
             return False

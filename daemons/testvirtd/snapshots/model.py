@@ -20,6 +20,7 @@ from ..domains.model import (
     DomainEventType,
     DomainKey,
     DomainLifecycleEvent,
+    DomainRecord,
     Domains,
     DomainState,
 )
@@ -189,15 +190,14 @@ class DomainMoments:
         self.checkpoints.current = self.checkpoints.find(checkpoint_current)
 
 
-def _moments(d: Any) -> DomainMoments:
+def _moments(d: DomainRecord) -> DomainMoments:
     """A domain object's snapshots and checkpoints (created on first use)."""
     if d.moments is None:
         d.moments = DomainMoments()
-    moments: DomainMoments = d.moments
-    return moments
+    return d.moments
 
 
-def _changing(d: Any) -> DomainMoments:
+def _changing(d: DomainRecord) -> DomainMoments:
     """:func:`_moments`, for a change: the saved form is forgotten."""
     moments = _moments(d)
     moments.changed()
@@ -224,14 +224,14 @@ def _no_checkpoint(text: str) -> VirtError:
                          "Domain checkpoint not found: %s", text)
 
 
-def _snapshot(d: Any, name: str) -> M.Moment:
+def _snapshot(d: DomainRecord, name: str) -> M.Moment:
     found = _moments(d).snapshots.find(name)
     if found is None:
         raise _no_snapshot(f"no domain snapshot with matching name '{name}'")
     return found
 
 
-def _checkpoint(d: Any, name: str) -> M.Moment:
+def _checkpoint(d: DomainRecord, name: str) -> M.Moment:
     found = _moments(d).checkpoints.find(name)
     if found is None:
         raise _no_checkpoint(f"no domain checkpoint with matching name '{name}'")
@@ -363,7 +363,7 @@ class Snapshots:
             snaps.link_parent(snap)
             return snap.name
 
-    def _align_new(self, d: Any, defn: SnapshotDef, flags: int) -> None:
+    def _align_new(self, d: DomainRecord, defn: SnapshotDef, flags: int) -> None:
         """``testDomainSnapshotAlignDisks`` of a new snapshot."""
         if any(disk.snapshot == LOC_MANUAL for disk in defn.disks):
             raise _unsupported("'manual' snapshot mode is not supported by the test driver")
@@ -375,7 +375,7 @@ class Snapshots:
             location = LOC_INTERNAL
         align_snapshot_disks(defn, None, location, True)
 
-    def _redefine(self, d: Any, snaps: M.MomentList, defn: SnapshotDef) -> M.Moment:
+    def _redefine(self, d: DomainRecord, snaps: M.MomentList, defn: SnapshotDef) -> M.Moment:
         """``virDomainSnapshotRedefinePrep`` and the test driver's redefinition."""
         snaps.check_cycles(defn)
         other = snaps.find(defn.name)
@@ -656,7 +656,7 @@ def _invalid_arg(text: str, domain: int = ERR_FROM_SNAPSHOT) -> VirtError:
     return VirtError.fmt(ErrCode.INVALID_ARG, domain, "invalid argument: %s", text)
 
 
-def _assign_def(d: Any, config: Any) -> None:
+def _assign_def(d: DomainRecord, config: Any) -> None:
     """``virDomainObjAssignDef(vm, config, live=false)``: the next persistent definition of
     a running domain, else its definition."""
     if d.active:
