@@ -590,7 +590,12 @@ def _smm(elem: ET.Element) -> None:
             tseg.set("unit", "MiB")
 
 
-def _hyperv(elem: ET.Element, _ctx: Context) -> None:
+def _open_empty(elem: ET.Element, _ctx: Context) -> None:
+    if len(elem) == 0:
+        elem.text = OPEN_EMPTY
+
+
+def _hyperv(elem: ET.Element, ctx: Context) -> None:
     _set_default(elem, "mode", "custom")
     last = {child.tag: child for child in elem}
     for child in list(elem):
@@ -614,6 +619,7 @@ def _hyperv(elem: ET.Element, _ctx: Context) -> None:
     retries = c_number(spinlocks.get("retries", ""), 0) if spinlocks is not None else None
     if spinlocks is not None and retries is not None:
         spinlocks.set("retries", str(retries))
+    _open_empty(elem, ctx)
 
 
 def _topology(elem: ET.Element, _ctx: Context) -> None:
@@ -924,6 +930,9 @@ def _ip_family(elem: ET.Element, _ctx: Context) -> None:
 
 def _cpu(elem: ET.Element, _ctx: Context) -> None:
     model = elem.find("model")
+    if model is None and elem.get("mode", "custom") == "custom":
+        for attr in ("mode", "match"):  # not written without a model
+            elem.attrib.pop(attr, None)
     if elem.get("mode") is None and (model is not None or elem.get("match") is not None):
         items = [("mode", "custom"), *elem.attrib.items()]
         elem.attrib.clear()
@@ -992,7 +1001,7 @@ KINDS: dict[str, Kind] = {
     "idmap/uid": Kind(attrs=("start", "target", "count")),
     "idmap/gid": Kind(attrs=("start", "target", "count")),
     "features/kvm": Kind(children=("hidden", "hint-dedicated", "poll-control", "pv-ipi",
-                                   "dirty-ring")),
+                                   "dirty-ring"), fill=_open_empty),
     "cpu/numa/cell/distances/sibling": Kind(attrs=("id", "value")),
     "clock/timer/catchup": Kind(attrs=("threshold", "slew", "limit")),
     "devices/disk/blockio": Kind(attrs=("logical_block_size", "physical_block_size",
@@ -1034,7 +1043,8 @@ KINDS: dict[str, Kind] = {
     "os/bootmenu": Kind(attrs=("enable", "timeout"), fill=_bootmenu),
     "os/smbios": Kind(attrs=("mode",), fill=_smbios, empty_is_absent=True),
     "os/bios": Kind(attrs=("useserial", "rebootTimeout")),
-    "features": Kind(children=(
+    "features/xen": Kind(fill=_open_empty),
+    "features": Kind(empty_is_absent=True, children=(
         "acpi", "apic", "pae", "hap", "viridian", "privnet", "hyperv", "kvm", "xen",
         "pvspinlock", "capabilities", "pmu", "vmport", "gic", "smm", "ioapic", "hpt",
         "htm", "nested-hv", "msrs", "ccf-assist", "cfpc", "sbbc", "ibs", "tcg", "async-teardown",

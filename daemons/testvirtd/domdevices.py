@@ -322,11 +322,8 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                 if number < 0:
                     raise _bad_attr("index", "controller", index, "non-negative value")
         elif dev.tag == "interface":
-            if dev.get("type") == "direct":
-                source = dev.find("source")
-                if source is None:
-                    raise VirtError.xml_error(
-                        ErrDomain.DOMAIN, "interface type='direct' requires a 'source' element")
+            source = dev.find("source")
+            if dev.get("type") == "direct" and source is not None:
                 prop_enum(source, "mode", _MACVTAP_MODES)
             _check_virtualport(dev)
             mac = dev.find("mac")
@@ -371,6 +368,11 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
             if rtype not in _CHR_TYPES:
                 raise _unsupported(f"unknown redirdev character device type '{rtype}'")
             _check_chr_sources(dev, rtype)
+        elif dev.tag == "tpm" and dev.find("backend") is None:
+            raise VirtError.xml_error(ErrDomain.DOMAIN, "missing TPM device backend")
+        elif dev.tag == "memory" and dev.find("target") is None:
+            raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                      "missing <target> element for <memory> device")
         elif dev.tag == "filesystem":
             refusal = _filesystem_source_problem(dev)
             if refusal is not None:
@@ -411,7 +413,7 @@ _NET_MODEL_NAME = re.compile(r"[A-Za-z0-9_-]*")
 
 def _read_interface_head(dev: ET.Element) -> None:
     """What libvirt reads of an interface before anything else: its type, whether it
-    trusts the guest's receive filters, and its model's name."""
+    trusts the guest's receive filters, its model's name and whether it has a source."""
     known, _complaint = KINDS["devices/interface"].values["type"]
     prop_enum(dev, "type", known)
     prop_enum(dev, "trustGuestRxFilters", _YES_NO)
@@ -420,6 +422,15 @@ def _read_interface_head(dev: ET.Element) -> None:
     if name and not _NET_MODEL_NAME.fullmatch(name):
         raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, "invalid argument: %s",
                             "Model name contains invalid characters")
+    itype = dev.get("type", "user")
+    if itype in _NEEDS_SOURCE and dev.find("source") is None:
+        raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                  f"interface type='{itype}' requires a 'source' element")
+
+
+#: the interface types that need a <source>
+_NEEDS_SOURCE = frozenset({"network", "bridge", "direct", "vhostuser", "udp", "mcast", "server",
+                           "client", "internal", "vdpa", "vds"})
 
 
 #: the interface types a <virtualport> is read for
@@ -1603,7 +1614,10 @@ def _disk_problem(disk: ET.Element) -> VirtError | None:
     bus = target.get("bus", "") if target is not None else ""
     dst = target.get("dev", "") if target is not None else ""
     device = disk.get("device", "disk")
-    if device == "lun" and disk.get("type", "file") in ("file", "dir"):
+    dtype = disk.get("type", "file")
+    if dtype in ("block", "dir") and disk.find("source") is None:
+        dtype = "file"  # an empty drive
+    if device == "lun" and dtype in ("file", "dir"):
         return _unsupported("disk device='lun' is only valid for block type disk source")
     addr = disk.find("address")
     if bus in _DRIVE_BUSES and addr is not None and addr.get("type") != "drive":

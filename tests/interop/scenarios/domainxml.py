@@ -303,6 +303,11 @@ DOCUMENTS: dict[str, str] = {
         <direct state='on'/><direct state='off'/></stimer></hyperv></features>
       <cpu><model>qemu64</model><cache level='3' mode='emulate'/>
         <maxphysaddr bits='40' mode='passthrough'/></cpu>""",
+    "empty_features": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <features/><cpu mode='custom' match='exact'/>""",
+    "empty_feature_groups": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <features><hyperv/><kvm/></features><cpu match='minimum'><topology sockets='1'
+      cores='1' threads='1'/></cpu>""",
     "smm_off": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <features><smm state='off'><tseg unit='M'>1</tseg></smm></features>""",
     "cpu_maximum_migratable": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>

@@ -512,6 +512,17 @@ REFUSED: list[tuple[str, str]] = [
     ("direct-nic-without-dev",
      "<interface type='direct'><source mode='bridge'/><virtualport/></interface>"),
     ("direct-nic-mode", "<interface type='direct'><source mode='x' dev='eth0'/></interface>"),
+    # the interfaces that need a source, the TPMs a backend, memory devices a target
+    ("bridge-nic-without-source", "<interface type='bridge'><model type='virtio'/>"
+     "<virtualport type='x'/><mac address='bogus'/></interface>"),
+    ("network-nic-without-source", "<interface type='network'/>"),
+    ("udp-nic-without-source", "<interface type='udp'/>"),
+    ("vhostuser-nic-without-source", "<interface type='vhostuser'/>"),
+    ("nic-model-before-source", "<interface type='bridge'><model type='a b'/></interface>"),
+    ("tpm-without-backend", "<tpm model='tpm-tis'/>"),
+    ("memory-device-without-target", "<memory model='dimm'/>"),
+    ("lun-of-an-empty-block-drive",
+     "<disk type='block' device='lun'><target dev='sdd' bus='scsi'/></disk>"),
     # an interface: model, virtual port, MAC, a virtio NIC's driver, link state, MTU
     ("nic-link-state", "<interface type='user'><link state='x'/><mtu size='x'/>"
      "<driver name='x'/></interface>"),
