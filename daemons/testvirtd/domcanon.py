@@ -689,9 +689,15 @@ def _iotune(elem: ET.Element, _ctx: Context) -> None:
 
 def _cid(elem: ET.Element, _ctx: Context) -> None:
     if "auto" not in elem.attrib:
-        items = [("auto", "no"), *elem.attrib.items()]
+        # a context id is assigned automatically unless one is given
+        items = [("auto", "no" if elem.get("address") else "yes"), *elem.attrib.items()]
         elem.attrib.clear()
         elem.attrib.update(items)
+
+
+def _vsock(elem: ET.Element, _ctx: Context) -> None:
+    if elem.find("cid") is None:
+        ET.SubElement(elem, "cid")
 
 
 def _spice_channel(elem: ET.Element, _ctx: Context) -> None:
@@ -1247,7 +1253,7 @@ KINDS: dict[str, Kind] = {
                                 fill=_rng_backend),
     "devices/panic": Kind(attrs=("model",), children=_INFO),
     "devices/iommu": Kind(attrs=("model",), children=("driver", *_INFO)),
-    "devices/vsock": Kind(attrs=("model",), children=("cid", *_INFO, "driver")),
+    "devices/vsock": Kind(attrs=("model",), children=("cid", *_INFO, "driver"), fill=_vsock),
     "devices/vsock/cid": Kind(attrs=("auto", "address"), fill=_cid),
     "devices/graphics/channel": Kind(attrs=("name", "mode"), fill=_spice_channel,
                                      empty_is_absent=True),

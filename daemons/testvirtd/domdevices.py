@@ -1481,7 +1481,7 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
     elif ctype in ("spiceport", "dbus"):
         if not attrs.get("channel"):
             return _unsupported("Missing source channel attribute for char device")
-    elif ctype == "nmdm" and not (attrs.get("master") and attrs.get("slave")):
+    elif ctype == "nmdm" and bool(attrs.get("master")) != bool(attrs.get("slave")):
         return VirtError.internal_error(
             ErrDomain.DOMAIN,
             "Should define both master and slave path attributes for nmdm device")

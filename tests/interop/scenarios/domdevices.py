@@ -200,6 +200,9 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
     ("nic-driver-of-other-models",
      "<interface type='user'><mac address='52:54:00:12:03:01'/><model type='e1000'/>"
      "<driver name='x' queues='y'/></interface>", {}),
+    ("vsocks", "<vsock model='virtio'/>", {}),
+    ("vsock-cids", "<vsock model='virtio'><cid/></vsock>", {}),
+    ("nmdm-console-without-paths", "<console type='nmdm'/>", {}),
     ("rngs-read-back",
      "<rng model='virtio'><backend model='random'/><rate period='1'/></rng>"
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
