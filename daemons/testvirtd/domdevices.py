@@ -97,6 +97,7 @@ def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str,
     os_boot: bool = False, after_reading: Callable[[], None] | None = None,
     before_validation: Callable[[], None] | None = None,
+    validate_definition: Callable[[], None] | None = None,
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
     place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
@@ -106,6 +107,8 @@ def normalise_devices(
         its post-parse steps.
     :param before_validation: the checks of the definition libvirt makes after its
         post-parse steps, before it validates the devices.
+    :param validate_definition: the checks of the definition libvirt makes among those of
+        the device set (after the disks', before the videos').
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
     guest = _Guest(virt_type, os_type, arch)
@@ -141,7 +144,7 @@ def normalise_devices(
     _primary_video(kinds, guest)
     if before_validation is not None:
         before_validation()
-    _validate(kinds, guest)
+    _validate(kinds, guest, validate_definition)
     for dev in kinds.get("input", []):
         if dev.get("bus") == "none":
             del dev.attrib["bus"]  # libvirt writes no bus rather than 'none'
@@ -1636,7 +1639,8 @@ def _disk_problem(disk: ET.Element) -> VirtError | None:
     return None
 
 
-def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
+def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
+              validate_definition: Callable[[], None] | None = None) -> None:
     """The checks of libvirt's domain validation that concern which devices exist and the
     character device sources they need, in libvirt's order: device by device, then the
     device set."""
@@ -1676,6 +1680,8 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest) -> None:
     # then the checks of the whole device set
     _check_disk_targets(kinds.get("disk", []))
     _check_drive_addresses(kinds.get("disk", []))
+    if validate_definition is not None:
+        validate_definition()
     videos = kinds.get("video", [])
     if sum(map(_is_primary, videos)) > 1:
         raise _unsupported("Only one primary video device is supported")

@@ -19,11 +19,11 @@ from . import domcanon
 from .domcanon import c_number
 from .domxml import ErrCode, ErrDomain, VirtError
 
-__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_idmap",
-           "check_idmap_pairs", "check_ids", "check_keywrap", "check_memory_sections", "check_numa",
-           "check_numatune", "check_perf", "check_pm", "check_seclabels", "check_title",
-           "check_vcpu_sections", "prop_enum", "prop_int", "prop_uint", "scaled",
-           "scaled_value", "tristate")
+__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_firmware",
+           "check_idmap", "check_idmap_pairs", "check_ids", "check_keywrap",
+           "check_memory_sections", "check_numa", "check_numatune", "check_perf", "check_pm",
+           "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum", "prop_int",
+           "prop_uint", "scaled", "scaled_value", "tristate")
 
 # --------------------------------------------------------------------------------------------
 # the XML layer's attribute readers
@@ -402,8 +402,10 @@ def check_seclabels(root: ET.Element) -> None:
     labels = root.findall("seclabel")
     models: list[str | None] = []
     for label in labels:
-        prop_enum(label, "type", _SECLABEL_TYPES)
+        ltype = prop_enum(label, "type", _SECLABEL_TYPES)
         prop_enum(label, "relabel", frozenset({"yes", "no"}))
+        if ltype == "static" and not (label.findtext("label") or "").strip():
+            raise _xml_error("security label is missing")
         model = label.get("model")
         if model in models:
             text = f"seclabel for model {model or '(null)'} is already provided"
@@ -514,6 +516,8 @@ _MEM_ACCESS = frozenset({"shared", "private"})
 
 def check_numa(root: ET.Element) -> None:
     """The guest NUMA cells (read after the CPU)."""
+    if root.find("cpu/numa") is not None and root.find("cpu/numa/cell") is None:
+        raise _xml_error("NUMA topology defined without NUMA cells")
     seen: set[int] = set()
     for n, cell in enumerate(root.findall("cpu/numa/cell")):
         cell_id = prop_uint(cell, "id")
@@ -538,6 +542,8 @@ def check_numatune(root: ET.Element) -> None:
     mode = memory.get("mode") if memory is not None else None
     if mode is not None and mode not in _NUMATUNE_MODES:
         raise _unsupported(f"Unsupported NUMA memory tuning mode '{mode}'")
+    if root.find("numatune/memnode") is not None and root.find("cpu/numa/cell") is None:
+        raise _xml_error("Element 'memnode' is invalid without any guest NUMA cells")
 
 
 def check_pm(root: ET.Element) -> None:
@@ -604,6 +610,19 @@ def check_idmap_pairs(root: ET.Element) -> None:
     if root.find("idmap") is not None and (not root.findall("idmap/uid")
                                            or not root.findall("idmap/gid")):
         raise _unsupported("uid and gid should be mapped both")
+
+
+def check_firmware(root: ET.Element) -> None:
+    """A loader or NVRAM store needs a loader path, unless the firmware is selected
+    automatically (checked as the definition is validated)."""
+    os_elem = root.find("os")
+    if os_elem is None or os_elem.get("firmware"):
+        return
+    loader = os_elem.find("loader")
+    if (loader is not None or os_elem.find("nvram") is not None) and not (
+            loader is not None and "".join(loader.itertext())):
+        text = "no loader path specified and firmware auto selection disabled"
+        raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
 
 
 def check_keywrap(root: ET.Element) -> None:

@@ -1038,6 +1038,7 @@ def parse_domain_xml(
         virt_type=dtype, os_type=os_type, arch=type_elem.get("arch") or default_arch,
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
         after_reading=after_devices, before_validation=before_validation,
+        validate_definition=lambda: domsections.check_firmware(root),
     )
     domsections.check_idmap_pairs(root)
 

@@ -308,6 +308,8 @@ DOCUMENTS: dict[str, str] = {
     "empty_feature_groups": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <features><hyperv/><kvm/></features><cpu match='minimum'><topology sockets='1'
       cores='1' threads='1'/></cpu>""",
+    "empty_loader_and_nvram": """<memory unit='MiB'>64</memory><os firmware='efi'>
+      <type>hvm</type><loader/><nvram/></os>""",
     "smm_off": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
       <features><smm state='off'><tseg unit='M'>1</tseg></smm></features>""",
     "cpu_maximum_migratable": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
@@ -433,6 +435,8 @@ REFUSED: dict[str, str] = {
       <seclabel type='dynamic'/><seclabel model='dac' type='none'/>""",
     "seclabels_both_without_model": _BASE + """<seclabel type='static'><label>a</label>
       </seclabel><seclabel type='dynamic'/>""",
+    "static_seclabel_without_label": _BASE + """<seclabel type='static' model='selinux'/>
+      <memtune><hard_limit>x</hard_limit></memtune>""",
     "memory_slots": """<memory unit='MiB'>64</memory><maxMemory slots='x'
       unit='MiB'>1024</maxMemory><os><type>hvm</type></os>""",
     "hugepage_without_size": _BASE + """<memoryBacking><hugepages><page unit='M'/>
@@ -468,6 +472,18 @@ REFUSED: dict[str, str] = {
       unit='MiB'/><cell id='0' cpus='1' memory='64' unit='MiB'/></numa></cpu>""",
     "cpu_before_numatune": _BASE + """<numatune><memory mode='x'/></numatune>
       <cpu><model fallback='x'>qemu64</model></cpu>""",
+    "memnode_without_cells": _BASE + """<numatune><memnode cellid='0' mode='strict'
+      nodeset='0'/></numatune><features><bogus/></features>""",
+    "numa_without_cells": """<memory unit='MiB'>64</memory><os><type>hvm</type></os>
+      <cpu><numa/></cpu><numatune><memory mode='x'/></numatune>""",
+    "loader_without_path": """<memory unit='MiB'>64</memory><os><type>hvm</type><loader
+      type='pflash'/></os><devices><video><model type='vga' primary='yes'/></video>
+      <video><model type='vga' primary='yes'/></video></devices>""",
+    "nvram_without_loader": """<memory unit='MiB'>64</memory><os><type>xen</type>
+      <nvram>/n</nvram></os>""",
+    "loader_after_device_validation": """<memory unit='MiB'>64</memory><os><type>hvm</type>
+      <loader/></os><devices><disk type='file' device='floppy'><source file='/a'/>
+      <target dev='fda' bus='ide'/></disk></devices>""",
     "numatune_before_features": _BASE + """<features><bogus/></features><numatune>
       <memory mode='fast'/></numatune>""",
     "lifecycle_action": _BASE + """<on_reboot>restart</on_reboot>
