@@ -403,7 +403,7 @@ class TestVirtd:
             persist_calls(self.remote, self.state)
             persist_calls(self.qemu, self.state)
         self.lxc = LxcProgram(self.remote)
-        self.remote.drivers.on_discard.append(self.qemu.reset)
+        hv.on_reset.append(self.qemu.reset)  # monitors and agents go with the state
         options = {**self.config.server_options(), **server_options}
         self.server = Server(SERVER_NAME, programs=[self.remote, self.qemu, self.lxc], **options)
         self.tls_context = tls_context
@@ -466,9 +466,8 @@ class TestVirtd:
         with anyio.move_on_after(5):
             for client in clients:
                 await client.closed_event.wait()
-        self.hv.reset()
+        self.hv.reset()  # (the QEMU program resets with it: a Hypervisor.on_reset hook)
         self.remote.reset()
-        self.qemu.reset()
         if self.state is not None:
             self.state.changed()
             await self.state.flush()

@@ -47,8 +47,6 @@ class DriverRegistry:
         self.shared = shared
         self.default_uri = default_uri
         self.keep_shared = keep_shared
-        #: called after the shared instance was discarded (reset), e.g. to drop monitors
-        self.on_discard: list[Callable[[], None]] = []
         #: called with each private instance once it is loaded (to subscribe to its events)
         self.on_private_open: list[Callable[[Hypervisor], None]] = []
         self._shared_users = 0
@@ -93,12 +91,7 @@ class DriverRegistry:
     def discard(self) -> None:
         """Reset the shared instance to a fresh ``test:///default``."""
         log.debug("last connection to the shared instance closed: discarding its state")
-        self.shared.reset()
-        for hook in self.on_discard:
-            try:
-                hook()
-            except Exception:
-                log.exception("discard hook failed")
+        self.shared.reset()  # (what serves its objects learns it through Hypervisor.on_reset)
 
     def node_file(self, name: str) -> str | None:
         """The node file a ``test:///PATH`` URI names (None for other URIs)."""

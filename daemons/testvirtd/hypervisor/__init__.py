@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -59,6 +60,8 @@ from ..storage.model import (
     VolumeInfo,
     VolumeRef,
 )
+
+log = logging.getLogger("testvirtd.hypervisor")
 
 __all__ = (
     "DomainEventDetail",
@@ -153,7 +156,10 @@ class Hypervisor:
             self._build(Storage(self.core, self.storage_dir), populate=True)
             self.core.reset_callback_ids()
         for hook in list(self.on_reset):
-            hook()
+            try:
+                hook()
+            except Exception:
+                log.exception("reset hook failed")
 
     @property
     def flavour(self) -> Flavour:
