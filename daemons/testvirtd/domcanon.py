@@ -23,10 +23,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ("ADDRESS_TYPES", "KINDS", "OPEN_EMPTY", "Context", "Kind", "attribute_problem",
-           "c_number", "canonical", "devices", "fill_iothread_ids", "format_bitmap",
-           "format_members", "missing_attribute", "os_children", "video_default_ram",
-           "video_memory")
+__all__ = ("ADDRESS_TYPES", "BITMAP_LEN", "KINDS", "OPEN_EMPTY", "Context", "Kind",
+           "attribute_problem", "c_number", "canonical", "devices", "fill_iothread_ids",
+           "format_bitmap", "format_members", "missing_attribute", "os_children",
+           "parse_bitmap", "video_default_ram", "video_memory")
 
 
 class _OpenEmpty(str):
@@ -93,25 +93,67 @@ class Kind:
 # value helpers
 
 
+#: how many CPUs or NUMA nodes a set in a definition may name (libvirt's
+#: VIR_DOMAIN_CPUMASK_LEN): numbers from 0 to 16383
+BITMAP_LEN = 16384
+#: C's blanks, as virSkipSpaces skips them
+_BLANKS = " \t\n\v\f\r"
+#: the first number of a set's part (it must start with a digit) and the last one of a
+#: range (strtol's optional sign)
+_FIRST = re.compile(r"[0-9]+")
+_LAST = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+
+
+def _skip_blanks(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _BLANKS:
+        pos += 1
+    return pos
+
+
+def parse_bitmap(text: str, size: int = BITMAP_LEN) -> set[int] | None:
+    """A CPU or node set (``0-3,^2, 5``) read as libvirt's ``virBitmapParse`` reads it:
+    parts joined by commas, each a number, a range or an excluded number, all below
+    *size*; None when libvirt refuses the text.  The result never has more than *size*
+    members, whatever the text says."""
+    members: set[int] = set()
+    pos = _skip_blanks(text, 0)
+    if pos == len(text):
+        return None
+    while pos < len(text):
+        neg = text[pos] == "^"
+        first = _FIRST.match(text, pos + neg)
+        # (a number longer than the largest one allowed is refused before it is read)
+        if first is None or len(first.group()) > len(str(size)):
+            return None
+        start = int(first.group())
+        if start >= size:
+            return None
+        pos = _skip_blanks(text, first.end())
+        if pos < len(text) and text[pos] == "-":
+            last = _LAST.match(text, pos + 1)
+            if neg or last is None or len(last.group(1).lstrip("+-")) > len(str(size)):
+                return None
+            end = int(last.group(1))
+            if end < start or end >= size:
+                return None
+            members.update(range(start, end + 1))
+            pos = _skip_blanks(text, last.end())
+        elif neg:
+            members.discard(start)
+        else:
+            members.add(start)
+        if pos < len(text):
+            if text[pos] != ",":
+                return None
+            pos = _skip_blanks(text, pos + 1)
+    return members
+
+
 def format_bitmap(text: str) -> str | None:
     """A CPU or node set (``0-3,^2,5``) as libvirt's ``virBitmapFormat`` writes it
-    (``0-1,3,5``); None if *text* is not a set."""
-    members: set[int] = set()
-    try:
-        for part in text.replace(" ", "").split(","):
-            if not part:
-                continue
-            neg = part.startswith("^")
-            part = part.lstrip("^")
-            lo, _, hi = part.partition("-")
-            values = range(int(lo), int(hi or lo) + 1)
-            if neg:
-                members.difference_update(values)
-            else:
-                members.update(values)
-    except ValueError:
-        return None
-    return format_members(members)
+    (``0-1,3,5``); None if libvirt cannot read *text*."""
+    members = parse_bitmap(text)
+    return None if members is None else format_members(members)
 
 
 def format_members(members: Iterable[int]) -> str:

@@ -963,6 +963,29 @@ def _maybe_add_controller(
     return ctrl
 
 
+#: the highest controller index up to which controllers are added for a device address
+#: (libvirt adds them one by one up to any index below 2**31, and spins for minutes or
+#: runs out of memory on large ones)
+MAX_IMPLICIT_INDEX = 4095
+#: libvirt compares a drive address's controller as a C int: from 2**31 on it is negative,
+#: and no controller is added for it
+_INT_MAX = 2**31 - 1
+
+
+def _controllers_up_to(kinds: dict[str, list[ET.Element]], ctype: str, highest: int) -> None:
+    """The ``ctype`` controllers 0 to *highest* a drive address needs, added where missing
+    (libvirt's virDomainDefAddDiskControllersForType)."""
+    if highest > MAX_IMPLICIT_INDEX:
+        raise _unsupported(f"a drive address names '{ctype}' controller {highest}: at most"
+                           f" {MAX_IMPLICIT_INDEX + 1} controllers are added for addresses")
+    ctrls = kinds.setdefault("controller", [])
+    present = {_index_of(c) for c in ctrls if c.get("type") == ctype}
+    for index in range(highest + 1):
+        if index not in present:
+            # libvirt appends the controllers it adds
+            ctrls.append(ET.Element("controller", {"type": ctype, "index": str(index)}))
+
+
 def _drive_controller(dev: ET.Element) -> int | None:
     addr = dev.find("address")
     if addr is None or addr.get("type") != "drive":
@@ -979,9 +1002,9 @@ def _implicit_controllers(kinds: dict[str, list[ET.Element]]) -> None:
     for bus in ("scsi", "fdc", "ide", "sata"):
         wanted = [
             n for d in disks if _disk_bus(d) == bus and (n := _drive_controller(d)) is not None
+            and n <= _INT_MAX
         ]
-        for index in range(max(wanted, default=-1) + 1):
-            _maybe_add_controller(kinds, bus, index)
+        _controllers_up_to(kinds, bus, max(wanted, default=-1))
     for tag in ("channel", "console"):
         for chr_dev in kinds.get(tag, []):
             target = chr_dev.find("target")
@@ -1011,10 +1034,9 @@ def _implicit_controllers(kinds: dict[str, list[ET.Element]]) -> None:
 def _scsi_hostdev_controllers(kinds: dict[str, list[ET.Element]]) -> None:
     scsi_hostdevs = [
         n for h in kinds.get("hostdev", [])
-        if _is_scsi_hostdev(h) and (n := _drive_controller(h)) is not None
+        if _is_scsi_hostdev(h) and (n := _drive_controller(h)) is not None and n <= _INT_MAX
     ]
-    for index in range(max(scsi_hostdevs, default=-1) + 1):
-        _maybe_add_controller(kinds, "scsi", index)
+    _controllers_up_to(kinds, "scsi", max(scsi_hostdevs, default=-1))
 
 
 def _is_scsi_hostdev(dev: ET.Element) -> bool:
@@ -1186,9 +1208,9 @@ def _early_scsi_hostdev_controllers(kinds: dict[str, list[ET.Element]]) -> None:
         if place is None:
             place = _free_scsi_unit(used)
         used.add(place)
-        highest = max(highest, place[0])
-    for index in range(highest + 1):
-        _maybe_add_controller(kinds, "scsi", index)
+        if place[0] <= _INT_MAX:
+            highest = max(highest, place[0])
+    _controllers_up_to(kinds, "scsi", highest)
 
 
 def _hostdev_address(hostdev: ET.Element, kinds: dict[str, list[ET.Element]]) -> None:

@@ -19,14 +19,20 @@ from . import domcanon
 from .domcanon import c_number
 from .domxml import ErrCode, ErrDomain, VirtError
 
-__all__ = ("check_boot_devices", "check_clock", "check_cpu", "check_features", "check_firmware",
-           "check_idmap", "check_idmap_pairs", "check_ids", "check_keywrap",
+__all__ = ("MAX_IOTHREADS", "MAX_VCPUS", "bitmap", "check_boot_devices", "check_clock",
+           "check_cpu", "check_features", "check_firmware", "check_idmap", "check_idmap_pairs",
+           "check_ids", "check_keywrap",
            "check_memory_sections", "check_numa", "check_numatune", "check_perf", "check_pm",
            "check_seclabels", "check_title", "check_vcpu_sections", "prop_enum", "prop_int",
            "prop_uint", "scaled", "scaled_value", "tristate")
 
 # --------------------------------------------------------------------------------------------
 # the XML layer's attribute readers
+
+#: the most vCPUs a definition may have (REMOTE_VCPUINFO_MAX: no more can be reported)
+MAX_VCPUS = 16384
+#: the most IOThreads a definition may have (REMOTE_IOTHREAD_INFO_MAX)
+MAX_IOTHREADS = 16384
 
 _UINT_MAX = 2**32 - 1
 _INT_MAX = 2**31 - 1
@@ -61,6 +67,21 @@ def prop_uint(elem: ET.Element, attr: str, *, required: bool = False, nonzero: b
             f"Invalid value for attribute '{attr}' in element '{elem.tag}': "
             "Zero is not permitted")
     return number
+
+
+def bitmap(elem: ET.Element, attr: str) -> set[int] | None:
+    """A CPU or node set attribute as ``virBitmapParse`` reads it (None: absent).
+
+    :raises VirtError: libvirt's complaint about a set it cannot read, or one naming a CPU
+        or node from 16384 on."""
+    value = elem.get(attr)
+    if value is None:
+        return None
+    members = domcanon.parse_bitmap(value)
+    if members is None:
+        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
+                            f"Failed to parse bitmap '{value}'")
+    return members
 
 
 def prop_int(elem: ET.Element, attr: str, *, required: bool = False) -> int | None:
@@ -426,6 +447,7 @@ def check_memory_sections(root: ET.Element) -> None:
         raise _xml_error("Failed to parse memory slot count")
     for page in root.findall("memoryBacking/hugepages/page"):
         scaled_value(page, "./@size", page.get("size"), page.get("unit"), required=True)
+        bitmap(page, "nodeset")
     for name in _MEMTUNE:
         node = root.find(f"memtune/{name}")
         if node is not None:
@@ -439,6 +461,8 @@ _SCHEDULERS = frozenset({"other", "batch", "idle", "fifo", "rr"})
 def _scheduler(elem: ET.Element, what: str | None) -> None:
     if what is not None and elem.get(what) is None:
         raise _xml_error(f"Missing attribute '{what}' in element '{elem.tag}'")
+    if what is not None:
+        bitmap(elem, what)
     if prop_enum(elem, "scheduler", _SCHEDULERS, required=True) in ("fifo", "rr"):
         prop_int(elem, "priority", required=True)
 
@@ -468,6 +492,7 @@ def _iothread_ids(root: ET.Element) -> set[int]:
 def _pinned(pin: ET.Element) -> None:
     if pin.get("cpuset") is None:
         raise VirtError.internal_error(ErrDomain.DOMAIN, f"missing cpuset for {pin.tag}")
+    bitmap(pin, "cpuset")
 
 
 def check_vcpu_sections(root: ET.Element) -> None:
@@ -477,8 +502,13 @@ def check_vcpu_sections(root: ET.Element) -> None:
         prop_enum(vcpu, "enabled", frozenset({"yes", "no"}), required=True)
     iothreads = root.find("iothreads")
     text = "".join(iothreads.itertext()) if iothreads is not None else None
-    if text is not None and (c_number(text) is None or "-" in text):
+    count = c_number(text) if text is not None else None
+    if text is not None and (count is None or "-" in text):
         raise _xml_error(f"invalid iothreads count '{text}'")
+    if count is not None and count > MAX_IOTHREADS:
+        # libvirt makes room for every IOThread at once (and fails on 2**32 - 1 of them);
+        # no more than this many can be reported by virDomainGetIOThreadInfo anyway
+        raise _unsupported(f"at most {MAX_IOTHREADS} IOThreads are supported ({count} given)")
     for node in root.findall("defaultiothread"):
         prop_int(node, "thread_pool_min")
         prop_int(node, "thread_pool_max")
@@ -521,10 +551,7 @@ def check_numa(root: ET.Element) -> None:
     seen: set[int] = set()
     for n, cell in enumerate(root.findall("cpu/numa/cell")):
         cell_id = prop_uint(cell, "id")
-        cpus = cell.get("cpus")
-        if cpus is not None and domcanon.format_bitmap(cpus) is None:
-            raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
-                                f"Failed to parse bitmap '{cpus}'")
+        bitmap(cell, "cpus")
         scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True)
         prop_enum(cell, "memAccess", _MEM_ACCESS)
         number = n if cell_id is None else cell_id
@@ -542,6 +569,10 @@ def check_numatune(root: ET.Element) -> None:
     mode = memory.get("mode") if memory is not None else None
     if mode is not None and mode not in _NUMATUNE_MODES:
         raise _unsupported(f"Unsupported NUMA memory tuning mode '{mode}'")
+    if memory is not None:
+        bitmap(memory, "nodeset")
+    for memnode in root.findall("numatune/memnode"):
+        bitmap(memnode, "nodeset")
     if root.find("numatune/memnode") is not None and root.find("cpu/numa/cell") is None:
         raise _xml_error("Element 'memnode' is invalid without any guest NUMA cells")
 

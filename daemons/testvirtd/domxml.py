@@ -925,20 +925,21 @@ def parse_domain_xml(
                 raise ValueError
         except ValueError:
             raise VirtError.xml_error(dom, "maximum vcpus count must be an integer") from None
+        if vcpus > domsections.MAX_VCPUS:
+            # libvirt makes room for every vCPU at once (and fails on 2**32 - 1 of them)
+            raise _config_unsupported(
+                f"at most {domsections.MAX_VCPUS} vCPUs are supported ({vcpus} given)")
         for key in ("placement", "cpuset"):
             if vcpu_elem.get(key):
                 vcpu_attrs[key] = vcpu_elem.get(key, "")
         current_vcpus = domsections.prop_uint(vcpu_elem, "current")
         if current_vcpus is not None:
             if current_vcpus > vcpus:
-                raise VirtError.fmt(
-                    ErrCode.INTERNAL_ERROR,
-                    dom,
-                    "internal error: %s",
-                    f"maxvcpus must not be less than current vcpus ({vcpus} < {current_vcpus})",
-                )
+                raise _config_unsupported(
+                    "maximum vCPU count must not be less than current vCPU count")
             if current_vcpus == vcpus:
                 current_vcpus = None
+        domsections.bitmap(vcpu_elem, "cpuset")
     domsections.check_vcpu_sections(root)
     cpu = root.find("cpu")
     if cpu is not None:

@@ -33,7 +33,23 @@ def devices_of(devices: str, os_type: str = "hvm") -> str:
     ("1,2,3,5-7,^6", "1-3,5,7"),
     ("7", "7"),
     ("0-1, 4", "0-1,4"),
+    (" 1 , 2 ", "1-2"),
+    ("1 - 3", "1-3"),
+    ("3-+5", "3-5"),
+    ("1,", "1"),
+    ("^1", ""),
+    ("16383", "16383"),
     ("x", None),
+    ("", None),
+    ("1,,2", None),
+    ("^2-3", None),
+    ("3-1", None),
+    ("-1", None),
+    ("16384", None),
+    ("0-16384", None),
+    ("0-4294967295", None),
+    ("1" * 5000, None),
+    ("0-" + "9" * 5000, None),
 ])
 def test_bitmaps(given: str, expected: str | None) -> None:
     assert domcanon.format_bitmap(given) == expected

@@ -8,6 +8,7 @@ applies it.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -292,3 +293,42 @@ def test_usb_master_goes_before_its_companions() -> None:
 def test_refused_for_the_guest(devices: str, kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(VirtError, match=re.escape(message)):
         devices_of(devices, **kwargs)
+
+
+def _disk_on(bus: str, controller: str) -> str:
+    dev = "fda" if bus == "fdc" else "sda"
+    device = "floppy" if bus == "fdc" else "disk"
+    return (f"<disk type='file' device='{device}'><source file='/a'/>"
+            f"<target dev='{dev}' bus='{bus}'/><address type='drive' controller='{controller}'"
+            " bus='0' target='0' unit='0'/></disk>")
+
+
+@pytest.mark.parametrize("bus", ["scsi", "ide", "sata", "fdc"])
+def test_controllers_up_to_a_drive_address_are_added_in_bounded_time(bus: str) -> None:
+    # libvirt adds every controller up to the index a drive address names: up to 4095
+    # testvirtd does the same, at once
+    started = time.monotonic()
+    assert len(controllers(devices_of(_disk_on(bus, "4095")))) >= 4096
+    assert time.monotonic() - started < 10
+    # from 4096 on it refuses the address (libvirtd spins adding up to 2**31 of them)
+    started = time.monotonic()
+    with pytest.raises(VirtError) as err:
+        devices_of(_disk_on(bus, "2147483647"))
+    assert time.monotonic() - started < 2
+    assert err.value.code == 67
+    assert f"'{bus}' controller 2147483647" in err.value.message
+
+
+def test_scsi_hostdev_addresses_are_bounded_too() -> None:
+    with pytest.raises(VirtError) as err:
+        devices_of("<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/>"
+                   "<address bus='0' target='0' unit='0'/></source>"
+                   "<address type='drive' controller='100000' bus='0' target='0' unit='0'/>"
+                   "</hostdev>")
+    assert err.value.code == 67
+
+
+@pytest.mark.parametrize("controller", ["2147483648", "4294967295"])
+def test_drive_controllers_from_two_to_the_31_add_none(controller: str) -> None:
+    # libvirt compares them as C ints (negative): no controller is added for them
+    assert controllers(devices_of(_disk_on("scsi", controller))) == []

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -624,3 +625,31 @@ print(json.dumps(r))
         [e.code, e.domain, e.message, e.level, e.str1, e.str2, e.str3, e.int1, e.int2] for e in ours
     ]
     assert got == expected
+
+
+@pytest.mark.parametrize(("element", "what"), [
+    ("<vcpu>16385</vcpu>", "at most 16384 vCPUs are supported (16385 given)"),
+    ("<vcpu>4294967295</vcpu>", "at most 16384 vCPUs are supported (4294967295 given)"),
+    ("<iothreads>16385</iothreads>", "at most 16384 IOThreads are supported (16385 given)"),
+    ("<iothreads>4294967295</iothreads>",
+     "at most 16384 IOThreads are supported (4294967295 given)"),
+])
+def test_counts_no_reply_can_carry_are_refused(hv: Hypervisor, element: str,
+                                               what: str) -> None:
+    # libvirtd makes room for them all at once (and dies on 2**32 - 1); nothing could report
+    # more than 16384 of either
+    xml = FOO.replace("<vcpu>1</vcpu>", element)
+    with pytest.raises(VirtError) as err:
+        hv.domains.define_xml(xml)
+    assert err_fields(err.value)[:3] == (67, 20, f"unsupported configuration: {what}")
+
+
+def test_the_most_iothreads_and_vcpus_are_reported_at_once(hv: Hypervisor) -> None:
+    from daemons.testvirtd.domains.tuning import DomainTuning
+    xml = FOO.replace("<vcpu>1</vcpu>", "<vcpu>16384</vcpu><iothreads>16384</iothreads>")
+    foo = hv.domains.define_xml(xml)
+    started = time.monotonic()
+    infos = DomainTuning(hv.domains).iothread_info(foo, 0)
+    assert len(infos) == 16384
+    assert infos[-1] == (16384, list(range(16384)))
+    assert time.monotonic() - started < 5

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from ..domcanon import format_members
+from ..domcanon import format_members, parse_bitmap
 from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError
 from .model import DomainKey, DomainRecord, DomainRef, Domains, DomainState
 
@@ -228,21 +228,9 @@ def cpumap_bytes(cpus: Sequence[int], maplen: int) -> bytes:
 
 
 def parse_cpuset(text: str) -> list[int]:
-    """libvirt's cpuset syntax ("0-3,^2,5") as sorted CPU numbers."""
-    on: set[int] = set()
-    off: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        target = off if part.startswith("^") else on
-        part = part.lstrip("^")
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            target.update(range(int(lo), int(hi) + 1))
-        else:
-            target.add(int(part))
-    return sorted(on - off)
+    """libvirt's cpuset syntax ("0-3,^2,5") as sorted CPU numbers (none for a set libvirt
+    cannot read: definitions only hold sets it can)."""
+    return sorted(parse_bitmap(text) or ())
 
 
 def format_cpuset(cpus: Sequence[int]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import xmltree
 from ..core import Event
+from ..domcanon import parse_bitmap
 from ..domxml import DomainDef, ErrCode, ErrDomain, VirtError, parse_xml
 from .model import DomainKey, DomainRef, Domains
 from .runtime import (
@@ -162,22 +163,22 @@ class DomainTuning:
         check_flags("testDomainGetIOThreadInfo", flags, AFFECT_LIVE | AFFECT_CONFIG)
         with self.domains.access(key) as d:
             defn, _ = select_def(d, flags)
+            tune = cputune(defn, create=False)
+            pins: dict[str | None, ET.Element] = {}
+            for child in tune if tune is not None else ():
+                if child.tag == "iothreadpin":
+                    pins.setdefault(child.get("iothread"), child)
+            # The IOThreads not pinned share one list (the caller converts each list once):
+            # the domain's cpuset, else every current vCPU (the test driver's default
+            # affinity, not the host's CPUs: a map as wide as the current vCPU count).
+            unpinned = (parse_cpuset(defn.vcpu_attrs["cpuset"])
+                        if defn.vcpu_attrs.get("cpuset")
+                        else list(range(defn.current_vcpus or defn.vcpus)))
             out = []
             for n in _iothread_ids(defn):
-                tune = cputune(defn, create=False)
-                pin = None
-                if tune is not None:
-                    pin = next((c for c in tune if c.tag == "iothreadpin"
-                                and c.get("iothread") == str(n)), None)
-                if pin is not None:
-                    cpus = parse_cpuset(pin.get("cpuset", ""))
-                elif defn.vcpu_attrs.get("cpuset"):
-                    cpus = parse_cpuset(defn.vcpu_attrs["cpuset"])
-                else:
-                    # The test driver's default affinity is every current vCPU (not the
-                    # host's CPUs): a map as wide as the definition's current vCPU count.
-                    cpus = list(range(defn.current_vcpus or defn.vcpus))
-                out.append((n, cpus))
+                pin = pins.get(str(n))
+                out.append((n, parse_cpuset(pin.get("cpuset", "")) if pin is not None
+                            else unpinned))
             return out
 
     def add_iothread(self, key: DomainKey, iothread_id: int, flags: int) -> None:
@@ -428,7 +429,12 @@ class DomainTuning:
                                             f"unsupported numatune mode: '{value}'")
                     mode = value
                 else:
-                    cpus = parse_cpuset(value)
+                    members = parse_bitmap(value)
+                    if members is None:
+                        raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE,
+                                            "invalid argument: %s",
+                                            f"Failed to parse bitmap '{value}'")
+                    cpus = sorted(members)
                     if not cpus:
                         raise VirtError.invalid(ErrDomain.TEST,
                                                 f"Invalid nodeset of 'numatune': {value}")

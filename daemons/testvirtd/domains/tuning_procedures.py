@@ -42,7 +42,9 @@ class DomainTuningProcedures(RemoteBase):
 
     def domain_get_iothread_info(self, call: Call, args: Any) -> Any:
         infos = self._tuning(call).iothread_info(dom_ref(args.dom), args.flags)
-        wire = [P.DomainIothreadInfo(n, iothread_cpumap(cpus)) for n, cpus in infos]
+        # each distinct list is converted once (IOThreads not pinned share one)
+        maps = {id(cpus): iothread_cpumap(cpus) for _n, cpus in infos}
+        wire = [P.DomainIothreadInfo(n, maps[id(cpus)]) for n, cpus in infos]
         return P.DomainGetIothreadInfoRet(wire, len(wire))
 
     def domain_add_iothread(self, call: Call, args: Any) -> None:

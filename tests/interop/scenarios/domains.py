@@ -297,6 +297,9 @@ def typed_parameters(s: Session) -> None:
     s.step("setNumaParameters mode change", d.setNumaParameters, {"numa_mode": 2}, 0)
     s.step("setNumaParameters config", d.setNumaParameters,
            {"numa_nodeset": "0-1", "numa_mode": 2}, 2)
+    for nodeset in ("0-4294967295", "16384", "x", "^0"):
+        s.step(f"setNumaParameters {nodeset}", d.setNumaParameters,
+               {"numa_nodeset": nodeset}, 2)
     s.step("numaParameters after", d.numaParameters, 0)
     s.step("numaParameters config", d.numaParameters, 2)
     s.step("blkioParameters", d.blkioParameters, 0)

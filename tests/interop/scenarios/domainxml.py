@@ -516,6 +516,26 @@ REFUSED: dict[str, str] = {
       <controller type='usb' model='ich9-uhci1'/></devices>""",
     "memory_before_post_parse": """<os><type>hvm</type></os><devices>
       <controller type='scsi' index='0'/><controller type='scsi' index='0'/></devices>""",
+    # CPU and node sets: numbers below 16384, libvirt's grammar, wherever a set is read
+    **{f"cpuset_{n}": _BASE + f"<vcpu cpuset='{text}'>2</vcpu>" for n, text in enumerate(
+        ("16384", "0-4294967295", "abc", "", "1,,2", "^2-3", "3-1", "-1", "1" * 5000))},
+    "vcpupin_cpuset": _BASE + """<vcpu>2</vcpu><cputune><vcpupin vcpu='0'
+      cpuset='0-2147483647'/></cputune>""",
+    "emulatorpin_cpuset": _BASE + """<cputune><emulatorpin cpuset='x'/></cputune>""",
+    "iothreadpin_cpuset": _BASE + """<iothreads>1</iothreads><cputune>
+      <iothreadpin iothread='1' cpuset='99999'/></cputune>""",
+    "vcpusched_vcpus": _BASE + """<vcpu>2</vcpu><cputune><vcpusched vcpus='0-99999'
+      scheduler='fifo' priority='1'/></cputune>""",
+    "numatune_nodeset": _BASE + """<numatune><memory nodeset='0-4294967295'/></numatune>""",
+    "memnode_nodeset": _BASE + """<vcpu>2</vcpu><cpu><numa><cell id='0' cpus='0-1'
+      memory='1024'/></numa></cpu><numatune><memnode cellid='0' nodeset='16384'/>
+      </numatune>""",
+    "numa_cell_cpus_range": _BASE + """<vcpu>2</vcpu><cpu><numa><cell id='0' cpus='0-65536'
+      memory='1024'/></numa></cpu>""",
+    "hugepages_nodeset": """<memory unit='MiB'>64</memory><memoryBacking><hugepages>
+      <page size='2048' nodeset='0-4294967295'/></hugepages></memoryBacking>
+      <os><type>hvm</type></os>""",
+    "current_vcpus_above_maximum": _BASE + "<vcpu current='3'>2</vcpu>",
 }
 
 #: documents refused for their names: (name, the rest of the document)
