@@ -362,7 +362,11 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
                 if target.get("address") is None:
                     raise VirtError.xml_error(
                         ErrDomain.DOMAIN, "guestfwd channel does not define a target address")
-                prop_uint(target, "port", required=True)
+                # the port is kept as a 16-bit socket port
+                port = prop_uint(target, "port", required=True)
+                target.set("port", str((port or 0) & 0xFFFF))
+            elif dev.tag != "channel" and target is not None:
+                _chr_port(target)
             _check_chr_sources(dev, dev.get("type"))
         elif dev.tag == "redirdev":
             rtype = dev.get("type")
@@ -442,6 +446,28 @@ _VIRTUALPORT_TYPES = frozenset({"none", "802.1Qbg", "802.1Qbh", "openvswitch", "
 #: what a virtual port of each type needs when the interface uses it directly
 _VIRTUALPORT_NEEDS = {"802.1Qbg": ("managerid", "typeid", "typeidversion"),
                       "802.1Qbh": ("profileid",)}
+
+
+def _chr_port(target: ET.Element) -> None:
+    """A serial, parallel or console target's port as libvirt reads it: an unsigned
+    decimal (``virStrToLong_ui``, so "-N" wraps round) kept in a signed int; -1 means
+    "number it later", so such a port is numbered like one not given.
+
+    :raises VirtError: libvirt's complaint about a port it cannot read."""
+    value = target.get("port")
+    if value is None:
+        return
+    number = c_number(value)
+    if number is not None and number < 0:
+        # strtoul negates what follows the sign; the 64-bit result is cut to 32 bits
+        number = None if -number > _UINT_MAX else (-number and 2**32 + number)
+    if number is None or number > _UINT_MAX:
+        raise VirtError.xml_error(ErrDomain.DOMAIN, f"Invalid port number: {value}")
+    signed = number - 2**32 if number > _INT_MAX else number
+    if signed == -1:
+        del target.attrib["port"]
+    else:
+        target.set("port", str(signed))
 
 
 def _check_virtualport(dev: ET.Element) -> None:
@@ -967,9 +993,6 @@ def _maybe_add_controller(
 #: (libvirt adds them one by one up to any index below 2**31, and spins for minutes or
 #: runs out of memory on large ones)
 MAX_IMPLICIT_INDEX = 4095
-#: libvirt compares a drive address's controller as a C int: from 2**31 on it is negative,
-#: and no controller is added for it
-_INT_MAX = 2**31 - 1
 
 
 def _controllers_up_to(kinds: dict[str, list[ET.Element]], ctype: str, highest: int) -> None:
@@ -1000,6 +1023,8 @@ def _implicit_controllers(kinds: dict[str, list[ET.Element]]) -> None:
     """The controllers libvirt adds for the devices that need one."""
     disks = kinds.get("disk", [])
     for bus in ("scsi", "fdc", "ide", "sata"):
+        # libvirt compares a drive address's controller as a C int: from 2**31 on it is
+        # negative, and no controller is added for it
         wanted = [
             n for d in disks if _disk_bus(d) == bus and (n := _drive_controller(d)) is not None
             and n <= _INT_MAX

@@ -208,6 +208,21 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<rng model='virtio'><backend model='builtin'>/dev/hwrng</backend></rng>"
      "<rng model='virtio'><rate bytes=' 5' period='+10'/><backend model='egd' type='pty'/>"
      "</rng>", {}),
+    # ports are unsigned decimals kept in a signed int ("-N" wraps round; -1 is "unset")
+    ("chr-ports-read-back",
+     "<serial type='pty'><target port='+5'/></serial>"
+     "<serial type='pty'><target port=' 7'/></serial>"
+     "<parallel type='pty'><target port='4294967295'/></parallel><parallel type='pty'/>"
+     "<console type='pty'><target type='virtio' port='-4294967295'/></console>", {}),
+    ("chr-ports-negative",
+     "<serial type='pty'><target port='4294967294'/></serial><serial type='pty'/>"
+     "<serial type='pty'><target port='2147483648'/></serial>", {}),
+    ("guestfwd-ports-wrap",
+     "<channel type='pty'><target type='guestfwd' address='10.0.2.1' port='65536'/></channel>"
+     "<channel type='pty'><target type='guestfwd' address='10.0.2.2' port='4294967295'/>"
+     "</channel>"
+     "<channel type='pty'><target type='guestfwd' address='10.0.2.3' port='+5'/></channel>",
+     {}),
     ("virtio-unix-channel-without-path",
      "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.a'/>"
      "</channel><serial type='pty'><source path='/dev/pts/9'/></serial>", {}),
@@ -461,6 +476,12 @@ REFUSED: list[tuple[str, str]] = [
      "<channel type='pty'><target type='guestfwd' address='10.0.2.1'/></channel>"),
     ("guestfwd-port", "<channel type='pty'><target type='guestfwd' address='10.0.2.1'"
      " port='-1'/></channel>"),
+    ("serial-port-word", "<serial type='pty'><target port='x'/></serial>"),
+    ("serial-port-empty", "<serial type='pty'><target port=''/></serial>"),
+    ("serial-port-hex", "<serial type='pty'><target port='0x5'/></serial>"),
+    ("serial-port-too-big", "<serial type='pty'><target port='4294967296'/></serial>"),
+    ("parallel-port-too-negative",
+     "<parallel type='pty'><target port='-4294967296'/></parallel>"),
     # a disk's target is looked for as the disk is validated, after the post-parse
     ("disk-target-after-post-parse",
      "<disk type='file' device='disk'><source file='/a'/></disk>"
