@@ -24,11 +24,20 @@ Attacks (``--attacks``, default all):
 * ``fd-passing``: fresh daemons under ``prlimit --nofile=256``; each round passes 28
   descriptors with DOMAIN_CREATE_XML_WITH_FILES (309) and destroys the domain; the
   server's descriptor count after every round, and whether a new client still gets in.
+* ``regex``: a client opens qemu:///system and registers for QEMU monitor events with the
+  REGEX flag and the pattern ``'^' + '(.*)' * 60 + 'X$'`` (minutes of backtracking in a
+  naive matcher); another client suspends and resumes a domain for 3 s, so every event
+  is matched against it (libvirtd's test driver has no QEMU monitor: its registration is
+  refused, and the suspends and resumes run on test:///default);
+* ``state-writes``: testvirtd keeps its state on disk (``--state``); one client defines
+  1,000 domains one after the other, so every answer waits for a save of a growing state
+  (libvirtd, which keeps no such state for the test driver, defines the same domains).
 
 Targets (printed ok/MISSED for testvirtd): RSS per idle client at most 1.5x libvirtd's;
 peak RSS under each attack within 50 MB of the idle daemon; no bystander failures; every
 listener accepts again after max_clients; descriptors back to the baseline after the
-FD-passing rounds.
+FD-passing rounds; no bystander cycle over 1 s while hostile patterns are matched or the
+state is saved.
 
     python3 bench/resources.py                  # full run (a few minutes)
     python3 bench/resources.py --smoke          # scaled down (< 60 s), used by the suite
@@ -72,11 +81,18 @@ U32 = struct.Struct(">I")
 PROC_OPEN, PROC_AUTH_LIST, PROC_LIB_VERSION = 1, 66, 157
 PROC_CREATE_XML, PROC_DEFINE_XML, PROC_DESTROY = 10, 11, 12
 PROC_GET_XML_DESC, PROC_UNDEFINE, PROC_CREATE_XML_WITH_FILES = 14, 35, 309
+PROC_LOOKUP_BY_NAME, PROC_SUSPEND, PROC_RESUME = 23, 34, 28
+QEMU, QEMU_PROC_MONITOR_EVENT_REGISTER = 0x20008087, 4
+#: matched naively, this pattern backtracks for minutes on any event name
+HOSTILE_PATTERN = "^" + "(.*)" * 60 + "X$"
 
 MB = 1024 * 1024
 ALL_ATTACKS = (
     "big-records", "half-headers", "idle", "pipeline", "tls-idle", "max-clients", "fd-passing",
+    "regex", "state-writes",
 )
+#: the attacks whose bystander must never wait more than a second
+NO_STALL_ATTACKS = ("regex", "state-writes")
 SERVERS = ("libvirtd", "testvirtd")
 
 
@@ -172,10 +188,10 @@ class Client:
             )
         return self.read_reply(self.serial)
 
-    def handshake(self, open_uri: bool = True) -> None:
+    def handshake(self, open_uri: bool = True, uri: str = "test:///default") -> None:
         self.call(PROC_AUTH_LIST)
         if open_uri:
-            self.call(PROC_OPEN, U32.pack(1) + xdr_string("test:///default") + U32.pack(0))
+            self.call(PROC_OPEN, U32.pack(1) + xdr_string(uri) + U32.pack(0))
 
 
 def error_message(body: bytes) -> str:
@@ -296,6 +312,7 @@ class Scale:
     fd_rounds: int = 8
     fds_per_round: int = 28
     nofile: int = 256
+    state_domains: int = 1000
     hold: float = 3.0
     tls_hold: float = 8.0
     settle: float = 1.5
@@ -305,7 +322,8 @@ class Scale:
         return cls(
             big_records=8, half_headers=100, idle=50, pipeline_calls=400,
             pipeline_reply_bytes=50_000, tls_idle=20, max_clients=10, fd_rounds=3,
-            fds_per_round=28, hold=1.0, tls_hold=2.0, settle=0.5,
+            fds_per_round=28, state_domains=200, hold=1.0, tls_hold=2.0,
+            settle=0.5,
         )
 
 
@@ -587,6 +605,48 @@ def attack_fd_passing(server: ServerProcess, scale: Scale) -> dict[str, Any]:
     }
 
 
+def attack_regex(server: ServerProcess, scale: Scale) -> dict[str, Any]:
+    registration = "registered"
+    with Client(server.unix_path) as watcher, Client(server.unix_path, timeout=30.0) as driver:
+        uri = "qemu:///system"
+        try:
+            watcher.handshake(uri=uri)
+            # no domain, event name = the pattern, flags = REGEX
+            args = U32.pack(0) + U32.pack(1) + xdr_string(HOSTILE_PATTERN) + U32.pack(1)
+            watcher.call(QEMU_PROC_MONITOR_EVENT_REGISTER, args, program=QEMU)
+        except RPCFailure as exc:
+            registration = f"refused: {exc}"[:90]
+            uri = "test:///default"
+        driver.handshake(uri=uri)
+        _, body = driver.call(PROC_LOOKUP_BY_NAME, xdr_string("test"))
+        dom = nonnull_domain(body)
+        # for as long as the other attacks hold, so that the bystander runs meanwhile
+        start = time.monotonic()
+        cycles = 0
+        while time.monotonic() - start < scale.hold:
+            driver.call(PROC_SUSPEND, dom)
+            driver.call(PROC_RESUME, dom)
+            cycles += 1
+            time.sleep(0.01)
+        elapsed = time.monotonic() - start
+    return {"registration": registration, "cycles": cycles,
+            "ms_per_cycle": round(elapsed * 1000 / max(cycles, 1), 2)}
+
+
+def attack_state_writes(server: ServerProcess, scale: Scale) -> dict[str, Any]:
+    last: list[float] = []
+    with Client(server.unix_path, timeout=30.0) as client:
+        client.handshake()
+        for n in range(scale.state_domains):
+            start = time.monotonic()
+            client.call(PROC_DEFINE_XML, xdr_string(domain_xml(f"rsbench-state{n}")))
+            last = [*last[-99:], time.monotonic() - start]
+    state = os.path.join(server.workdir, "state.json")
+    return {"defines": scale.state_domains,
+            "last_ms_per_define": round(statistics.mean(last) * 1000, 2),
+            "state_kib": os.path.getsize(state) // 1024 if os.path.exists(state) else None}
+
+
 ATTACKS: dict[str, Callable[[ServerProcess, Scale], dict[str, Any]]] = {
     "big-records": attack_big_records,
     "half-headers": attack_half_headers,
@@ -595,6 +655,8 @@ ATTACKS: dict[str, Callable[[ServerProcess, Scale], dict[str, Any]]] = {
     "tls-idle": attack_tls_idle,
     "max-clients": attack_max_clients,
     "fd-passing": attack_fd_passing,
+    "regex": attack_regex,
+    "state-writes": attack_state_writes,
 }
 
 
@@ -655,6 +717,8 @@ def run(names: list[str], attacks: list[str], scale: Scale, log: Callable[[str],
             options: dict[str, Any] = {"nofile": scale.nofile} if attack == "fd-passing" else {}
             if attack == "tls-idle":
                 options["pki"] = pki
+            if attack == "state-writes":
+                options["testvirtd_args"] = ["--state", "state.json"]
             with servers.running(names, **options) as running:
                 for name in names:
                     log(f"{attack} against {name} ...")
@@ -686,6 +750,12 @@ def _extra_text(r: Result) -> str:
     if r.attack == "fd-passing":
         return (f"fds after rounds {e['server_fds_after_each_round']}, "
                 f"fresh client {'ok' if e['fresh_client_ok'] else 'FAILED'}, {e['outcomes']}")
+    if r.attack == "regex":
+        return (f"{e['cycles']} suspend+resume, {e['ms_per_cycle']} ms each; "
+                f"pattern {e['registration']}")
+    if r.attack == "state-writes":
+        saved = f", state {e['state_kib']} KiB on disk" if e["state_kib"] is not None else ""
+        return f"{e['defines']} defines, last 100 {e['last_ms_per_define']} ms each{saved}"
     return json.dumps(e)
 
 
@@ -736,6 +806,10 @@ def targets(results: list[Result]) -> list[dict[str, Any]]:
             add(f"{r.attack}: bystander p50 <= max(50 ms, 3x libvirtd)",
                 p50 is not None and p50 <= limit,
                 f"{p50} ms (libvirtd {lv_p50} ms)")
+            if r.attack in NO_STALL_ATTACKS:
+                worst = r.bystander.get("max_ms")
+                add(f"{r.attack}: no bystander cycle over 1 s",
+                    worst is not None and worst <= 1000, f"worst {worst} ms")
         if r.attack == "max-clients":
             e = r.extra
             add("max-clients: every listener accepts again",

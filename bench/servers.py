@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -207,14 +207,19 @@ def make(
     profile: str | None = None,
     pki: str | None = None,
     nofile: int | None = None,
+    testvirtd_args: Sequence[str] = (),
 ) -> ServerProcess:
     """Prepare (not start) server *name* in *workdir*.
 
     :param pki: a PKI directory (cacert.pem, servercert.pem, serverkey.pem, e.g. from
         ``netrpc-certs``): libvirtd and testvirtd also listen for TLS on a free port.
     :param nofile: run the server under this descriptor limit (``prlimit --nofile``).
+    :param testvirtd_args: more command-line options for testvirtd (relative paths are
+        relative to *workdir*, its working directory).
     """
     server = _make(name, workdir, profile=profile, pki=pki)
+    if name == "testvirtd":
+        server.argv += list(testvirtd_args)
     if nofile is not None:
         prlimit = shutil.which("prlimit")
         if prlimit is None:
@@ -329,10 +334,11 @@ def running(
     timeout: float = 20.0,
     pki: str | None = None,
     nofile: int | None = None,
+    testvirtd_args: Sequence[str] = (),
 ) -> Iterator[dict[str, ServerProcess]]:
     """Start every server in *names* (each in its own temp dir); stop them all on exit.
 
-    *pki* and *nofile* are passed to :func:`make`.
+    *pki*, *nofile* and *testvirtd_args* are passed to :func:`make`.
     """
     started: dict[str, ServerProcess] = {}
     dirs: list[str] = []
@@ -348,6 +354,7 @@ def running(
                     profile=profile if name.startswith("echo") else None,
                     pki=pki,
                     nofile=nofile,
+                    testvirtd_args=testvirtd_args,
                 )
             )
         # Launch all first, then wait: the daemons start up in parallel.

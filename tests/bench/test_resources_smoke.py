@@ -63,6 +63,17 @@ def test_libvirtd_reference_figures(smoke: dict[str, Any]) -> None:
     assert rows["max-clients"]["extra"]["listeners_accepting"] == 2
     fd = rows["fd-passing"]["extra"]
     assert fd["fresh_client_ok"] and len(fd["server_fds_after_each_round"]) == fd["rounds"]
+    # the test driver has no QEMU monitor; the suspends and resumes ran all the same
+    regex = rows["regex"]["extra"]
+    assert regex["registration"].startswith("refused:") and regex["cycles"] > 0
+    assert rows["state-writes"]["extra"]["state_kib"] is None
+
+
+def test_testvirtd_matches_hostile_patterns_and_saves_its_state(smoke: dict[str, Any]) -> None:
+    rows = {r["attack"]: r for r in smoke["results"] if r["server"] == "testvirtd"}
+    assert rows["regex"]["extra"]["registration"] == "registered"
+    assert rows["regex"]["extra"]["cycles"] > 0
+    assert rows["state-writes"]["extra"]["state_kib"] > 0
 
 
 def test_targets_are_evaluated(smoke: dict[str, Any]) -> None:
@@ -70,6 +81,8 @@ def test_targets_are_evaluated(smoke: dict[str, Any]) -> None:
     assert "big-records: RSS within 50 MB of idle" in names
     assert "max-clients: every listener accepts again" in names
     assert "fd-passing: descriptors back to baseline, new clients served" in names
+    assert "regex: no bystander cycle over 1 s" in names
+    assert "state-writes: no bystander cycle over 1 s" in names
     if "libvirtd" in smoke["names"]:
         assert "idle client RSS <= 1.5x libvirtd" in names
     assert all(isinstance(t["ok"], bool) and t["value"] for t in smoke["targets"])
