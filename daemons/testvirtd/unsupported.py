@@ -31,6 +31,8 @@ from netrpc import Call, ErrorCode, RPCError
 from netrpc.core import xdrlang
 from netrpc.core.program import Declaration
 
+from . import bounds
+
 __all__ = (
     "ANSWERS_PATH",
     "NOT_SUPPORTED",
@@ -173,6 +175,8 @@ class UnsupportedAnswers:
     def unhandled(self, call: Call, decl: Declaration, args: Any) -> Any:
         remote: Any = getattr(self, "remote", self)
         st = remote.opened(call)
+        if self.answers_key == "REMOTE":
+            bounds.unhandled(decl.name, args)
         fields = answer_for(self.answers_key, decl, args, bool(st.readonly), call)
         if fields is not None:
             raise _error(fields)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError
+from netrpc import Call, RPCError
 from netrpc.core import xdr
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domxml import VirtError
@@ -149,16 +150,14 @@ class DomainProcedures(RemoteBase):
 
     def connect_list_domains(self, call: Call, args: Any) -> Any:
         hv = self.opened(call).hv
-        if args.maxids > P.DOMAIN_LIST_MAX:
-            raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
-                                     "maxids > REMOTE_DOMAIN_LIST_MAX")
+        bounds.at_most(args.maxids, P.DOMAIN_LIST_MAX, "maxids > REMOTE_DOMAIN_LIST_MAX",
+                       rpc=True)
         return P.ConnectListDomainsRet(hv.domains.list_active_ids(max(args.maxids, 0)))
 
     def connect_list_defined_domains(self, call: Call, args: Any) -> Any:
         hv = self.opened(call).hv
-        if args.maxnames > P.DOMAIN_LIST_MAX:
-            raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
-                                     "maxnames > REMOTE_DOMAIN_LIST_MAX")
+        bounds.at_most(args.maxnames, P.DOMAIN_LIST_MAX, "maxnames > REMOTE_DOMAIN_LIST_MAX",
+                       rpc=True)
         return P.ConnectListDefinedDomainsRet(
             hv.domains.list_inactive_names(max(args.maxnames, 0)))
 

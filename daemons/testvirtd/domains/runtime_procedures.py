@@ -12,6 +12,7 @@ from typing import Any
 
 from netrpc import Call
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..hypervisor import Hypervisor
@@ -29,6 +30,13 @@ def wire_params(params: list[TypedParam]) -> list[Any]:
 def typed_params(wire: list[Any]) -> list[TypedParam]:
     """``remote_typed_param`` values as model typed parameters."""
     return [(p.field, p.value.tag, p.value.value) for p in wire]
+
+
+def _live_or_config(api: str, flags: int) -> None:
+    """``VIR_EXCLUSIVE_FLAGS_GOTO`` of an API entry point taking AFFECT_LIVE and _CONFIG."""
+    if flags & 3 == 3:
+        raise bounds.arg_invalid(api, "ctl", "Flags 'VIR_DOMAIN_AFFECT_LIVE' and "
+                                 "'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive")
 
 
 def _network_ip(hv: Hypervisor) -> Any:
@@ -80,16 +88,32 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainInterfaceStatsRet(*stats)
 
     def domain_memory_stats(self, call: Call, args: Any) -> Any:
+        bounds.at_most(args.maxStats, P.DOMAIN_MEMORY_STATS_MAX,
+                       "maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
         stats = self._rt(call).memory_stats(dom_ref(args.dom), args.maxStats, args.flags)
         return P.DomainMemoryStatsRet([P.DomainMemoryStat(tag, val) for tag, val in stats])
 
     def domain_get_cpu_stats(self, call: Call, args: Any) -> Any:
+        bounds.at_most(args.nparams, P.NODE_CPU_STATS_MAX, "nparams too large")
+        bounds.at_most(args.ncpus, P.DOMAIN_GET_CPU_STATS_NCPUS_MAX, "ncpus too large")
+        ref = dom_ref(args.dom)
+        api = "virDomainGetCPUStats"
+        if args.start_cpu == -1:
+            if args.ncpus != 1:
+                raise bounds.arg_invalid(api, "start_cpu", "ncpus must be 1 when start_cpu is -1")
+        else:
+            bounds.arg_non_negative(args.start_cpu, api, "start_cpu")
+        if args.nparams:
+            # libvirtd hands the API no buffer for ncpus * nparams == 0
+            bounds.arg_non_null(args.ncpus > 0, api, "params")
         params, count = self._rt(call).cpu_stats(
-            dom_ref(args.dom), args.nparams, args.start_cpu, args.ncpus, args.flags)
+            ref, args.nparams, args.start_cpu, args.ncpus, args.flags)
         return P.DomainGetCpuStatsRet(wire_params(params), count)
 
     def domain_get_disk_errors(self, call: Call, args: Any) -> Any:
-        got = self._rt(call).disk_errors(dom_ref(args.dom), args.maxerrors, args.flags)
+        bounds.at_most(args.maxerrors, P.DOMAIN_DISK_ERRORS_MAX, "maxerrors too large")
+        ref = dom_ref(args.dom)
+        got = self._rt(call).disk_errors(ref, args.maxerrors, args.flags)
         if isinstance(got, int):
             return P.DomainGetDiskErrorsRet([], got)
         return P.DomainGetDiskErrorsRet([P.DomainDiskError(n, e) for n, e in got], len(got))
@@ -123,28 +147,50 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetLaunchSecurityInfoRet(wire_params(params))
 
     def domain_get_vcpus(self, call: Call, args: Any) -> Any:
-        if args.maxinfo > P.VCPUINFO_MAX:
-            from netrpc import RPCError
-
-            raise RPCError.rpc("maxinfo > REMOTE_VCPUINFO_MAX")
-        info, maps = self._rt(call).vcpus(dom_ref(args.dom), args.maxinfo, args.maplen)
-        return P.DomainGetVcpusRet([P.VcpuInfo(*i) for i in info], maps)
+        bounds.non_negative(args.maxinfo, "maxinfo must be non-negative")
+        bounds.non_negative(args.maplen, "maxinfo must be non-negative")  # (libvirt's text)
+        bounds.at_most(args.maxinfo, P.VCPUINFO_MAX, "maxinfo > REMOTE_VCPUINFO_MAX")
+        size = args.maxinfo * args.maplen
+        bounds.at_most(size, P.CPUMAPS_MAX, "maxinfo * maplen > REMOTE_CPUMAPS_MAX")
+        ref = dom_ref(args.dom)
+        bounds.arg_non_null(args.maxinfo > 0, "virDomainGetVcpus", "info")
+        info, maps = self._rt(call).vcpus(ref, args.maxinfo, args.maplen)
+        return P.DomainGetVcpusRet([P.VcpuInfo(*i) for i in info], maps.ljust(size, b"\0"))
 
     def domain_get_vcpus_flags(self, call: Call, args: Any) -> Any:
         return P.DomainGetVcpusFlagsRet(self._rt(call).vcpus_flags(dom_ref(args.dom),
                                                                    args.flags))
 
     def domain_get_vcpu_pin_info(self, call: Call, args: Any) -> Any:
-        maps, num = self._rt(call).vcpu_pin_info(dom_ref(args.dom), args.ncpumaps, args.maplen,
-                                                 args.flags)
-        return P.DomainGetVcpuPinInfoRet(maps, num)
+        bounds.non_negative(args.ncpumaps, "ncpumaps must be non-negative")
+        bounds.non_negative(args.maplen, "maplen must be non-negative")
+        bounds.at_most(args.ncpumaps, P.VCPUINFO_MAX, "ncpumaps > REMOTE_VCPUINFO_MAX")
+        size = args.ncpumaps * args.maplen
+        bounds.at_most(size, P.CPUMAPS_MAX, "maxinfo * maplen > REMOTE_CPUMAPS_MAX")
+        ref = dom_ref(args.dom)
+        api = "virDomainGetVcpuPinInfo"
+        bounds.arg_positive(args.ncpumaps, api, "ncpumaps")
+        bounds.arg_non_null(size > 0, api, "cpumaps")
+        _live_or_config(api, args.flags)
+        maps, num = self._rt(call).vcpu_pin_info(ref, args.ncpumaps, args.maplen, args.flags)
+        return P.DomainGetVcpuPinInfoRet(maps.ljust(size, b"\0"), num)
 
     def domain_get_emulator_pin_info(self, call: Call, args: Any) -> Any:
-        cpumap = self._rt(call).emulator_pin_info(dom_ref(args.dom), args.maplen, args.flags)
+        bounds.non_negative(args.maplen, "maplen must be non-negative")
+        ref = dom_ref(args.dom)
+        api = "virDomainGetEmulatorPinInfo"
+        bounds.arg_non_null(args.maplen > 0, api, "cpumap")
+        _live_or_config(api, args.flags)
+        # past the reply's limit libvirtd fails to encode the map: build none that long
+        cpumap = self._rt(call).emulator_pin_info(ref, min(args.maplen, P.CPUMAPS_MAX),
+                                                  args.flags)
+        bounds.encodable(args.maplen, P.CPUMAPS_MAX)
         return P.DomainGetEmulatorPinInfoRet(cpumap, 1)
 
     def domain_memory_peek(self, call: Call, args: Any) -> Any:
-        data = self._rt(call).memory_peek(dom_ref(args.dom), args.offset, args.size, args.flags)
+        bounds.at_most(args.size, P.DOMAIN_MEMORY_PEEK_BUFFER_MAX, "size > maximum buffer size")
+        ref = dom_ref(args.dom)
+        data = self._rt(call).memory_peek(ref, args.offset, args.size, args.flags)
         return P.DomainMemoryPeekRet(data)
 
     def domain_send_key(self, call: Call, args: Any) -> None:
@@ -181,11 +227,15 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetSchedulerTypeRet("fair", 1)
 
     def domain_get_scheduler_parameters(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_SCHEDULER_PARAMETERS_MAX)
         params = self._rt(call).scheduler_parameters(dom_ref(args.dom), 0)
         return P.DomainGetSchedulerParametersRet(wire_params(params))
 
     def domain_get_scheduler_parameters_flags(self, call: Call, args: Any) -> Any:
-        params = self._rt(call).scheduler_parameters(dom_ref(args.dom), args.flags)
+        bounds.nparams(args.nparams, P.DOMAIN_SCHEDULER_PARAMETERS_MAX)
+        # the API entry point adds the typed-string flag the test driver does not take
+        params = self._rt(call).scheduler_parameters(dom_ref(args.dom),
+                                                     args.flags | bounds.STRING_OKAY)
         return P.DomainGetSchedulerParametersFlagsRet(wire_params(params))
 
     def domain_set_scheduler_parameters(self, call: Call, args: Any) -> None:

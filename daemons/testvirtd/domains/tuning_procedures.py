@@ -7,6 +7,7 @@ from typing import Any
 from netrpc import Call
 from netrpc.core import xdr
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..events import Outgoing
@@ -29,6 +30,14 @@ def _metadata_change(event: DomainMetadataChangeEvent) -> Outgoing:
     return Outgoing(KIND, METADATA_CHANGE_ID, event.dom.uuid, METADATA_CHANGE_PROC, encode)
 
 __all__ = ("DomainTuningProcedures",)
+
+
+def _reply(params: list[Any], n: int, args: Any) -> tuple[list[Any], int]:
+    """A ``virDomainGetXxxParameters`` reply: the count alone when asked for it."""
+    if args.nparams == 0:
+        return [], n
+    got, count = bounds.typed_params_reply(params, args.nparams, args.flags)
+    return wire_params(got), count
 
 
 class DomainTuningProcedures(RemoteBase):
@@ -112,9 +121,10 @@ class DomainTuningProcedures(RemoteBase):
     # -------------------------------------------------------------- typed parameters
 
     def domain_get_memory_parameters(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_MEMORY_PARAMETERS_MAX)
         params, n = self._tuning(call).memory_parameters(dom_ref(args.dom), args.nparams,
                                                          args.flags)
-        return P.DomainGetMemoryParametersRet(wire_params(params), n)
+        return P.DomainGetMemoryParametersRet(*_reply(params, n, args))
 
     def domain_set_memory_parameters(self, call: Call, args: Any) -> None:
         self._tuning(call).set_memory_parameters(dom_ref(args.dom), typed_params(args.params),
@@ -122,9 +132,10 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_numa_parameters(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_NUMA_PARAMETERS_MAX)
         params, n = self._tuning(call).numa_parameters(dom_ref(args.dom), args.nparams,
                                                        args.flags)
-        return P.DomainGetNumaParametersRet(wire_params(params), n)
+        return P.DomainGetNumaParametersRet(*_reply(params, n, args))
 
     def domain_set_numa_parameters(self, call: Call, args: Any) -> None:
         self._tuning(call).set_numa_parameters(dom_ref(args.dom), typed_params(args.params),
@@ -132,9 +143,10 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_blkio_parameters(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_BLKIO_PARAMETERS_MAX)
         params, n = self._tuning(call).blkio_parameters(dom_ref(args.dom), args.nparams,
                                                         args.flags)
-        return P.DomainGetBlkioParametersRet(wire_params(params), n)
+        return P.DomainGetBlkioParametersRet(*_reply(params, n, args))
 
     def domain_set_blkio_parameters(self, call: Call, args: Any) -> None:
         self._tuning(call).set_blkio_parameters(dom_ref(args.dom), typed_params(args.params),
@@ -142,9 +154,10 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_interface_parameters(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_INTERFACE_PARAMETERS_MAX)
         params, n = self._tuning(call).interface_parameters(dom_ref(args.dom), args.device,
                                                             args.nparams, args.flags)
-        return P.DomainGetInterfaceParametersRet(wire_params(params), n)
+        return P.DomainGetInterfaceParametersRet(*_reply(params, n, args))
 
     def domain_set_interface_parameters(self, call: Call, args: Any) -> None:
         self._tuning(call).set_interface_parameters(dom_ref(args.dom), args.device,
@@ -152,9 +165,10 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_block_io_tune(self, call: Call, args: Any) -> Any:
+        bounds.nparams(args.nparams, P.DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX)
         params, n = self._tuning(call).block_io_tune(dom_ref(args.dom), args.disk or "",
                                                      args.nparams, args.flags)
-        return P.DomainGetBlockIoTuneRet(wire_params(params), n)
+        return P.DomainGetBlockIoTuneRet(*_reply(params, n, args))
 
     def domain_set_block_io_tune(self, call: Call, args: Any) -> None:
         self._tuning(call).set_block_io_tune(dom_ref(args.dom), args.disk,

@@ -15,6 +15,7 @@ from typing import Any, Final
 from netrpc import Call, RPCError
 from netrpc.core.identity import Identity
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domains.runtime import validate_params
@@ -184,10 +185,9 @@ class HostProcedures(RemoteBase):
 
     def node_get_cells_free_memory(self, call: Call, args: Any) -> Any:
         st = self.opened(call)
-        if args.maxcells < 0:
-            raise RPCError.rpc("maxcells must be non-negative")
-        if args.maxcells > P.NODE_MAX_CELLS:
-            raise RPCError.rpc("maxcells > REMOTE_NODE_MAX_CELLS")
+        bounds.non_negative(args.maxcells, "maxcells must be non-negative", rpc=True)
+        bounds.at_most(args.maxcells, P.NODE_MAX_CELLS, "maxcells > REMOTE_NODE_MAX_CELLS",
+                       rpc=True)
         api = "virNodeGetCellsFreeMemory"
         if args.maxcells == 0:
             raise VirtError.bad_argument(api, "maxCells", "must be greater than zero")
@@ -213,10 +213,7 @@ class HostProcedures(RemoteBase):
 
     def node_get_cpu_stats(self, call: Call, args: Any) -> Any:
         st = self.opened(call)
-        if args.nparams > P.NODE_CPU_STATS_MAX:
-            raise RPCError.internal("nparams too large")
-        if args.nparams < 0:
-            raise RPCError.internal("nparams must be non-negative")
+        bounds.nparams(args.nparams, P.NODE_CPU_STATS_MAX)
         if args.cpuNum < -1:
             raise VirtError.bad_argument("virNodeGetCPUStats", "cpuNum",
                                          "only accepts -1 as a negative value")

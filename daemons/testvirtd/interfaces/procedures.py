@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from netrpc import Call, RPCError
+from netrpc import Call
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from .model import InterfaceRef
@@ -21,10 +22,9 @@ def wire_iface(ref: InterfaceRef) -> Any:
 
 def _check_maxnames(maxnames: int) -> None:
     # libvirtd's dispatcher, before the driver is asked
-    if maxnames < 0:
-        raise RPCError.rpc("maxnames must be non-negative")
-    if maxnames > P.INTERFACE_LIST_MAX:
-        raise RPCError.rpc("maxnames > REMOTE_INTERFACE_LIST_MAX")
+    bounds.non_negative(maxnames, "maxnames must be non-negative", rpc=True)
+    bounds.at_most(maxnames, P.INTERFACE_LIST_MAX, "maxnames > REMOTE_INTERFACE_LIST_MAX",
+                   rpc=True)
 
 
 class InterfaceProcedures(RemoteBase):

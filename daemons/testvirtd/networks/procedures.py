@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError
+from netrpc import Call
 from netrpc.core import xdr
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..events import Outgoing
@@ -54,9 +55,7 @@ def _lifecycle(event: NetworkLifecycleEvent) -> Outgoing:
 
 
 def _check_max(value: int, what: str) -> None:
-    if value > P.NETWORK_LIST_MAX:
-        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
-                                 f"{what} > REMOTE_NETWORK_LIST_MAX")
+    bounds.at_most(value, P.NETWORK_LIST_MAX, f"{what} > REMOTE_NETWORK_LIST_MAX", rpc=True)
 
 
 class NetworkProcedures(RemoteBase):

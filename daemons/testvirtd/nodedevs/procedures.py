@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from netrpc import Call, RPCError, xdr
+from netrpc import Call, xdr
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domxml import VirtError
@@ -34,10 +35,8 @@ def _lifecycle(event: NodeDeviceLifecycleEvent) -> Outgoing:
 
 def _check_maxnames(maxnames: int, limit: int, what: str) -> None:
     # libvirtd's dispatcher, before the driver is asked
-    if maxnames < 0:
-        raise RPCError.rpc("maxnames must be non-negative")
-    if maxnames > limit:
-        raise RPCError.rpc(f"maxnames > {what}")
+    bounds.non_negative(maxnames, "maxnames must be non-negative", rpc=True)
+    bounds.at_most(maxnames, limit, f"maxnames > {what}", rpc=True)
 
 
 class NodeDeviceProcedures(RemoteBase):

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from netrpc import Call, ErrorCode, ErrorDomain, RPCError
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domains.procedures import dom_ref
@@ -55,9 +56,7 @@ def _non_negative(value: int, arg: str, api: str, domain: int) -> None:
 
 
 def _max_names(maxnames: int) -> None:
-    if maxnames > LIST_MAX:
-        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s",
-                                 "maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX")
+    bounds.at_most(maxnames, LIST_MAX, "maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX", rpc=True)
 
 
 def _names_reply(names: list[str], maxnames: int) -> list[str]:

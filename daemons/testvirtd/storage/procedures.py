@@ -37,11 +37,12 @@ import logging
 import os
 from typing import Annotated, Any, Final
 
-from netrpc import Call, ErrorCode, ErrorDomain, RPCError
+from netrpc import Call, RPCError
 from netrpc.core import xdr
 from netrpc.core.stream import CHUNK_SIZE, Hole, StreamAbortedError
 from netrpc.io.server.stream import ServerStream
 
+from .. import bounds
 from .. import protocol as P
 from ..connection import RemoteBase
 from ..domxml import ErrCode, ErrDomain, VirtError
@@ -249,8 +250,7 @@ def vol_ref_p(wire: Any) -> VolumeRef:
 
 
 def _check_max(value: int, limit: int, name: str) -> None:
-    if value > limit:
-        raise RPCError.formatted(ErrorCode.RPC, ErrorDomain.RPC, "%s", f"maxnames > {name}")
+    bounds.at_most(value, limit, f"maxnames > {name}", rpc=True)
 
 
 def _lifecycle(event: PoolLifecycleEvent) -> Outgoing:
@@ -436,11 +436,9 @@ class StorageProcedures(RemoteBase):
         self, call: Call, args: StoragePoolListVolumesArgs
     ) -> StoragePoolListVolumesRet:
         hv = self.opened(call).hv
-        if args.maxnames > STORAGE_VOL_LIST_MAX:
-            raise RPCError.rpc(
-                f"maxnames > REMOTE_STORAGE_VOL_LIST_MAX ({args.maxnames} > "
-                f"{STORAGE_VOL_LIST_MAX})"
-            )
+        bounds.at_most(args.maxnames, STORAGE_VOL_LIST_MAX,
+                       f"maxnames > REMOTE_STORAGE_VOL_LIST_MAX ({args.maxnames} > "
+                       f"{STORAGE_VOL_LIST_MAX})", rpc=True)
         names = hv.storage.pool_list_volumes(pool_ref(args.pool), max(args.maxnames, 0))
         return StoragePoolListVolumesRet(names)
 
