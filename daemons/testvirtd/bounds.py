@@ -34,6 +34,7 @@ __all__ = (
     "arg_positive",
     "at_most",
     "encodable",
+    "list_max",
     "non_negative",
     "nparams",
     "typed_params_reply",
@@ -58,6 +59,12 @@ def non_negative(value: int, text: str, *, rpc: bool = False) -> None:
     """The dispatcher's ``if (value < 0)``: refuse with *text*."""
     if value < 0:
         raise _refusal(text, rpc)
+
+
+def list_max(value: int, limit: int, arg: str, limit_name: str) -> None:
+    """The generated stubs' checks of a list's length (``maxnames`` ...): RPC errors."""
+    non_negative(value, f"{arg} must be non-negative", rpc=True)
+    at_most(value, limit, f"{arg} > {limit_name}", rpc=True)
 
 
 def nparams(value: int, limit: int) -> None:
@@ -123,6 +130,10 @@ UNHANDLED: Final[dict[str, Callable[[Any], None]]] = {
                                                   P.DOMAIN_BLOCK_STATS_PARAMETERS_MAX),
     "NODE_GET_MEMORY_STATS": lambda a: nparams(a.nparams, P.NODE_MEMORY_STATS_MAX),
     "NODE_GET_MEMORY_PARAMETERS": lambda a: nparams(a.nparams, P.NODE_MEMORY_PARAMETERS_MAX),
+    "CONNECT_LIST_NWFILTERS": lambda a: list_max(a.maxnames, P.NWFILTER_LIST_MAX, "maxnames",
+                                                 "REMOTE_NWFILTER_LIST_MAX"),
+    "CONNECT_LIST_SECRETS": lambda a: list_max(a.maxuuids, P.SECRET_LIST_MAX, "maxuuids",
+                                               "REMOTE_SECRET_LIST_MAX"),
 }
 
 

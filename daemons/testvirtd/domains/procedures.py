@@ -150,14 +150,13 @@ class DomainProcedures(RemoteBase):
 
     def connect_list_domains(self, call: Call, args: Any) -> Any:
         hv = self.opened(call).hv
-        bounds.at_most(args.maxids, P.DOMAIN_LIST_MAX, "maxids > REMOTE_DOMAIN_LIST_MAX",
-                       rpc=True)
+        bounds.list_max(args.maxids, P.DOMAIN_LIST_MAX, "maxids", "REMOTE_DOMAIN_LIST_MAX")
         return P.ConnectListDomainsRet(hv.domains.list_active_ids(max(args.maxids, 0)))
 
     def connect_list_defined_domains(self, call: Call, args: Any) -> Any:
         hv = self.opened(call).hv
-        bounds.at_most(args.maxnames, P.DOMAIN_LIST_MAX, "maxnames > REMOTE_DOMAIN_LIST_MAX",
-                       rpc=True)
+        bounds.list_max(args.maxnames, P.DOMAIN_LIST_MAX, "maxnames",
+                        "REMOTE_DOMAIN_LIST_MAX")
         return P.ConnectListDefinedDomainsRet(
             hv.domains.list_inactive_names(max(args.maxnames, 0)))
 

@@ -200,13 +200,15 @@ class HostProcedures(RemoteBase):
     def node_get_free_pages(self, call: Call, args: Any) -> Any:
         st = self.opened(call)
         # libvirtd multiplies two unsigned ints, as C does
-        if (len(args.pages) * args.cellCount) & 0xFFFFFFFF > P.NODE_MAX_CELLS:
-            raise RPCError.internal("the result won't fit into REMOTE_NODE_MAX_CELLS")
+        bounds.at_most((len(args.pages) * args.cellCount) & 0xFFFFFFFF, P.NODE_MAX_CELLS,
+                       "the result won't fit into REMOTE_NODE_MAX_CELLS")
         api = "virNodeGetFreePages"
         if not args.pages:
             raise VirtError.bad_argument(api, "npages", "must not be zero")
         if args.cellCount == 0:
             raise VirtError.bad_argument(api, "cellCount", "must not be zero")
+        # libvirtd hands the API no buffer for a product that wrapped round to 0
+        bounds.arg_non_null((len(args.pages) * args.cellCount) & 0xFFFFFFFF > 0, api, "counts")
         counts = st.hv.host.node_get_free_pages(list(args.pages), args.startCell,
                                                 args.cellCount, args.flags, st.flavour)
         return P.NodeGetFreePagesRet(counts)

@@ -22,9 +22,7 @@ def wire_iface(ref: InterfaceRef) -> Any:
 
 def _check_maxnames(maxnames: int) -> None:
     # libvirtd's dispatcher, before the driver is asked
-    bounds.non_negative(maxnames, "maxnames must be non-negative", rpc=True)
-    bounds.at_most(maxnames, P.INTERFACE_LIST_MAX, "maxnames > REMOTE_INTERFACE_LIST_MAX",
-                   rpc=True)
+    bounds.list_max(maxnames, P.INTERFACE_LIST_MAX, "maxnames", "REMOTE_INTERFACE_LIST_MAX")
 
 
 class InterfaceProcedures(RemoteBase):

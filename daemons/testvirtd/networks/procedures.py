@@ -55,7 +55,7 @@ def _lifecycle(event: NetworkLifecycleEvent) -> Outgoing:
 
 
 def _check_max(value: int, what: str) -> None:
-    bounds.at_most(value, P.NETWORK_LIST_MAX, f"{what} > REMOTE_NETWORK_LIST_MAX", rpc=True)
+    bounds.list_max(value, P.NETWORK_LIST_MAX, what, "REMOTE_NETWORK_LIST_MAX")
 
 
 class NetworkProcedures(RemoteBase):

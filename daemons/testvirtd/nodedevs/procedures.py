@@ -35,8 +35,7 @@ def _lifecycle(event: NodeDeviceLifecycleEvent) -> Outgoing:
 
 def _check_maxnames(maxnames: int, limit: int, what: str) -> None:
     # libvirtd's dispatcher, before the driver is asked
-    bounds.non_negative(maxnames, "maxnames must be non-negative", rpc=True)
-    bounds.at_most(maxnames, limit, f"maxnames > {what}", rpc=True)
+    bounds.list_max(maxnames, limit, "maxnames", what)
 
 
 class NodeDeviceProcedures(RemoteBase):

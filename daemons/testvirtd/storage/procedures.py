@@ -250,7 +250,7 @@ def vol_ref_p(wire: Any) -> VolumeRef:
 
 
 def _check_max(value: int, limit: int, name: str) -> None:
-    bounds.at_most(value, limit, f"maxnames > {name}", rpc=True)
+    bounds.list_max(value, limit, "maxnames", name)
 
 
 def _lifecycle(event: PoolLifecycleEvent) -> Outgoing:
@@ -436,9 +436,8 @@ class StorageProcedures(RemoteBase):
         self, call: Call, args: StoragePoolListVolumesArgs
     ) -> StoragePoolListVolumesRet:
         hv = self.opened(call).hv
-        bounds.at_most(args.maxnames, STORAGE_VOL_LIST_MAX,
-                       f"maxnames > REMOTE_STORAGE_VOL_LIST_MAX ({args.maxnames} > "
-                       f"{STORAGE_VOL_LIST_MAX})", rpc=True)
+        bounds.list_max(args.maxnames, STORAGE_VOL_LIST_MAX, "maxnames",
+                        "REMOTE_STORAGE_VOL_LIST_MAX")
         names = hv.storage.pool_list_volumes(pool_ref(args.pool), max(args.maxnames, 0))
         return StoragePoolListVolumesRet(names)
 
