@@ -181,9 +181,10 @@ class DomainRuntimeProcedures(RemoteBase):
         api = "virDomainGetEmulatorPinInfo"
         bounds.arg_non_null(args.maplen > 0, api, "cpumap")
         _live_or_config(api, args.flags)
-        # past the reply's limit libvirtd fails to encode the map: build none that long
-        cpumap = self._rt(call).emulator_pin_info(ref, min(args.maplen, P.CPUMAPS_MAX),
-                                                  args.flags)
+        # past the reply's limit libvirtd fails to encode the map (after the driver's own
+        # answer): ask the driver for a map of one byte then, and build none that long
+        fits = args.maplen <= P.CPUMAPS_MAX
+        cpumap = self._rt(call).emulator_pin_info(ref, args.maplen if fits else 1, args.flags)
         bounds.encodable(args.maplen, P.CPUMAPS_MAX)
         return P.DomainGetEmulatorPinInfoRet(cpumap, 1)
 
