@@ -88,12 +88,14 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainInterfaceStatsRet(*stats)
 
     def domain_memory_stats(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.at_most(args.maxStats, P.DOMAIN_MEMORY_STATS_MAX,
                        "maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
         stats = self._rt(call).memory_stats(dom_ref(args.dom), args.maxStats, args.flags)
         return P.DomainMemoryStatsRet([P.DomainMemoryStat(tag, val) for tag, val in stats])
 
     def domain_get_cpu_stats(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.at_most(args.nparams, P.NODE_CPU_STATS_MAX, "nparams too large")
         bounds.at_most(args.ncpus, P.DOMAIN_GET_CPU_STATS_NCPUS_MAX, "ncpus too large")
         ref = dom_ref(args.dom)
@@ -111,6 +113,7 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetCpuStatsRet(wire_params(params), count)
 
     def domain_get_disk_errors(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.at_most(args.maxerrors, P.DOMAIN_DISK_ERRORS_MAX, "maxerrors too large")
         ref = dom_ref(args.dom)
         got = self._rt(call).disk_errors(ref, args.maxerrors, args.flags)
@@ -147,6 +150,7 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetLaunchSecurityInfoRet(wire_params(params))
 
     def domain_get_vcpus(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.non_negative(args.maxinfo, "maxinfo must be non-negative")
         bounds.non_negative(args.maplen, "maxinfo must be non-negative")  # (libvirt's text)
         bounds.at_most(args.maxinfo, P.VCPUINFO_MAX, "maxinfo > REMOTE_VCPUINFO_MAX")
@@ -162,6 +166,7 @@ class DomainRuntimeProcedures(RemoteBase):
                                                                    args.flags))
 
     def domain_get_vcpu_pin_info(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.non_negative(args.ncpumaps, "ncpumaps must be non-negative")
         bounds.non_negative(args.maplen, "maplen must be non-negative")
         bounds.at_most(args.ncpumaps, P.VCPUINFO_MAX, "ncpumaps > REMOTE_VCPUINFO_MAX")
@@ -176,6 +181,7 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetVcpuPinInfoRet(maps.ljust(size, b"\0"), num)
 
     def domain_get_emulator_pin_info(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.non_negative(args.maplen, "maplen must be non-negative")
         ref = dom_ref(args.dom)
         api = "virDomainGetEmulatorPinInfo"
@@ -189,6 +195,7 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetEmulatorPinInfoRet(cpumap, 1)
 
     def domain_memory_peek(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.at_most(args.size, P.DOMAIN_MEMORY_PEEK_BUFFER_MAX, "size > maximum buffer size")
         ref = dom_ref(args.dom)
         data = self._rt(call).memory_peek(ref, args.offset, args.size, args.flags)
@@ -228,11 +235,13 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetSchedulerTypeRet("fair", 1)
 
     def domain_get_scheduler_parameters(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_SCHEDULER_PARAMETERS_MAX)
         params = self._rt(call).scheduler_parameters(dom_ref(args.dom), 0)
         return P.DomainGetSchedulerParametersRet(wire_params(params))
 
     def domain_get_scheduler_parameters_flags(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_SCHEDULER_PARAMETERS_MAX)
         # the API entry point adds the typed-string flag the test driver does not take
         params = self._rt(call).scheduler_parameters(dom_ref(args.dom),

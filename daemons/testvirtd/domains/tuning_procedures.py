@@ -121,6 +121,7 @@ class DomainTuningProcedures(RemoteBase):
     # -------------------------------------------------------------- typed parameters
 
     def domain_get_memory_parameters(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_MEMORY_PARAMETERS_MAX)
         params, n = self._tuning(call).memory_parameters(dom_ref(args.dom), args.nparams,
                                                          args.flags)
@@ -132,6 +133,7 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_numa_parameters(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_NUMA_PARAMETERS_MAX)
         params, n = self._tuning(call).numa_parameters(dom_ref(args.dom), args.nparams,
                                                        args.flags)
@@ -143,6 +145,7 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_blkio_parameters(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_BLKIO_PARAMETERS_MAX)
         params, n = self._tuning(call).blkio_parameters(dom_ref(args.dom), args.nparams,
                                                         args.flags)
@@ -154,6 +157,7 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_interface_parameters(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_INTERFACE_PARAMETERS_MAX)
         params, n = self._tuning(call).interface_parameters(dom_ref(args.dom), args.device,
                                                             args.nparams, args.flags)
@@ -165,6 +169,7 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_get_block_io_tune(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX)
         params, n = self._tuning(call).block_io_tune(dom_ref(args.dom), args.disk or "",
                                                      args.nparams, args.flags)
