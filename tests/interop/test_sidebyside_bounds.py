@@ -114,7 +114,8 @@ STATS_CALLS: list[RawCall] = [
     ("DOMAIN_GET_CPU_STATS", (_GONE, U32, 0, U32, 0)),
     ("DOMAIN_GET_CPU_STATS", (_GONE, 2, -2, 1, 0)), ("DOMAIN_GET_CPU_STATS", (_GONE, 2, 0, 0, 0)),
     # size against the peek buffer's limit (before the domain's state or the flags)
-    *_unsigned("DOMAIN_MEMORY_PEEK", lambda n: (_TEST, 0, n, 0),
+    # (flags 3: within the limit the API's check refuses them)
+    *_unsigned("DOMAIN_MEMORY_PEEK", lambda n: (_TEST, 0, n, 3),
                P.DOMAIN_MEMORY_PEEK_BUFFER_MAX),
     ("DOMAIN_MEMORY_PEEK", (_TEST, 2**64 - 1, 16, 1)), ("DOMAIN_MEMORY_PEEK", (_TEST, 5, 0, 2)),
     ("DOMAIN_MEMORY_PEEK", (_GONE, 0, U32, 1)),
@@ -129,6 +130,7 @@ STATS_CALLS: list[RawCall] = [
     *_unsigned("DOMAIN_MEMORY_STATS", lambda n: (_TEST, n, 0), P.DOMAIN_MEMORY_STATS_MAX),
     ("DOMAIN_MEMORY_STATS", (_TEST, 0, 0)), ("DOMAIN_MEMORY_STATS", (_TEST, 3, 0)),
     ("DOMAIN_MEMORY_STATS", (_GONE, U32, 0)), ("DOMAIN_MEMORY_STATS", (_TEST, U32, 1)),
+    ("DOMAIN_MEMORY_STATS", (_GONE, 0, 0)), ("DOMAIN_MEMORY_STATS", (_TEST, 0, 1)),
 ]
 
 

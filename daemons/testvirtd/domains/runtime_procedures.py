@@ -91,6 +91,9 @@ class DomainRuntimeProcedures(RemoteBase):
         self.opened(call)  # (before any argument check)
         bounds.at_most(args.maxStats, P.DOMAIN_MEMORY_STATS_MAX,
                        "maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX")
+        if args.maxStats == 0:
+            # the API entry point asks the driver nothing for no room
+            return P.DomainMemoryStatsRet([])
         stats = self._rt(call).memory_stats(dom_ref(args.dom), args.maxStats, args.flags)
         return P.DomainMemoryStatsRet([P.DomainMemoryStat(tag, val) for tag, val in stats])
 
@@ -197,6 +200,9 @@ class DomainRuntimeProcedures(RemoteBase):
     def domain_memory_peek(self, call: Call, args: Any) -> Any:
         self.opened(call)  # (before any argument check)
         bounds.at_most(args.size, P.DOMAIN_MEMORY_PEEK_BUFFER_MAX, "size > maximum buffer size")
+        if args.flags & 3 == 3:
+            raise bounds.arg_invalid("virDomainMemoryPeek", "ctl", "Flags 'VIR_MEMORY_VIRTUAL' "
+                                     "and 'VIR_MEMORY_PHYSICAL' are mutually exclusive")
         ref = dom_ref(args.dom)
         data = self._rt(call).memory_peek(ref, args.offset, args.size, args.flags)
         return P.DomainMemoryPeekRet(data)
