@@ -5,7 +5,10 @@ negative one) before it allocates anything, and the API entry points then refuse
 driver must not see; testvirtd must refuse the same values with the same errors, in the
 same order (the domain lookup comes first for some calls, last for others).  Each bound is
 called at its limit, one past it, with the largest value of its type and, where the type
-is signed, with -1 and the smallest value.
+is signed, with -1 and the smallest value.  Where the API refuses something else,
+the calls at the limit carry it (a start CPU of -2, both address flags), so that they show
+the bound let them through; the other calls at a limit, and the few that succeed, show the
+same.  KEPT_CALLS holds the bounds testvirtd kept before they were gathered in one module.
 """
 
 from __future__ import annotations
@@ -164,13 +167,16 @@ PARAMETER_CALLS: list[RawCall] = [
 ]
 
 
+#: list calls whose upper bound testvirtd kept already (see KEPT_CALLS), and their limit
+_LISTS = {"CONNECT_LIST_DOMAINS": P.DOMAIN_LIST_MAX,
+          "CONNECT_LIST_DEFINED_DOMAINS": P.DOMAIN_LIST_MAX,
+          "CONNECT_LIST_NETWORKS": P.NETWORK_LIST_MAX,
+          "CONNECT_LIST_DEFINED_NETWORKS": P.NETWORK_LIST_MAX,
+          "CONNECT_LIST_STORAGE_POOLS": P.STORAGE_POOL_LIST_MAX,
+          "CONNECT_LIST_DEFINED_STORAGE_POOLS": P.STORAGE_POOL_LIST_MAX}
+
 LIST_CALLS: list[RawCall] = [
-    *_signed("CONNECT_LIST_DOMAINS", lambda n: (n,), P.DOMAIN_LIST_MAX),
-    *_signed("CONNECT_LIST_DEFINED_DOMAINS", lambda n: (n,), P.DOMAIN_LIST_MAX),
-    *_signed("CONNECT_LIST_NETWORKS", lambda n: (n,), P.NETWORK_LIST_MAX),
-    *_signed("CONNECT_LIST_DEFINED_NETWORKS", lambda n: (n,), P.NETWORK_LIST_MAX),
-    *_signed("CONNECT_LIST_STORAGE_POOLS", lambda n: (n,), P.STORAGE_POOL_LIST_MAX),
-    *_signed("CONNECT_LIST_DEFINED_STORAGE_POOLS", lambda n: (n,), P.STORAGE_POOL_LIST_MAX),
+    *[(name, (n,)) for name in _LISTS for n in (-1, N32)],
     *_signed("CONNECT_LIST_NWFILTERS", lambda n: (n,), P.NWFILTER_LIST_MAX),
     *_signed("CONNECT_LIST_SECRETS", lambda n: (n,), P.SECRET_LIST_MAX),
     *_signed("STORAGE_POOL_LIST_VOLUMES",
@@ -183,6 +189,7 @@ LIST_CALLS: list[RawCall] = [
 
 #: bounds testvirtd kept before they were gathered in daemons/testvirtd/bounds.py
 KEPT_CALLS: list[RawCall] = [
+    *[(name, (n,)) for name, limit in _LISTS.items() for n in (limit, limit + 1, I32)],
     *_signed("NODE_GET_CPU_STATS", lambda n: (-1, n, 0), P.NODE_CPU_STATS_MAX),
     *_signed("CONNECT_LIST_INTERFACES", lambda n: (n,), P.INTERFACE_LIST_MAX),
     *_signed("CONNECT_LIST_DEFINED_INTERFACES", lambda n: (n,), P.INTERFACE_LIST_MAX),
