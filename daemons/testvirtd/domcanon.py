@@ -232,17 +232,19 @@ def _chain(*fills: Fill) -> Fill:
 _DEC = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)")
 #: the same in base 0: hex after 0x, octal after a leading 0, decimal otherwise
 _ANY_BASE = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+#: the same in base 16: hex digits, which may follow a 0x
+_HEX = re.compile(r"[ \t\n\v\f\r]*([+-]?)(?:0[xX])?([0-9a-fA-F]+)")
 
 
 def c_number(text: str, base: int = 10) -> int | None:
-    """*text* as C's ``strtol`` reads it whole in *base* (10, or 0: by its prefix); None
-    when it is not a number."""
-    m = (_DEC if base == 10 else _ANY_BASE).fullmatch(text)
+    """*text* as C's ``strtol`` reads it whole in *base* (10, 16, or 0: by its prefix);
+    None when it is not a number."""
+    m = {10: _DEC, 16: _HEX}.get(base, _ANY_BASE).fullmatch(text)
     if m is None:
         return None
     digits = m.group(2)
-    if base == 10:
-        number = int(digits, 10)
+    if base in (10, 16):
+        number = int(digits, base)
     elif digits[:2].lower() == "0x":
         number = int(digits[2:], 16)
     else:

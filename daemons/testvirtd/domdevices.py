@@ -24,7 +24,7 @@ from .domcanon import (
     video_default_ram,
     video_memory,
 )
-from .domsections import prop_enum, prop_uint
+from .domsections import prop_enum, prop_uint, tristate
 from .domxml import ErrCode, ErrDomain, VirtError, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
@@ -127,7 +127,7 @@ def normalise_devices(
         else:
             group.append(dev)
     for dev in devices:
-        _canonical_addresses(dev)
+        _canonical_source_address(dev)
     _early_scsi_hostdev_controllers(kinds)
     # the post-parse steps, in libvirt's order: the devices' own first, then the
     # controllers still without an index get one
@@ -203,7 +203,8 @@ def _bad_attr(attr: str, elem: str, value: str, expected: str = "") -> VirtError
 
 
 def _check_address(dev: ET.Element) -> None:
-    """Refuse a device address libvirt cannot read (its type is what it reads first)."""
+    """Read a device's address as libvirt does: its type first, then that type's
+    attributes (:data:`_ADDRESS_READERS`); the address is left as libvirt writes it."""
     addr = dev.find("address")
     if addr is None:
         return
@@ -214,6 +215,19 @@ def _check_address(dev: ET.Element) -> None:
         raise VirtError.xml_error(ErrDomain.DOMAIN, "virtio-s390 bus doesn't have an address")
     if atype not in ADDRESS_TYPES:
         raise _unsupported(f"unknown address type '{atype}'")
+    attrs, check = _ADDRESS_READERS.get(atype, ((), None))
+    values = {a.name: a.read(addr, a.name) for a in attrs}  # (in libvirt's reading order)
+    if check is not None:
+        check(values)
+    others = {k: v for k, v in addr.attrib.items() if k != "type"}
+    for k in others:
+        del addr.attrib[k]  # what libvirt does not read, it does not write
+    for a in attrs:
+        value = values.get(a.name, 0)
+        if value is None and a.when == "always":
+            value = 0
+        if a.name in values and value is not None and (a.when != "set" or value):
+            addr.set(a.name, a.write(value))
     if atype == "unassigned" and dev.tag != "hostdev":
         raise _unsupported("address of type 'unassigned' is supported only for hostdevs")
 
@@ -815,78 +829,150 @@ def _c_uint(value: str | None) -> int | None:
         return None
 
 
-def _dec(value: str | None) -> int | None:
-    try:
-        return None if value is None else int(value, 10)
-    except ValueError:
+_AddrValue = int | str
+_Reader = Callable[[ET.Element, str], "_AddrValue | None"]
+
+
+@dataclass(frozen=True)
+class _Attr:
+    """One attribute of a device address: how libvirt reads it and how it writes it."""
+
+    name: str
+    read: _Reader
+    write: Callable[[_AddrValue], str]
+    #: when it is written: 'always' (0 when absent), 'given', or 'set' (given, not 0/empty)
+    when: str = "always"
+
+
+def _uint(base: int, *, wide: bool = False, required: bool = False) -> _Reader:
+    """``virXMLPropUInt`` (*wide*: ``virXMLPropULongLong``) in *base*."""
+    return lambda addr, name: prop_uint(addr, name, base=base, wide=wide, required=required)
+
+
+def _on_off(addr: ET.Element, name: str) -> str | None:
+    return tristate(addr, name)
+
+
+#: a number of a USB port path: strtoul's blanks and sign, decimal digits
+_USB_PORT_PART = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]+)")
+
+
+def _usb_port(addr: ET.Element, name: str) -> str | None:
+    """A USB port path (up to 4 numbers, most often split by dots) as libvirt writes it:
+    the numbers up to the first 0 ('' when that is the first)."""
+    text = addr.get(name)
+    if text is None:
         return None
+    numbers: list[int] = []
+    rest = text
+    for _ in range(4):
+        m = _USB_PORT_PART.match(rest)
+        if m is None or int(m.group(1)) > _UINT_MAX:
+            break
+        numbers.append(int(m.group(1)))
+        rest = rest[m.end():]
+        if not rest:
+            written = numbers[:numbers.index(0)] if 0 in numbers else numbers
+            return ".".join(map(str, written))
+        # libvirt skips one dot; anything else is where it reads the next number from
+        rest = rest.removeprefix(".")
+    raise VirtError.internal_error(ErrDomain.DEVICE, "Cannot parse <address> 'port' attribute")
 
 
-#: how libvirt writes each address type's fields: (attribute, reader, format), in order
-_ADDRESS_FIELDS: dict[str, tuple[tuple[str, Callable[[str | None], int | None], str], ...]] = {
-    "pci": (("domain", _c_uint, "0x{:04x}"), ("bus", _c_uint, "0x{:02x}"),
-            ("slot", _c_uint, "0x{:02x}"), ("function", _c_uint, "0x{:x}")),
-    "drive": (("controller", _dec, "{}"), ("bus", _dec, "{}"), ("target", _dec, "{}"),
-              ("unit", _dec, "{}")),
-    "virtio-serial": (("controller", _dec, "{}"), ("bus", _dec, "{}"), ("port", _dec, "{}")),
-    "ccid": (("controller", _dec, "{}"), ("slot", _dec, "{}")),
-    "ccw": (("cssid", _c_uint, "0x{:x}"), ("ssid", _c_uint, "0x{:x}"),
-            ("devno", _c_uint, "0x{:04x}")),
-    "spapr-vio": (("reg", _c_uint, "0x{:08x}"),),
-    "isa": (("iobase", _c_uint, "0x{:x}"), ("irq", _c_uint, "0x{:x}")),
+def _signed(value: _AddrValue) -> str:
+    """An unsigned int libvirt writes with %d: negative from 2**31 on."""
+    number = int(value)
+    return str(number - 2**32 if number > _INT_MAX else number)
+
+
+def _hex(width: int) -> Callable[[_AddrValue], str]:
+    return lambda value: f"0x{int(value):0{width}x}"
+
+
+def _pci_limits(values: dict[str, _AddrValue | None]) -> None:
+    """A PCI address that is not empty (domain, bus or slot set) is checked against the PCI
+    limits; an empty one is written without its numbers (only a function is not enough)."""
+    domain, bus, slot, function = (int(values[n] or 0)
+                                   for n in ("domain", "bus", "slot", "function"))
+    if not (domain or bus or slot):
+        for n in ("domain", "bus", "slot", "function"):
+            del values[n]
+        return
+    for what, number, text in (("bus", bus, f"bus='0x{bus:x}', must be <= 0xFF"),
+                               ("slot", slot, f"slot='0x{slot:x}', must be <= 0x1F"),
+                               ("function", function, f"function=0x{function:x}, must be <= 7")):
+        if number > {"bus": 0xFF, "slot": 0x1F, "function": 7}[what]:
+            raise VirtError.xml_error(ErrDomain.NONE, f"Invalid PCI address {text}")
+
+
+def _ccw_limits(values: dict[str, _AddrValue | None]) -> None:
+    """A CCW address within the channel subsystem's limits, given whole or not at all."""
+    cssid, ssid, devno = (int(values[n] or 0) for n in ("cssid", "ssid", "devno"))
+    if cssid > 0xFE or ssid > 3 or devno > 0xFFFF:
+        raise VirtError.internal_error(
+            ErrDomain.DEVICE, "Invalid specification for virtio ccw address: "
+            f"cssid='0x{cssid:x}' ssid='0x{ssid:x}' devno='0x{devno:04x}'")
+    given = [values[n] is not None for n in ("cssid", "ssid", "devno")]
+    if any(given) and not all(given):
+        raise VirtError.internal_error(
+            ErrDomain.DEVICE, "Invalid partial specification for virtio ccw address")
+
+
+def _decimal_attrs(*names: str) -> tuple[_Attr, ...]:
+    # libvirt keeps these unsigned but writes them with %d
+    return tuple(_Attr(n, _uint(10), _signed) for n in names)
+
+
+#: how libvirt reads each address type: its attributes in reading order, then the check of
+#: the whole (types absent here have no attributes)
+_ADDRESS_READERS: dict[str, tuple[tuple[_Attr, ...],
+                                  Callable[[dict[str, _AddrValue | None]], None] | None]] = {
+    "pci": ((_Attr("domain", _uint(0), _hex(4)), _Attr("bus", _uint(0), _hex(2)),
+             _Attr("slot", _uint(0), _hex(2)),
+             _Attr("function", _uint(0), lambda v: f"0x{v}"),  # (written with 0x%d)
+             _Attr("multifunction", _on_off, str, "given")), _pci_limits),
+    "drive": (_decimal_attrs("controller", "bus", "target", "unit"), None),
+    "virtio-serial": (_decimal_attrs("controller", "bus", "port"), None),
+    "ccid": (_decimal_attrs("controller", "slot"), None),
+    # the port is read before the bus
+    "usb": ((_Attr("port", _usb_port, str, "set"), *_decimal_attrs("bus")), None),
+    "spapr-vio": ((_Attr("reg", _uint(16, wide=True), _hex(8), "given"),), None),
+    "ccw": ((_Attr("cssid", _uint(0), _hex(1)), _Attr("ssid", _uint(0), _hex(1)),
+             _Attr("devno", _uint(0), _hex(4))), _ccw_limits),
+    "isa": ((_Attr("iobase", _uint(16), _hex(1), "set"),
+             _Attr("irq", _uint(16), _hex(1), "set")), None),
+    "dimm": ((_Attr("slot", _uint(10, required=True), str),
+              _Attr("base", _uint(16, wide=True), _hex(1), "set")), None),
 }
 
+#: how libvirt writes a PCI host address: (attribute, format)
+_PCI_SOURCE_FIELDS = (("domain", "0x{:04x}"), ("bus", "0x{:02x}"), ("slot", "0x{:02x}"),
+                      ("function", "0x{:x}"))
 
-def _canonical_address(addr: ET.Element, fields: tuple[
-        tuple[str, Callable[[str | None], int | None], str], ...], *,
-        with_type: bool, optional: frozenset[str] = frozenset()) -> None:
-    """Rewrite *addr*'s numbers as libvirt writes them (fields it does not know kept
-    after them); leave it alone when a number does not read."""
+
+def _canonical_source_address(dev: ET.Element) -> None:
+    """A PCI host device's source address written with libvirt's number formats (left
+    alone when a number does not read; fields it does not know kept after them)."""
+    source = dev.find("source")
+    pci_source = dev.get("type") == "pci" if dev.tag == "hostdev" else (
+        (dev.tag == "disk" and dev.get("type") == "nvme")
+        or (dev.tag == "interface" and dev.get("type") == "hostdev"))
+    addr = source.find("address") if source is not None and pci_source else None
+    if addr is None or addr.get("type", "pci") != "pci":
+        return
     values: dict[str, str] = {}
-    for name, reader, fmt in fields:
-        raw = addr.get(name)
-        if raw is None and name in optional:
-            continue
-        number = reader(raw) if raw is not None else 0
+    for name, fmt in _PCI_SOURCE_FIELDS:
+        number = _c_uint(addr.get(name, "0"))
         if number is None:
             return
         values[name] = fmt.format(number)
     rest = {k: v for k, v in addr.attrib.items() if k not in values and k != "type"}
     addr_type = addr.get("type")
     addr.attrib.clear()
-    if with_type and addr_type is not None:
+    if addr_type is not None:
         addr.set("type", addr_type)
     addr.attrib.update(values)
     addr.attrib.update(rest)
-
-
-def _canonical_addresses(dev: ET.Element) -> None:
-    """Device and PCI source addresses written with libvirt's number formats."""
-    addr = dev.find("address")
-    if addr is not None:
-        atype = addr.get("type", "")
-        if atype == "usb":
-            _canonical_address(addr, (("bus", _dec, "{}"),), with_type=True)
-        elif atype == "isa":
-            # libvirt writes only the ISA fields that are set
-            _canonical_address(addr, _ADDRESS_FIELDS["isa"], with_type=True,
-                               optional=frozenset({"iobase", "irq"}))
-        elif atype == "spapr-vio":
-            _canonical_address(addr, _ADDRESS_FIELDS["spapr-vio"], with_type=True,
-                               optional=frozenset({"reg"}))
-        elif atype == "pci" and not any(addr.get(f) for f in ("domain", "bus", "slot",
-                                                                "function")):
-            pass  # an empty PCI address stays empty
-        elif atype in _ADDRESS_FIELDS:
-            _canonical_address(addr, _ADDRESS_FIELDS[atype], with_type=True)
-    source = dev.find("source")
-    pci_source = dev.get("type") == "pci" if dev.tag == "hostdev" else (
-        (dev.tag == "disk" and dev.get("type") == "nvme")
-        or (dev.tag == "interface" and dev.get("type") == "hostdev"))
-    if source is not None and pci_source:
-        src_addr = source.find("address")
-        if src_addr is not None and src_addr.get("type", "pci") == "pci":
-            _canonical_address(src_addr, _ADDRESS_FIELDS["pci"], with_type=True)
 
 
 # --------------------------------------------------------------------------------------------

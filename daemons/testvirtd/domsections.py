@@ -35,6 +35,7 @@ MAX_VCPUS = 16384
 MAX_IOTHREADS = 16384
 
 _UINT_MAX = 2**32 - 1
+_ULLONG_MAX = 2**64 - 1
 _INT_MAX = 2**31 - 1
 
 
@@ -49,8 +50,9 @@ def _invalid(elem: ET.Element, attr: str, value: str, expected: str = "") -> Vir
 
 
 def prop_uint(elem: ET.Element, attr: str, *, required: bool = False, nonzero: bool = False,
-              base: int = 10) -> int | None:
-    """An unsigned attribute as ``virXMLPropUInt`` reads it (None: absent and optional).
+              base: int = 10, wide: bool = False) -> int | None:
+    """An unsigned attribute as ``virXMLPropUInt`` reads it (None: absent and optional);
+    with *wide*, as ``virXMLPropULongLong`` reads it (the same but for its 64 bits).
 
     :raises VirtError: libvirt's complaint about a missing, malformed or zero value."""
     value = elem.get(attr)
@@ -59,7 +61,8 @@ def prop_uint(elem: ET.Element, attr: str, *, required: bool = False, nonzero: b
             raise _missing(elem, attr)
         return None
     number = c_number(value, base)
-    if number is None or number < 0 or number > _UINT_MAX or "-" in value:
+    limit = _ULLONG_MAX if wide else _UINT_MAX
+    if number is None or number < 0 or number > limit or "-" in value:
         raise _invalid(elem, attr, value, "non-negative integer value")
     if nonzero and number == 0:
         raise VirtError.xml_error(

@@ -127,6 +127,7 @@ class ErrDomain:
     NETWORK = 19
     DOMAIN = 20
     CPU = 31
+    DEVICE = 49
 
 
 class VirtError(RPCError):
