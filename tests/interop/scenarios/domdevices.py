@@ -30,6 +30,12 @@ def _disk(dev: str, bus: str | None = None, device: str = "disk", extra: str = "
             f"<target dev='{dev}'{bus_attr}/>{extra}</disk>")
 
 
+def _nics_at(*addresses: str, first: int = 0) -> str:
+    """User-mode NICs (with their own MAC addresses) at *addresses*."""
+    return "".join(f"<interface type='user'><mac address='52:54:00:12:04:{first + n:02x}'/>"
+                   f"{address}</interface>" for n, address in enumerate(addresses))
+
+
 #: (name, devices, keyword arguments of _domain)
 DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
     ("controller-indexes",
@@ -226,6 +232,29 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
     ("virtio-unix-channel-without-path",
      "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.a'/>"
      "</channel><serial type='pty'><source path='/dev/pts/9'/></serial>", {}),
+    # each address type read in its own bases and written back in libvirt's formats
+    ("addresses-read-back", _nics_at(
+        "<address type='pci' function='8'/>",  # (an empty address: the function unchecked)
+        "<address type='pci' slot='010' multifunction='off' x='1'/>",
+        "<address type='pci' domain='0xffffffff' bus='+0' slot=' 1' function='7'/>",
+        "<address type='usb' port='1 2' bus='1000'/>",
+        "<address type='usb' port='+1.0.3'/>", "<address type='usb' port='0.3'/>",
+        "<address type='usb' port='4294967295.1.2.3' bus='2147483647'/>",
+        "<address type='spapr-vio' reg='500'/>", "<address type='spapr-vio' reg=' +0X1f'/>",
+        "<address type='spapr-vio' reg='ffffffffffffffff'/>",
+        "<address type='isa' iobase='3f8' irq='0'/>", "<address type='isa' irq='0x1F'/>",
+        "<address type='dimm' slot='010' base='100000000'/>",
+        "<address type='dimm' slot='4294967295' base='0'/>",
+        "<address type='ccw' cssid='0' ssid='0' devno='0'/>",
+        "<address type='ccw' cssid='0xfe' ssid='3' devno='0XFFFF'/>",
+        "<address type='drive' controller='010' bus='+1' target=' 2'/>",
+        "<address type='virtio-serial' port='2147483647'/>",
+        "<address type='ccid' slot='7' x='y'/>", "<address type='virtio-mmio' x='y'/>"), {}),
+    # numbers from 2**31 on come out negative, and the copy of a started domain is refused
+    ("addresses-written-negative", _nics_at(
+        "<address type='drive' controller='4294967295' unit='2147483648'/>",
+        "<address type='ccid' slot='4294967295'/>", "<address type='usb' bus='2147483648'/>"),
+     {}),
 ]
 
 #: device sets libvirt refuses (each defined against both servers)
@@ -588,6 +617,47 @@ REFUSED: list[tuple[str, str]] = [
      " mode='bridge'/><virtualport type='802.1Qbh'/></interface>"),
     ("disk-without-source-after-input", _disk("vda", "virtio").replace(
         "<source file='/var/img/vda.img'/>", "") + "<input type='mouse' bus='lpt'/>"),
+    # device addresses: each type's attributes in libvirt's order, then its limits
+    ("pci-address-domain-too-large",
+     _nics_at("<address type='pci' domain='0x100000000' slot='1'/>")),
+    ("pci-address-bus-minus-zero", _nics_at("<address type='pci' bus='-0' slot='1'/>")),
+    ("pci-address-slot-trailing-blank", _nics_at("<address type='pci' slot='1 '/>")),
+    ("pci-address-multifunction-yes",
+     _nics_at("<address type='pci' bus='0x100' multifunction='yes'/>")),
+    ("pci-address-function-before-multifunction",
+     _nics_at("<address type='pci' function='x' multifunction='yes'/>")),
+    ("pci-address-bus-over-ff",
+     _nics_at("<address type='pci' bus='0x100' slot='0x28' function='8'/>")),
+    ("pci-address-slot-over-1f", _nics_at("<address type='pci' bus='1' slot='0x28'/>")),
+    ("pci-address-function-over-7", _nics_at("<address type='pci' slot='1' function='10'/>")),
+    ("usb-address-port-too-deep", _nics_at("<address type='usb' port='1.2.3.4.5'/>")),
+    ("usb-address-port-trailing-dot", _nics_at("<address type='usb' port='1.'/>")),
+    ("usb-address-port-empty", _nics_at("<address type='usb' port=''/>")),
+    ("usb-address-port-negative", _nics_at("<address type='usb' port='1.-0'/>")),
+    ("usb-address-port-hex", _nics_at("<address type='usb' port='0x1'/>")),
+    ("usb-address-port-too-large", _nics_at("<address type='usb' port='4294967296'/>")),
+    ("usb-address-port-before-bus", _nics_at("<address type='usb' bus='y' port='1.x'/>")),
+    ("usb-address-bus", _nics_at("<address type='usb' port='1' bus='x'/>")),
+    ("drive-address-unit-hex", _nics_at("<address type='drive' unit='0x3'/>")),
+    ("drive-address-controller-first", _nics_at("<address type='drive' unit='x' controller='y'/>")),
+    ("virtio-serial-address-port-negative",
+     _nics_at("<address type='virtio-serial' port='-1'/>")),
+    ("ccid-address-slot", _nics_at("<address type='ccid' slot='x'/>")),
+    ("spapr-vio-address-reg-too-large",
+     _nics_at("<address type='spapr-vio' reg='10000000000000000'/>")),
+    ("spapr-vio-address-reg-prefix-only", _nics_at("<address type='spapr-vio' reg='0x'/>")),
+    ("ccw-address-cssid", _nics_at("<address type='ccw' cssid='x'/>")),
+    ("ccw-address-cssid-over-fe",
+     _nics_at("<address type='ccw' cssid='0xff' ssid='0x3' devno='0xffff'/>")),
+    ("ccw-address-out-of-range-and-partial",
+     _nics_at("<address type='ccw' ssid='4' devno='0x10000'/>")),
+    ("ccw-address-partial", _nics_at("<address type='ccw' cssid='1' ssid='1'/>")),
+    ("ccw-address-devno-alone", _nics_at("<address type='ccw' devno='010'/>")),
+    ("isa-address-iobase-too-large", _nics_at("<address type='isa' iobase='100000000'/>")),
+    ("isa-address-irq-negative", _nics_at("<address type='isa' irq='-1'/>")),
+    ("dimm-address-without-slot", _nics_at("<address type='dimm' base='0'/>")),
+    ("dimm-address-slot-hex", _nics_at("<address type='dimm' slot='0x1'/>")),
+    ("dimm-address-base", _nics_at("<address type='dimm' slot='1' base='x'/>")),
 ]
 
 
