@@ -218,10 +218,13 @@ def _check_address(dev: ET.Element) -> None:
     attrs, check = _ADDRESS_READERS.get(atype, ((), None))
     values = {a.name: a.read(addr, a.name) for a in attrs}  # (in libvirt's reading order)
     if check is not None:
-        check(values)
+        check(addr, values)
     others = {k: v for k, v in addr.attrib.items() if k != "type"}
     for k in others:
         del addr.attrib[k]  # what libvirt does not read, it does not write
+    for child in list(addr):
+        if atype != "pci" or child.tag != "zpci":
+            addr.remove(child)
     for a in attrs:
         value = values.get(a.name, 0)
         if value is None and a.when == "always":
@@ -889,23 +892,32 @@ def _hex(width: int) -> Callable[[_AddrValue], str]:
     return lambda value: f"0x{int(value):0{width}x}"
 
 
-def _pci_limits(values: dict[str, _AddrValue | None]) -> None:
+def _pci_limits(addr: ET.Element, values: dict[str, _AddrValue | None]) -> None:
     """A PCI address that is not empty (domain, bus or slot set) is checked against the PCI
-    limits; an empty one is written without its numbers (only a function is not enough)."""
+    limits; an empty one is written without its numbers (only a function is not enough).
+    Then its last ``<zpci>`` child is read, and written if it gives a uid or fid."""
     domain, bus, slot, function = (int(values[n] or 0)
                                    for n in ("domain", "bus", "slot", "function"))
     if not (domain or bus or slot):
         for n in ("domain", "bus", "slot", "function"):
             del values[n]
-        return
-    for what, number, text in (("bus", bus, f"bus='0x{bus:x}', must be <= 0xFF"),
-                               ("slot", slot, f"slot='0x{slot:x}', must be <= 0x1F"),
-                               ("function", function, f"function=0x{function:x}, must be <= 7")):
-        if number > {"bus": 0xFF, "slot": 0x1F, "function": 7}[what]:
-            raise VirtError.xml_error(ErrDomain.NONE, f"Invalid PCI address {text}")
+    else:
+        for number, limit, text in (
+                (bus, 0xFF, f"bus='0x{bus:x}', must be <= 0xFF"),
+                (slot, 0x1F, f"slot='0x{slot:x}', must be <= 0x1F"),
+                (function, 7, f"function=0x{function:x}, must be <= 7")):
+            if number > limit:
+                raise VirtError.xml_error(ErrDomain.NONE, f"Invalid PCI address {text}")
+    zpcis = addr.findall("zpci")
+    for zpci in zpcis:
+        addr.remove(zpci)
+    if zpcis:
+        uid, fid = (prop_uint(zpcis[-1], n, base=0) for n in ("uid", "fid"))
+        if uid is not None or fid is not None:
+            ET.SubElement(addr, "zpci", {"uid": f"0x{uid or 0:04x}", "fid": f"0x{fid or 0:08x}"})
 
 
-def _ccw_limits(values: dict[str, _AddrValue | None]) -> None:
+def _ccw_limits(_addr: ET.Element, values: dict[str, _AddrValue | None]) -> None:
     """A CCW address within the channel subsystem's limits, given whole or not at all."""
     cssid, ssid, devno = (int(values[n] or 0) for n in ("cssid", "ssid", "devno"))
     if cssid > 0xFE or ssid > 3 or devno > 0xFFFF:
@@ -925,8 +937,8 @@ def _decimal_attrs(*names: str) -> tuple[_Attr, ...]:
 
 #: how libvirt reads each address type: its attributes in reading order, then the check of
 #: the whole (types absent here have no attributes)
-_ADDRESS_READERS: dict[str, tuple[tuple[_Attr, ...],
-                                  Callable[[dict[str, _AddrValue | None]], None] | None]] = {
+_ADDRESS_READERS: dict[str, tuple[tuple[_Attr, ...], Callable[
+    [ET.Element, dict[str, _AddrValue | None]], None] | None]] = {
     "pci": ((_Attr("domain", _uint(0), _hex(4)), _Attr("bus", _uint(0), _hex(2)),
              _Attr("slot", _uint(0), _hex(2)),
              _Attr("function", _uint(0), lambda v: f"0x{v}"),  # (written with 0x%d)

@@ -249,7 +249,12 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
         "<address type='ccw' cssid='0xfe' ssid='3' devno='0XFFFF'/>",
         "<address type='drive' controller='010' bus='+1' target=' 2'/>",
         "<address type='virtio-serial' port='2147483647'/>",
-        "<address type='ccid' slot='7' x='y'/>", "<address type='virtio-mmio' x='y'/>"), {}),
+        "<address type='ccid' slot='7' x='y'/>", "<address type='virtio-mmio' x='y'/>",
+        # a PCI address's last <zpci> (written when it gives a uid or fid)
+        "<address type='pci' slot='2'><zpci uid='010' fid='0x1f'/></address>",
+        "<address type='pci'><zpci uid='2'/><zpci fid='3'/><x/></address>",
+        "<address type='pci' slot='3'><zpci/></address>",
+        "<address type='drive' unit='1'><zpci uid='x'/></address>"), {}),
     # numbers from 2**31 on come out negative, and the copy of a started domain is refused
     ("addresses-written-negative", _nics_at(
         "<address type='drive' controller='4294967295' unit='2147483648'/>",
@@ -658,6 +663,11 @@ REFUSED: list[tuple[str, str]] = [
     ("dimm-address-without-slot", _nics_at("<address type='dimm' base='0'/>")),
     ("dimm-address-slot-hex", _nics_at("<address type='dimm' slot='0x1'/>")),
     ("dimm-address-base", _nics_at("<address type='dimm' slot='1' base='x'/>")),
+    ("zpci-address-uid", _nics_at("<address type='pci' slot='1'><zpci uid='x'/></address>")),
+    ("zpci-address-fid-negative",
+     _nics_at("<address type='pci'><zpci uid='1' fid='-1'/></address>")),
+    ("pci-address-limits-before-zpci",
+     _nics_at("<address type='pci' slot='0x20'><zpci uid='x'/></address>")),
 ]
 
 
