@@ -275,7 +275,8 @@ _PCI_HEX = {"domain": 4, "bus": 2, "slot": 2, "function": 1}
 
 
 def _address(elem: ET.Element, _ctx: Context) -> None:
-    """Device addresses: PCI ones in hex, the multifunction flag as given."""
+    """PCI addresses in hex, the multifunction flag as given (a device's address of any
+    type is already as libvirt writes it: domdevices reads it)."""
     kind = elem.get("type")
     if kind == "pci" and not any(_int(elem.get(a, "0")) for a in ("domain", "bus", "slot")):
         # an empty PCI address (one to be assigned: nothing but a function is given) is
@@ -287,12 +288,6 @@ def _address(elem: ET.Element, _ctx: Context) -> None:
             number = _int(elem.get(attr, "0"))
             if number is not None:
                 elem.set(attr, f"0x{number:0{width}x}")
-    elif kind in ("drive", "ccid", "usb", "virtio-serial", "virtio-mmio"):
-        # (a spapr-vio register stays in hex, as domdevices writes it)
-        for attr, value in list(elem.attrib.items()):
-            number = _int(value) if attr != "type" and attr != "port" else None
-            if number is not None:
-                elem.set(attr, str(number))
 
 
 # --------------------------------------------------------------------------------------------
@@ -1371,7 +1366,7 @@ _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {
     "virtio-serial": ("type", "controller", "bus", "port"),
     "ccid": ("type", "controller", "slot"),
     "usb": ("type", "bus", "port"),
-    "spapr-vio": ("type", "reg"),  # (reg in hex: see _address)
+    "spapr-vio": ("type", "reg"),
     "ccw": ("type", "cssid", "ssid", "devno"),
     "isa": ("type", "iobase", "irq"),
     "dimm": ("type", "slot", "base"),

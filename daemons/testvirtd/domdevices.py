@@ -219,17 +219,16 @@ def _check_address(dev: ET.Element) -> None:
     values = {a.name: a.read(addr, a.name) for a in attrs}  # (in libvirt's reading order)
     if check is not None:
         check(addr, values)
-    others = {k: v for k, v in addr.attrib.items() if k != "type"}
-    for k in others:
-        del addr.attrib[k]  # what libvirt does not read, it does not write
-    for child in list(addr):
-        if atype != "pci" or child.tag != "zpci":
-            addr.remove(child)
+    # what libvirt does not read, it does not write
+    for name in [k for k in addr.attrib if k != "type"]:
+        del addr.attrib[name]
+    for child in [c for c in addr if atype != "pci" or c.tag != "zpci"]:
+        addr.remove(child)
     for a in attrs:
-        value = values.get(a.name, 0)
-        if value is None and a.when == "always":
-            value = 0
-        if a.name in values and value is not None and (a.when != "set" or value):
+        if a.name not in values:
+            continue  # (the check dropped it)
+        value = 0 if values[a.name] is None and a.when == "always" else values[a.name]
+        if value is not None and (a.when != "set" or value):
             addr.set(a.name, a.write(value))
     if atype == "unassigned" and dev.tag != "hostdev":
         raise _unsupported("address of type 'unassigned' is supported only for hostdevs")
@@ -832,6 +831,7 @@ def _c_uint(value: str | None) -> int | None:
         return None
 
 
+#: what is read from an address attribute: a number, or text as libvirt writes it back
 _AddrValue = int | str
 _Reader = Callable[[ET.Element, str], "_AddrValue | None"]
 
@@ -853,6 +853,7 @@ def _uint(base: int, *, wide: bool = False, required: bool = False) -> _Reader:
 
 
 def _on_off(addr: ET.Element, name: str) -> str | None:
+    """``virXMLPropTristateSwitch``: 'on' or 'off'."""
     return tristate(addr, name)
 
 
@@ -892,7 +893,7 @@ def _hex(width: int) -> Callable[[_AddrValue], str]:
     return lambda value: f"0x{int(value):0{width}x}"
 
 
-def _pci_limits(addr: ET.Element, values: dict[str, _AddrValue | None]) -> None:
+def _pci_check(addr: ET.Element, values: dict[str, _AddrValue | None]) -> None:
     """A PCI address that is not empty (domain, bus or slot set) is checked against the PCI
     limits; an empty one is written without its numbers (only a function is not enough).
     Then its last ``<zpci>`` child is read, and written if it gives a uid or fid."""
@@ -942,7 +943,7 @@ _ADDRESS_READERS: dict[str, tuple[tuple[_Attr, ...], Callable[
     "pci": ((_Attr("domain", _uint(0), _hex(4)), _Attr("bus", _uint(0), _hex(2)),
              _Attr("slot", _uint(0), _hex(2)),
              _Attr("function", _uint(0), lambda v: f"0x{v}"),  # (written with 0x%d)
-             _Attr("multifunction", _on_off, str, "given")), _pci_limits),
+             _Attr("multifunction", _on_off, str, "given")), _pci_check),
     "drive": (_decimal_attrs("controller", "bus", "target", "unit"), None),
     "virtio-serial": (_decimal_attrs("controller", "bus", "port"), None),
     "ccid": (_decimal_attrs("controller", "slot"), None),
