@@ -202,10 +202,23 @@ def _bad_attr(attr: str, elem: str, value: str, expected: str = "") -> VirtError
     return VirtError.xml_error(ErrDomain.XML, text)
 
 
+#: the devices whose parsers read an address (libvirt ignores one elsewhere)
+_ADDRESSED = frozenset({
+    "disk", "controller", "filesystem", "interface", "smartcard", "serial", "parallel",
+    "console", "channel", "input", "sound", "video", "hostdev", "redirdev", "watchdog",
+    "memballoon", "rng", "tpm", "nvram", "hub", "panic", "shmem", "memory", "iommu", "vsock",
+})
+#: devices libvirt reads without an address (and so does not write one)
+_UNADDRESSED = frozenset({"graphics", "audio", "redirfilter", "lease"})
+
+
 def _check_address(dev: ET.Element) -> None:
     """Read a device's address as libvirt does: its type first, then that type's
     attributes (:data:`_ADDRESS_READERS`); the address is left as libvirt writes it."""
-    addr = dev.find("address")
+    if dev.tag in _UNADDRESSED:
+        for ignored in dev.findall("address"):
+            dev.remove(ignored)
+    addr = dev.find("address") if dev.tag in _ADDRESSED else None
     if addr is None:
         return
     atype = addr.get("type")

@@ -255,6 +255,13 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
         "<address type='pci'><zpci uid='2'/><zpci fid='3'/><x/></address>",
         "<address type='pci' slot='3'><zpci/></address>",
         "<address type='drive' unit='1'><zpci uid='x'/></address>"), {}),
+    # these devices are read without an address (whatever it says)
+    ("addresses-not-read",
+     "<graphics type='vnc'><address type='bogus'/></graphics>"
+     "<lease><lockspace>a</lockspace><key>b</key><target path='/c'/>"
+     "<address type='pci' slot='0x20'/></lease>"
+     "<audio id='1' type='none'><address type='usb' port='x'/></audio>"
+     "<controller type='usb'/><redirfilter><usbdev allow='yes'/><address/></redirfilter>", {}),
     # numbers from 2**31 on come out negative, and the copy of a started domain is refused
     ("addresses-written-negative", _nics_at(
         "<address type='drive' controller='4294967295' unit='2147483648'/>",
