@@ -243,8 +243,14 @@ def _check_address(dev: ET.Element) -> None:
         value = 0 if values[a.name] is None and a.when == "always" else values[a.name]
         if value is not None and (a.when != "set" or value):
             addr.set(a.name, a.write(value))
-    if atype == "unassigned" and dev.tag != "hostdev":
-        raise _unsupported("address of type 'unassigned' is supported only for hostdevs")
+    if atype != "usb":
+        # the devices of a USB bus take no other address
+        target = dev.find("target")
+        if ((dev.tag == "input" and dev.get("bus") == "usb")
+                or (dev.tag == "redirdev" and dev.get("bus", "usb") == "usb")):
+            raise VirtError.xml_error(ErrDomain.DOMAIN, "Invalid address for a USB device")
+        if dev.tag == "serial" and target is not None and target.get("type") == "usb-serial":
+            raise _unsupported("usb-serial requires address of usb type")
 
 
 def _disk_source_name(disk: ET.Element) -> str | None:
@@ -1604,10 +1610,30 @@ def _unsupported(text: str) -> VirtError:
 
 
 #: the order in which libvirt visits devices (virDomainDeviceInfoIterate)
+#: the address types a subsystem host device of each type may have, and libvirt's
+#: complaint about another (a config error, but for PCI an internal error)
+_HOSTDEV_ADDRESSES: dict[str, tuple[tuple[str, ...], str]] = {
+    "pci": (("pci", "unassigned"), "PCI host devices must use 'pci' or 'unassigned' address type"),
+    "scsi": (("drive",), "SCSI host device must use 'drive' address type"),
+    "scsi_host": (("pci", "ccw"), "SCSI_host host device must use 'pci' or 'ccw' address type"),
+    "usb": (("usb",), "USB host device must use 'usb' address type"),
+}
+
+
+def _hostdev_address_problem(dev: ET.Element, atype: str) -> VirtError | None:
+    htype = dev.get("type", "")
+    types, text = _HOSTDEV_ADDRESSES.get(htype, ((atype,), ""))
+    if dev.get("mode", "subsystem") != "subsystem" or atype in types:
+        return None
+    if htype == "pci":
+        return VirtError.internal_error(ErrDomain.DOMAIN, text)
+    return _unsupported(text)
+
+
 _ITERATION_ORDER = (
     "disk", "interface", "sound", "hostdev", "video", "controller", "smartcard", "serial",
-    "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "hub",
-    "shmem", "tpm", "panic", "memory", "redirdev", "rng", "iommu", "vsock", "crypto",
+    "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "nvram",
+    "hub", "shmem", "tpm", "panic", "memory", "redirdev", "rng", "iommu", "vsock", "crypto",
 )
 
 
@@ -1806,6 +1832,10 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
     for tag in _ITERATION_ORDER:
         for dev in kinds.get(tag, []):
             problem: VirtError | None = None
+            addr = dev.find("address")
+            if addr is not None and addr.get("type") == "unassigned" and tag != "hostdev":
+                # (checked first, for any device)
+                raise _unsupported("address of type 'unassigned' is supported only for hostdevs")
             if tag == "disk":
                 # (a disk's target is validated first, its source last)
                 problem = (_disk_target_problem(dev) or _disk_problem(dev)
@@ -1816,8 +1846,13 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
                 problem = _video_problem(dev, kinds["video"])
             elif tag == "filesystem":
                 problem = _filesystem_target_problem(dev)
-            elif tag == "smartcard" and dev.get("mode") == "passthrough":
-                problem = _chr_source_problem(dev.get("type"), dev)
+            elif tag == "smartcard":
+                if addr is not None and addr.get("type") != "ccid":
+                    problem = _unsupported("Controllers must use the 'ccid' address type")
+                elif dev.get("mode") == "passthrough":
+                    problem = _chr_source_problem(dev.get("type"), dev)
+            elif tag == "hostdev" and addr is not None:
+                problem = _hostdev_address_problem(dev, addr.get("type", ""))
             elif tag in ("serial", "parallel", "console", "channel"):
                 target = dev.find("target")
                 virtio = (tag == "channel" and target is not None

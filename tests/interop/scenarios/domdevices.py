@@ -670,6 +670,30 @@ REFUSED: list[tuple[str, str]] = [
     ("dimm-address-without-slot", _nics_at("<address type='dimm' base='0'/>")),
     ("dimm-address-slot-hex", _nics_at("<address type='dimm' slot='0x1'/>")),
     ("dimm-address-base", _nics_at("<address type='dimm' slot='1' base='x'/>")),
+    # what each device takes: USB devices a USB address (read with them), smartcards a CCID
+    # one, host devices their type's (validated), 'unassigned' only host devices (validated
+    # first, device by device)
+    ("usb-input-at-pci-address", "<input type='tablet' bus='usb'><address type='unassigned'/>"
+     "</input>"),
+    ("usb-redirdev-at-pci-address", "<controller type='usb'/><redirdev bus='usb'"
+     " type='spicevmc'><address type='pci' slot='3'/></redirdev><panic model='bogus'/>"),
+    ("usb-serial-at-unassigned-address",
+     "<serial type='pty'><target type='usb-serial'/><address type='unassigned'/></serial>"),
+    ("smartcard-at-usb-address", "<smartcard mode='host'><address type='usb'/></smartcard>"),
+    ("usb-hostdev-before-smartcard-address",
+     "<smartcard mode='host'><address type='usb'/></smartcard>"
+     "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1'/><product id='0x2'/>"
+     "</source><address type='pci'/></hostdev>"),
+    ("pci-hostdev-at-usb-address", "<hostdev mode='subsystem' type='pci'><source><address"
+     " domain='0' bus='1' slot='1' function='0'/></source><address type='usb'/></hostdev>"),
+    ("scsi-hostdev-at-pci-address", "<hostdev mode='subsystem' type='scsi'><source>"
+     "<adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source>"
+     "<address type='pci' slot='3'/></hostdev>"),
+    ("scsi-host-hostdev-at-drive-address", "<hostdev mode='subsystem' type='scsi_host'>"
+     "<source protocol='vhost' wwpn='naa.5123456789abcde0'/><address type='drive'/></hostdev>"),
+    ("unassigned-address-validated",
+     _nics_at("<address type='unassigned'/>") + "<input type='joystick'/>"),
+    ("nvram-at-unassigned-address", "<nvram><address type='unassigned'/></nvram>"),
     ("zpci-address-uid", _nics_at("<address type='pci' slot='1'><zpci uid='x'/></address>")),
     ("zpci-address-fid-negative",
      _nics_at("<address type='pci'><zpci uid='1' fid='-1'/></address>")),
