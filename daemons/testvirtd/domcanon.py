@@ -1399,6 +1399,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "devices/graphics[spice]/image": ("compression",),
     "devices/sound": ("model",),
     "devices/memballoon": ("model",),
+    "devices/iommu": ("model",),
     "devices/tpm/backend": ("type",),
     "devices/interface[bridge]/source": ("bridge",),
     "devices/interface[network]/source": ("network",),

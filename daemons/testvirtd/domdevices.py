@@ -1853,6 +1853,16 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
                     problem = _chr_source_problem(dev.get("type"), dev)
             elif tag == "hostdev" and addr is not None:
                 problem = _hostdev_address_problem(dev, addr.get("type", ""))
+            elif tag == "controller" and dev.get("type") == "pci":
+                if addr is not None and dev.get("model") in ("pci-root", "pcie-root"):
+                    problem = _unsupported(
+                        "pci-root and pcie-root controllers should not have an address")
+                elif _index_of(dev) > 255:
+                    problem = _unsupported(
+                        f"PCI controller index {_index_of(dev)} too high, maximum is 255")
+            elif tag == "iommu" and addr is not None and dev.get("model") != "virtio":
+                problem = VirtError.xml_error(
+                    ErrDomain.DOMAIN, f"iommu model '{dev.get('model')}' can't have address")
             elif tag in ("serial", "parallel", "console", "channel"):
                 target = dev.find("target")
                 virtio = (tag == "channel" and target is not None

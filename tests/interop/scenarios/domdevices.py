@@ -254,7 +254,9 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
         "<address type='pci' slot='2'><zpci uid='010' fid='0x1f'/></address>",
         "<address type='pci'><zpci uid='2'/><zpci fid='3'/><x/></address>",
         "<address type='pci' slot='3'><zpci/></address>",
-        "<address type='drive' unit='1'><zpci uid='x'/></address>"), {}),
+        "<address type='drive' unit='1'><zpci uid='x'/></address>")
+     + "<iommu model='virtio'><address type='pci' slot='0x1f'/></iommu>"
+     "<controller type='pci' model='pci-bridge' index='255'/>", {}),
     # these devices are read without an address (whatever it says)
     ("addresses-not-read",
      "<graphics type='vnc'><address type='bogus'/></graphics>"
@@ -694,6 +696,11 @@ REFUSED: list[tuple[str, str]] = [
     ("unassigned-address-validated",
      _nics_at("<address type='unassigned'/>") + "<input type='joystick'/>"),
     ("nvram-at-unassigned-address", "<nvram><address type='unassigned'/></nvram>"),
+    ("pci-root-with-address",
+     "<controller type='pci' model='pci-root' index='300'><address type='pci'/></controller>"),
+    ("pci-controller-index-too-high", "<controller type='pci' model='pci-bridge' index='256'/>"),
+    ("intel-iommu-with-address", "<iommu model='intel'><address type='pci'/></iommu>"),
+    ("iommu-without-model", "<iommu><address type='pci'/></iommu>"),
     ("zpci-address-uid", _nics_at("<address type='pci' slot='1'><zpci uid='x'/></address>")),
     ("zpci-address-fid-negative",
      _nics_at("<address type='pci'><zpci uid='1' fid='-1'/></address>")),
