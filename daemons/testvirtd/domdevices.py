@@ -1620,8 +1620,17 @@ _HOSTDEV_ADDRESSES: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+#: the address type a mediated device of each model must have (others take any)
+_MDEV_ADDRESSES = {"vfio-pci": "pci", "vfio-ccw": "ccw"}
+
+
 def _hostdev_address_problem(dev: ET.Element, atype: str) -> VirtError | None:
     htype = dev.get("type", "")
+    model = dev.get("model", "")
+    if htype == "mdev" and _MDEV_ADDRESSES.get(model, atype) != atype:
+        return VirtError.xml_error(
+            ErrDomain.DOMAIN,
+            f"Unsupported address type '{atype}' with mediated device model '{model}'")
     types, text = _HOSTDEV_ADDRESSES.get(htype, ((atype,), ""))
     if dev.get("mode", "subsystem") != "subsystem" or atype in types:
         return None

@@ -696,6 +696,13 @@ REFUSED: list[tuple[str, str]] = [
     ("unassigned-address-validated",
      _nics_at("<address type='unassigned'/>") + "<input type='joystick'/>"),
     ("nvram-at-unassigned-address", "<nvram><address type='unassigned'/></nvram>"),
+    ("mdev-hostdev-at-usb-address", "<hostdev mode='subsystem' type='mdev' model='vfio-pci'>"
+     "<source><address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source>"
+     "<address type='usb'/></hostdev>"),
+    ("ccw-mdev-hostdev-at-unassigned-address",
+     "<hostdev mode='subsystem' type='mdev' model='vfio-ccw'><source><address"
+     " uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source><address type='unassigned'/>"
+     "</hostdev>"),
     ("pci-root-with-address",
      "<controller type='pci' model='pci-root' index='300'><address type='pci'/></controller>"),
     ("pci-controller-index-too-high", "<controller type='pci' model='pci-bridge' index='256'/>"),
