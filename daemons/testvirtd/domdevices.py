@@ -1625,7 +1625,7 @@ _MDEV_ADDRESSES = {"vfio-pci": "pci", "vfio-ccw": "ccw"}
 
 
 def _hostdev_address_problem(dev: ET.Element, atype: str) -> VirtError | None:
-    htype = dev.get("type", "")
+    htype = "pci" if dev.tag == "interface" else dev.get("type", "")
     model = dev.get("model", "")
     if htype == "mdev" and _MDEV_ADDRESSES.get(model, atype) != atype:
         return VirtError.xml_error(
@@ -1839,7 +1839,11 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
     character device sources they need, in libvirt's order: device by device, then the
     device set."""
     for tag in _ITERATION_ORDER:
-        for dev in kinds.get(tag, []):
+        devs = kinds.get(tag, [])
+        if tag == "hostdev":
+            # an interface of type hostdev is a host device too (read before the others)
+            devs = [d for d in kinds.get("interface", []) if d.get("type") == "hostdev"] + devs
+        for dev in devs:
             problem: VirtError | None = None
             addr = dev.find("address")
             if addr is not None and addr.get("type") == "unassigned" and tag != "hostdev":

@@ -703,6 +703,12 @@ REFUSED: list[tuple[str, str]] = [
      "<hostdev mode='subsystem' type='mdev' model='vfio-ccw'><source><address"
      " uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source><address type='unassigned'/>"
      "</hostdev>"),
+    # an interface of type hostdev is validated as a PCI host device, before the others
+    ("hostdev-nic-at-usb-address",
+     "<hostdev mode='subsystem' type='usb'><source><vendor id='0x1'/><product id='0x2'/>"
+     "</source><address type='pci'/></hostdev><interface type='hostdev'>"
+     "<mac address='52:54:00:12:00:0a'/><source><address type='pci' domain='0' bus='1'"
+     " slot='1' function='0'/></source><address type='usb'/></interface>"),
     ("pci-root-with-address",
      "<controller type='pci' model='pci-root' index='300'><address type='pci'/></controller>"),
     ("pci-controller-index-too-high", "<controller type='pci' model='pci-bridge' index='256'/>"),
