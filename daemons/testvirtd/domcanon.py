@@ -1298,8 +1298,11 @@ KINDS: dict[str, Kind] = {
     "devices/vsock/cid": Kind(attrs=("auto", "address"), fill=_cid),
     "devices/graphics/channel": Kind(attrs=("name", "mode"), fill=_spice_channel,
                                      empty_is_absent=True),
+    # only the rules are read: a filter without any is not written
+    "devices/redirfilter": Kind(children=("usbdev",), closed=True, closed_attrs=True,
+                                empty_is_absent=True),
     "devices/redirfilter/usbdev": Kind(attrs=("class", "vendor", "product", "version",
-                                              "allow"), fill=_usbdev),
+                                              "allow"), required=("allow",), fill=_usbdev),
     "devices/interface[vhostuser]/source": Kind(attrs=("type", "path", "mode")),
     "launchSecurity/policy": Kind(fill=_sev_policy),
     "sysinfo/system/entry": _SYSINFO_ENTRY,
@@ -1357,7 +1360,6 @@ _HAS_ADDRESS = frozenset({
     "disk", "controller", "filesystem", "interface", "smartcard", "serial", "parallel",
     "console", "channel", "input", "tpm", "sound", "video", "hostdev", "redirdev",
     "watchdog", "memballoon", "rng", "panic", "iommu", "vsock", "shmem", "memory", "hub",
-    "crypto",
 })
 #: attribute order of device addresses per address type
 _ADDRESS_ATTRS: dict[str, tuple[str, ...]] = {

@@ -61,7 +61,6 @@ DEVICE_ORDER = (
     "memory",
     "iommu",
     "vsock",
-    "crypto",
 )
 _DEVICE_RANK = {name: i for i, name in enumerate(DEVICE_ORDER)}
 #: the order in which libvirt's parser reads the device kinds (not quite the formatter's)
@@ -69,7 +68,7 @@ _PARSE_ORDER = (
     "disk", "controller", "lease", "filesystem", "interface", "smartcard", "serial",
     "parallel", "console", "channel", "input", "graphics", "sound", "audio", "video",
     "hostdev", "watchdog", "memballoon", "rng", "tpm", "nvram", "hub", "redirdev",
-    "redirfilter", "panic", "shmem", "memory", "iommu", "vsock", "crypto",
+    "redirfilter", "panic", "shmem", "memory", "iommu", "vsock",
 )
 _PARSE_RANK = {name: i for i, name in enumerate(_PARSE_ORDER)}
 _CTRL_RANK = _PARSE_RANK["controller"]
@@ -83,6 +82,8 @@ class _Guest:
     virt_type: str
     os_type: str
     arch: str
+    #: how many guest NUMA nodes (``<cpu><numa>`` cells) the domain has
+    numa_nodes: int = 0
 
     @property
     def hvm(self) -> bool:
@@ -97,7 +98,7 @@ def normalise_devices(
     devices: list[ET.Element], *, virt_type: str, os_type: str, arch: str,
     os_boot: bool = False, after_reading: Callable[[], None] | None = None,
     before_validation: Callable[[], None] | None = None,
-    validate_definition: Callable[[], None] | None = None,
+    validate_definition: Callable[[], None] | None = None, numa_nodes: int = 0,
 ) -> list[ET.Element]:
     """Apply the defaults libvirt fills in for *devices* (whitespace-free copies, changed in
     place) of a domain of *virt_type* with OS type *os_type* on *arch*; return them in the
@@ -109,9 +110,12 @@ def normalise_devices(
         post-parse steps, before it validates the devices.
     :param validate_definition: the checks of the definition libvirt makes among those of
         the device set (after the disks', before the videos').
+    :param numa_nodes: how many guest NUMA nodes the domain has (memory devices name one).
     :raises VirtError: where libvirt refuses the devices, with its code and text.
     """
-    guest = _Guest(virt_type, os_type, arch)
+    guest = _Guest(virt_type, os_type, arch, numa_nodes)
+    # libvirt 9.0 does not know <crypto>: it is neither read nor written back
+    devices = [dev for dev in devices if dev.tag != "crypto"]
     _parse_checks(devices, guest)
     if after_reading is not None:
         after_reading()
@@ -289,7 +293,8 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
     """Refuse what libvirt's parser refuses as it reads the devices (kind by kind, as it
     reads them), and fill in the types it defaults."""
     by_kind = sorted(devices, key=lambda d: _PARSE_RANK.get(d.tag, len(_PARSE_RANK)))
-    singles = {tag: sum(d.tag == tag for d in devices) for tag in ("memballoon", "watchdog")}
+    singles = {tag: sum(d.tag == tag for d in devices)
+               for tag in ("memballoon", "watchdog", "redirfilter")}
     usbs = [d for d in by_kind if d.tag == "controller" and d.get("type") == "usb"]
     usb_none = any(d.get("model") == "none" for d in usbs)
     seen_usbs: list[ET.Element] = []
@@ -304,6 +309,9 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
             what = "memory balloon" if dev.tag == "memballoon" else "watchdog"
             raise VirtError.internal_error(
                 ErrDomain.DOMAIN, f"only a single {what} device is supported")
+        if dev.tag == "redirfilter" and singles[dev.tag] > 1:
+            raise VirtError.internal_error(
+                ErrDomain.DOMAIN, "only one set of redirection filter rule is supported")
         read_first = _READ_FIRST.get(dev.tag)
         if read_first is not None:
             read_first(dev)
@@ -1642,7 +1650,7 @@ def _hostdev_address_problem(dev: ET.Element, atype: str) -> VirtError | None:
 _ITERATION_ORDER = (
     "disk", "interface", "sound", "hostdev", "video", "controller", "smartcard", "serial",
     "parallel", "channel", "console", "input", "filesystem", "watchdog", "memballoon", "nvram",
-    "hub", "shmem", "tpm", "panic", "memory", "redirdev", "rng", "iommu", "vsock", "crypto",
+    "hub", "shmem", "tpm", "panic", "memory", "redirdev", "rng", "iommu", "vsock",
 )
 
 

@@ -957,7 +957,8 @@ def parse_domain_xml(
             current_vcpus = enabled
 
     os_children = [_strip_ws(c) for c in os_elem if c.tag != "type"]
-    per_device_boot = root.find("devices/*/boot") is not None
+    # (<crypto> is not read: its boot order is none)
+    per_device_boot = any(d.tag != "crypto" for d in root.findall("devices/*[boot]"))
     if os_type == "hvm" and not per_device_boot and root.find("bootloader") is None \
             and not any(c.tag == "boot" for c in os_children):
         # libvirt boots an HVM guest from its disk unless told otherwise (a direct kernel

@@ -264,6 +264,15 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<address type='pci' slot='0x20'/></lease>"
      "<audio id='1' type='none'><address type='usb' port='x'/></audio>"
      "<controller type='usb'/><redirfilter><usbdev allow='yes'/><address/></redirfilter>", {}),
+    # libvirt 9.0 reads no <crypto> (its address and boot order are not looked at either)
+    ("crypto-not-read",
+     "<crypto model='virtio' type='qemu'><backend queues='2' model='builtin'/>"
+     "<address type='unassigned'/><boot order='1'/></crypto><crypto model='x'/>", {}),
+    # a redirection filter without rules is not written (only its rules are read)
+    ("redirfilter-without-rules",
+     "<controller type='usb'/><redirfilter x='1'><address type='usb'/><x/></redirfilter>", {}),
+    ("redirfilter-rules-only",
+     "<controller type='usb'/><redirfilter x='1'><x/><usbdev allow='no'/></redirfilter>", {}),
     # numbers from 2**31 on come out negative, and the copy of a started domain is refused
     ("addresses-written-negative", _nics_at(
         "<address type='drive' controller='4294967295' unit='2147483648'/>",
@@ -709,6 +718,8 @@ REFUSED: list[tuple[str, str]] = [
      "</source><address type='pci'/></hostdev><interface type='hostdev'>"
      "<mac address='52:54:00:12:00:0a'/><source><address type='pci' domain='0' bus='1'"
      " slot='1' function='0'/></source><address type='usb'/></interface>"),
+    ("two-redirfilters", "<redirfilter/><redirfilter><usbdev allow='yes'/></redirfilter>"),
+    ("redirfilter-rule-without-allow", "<redirfilter><usbdev class='0x08'/></redirfilter>"),
     ("pci-root-with-address",
      "<controller type='pci' model='pci-root' index='300'><address type='pci'/></controller>"),
     ("pci-controller-index-too-high", "<controller type='pci' model='pci-bridge' index='256'/>"),
