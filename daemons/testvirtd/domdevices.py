@@ -24,10 +24,10 @@ from .domcanon import (
     video_default_ram,
     video_memory,
 )
-from .domsections import prop_enum, prop_uint, tristate
-from .domxml import ErrCode, ErrDomain, VirtError, random_mac
+from .domsections import prop_enum, prop_uint, scaled_value, tristate
+from .domxml import ErrCode, ErrDomain, VirtError, parse_size, random_mac
 
-__all__ = ("DEVICE_ORDER", "disk_index", "normalise_devices")
+__all__ = ("DEVICE_ORDER", "disk_index", "memory_device_kib", "normalise_devices")
 
 #: Device ordering of libvirt's formatter (devices are grouped by kind in this order).
 DEVICE_ORDER = (
@@ -420,9 +420,8 @@ def _parse_checks(devices: list[ET.Element], guest: _Guest) -> None:
             _check_chr_sources(dev, rtype)
         elif dev.tag == "tpm" and dev.find("backend") is None:
             raise VirtError.xml_error(ErrDomain.DOMAIN, "missing TPM device backend")
-        elif dev.tag == "memory" and dev.find("target") is None:
-            raise VirtError.xml_error(ErrDomain.DOMAIN,
-                                      "missing <target> element for <memory> device")
+        elif dev.tag == "memory":
+            _read_memory_target(dev)
         elif dev.tag == "filesystem":
             refusal = _filesystem_source_problem(dev)
             if refusal is not None:
@@ -511,6 +510,42 @@ def _chr_port(target: ET.Element) -> None:
         del target.attrib["port"]
     else:
         target.set("port", str(signed))
+
+
+#: an int as strtol reads it, the whole text (C's blanks before it)
+_C_INT = re.compile(r"[ \t\n\v\f\r]*[+-]?[0-9]+")
+
+
+def _read_memory_target(dev: ET.Element) -> None:
+    """A memory device's target as libvirt reads it: the guest NUMA node (kept as the
+    number it reads, or dropped when empty), then the size (required)."""
+    target = dev.find("target")
+    if target is None:
+        raise VirtError.xml_error(ErrDomain.DOMAIN,
+                                  "missing <target> element for <memory> device")
+    nodes = target.findall("node")
+    text = "".join(nodes[0].itertext()) if nodes else ""
+    for node in nodes[1:] if text else nodes:
+        target.remove(node)  # (only the first is read, an empty one not at all)
+    if text:
+        number = int(text) if _C_INT.fullmatch(text) else -1
+        if not 0 <= number <= _INT_MAX:
+            raise VirtError.xml_error(ErrDomain.DOMAIN, "invalid value of memory device node")
+        nodes[0].clear()
+        nodes[0].text = str(number)
+    memory_device_kib(dev)
+
+
+def memory_device_kib(dev: ET.Element) -> int:
+    """The size of memory device *dev* in KiB (rounded up), as libvirt reads ``./size``.
+
+    :raises VirtError: for a missing or invalid size, as libvirt's XPath reader says it."""
+    size = dev.find("target/size")
+    text = "".join(size.itertext()) if size is not None else ""
+    unit = size.get("unit") if size is not None else None
+    scaled_value(dev, "./size", text or None, unit, required=True)
+    number = parse_size(str(c_number(text) or 0), unit, "KiB", ErrDomain.NONE)
+    return -(-number // 1024)
 
 
 def _check_virtualport(dev: ET.Element) -> None:
@@ -1693,6 +1728,23 @@ def _chr_source_problem(ctype: str | None, dev: ET.Element, *,
     return None
 
 
+def _memory_node_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
+    """What libvirt says about the guest NUMA node a memory device names (None: it
+    names none, or one the guest has)."""
+    node = dev.find("target/node")
+    if node is None:
+        return None
+    number = int(node.text or "0")
+    if guest.numa_nodes == 0:
+        text = "can't add memory backend as guest has no NUMA nodes configured"
+    elif number >= guest.numa_nodes:
+        text = (f"can't add memory backend for guest node '{number}' as the guest has only "
+                f"'{guest.numa_nodes}' NUMA nodes configured")
+    else:
+        return None
+    return VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
+
+
 def _input_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
     """What libvirt says about an input device's bus (None: nothing)."""
     itype, bus = dev.get("type", ""), dev.get("bus")
@@ -1896,6 +1948,8 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
                         "cannot add redirected USB device: USB is disabled for this domain")
                 else:
                     problem = _chr_source_problem(dev.get("type"), dev)
+            elif tag == "memory":
+                problem = _memory_node_problem(dev, guest)
             elif tag == "rng":
                 backend = dev.find("backend")
                 if backend is not None and backend.get("model") == "egd":

@@ -445,6 +445,9 @@ _MEMTUNE = ("hard_limit", "soft_limit", "swap_hard_limit", "min_guarantee")
 def check_memory_sections(root: ET.Element) -> None:
     """What is read after the memory size: the memory slots, huge pages and tuning."""
     max_memory = root.find("maxMemory")
+    if max_memory is not None:
+        scaled_value(max_memory, "./maxMemory[1]", "".join(max_memory.itertext()) or None,
+                     max_memory.get("unit"))
     slots = max_memory.get("slots") if max_memory is not None else None
     if slots is not None and (c_number(slots) is None or "-" in slots):
         raise _xml_error("Failed to parse memory slot count")

@@ -783,7 +783,8 @@ class DomainDef:
 
         # parsed again, the written devices come back in libvirt's insertion order
         new.devices = normalise_devices(
-            new.devices, virt_type=new.type, os_type=new.os_type, arch=new.os_arch)
+            new.devices, virt_type=new.type, os_type=new.os_type, arch=new.os_arch,
+            numa_nodes=sum(len(cpu.findall("numa/cell")) for cpu in new.extra.get("cpu", [])))
         if new.metadata is not None:
             new.metadata = xmltree.reparse_metadata(new.metadata)
         return new
@@ -1003,7 +1004,7 @@ def parse_domain_xml(
     clock = root.find("clock")
     devices_elem = root.find("devices")
     # imported here: domdevices builds on this module's errors and helpers
-    from .domdevices import normalise_devices
+    from .domdevices import memory_device_kib, normalise_devices
 
     memory_kib = current_kib = 0
 
@@ -1013,24 +1014,37 @@ def parse_domain_xml(
         domsections.check_idmap(root)
         _check_required(root, ("sysinfo",))
         domsections.check_keywrap(root)
-        # the post-parse starts with the memory size
-        cells = root.findall("cpu/numa/cell")
-        if given_kib is None and not cells:
+        # the post-parse starts with the memory size: the total given, else the NUMA
+        # cells' memory and the memory devices' added up
+        total = given_kib or 0
+        cells_kib = 0 if total else sum(
+            -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024)
+            for c in root.findall("cpu/numa/cell"))
+        hotplug = sum(memory_device_kib(d) for d in root.findall("devices/memory"))
+        if cells_kib:
+            total = cells_kib + hotplug
+        elif hotplug > total:
+            raise VirtError.xml_error(
+                dom, "Total size of memory devices exceeds the total memory size")
+        if total == hotplug:
             raise VirtError.xml_error(
                 dom, "Memory size must be specified via <memory> or in the <numa> configuration")
-        if given_kib is not None:
-            memory_kib = given_kib
-        else:
-            # the NUMA cells' memory and the memory devices' add up to the total, as libvirt
-            # computes it
-            memory_kib = sum(
-                -(-parse_size(c.get("memory", ""), c.get("unit"), "KiB", dom) // 1024)
-                for c in cells
-            ) + sum(
-                -(-parse_size(size.text or "0", size.get("unit"), "KiB", dom) // 1024)
-                for size in root.findall("devices/memory/target/size")
-            )
-        current_kib = memory_kib if current_given is None else min(current_given, memory_kib)
+        memory_kib = total
+        # (no current size, or one above the total, is the total)
+        current_kib = memory_kib if not current_given else min(current_given, memory_kib)
+        # then the maximum size (with its slots) is checked against it
+        max_memory = root.find("maxMemory")
+        max_text = "".join(max_memory.itertext()) if max_memory is not None else ""
+        max_kib = -(-parse_size(max_text, max_memory.get("unit"), "KiB", dom) // 1024) \
+            if max_memory is not None and max_text else 0
+        slots = domcanon.c_number(max_memory.get("slots", "0")) if max_memory is not None \
+            else 0
+        if bool(max_kib) != bool(slots):
+            raise VirtError.xml_error(
+                dom, "both maximum memory size and memory slot count must be specified")
+        if max_kib and max_kib < memory_kib:
+            raise VirtError.xml_error(
+                dom, "maximum memory size must be equal or greater than the actual memory size")
 
     def before_validation() -> None:
         if "/" in name:
@@ -1042,6 +1056,7 @@ def parse_domain_xml(
         os_boot=any(c.tag == "boot" for c in os_elem if c is not type_elem),
         after_reading=after_devices, before_validation=before_validation,
         validate_definition=lambda: domsections.check_firmware(root),
+        numa_nodes=len(root.findall("cpu/numa/cell")),
     )
     domsections.check_idmap_pairs(root)
 

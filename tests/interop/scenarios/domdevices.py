@@ -17,11 +17,28 @@ _UUID = "5d1c0a7e-0000-4000-8000-{n:012d}"
 
 
 def _domain(n: int, name: str, devices: str, *, virt: str = "test", os_type: str = "hvm",
-            arch: str | None = None) -> str:
+            arch: str | None = None, memory: str = "<memory unit='MiB'>64</memory>",
+            extra: str = "") -> str:
+    """A domain of *devices*; *memory* stands for its memory size, *extra* is added after
+    its ``<os>``."""
     arch_attr = f" arch='{arch}'" if arch else ""
     return (f"<domain type='{virt}'><name>{name}</name><uuid>{_UUID.format(n=n)}</uuid>"
-            f"<memory unit='MiB'>64</memory><os><type{arch_attr}>{os_type}</type></os>"
+            f"{memory}<os><type{arch_attr}>{os_type}</type></os>{extra}"
             f"<devices>{devices}</devices></domain>")
+
+
+def _dimm(size_kib: int | str, node: str | None = None, more: str = "",
+          model: str = " model='dimm'") -> str:
+    """A memory device of *size_kib* KiB (on guest NUMA node *node*)."""
+    node_elem = f"<node>{node}</node>" if node is not None else ""
+    return (f"<memory{model}><target><size unit='KiB'>{size_kib}</size>{node_elem}{more}"
+            "</target></memory>")
+
+
+def _numa(cells: int = 1) -> str:
+    """*cells* guest NUMA cells of 32 MiB, one CPU each."""
+    return ("<cpu><numa>" + "".join(f"<cell cpus='{n}' memory='32' unit='MiB'/>"
+                                    for n in range(cells)) + "</numa></cpu>")
 
 
 def _disk(dev: str, bus: str | None = None, device: str = "disk", extra: str = "") -> str:
@@ -273,6 +290,19 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<controller type='usb'/><redirfilter x='1'><address type='usb'/><x/></redirfilter>", {}),
     ("redirfilter-rules-only",
      "<controller type='usb'/><redirfilter x='1'><x/><usbdev allow='no'/></redirfilter>", {}),
+    # memory devices on the guest's NUMA nodes (the first node read, as a number; an empty
+    # one is none), within the memory size given
+    ("memory-devices-on-numa-nodes",
+     _dimm(16384, "1") + _dimm(8192, " +0", "<node>x</node>") + _dimm(8192, "")
+     + _dimm(1024),
+     {"extra": "<vcpu>2</vcpu>" + _numa(2)
+      + "<maxMemory slots='4' unit='MiB'>2048</maxMemory>"}),
+    # without a memory size (0 is none), the NUMA cells' and the memory devices' sizes
+    # make it
+    ("memory-from-cells-and-devices", _dimm(32768, "0") + _dimm(1),
+     {"memory": "<memory>0</memory>", "extra": _numa()}),
+    # a current memory size of 0 is the total
+    ("current-memory-zero", "", {"extra": "<currentMemory>0</currentMemory>"}),
     # numbers from 2**31 on come out negative, and the copy of a started domain is refused
     ("addresses-written-negative", _nics_at(
         "<address type='drive' controller='4294967295' unit='2147483648'/>",
@@ -718,6 +748,38 @@ REFUSED: list[tuple[str, str]] = [
      "</source><address type='pci'/></hostdev><interface type='hostdev'>"
      "<mac address='52:54:00:12:00:0a'/><source><address type='pci' domain='0' bus='1'"
      " slot='1' function='0'/></source><address type='usb'/></interface>"),
+    # memory devices: their model, target node and size as read, ...
+    ("memory-device-without-model", "<memory><target><node>x</node></target></memory>"),
+    ("memory-device-of-unknown-model", _dimm(1024, model=" model='x'")),
+    ("memory-device-node-negative", _dimm(1024, "-1")),
+    ("memory-device-node-too-large", _dimm(1024, "2147483648")),
+    ("memory-device-node-hex", _dimm(1024, "0x0")),
+    ("memory-device-node-before-size",
+     "<memory model='dimm'><target><size>q</size><node>x</node></target></memory>"),
+    ("memory-device-without-size", "<memory model='dimm'><target><node>0</node></target>"
+     "</memory>"),
+    ("memory-device-empty-size", "<memory model='dimm'><target><size/></target></memory>"),
+    ("memory-device-size-invalid", "<memory model='dimm'><target><size>-1</size></target>"
+     "</memory>"),
+    ("memory-device-size-unit", "<memory model='dimm'><target><size unit='q'>1</size>"
+     "</target></memory>"),
+    # ... their total against the memory size (post-parse, before the devices' checks) ...
+    ("memory-devices-exceed-memory", _dimm(524288, "0")),
+    ("memory-devices-exceed-memory-on-numa", _dimm(32768, "0") + _dimm(32768) + _dimm(1)),
+    ("memory-devices-exceed-before-controllers",
+     _dimm(65537) + "<controller type='scsi' index='0'/><controller type='scsi' index='0'/>"),
+    ("memory-devices-take-all-memory", _dimm(65536, "0")),
+    ("memory-devices-without-memory-size", _dimm(1024)),
+    ("memory-devices-exceed-maximum", _dimm(1024, "0")),
+    ("maximum-memory-invalid", ""),
+    ("maximum-memory-without-slots", ""),
+    ("maximum-memory-zero-slots", ""),
+    ("maximum-memory-below-memory", ""),
+    # ... and the guest NUMA node they name (validated device by device)
+    ("memory-device-without-numa", _dimm(32768, "0")),
+    ("memory-device-on-missing-node", _dimm(32768, "1")),
+    ("memory-device-node-before-redirdev",
+     "<redirdev bus='usb' type='spicevmc'/>" + _dimm(1024, "0")),
     ("two-redirfilters", "<redirfilter/><redirfilter><usbdev allow='yes'/></redirfilter>"),
     ("redirfilter-rule-without-allow", "<redirfilter><usbdev class='0x08'/></redirfilter>"),
     ("pci-root-with-address",
@@ -752,6 +814,22 @@ def implicit_devices(s: Session) -> None:
 #: the guests some of the refused device sets are for
 REFUSED_GUESTS: dict[str, dict[str, str]] = {
     "isa-debug-off-x86": {"virt": "kvm", "arch": "aarch64"},
+    **{name: {"extra": _numa()} for name in (
+        "memory-device-without-model", "memory-device-of-unknown-model",
+        "memory-device-node-negative", "memory-device-node-too-large",
+        "memory-device-node-hex", "memory-device-node-before-size",
+        "memory-device-without-size", "memory-device-empty-size",
+        "memory-device-size-invalid", "memory-device-size-unit",
+        "memory-devices-exceed-memory-on-numa", "memory-devices-take-all-memory",
+        "memory-device-on-missing-node")},
+    "memory-devices-without-memory-size": {"memory": ""},
+    "memory-devices-exceed-maximum":
+        {"extra": _numa() + "<maxMemory slots='1' unit='MiB'>32</maxMemory>"},
+    "maximum-memory-invalid": {"extra": "<maxMemory slots='1'>x</maxMemory>"},
+    "maximum-memory-without-slots": {"extra": "<maxMemory unit='GiB'>1</maxMemory>"},
+    "maximum-memory-zero-slots": {"extra": "<maxMemory slots='0' unit='GiB'>1</maxMemory>"},
+    "maximum-memory-below-memory":
+        {"extra": "<maxMemory slots='2' unit='KiB'>65535</maxMemory>"},
 }
 
 
