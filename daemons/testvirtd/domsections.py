@@ -550,20 +550,38 @@ def check_vcpu_sections(root: ET.Element) -> None:
 _MEM_ACCESS = frozenset({"shared", "private"})
 
 
-def check_numa(root: ET.Element) -> None:
-    """The guest NUMA cells (read after the CPU)."""
+def check_numa(root: ET.Element, max_vcpus: int) -> None:
+    """The guest NUMA cells (read after the CPU), then their vCPUs against the *max_vcpus*
+    the domain has."""
     if root.find("cpu/numa") is not None and root.find("cpu/numa/cell") is None:
         raise _xml_error("NUMA topology defined without NUMA cells")
+    # each cell's vCPUs (cells naming none left out) by cell number
+    cpus: dict[int, set[int]] = {}
     seen: set[int] = set()
     for n, cell in enumerate(root.findall("cpu/numa/cell")):
         cell_id = prop_uint(cell, "id")
-        bitmap(cell, "cpus")
+        number = n if cell_id is None else cell_id
+        members = bitmap(cell, "cpus")
+        if members:
+            # compared with the cells read before it, in the order of their numbers
+            for other in sorted(cpus):
+                if other != number and cpus[other] & members:
+                    raise VirtError.fmt(
+                        ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                        "unsupported configuration: %s",
+                        f"NUMA cells {number} and {other} have overlapping vCPU ids")
+            cpus[number] = members
         scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True)
         prop_enum(cell, "memAccess", _MEM_ACCESS)
-        number = n if cell_id is None else cell_id
         if number in seen:
             raise _xml_error(f"Duplicate NUMA cell info for cell id '{number}'")
         seen.add(number)
+    if sum(len(members) for members in cpus.values()) > max_vcpus:
+        raise VirtError.internal_error(ErrDomain.DOMAIN,
+                                       "Number of CPUs in <numa> exceeds the <vcpu> count")
+    if max((max(members) for members in cpus.values()), default=0) >= max_vcpus:
+        raise VirtError.internal_error(ErrDomain.DOMAIN,
+                                       "CPU IDs in <numa> exceed the <vcpu> count")
 
 
 _NUMATUNE_MODES = frozenset({"strict", "preferred", "interleave", "restrictive"})

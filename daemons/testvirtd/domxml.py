@@ -946,7 +946,7 @@ def parse_domain_xml(
     cpu = root.find("cpu")
     if cpu is not None:
         domsections.check_cpu(cpu)
-    domsections.check_numa(root)
+    domsections.check_numa(root, vcpus)
     domsections.check_numatune(root)
     for features in root.findall("features"):
         domsections.check_features(features)

@@ -532,6 +532,24 @@ REFUSED: dict[str, str] = {
       </numatune>""",
     "numa_cell_cpus_range": _BASE + """<vcpu>2</vcpu><cpu><numa><cell id='0' cpus='0-65536'
       memory='1024'/></numa></cpu>""",
+    # the cells' CPUs against <vcpu>: their number, then their highest id, before numatune
+    "numa_cpus_exceed_vcpus": _BASE + """<vcpu>2</vcpu><cpu><numa><cell cpus='0-1'
+      memory='1024'/><cell cpus='1' memory='1024'/></numa></cpu>""",
+    "numa_cpus_exceed_default_vcpu": _BASE + """<cpu><numa><cell cpus='0-1' memory='1024'/>
+      </numa></cpu>""",
+    "numa_cpu_ids_exceed_vcpus": _BASE + """<vcpu>3</vcpu><cpu><numa><cell cpus='0'
+      memory='1024'/><cell cpus='3' memory='1024'/></numa></cpu>""",
+    "numa_cpu_ids_empty_cell": _BASE + """<vcpu>3</vcpu><cpu><numa><cell cpus='0,^0'
+      memory='1024'/></numa></cpu>""",
+    "numa_cells_overlap_by_id": _BASE + """<vcpu>4</vcpu><cpu><numa><cell id='1' cpus='2-3'
+      memory='1024'/><cell id='0' cpus='3' memory='x'/></numa></cpu>""",
+    "numa_cells_overlap_before_memory": _BASE + """<vcpu>4</vcpu><cpu><numa><cell cpus='0'
+      memory='1024'/><cell cpus='1' memory='1024'/><cell cpus='0-1' memory='x'/></numa>
+      </cpu>""",
+    "numa_cpus_before_numatune": _BASE + """<cpu><numa><cell cpus='1' memory='1024'/>
+      </numa></cpu><numatune><memory mode='x'/></numatune>""",
+    "numa_cpus_after_cells": _BASE + """<cpu><numa><cell cpus='0-3' memory='1024'/>
+      <cell cpus='4' memory='1024' memAccess='x'/></numa></cpu>""",
     "hugepages_nodeset": """<memory unit='MiB'>64</memory><memoryBacking><hugepages>
       <page size='2048' nodeset='0-4294967295'/></hugepages></memoryBacking>
       <os><type>hvm</type></os>""",
