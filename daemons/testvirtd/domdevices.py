@@ -543,7 +543,7 @@ def memory_device_kib(dev: ET.Element) -> int:
     size = dev.find("target/size")
     text = "".join(size.itertext()) if size is not None else ""
     unit = size.get("unit") if size is not None else None
-    scaled_value(dev, "./size", text or None, unit, required=True)
+    scaled_value(dev, "./size", text or None, unit, required=True, memory=True)
     number = parse_size(str(c_number(text) or 0), unit, "KiB", ErrDomain.NONE)
     return -(-number // 1024)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 
 from . import domcanon
 from .domcanon import c_number
-from .domxml import ErrCode, ErrDomain, VirtError
+from .domxml import ErrCode, ErrDomain, VirtError, check_memory_overflow
 
 __all__ = ("MAX_IOTHREADS", "MAX_VCPUS", "bitmap", "check_boot_devices", "check_clock",
            "check_cpu", "check_features", "check_firmware", "check_idmap", "check_idmap_pairs",
@@ -383,21 +383,23 @@ def _xml_error(text: str) -> VirtError:
 
 
 def scaled_value(elem: ET.Element, xpath: str, value: str | None, unit: str | None, *,
-                 required: bool = False) -> None:
+                 required: bool = False, memory: bool = False) -> None:
     """A scaled size as ``virDomainParseScaledValue`` reads it (*xpath* names it in the
-    complaints)."""
+    complaints); with *memory*, a memory size as ``virDomainParseMemory`` takes it."""
     if value is None:
         if required:
             raise VirtError.xml_error(ErrDomain.XML,
                                       f"missing element or attribute '{xpath}'")
         return
     number = c_number(value)
-    if number is None or "-" in value:
+    if number is None or "-" in value or number >= 2**64:
         raise VirtError.xml_error(ErrDomain.XML,
                                   f"Invalid value '{value}' for element or attribute '{xpath}'")
     if unit is not None and unit.lower() not in _SUFFIXES:
         raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.NONE, "invalid argument: %s",
                             f"unknown suffix '{unit}'")
+    if memory:
+        check_memory_overflow(number, unit)
 
 
 _UUID_TEXT = re.compile(r"[ \t\n\v\f\r]*(?:[- ]*[0-9a-fA-F]{2}){16}[ \t\n\v\f\r]*")
@@ -447,7 +449,7 @@ def check_memory_sections(root: ET.Element) -> None:
     max_memory = root.find("maxMemory")
     if max_memory is not None:
         scaled_value(max_memory, "./maxMemory[1]", "".join(max_memory.itertext()) or None,
-                     max_memory.get("unit"))
+                     max_memory.get("unit"), memory=True)
     slots = max_memory.get("slots") if max_memory is not None else None
     if slots is not None and (c_number(slots) is None or "-" in slots):
         raise _xml_error("Failed to parse memory slot count")
@@ -571,7 +573,8 @@ def check_numa(root: ET.Element, max_vcpus: int) -> None:
                         "unsupported configuration: %s",
                         f"NUMA cells {number} and {other} have overlapping vCPU ids")
             cpus[number] = members
-        scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True)
+        scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True,
+                     memory=True)
         prop_enum(cell, "memAccess", _MEM_ACCESS)
         if number in seen:
             raise _xml_error(f"Duplicate NUMA cell info for cell id '{number}'")

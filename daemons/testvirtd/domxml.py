@@ -112,6 +112,7 @@ class ErrCode:
     OPERATION_INVALID = 55
     CONFIG_UNSUPPORTED = 67
     ARGUMENT_UNSUPPORTED = 74
+    OVERFLOW = 82
     AGENT_UNRESPONSIVE = 86
 
 
@@ -559,19 +560,43 @@ def parse_size(value: str, unit: str | None, default_unit: str, err_domain: int)
     return number * scale
 
 
+#: the most bytes a memory size may scale to (LLONG_MAX)
+_MEMORY_MAX = 2**63 - 1
+
+
+def check_memory_overflow(number: int, unit: str | None) -> None:
+    """A memory size of *number* in *unit* (KiB when none) against what
+    ``virDomainParseMemory`` takes: scaled to bytes within a signed 64-bit number, and
+    below 2**53 KiB once rounded up.
+
+    :raises VirtError: libvirt's numerical overflow error."""
+    scale = parse_size("1", unit, "KiB", ErrDomain.NONE)
+    if number > _MEMORY_MAX // scale:
+        raise VirtError.fmt(ErrCode.OVERFLOW, ErrDomain.NONE, "numerical overflow: %s",
+                            f"value too large: {number}{unit or ''}")
+    if -(-number * scale // 1024) >= -(-_MEMORY_MAX // 1024):
+        raise VirtError.fmt(ErrCode.OVERFLOW, ErrDomain.DOMAIN, "numerical overflow: %s",
+                            "size value too large")
+
+
 def _memory_size(elem: ET.Element, xpath: str, err_domain: int) -> int:
     """<memory> or <currentMemory> in bytes; a value that is not a number is refused as
     libvirt's XPath reader refuses it (naming the element, error domain XML)."""
     text = "".join(elem.itertext())
+    unit = elem.get("unit")
+    invalid = VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.XML, "XML error: %s",
+                            f"Invalid value '{text}' for element or attribute '{xpath}'")
     try:
-        return parse_size(text, elem.get("unit"), "KiB", err_domain)
+        size = parse_size(text, unit, "KiB", err_domain)
     except VirtError as exc:
         if exc.code != ErrCode.XML_ERROR:
             raise
-        raise VirtError.fmt(
-            ErrCode.XML_ERROR, ErrDomain.XML, "XML error: %s",
-            f"Invalid value '{text}' for element or attribute '{xpath}'",
-        ) from None
+        raise invalid from None
+    number = size // parse_size("1", unit, "KiB", err_domain)
+    if number >= 2**64:  # (more than strtoull reads)
+        raise invalid
+    check_memory_overflow(number, unit)
+    return size
 
 
 # virUUIDParse: blanks around, dashes or spaces between (not inside) the sixteen bytes

@@ -550,6 +550,18 @@ REFUSED: dict[str, str] = {
       </numa></cpu><numatune><memory mode='x'/></numatune>""",
     "numa_cpus_after_cells": _BASE + """<cpu><numa><cell cpus='0-3' memory='1024'/>
       <cell cpus='4' memory='1024' memAccess='x'/></numa></cpu>""",
+    "memory_overflow": """<memory unit='KiB'>18014398509481984</memory><os><type>hvm</type>
+      </os>""",
+    "memory_too_large": """<memory unit='b'>9223372036854775000</memory><os><type>hvm</type>
+      </os>""",
+    "memory_beyond_64_bits": """<memory>18446744073709551616</memory><os><type>hvm</type>
+      </os>""",
+    "current_memory_overflow": _BASE + """<currentMemory
+      unit='GiB'>17179869184</currentMemory>""",
+    "maximum_memory_overflow": _BASE + """<maxMemory slots='2'
+      unit='T'>8388608</maxMemory>""",
+    "numa_cell_memory_overflow": _BASE + """<cpu><numa><cell cpus='0' memory='8388608'
+      unit='TiB'/></numa></cpu>""",
     "hugepages_nodeset": """<memory unit='MiB'>64</memory><memoryBacking><hugepages>
       <page size='2048' nodeset='0-4294967295'/></hugepages></memoryBacking>
       <os><type>hvm</type></os>""",

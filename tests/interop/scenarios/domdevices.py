@@ -763,6 +763,16 @@ REFUSED: list[tuple[str, str]] = [
      "</memory>"),
     ("memory-device-size-unit", "<memory model='dimm'><target><size unit='q'>1</size>"
      "</target></memory>"),
+    # (scaled to bytes within a signed 64-bit number, then in KiB below 2**53)
+    ("memory-device-size-overflow", _dimm(18014398509481984)),
+    ("memory-device-size-overflow-no-unit", "<memory model='dimm'><target>"
+     "<size>18014398509481984</size></target></memory>"),
+    ("memory-device-size-over-signed", _dimm(9007199254740992)),
+    ("memory-device-size-in-mib-overflow", "<memory model='dimm'><target>"
+     "<size unit='mib'>9007199254740992</size></target></memory>"),
+    ("memory-device-size-too-large", "<memory model='dimm'><target>"
+     "<size unit='b'>9223372036854775000</size></target></memory>"),
+    ("memory-device-size-beyond-64-bits", _dimm(18446744073709551616)),
     # ... their total against the memory size (post-parse, before the devices' checks) ...
     ("memory-devices-exceed-memory", _dimm(524288, "0")),
     ("memory-devices-exceed-memory-on-numa", _dimm(32768, "0") + _dimm(32768) + _dimm(1)),
@@ -820,6 +830,9 @@ REFUSED_GUESTS: dict[str, dict[str, str]] = {
         "memory-device-node-hex", "memory-device-node-before-size",
         "memory-device-without-size", "memory-device-empty-size",
         "memory-device-size-invalid", "memory-device-size-unit",
+        "memory-device-size-overflow", "memory-device-size-overflow-no-unit",
+        "memory-device-size-over-signed", "memory-device-size-in-mib-overflow",
+        "memory-device-size-too-large", "memory-device-size-beyond-64-bits",
         "memory-devices-exceed-memory-on-numa", "memory-devices-take-all-memory",
         "memory-device-on-missing-node")},
     "memory-devices-without-memory-size": {"memory": ""},
