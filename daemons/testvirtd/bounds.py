@@ -102,6 +102,13 @@ def arg_invalid(api: str, arg: str, text: str, domain: int = API_DOMAIN) -> Virt
     return VirtError.api_invalid_arg(domain, api, arg, text)
 
 
+def live_or_config(api: str, flags: int) -> None:
+    """``VIR_EXCLUSIVE_FLAGS_GOTO`` of an API entry point taking AFFECT_LIVE and _CONFIG."""
+    if flags & 3 == 3:
+        raise arg_invalid(api, "ctl", "Flags 'VIR_DOMAIN_AFFECT_LIVE' and "
+                          "'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive")
+
+
 #: VIR_TYPED_PARAM_STRING_OKAY
 STRING_OKAY = 4
 #: the wire tag of a string typed parameter

@@ -208,9 +208,42 @@ KEPT_CALLS: list[RawCall] = [
 ]
 
 
+#: both of a pair of exclusive flags, where the API entry point or the driver refuses them
+#: (every error field compared)
+EXCLUSIVE_CALLS: list[RawCall] = [
+    ("DOMAIN_SET_MEMORY_FLAGS", (_TEST, 1024, 3)),
+    ("DOMAIN_SET_MEMORY_STATS_PERIOD", (_TEST, 1, 3)),
+    ("DOMAIN_GET_VCPUS_FLAGS", (_TEST, 3)),
+    ("DOMAIN_SET_VCPUS_FLAGS", (_TEST, 1, 3)),
+    ("DOMAIN_PIN_IOTHREAD", (_TEST, 1, b"\x01", 3)),
+    ("DOMAIN_ADD_IOTHREAD", (_TEST, 1, 3)),
+    ("DOMAIN_DEL_IOTHREAD", (_TEST, 1, 3)),
+    ("DOMAIN_GET_IOTHREAD_INFO", (_TEST, 3)),
+    ("DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS", (_TEST, 1, 3)),
+    ("DOMAIN_GET_BLKIO_PARAMETERS", (_TEST, 1, 3)),
+    ("DOMAIN_GET_MEMORY_PARAMETERS", (_TEST, 1, 3)),
+    ("DOMAIN_GET_NUMA_PARAMETERS", (_TEST, 1, 3)),
+    ("DOMAIN_SET_NUMA_PARAMETERS", (_TEST, [P.TypedParam("numa_mode", (1, 0))], 3)),
+    ("DOMAIN_SET_MEMORY_PARAMETERS", (_TEST, [P.TypedParam("hard_limit", (4, 1 << 20))],
+                                      3)),
+    ("DOMAIN_SET_BLKIO_PARAMETERS", (_TEST, [P.TypedParam("weight", (2, 500))], 3)),
+    ("DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS", (_TEST, [P.TypedParam("weight", (2, 50))],
+                                               3)),
+    ("DOMAIN_GET_METADATA", (_TEST, 0, None, 3)),
+    ("DOMAIN_SET_METADATA", (_TEST, 0, "d", None, None, 3)),
+    ("DOMAIN_GET_PERF_EVENTS", (_TEST, 3)),
+    ("DOMAIN_SET_PERF_EVENTS", (_TEST, [P.TypedParam("cmt", (6, 1))], 3)),
+    ("DOMAIN_PIN_EMULATOR", (_TEST, b"\x01", 3)),
+    ("DOMAIN_GET_EMULATOR_PIN_INFO", (_TEST, 1, 3)),
+    ("DOMAIN_GET_VCPU_PIN_INFO", (_TEST, 1, 1, 3)),
+    ("DOMAIN_PIN_VCPU_FLAGS", (_TEST, 0, b"\x01", 3)),
+    ("DOMAIN_MEMORY_PEEK", (_TEST, 0, 1, 3)),
+]
+
+
 @pytest.mark.parametrize("calls", [VCPU_CALLS, STATS_CALLS, PARAMETER_CALLS, LIST_CALLS,
-                                   KEPT_CALLS],
-                         ids=["vcpus", "stats", "parameters", "lists", "kept"])
+                                   KEPT_CALLS, EXCLUSIVE_CALLS],
+                         ids=["vcpus", "stats", "parameters", "lists", "kept", "exclusive"])
 def test_raw_bounds(sidebyside: SideBySide, calls: list[RawCall]) -> None:
     """Counts and sizes at and past their limits get the same answers."""
     real_path, tvd_path = sidebyside.real.unix_path, sidebyside.tvd.unix_path

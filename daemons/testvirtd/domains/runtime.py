@@ -92,10 +92,12 @@ def not_running() -> VirtError:
 _PEEK_PATTERN: Final = bytes(range(256))
 
 
-def exclusive(flag1: str, flag2: str) -> VirtError:
-    """What libvirt says about two mutually exclusive flags."""
-    text = f"Flags '{flag1}' and '{flag2}' are mutually exclusive"
-    return VirtError(ErrCode.INVALID_ARG, ErrDomain.DOMAIN, text, str1=text)
+def exclusive(flag1: str, flag2: str, function: str = "virDomainObjGetOneDefState",
+              arg: str = "flags") -> VirtError:
+    """What libvirt says about two mutually exclusive flags (``virReportInvalidArg`` of
+    *arg* in *function*: by default the driver's helper picking the definition to use)."""
+    return VirtError.api_invalid_arg(ErrDomain.DOMAIN, function, arg,
+                                     f"Flags '{flag1}' and '{flag2}' are mutually exclusive")
 
 
 def select_def(d: DomainRecord, flags: int) -> tuple[DomainDef, bool]:
@@ -509,7 +511,8 @@ class DomainRuntime:
         check_flags("testDomainMemoryPeek", flags, 1 | 2)
         if flags not in (1, 2):
             if flags == 3:
-                raise exclusive("VIR_MEMORY_VIRTUAL", "VIR_MEMORY_PHYSICAL")
+                raise exclusive("VIR_MEMORY_VIRTUAL", "VIR_MEMORY_PHYSICAL",
+                                "virDomainMemoryPeek", "ctl")
             raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
                                 "flags parameter must be VIR_MEMORY_VIRTUAL or "
                                 "VIR_MEMORY_PHYSICAL")

@@ -32,13 +32,6 @@ def typed_params(wire: list[Any]) -> list[TypedParam]:
     return [(p.field, p.value.tag, p.value.value) for p in wire]
 
 
-def _live_or_config(api: str, flags: int) -> None:
-    """``VIR_EXCLUSIVE_FLAGS_GOTO`` of an API entry point taking AFFECT_LIVE and _CONFIG."""
-    if flags & 3 == 3:
-        raise bounds.arg_invalid(api, "ctl", "Flags 'VIR_DOMAIN_AFFECT_LIVE' and "
-                                 "'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive")
-
-
 def _network_ip(hv: Hypervisor) -> Any:
     def lookup(name: str) -> tuple[str, int, bool]:
         ref = hv.networks.lookup_by_name(name)
@@ -165,6 +158,8 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetVcpusRet([P.VcpuInfo(*i) for i in info], maps.ljust(size, b"\0"))
 
     def domain_get_vcpus_flags(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
+        bounds.live_or_config("virDomainGetVcpusFlags", args.flags)
         return P.DomainGetVcpusFlagsRet(self._rt(call).vcpus_flags(dom_ref(args.dom),
                                                                    args.flags))
 
@@ -179,7 +174,7 @@ class DomainRuntimeProcedures(RemoteBase):
         api = "virDomainGetVcpuPinInfo"
         bounds.arg_positive(args.ncpumaps, api, "ncpumaps")
         bounds.arg_non_null(size > 0, api, "cpumaps")
-        _live_or_config(api, args.flags)
+        bounds.live_or_config(api, args.flags)
         maps, num = self._rt(call).vcpu_pin_info(ref, args.ncpumaps, args.maplen, args.flags)
         return P.DomainGetVcpuPinInfoRet(maps.ljust(size, b"\0"), num)
 
@@ -189,7 +184,7 @@ class DomainRuntimeProcedures(RemoteBase):
         ref = dom_ref(args.dom)
         api = "virDomainGetEmulatorPinInfo"
         bounds.arg_non_null(args.maplen > 0, api, "cpumap")
-        _live_or_config(api, args.flags)
+        bounds.live_or_config(api, args.flags)
         # past the reply's limit libvirtd fails to encode the map (after the driver's own
         # answer): ask the driver for a map of one byte then, and build none that long
         fits = args.maplen <= P.CPUMAPS_MAX
@@ -249,6 +244,7 @@ class DomainRuntimeProcedures(RemoteBase):
     def domain_get_scheduler_parameters_flags(self, call: Call, args: Any) -> Any:
         self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_SCHEDULER_PARAMETERS_MAX)
+        bounds.live_or_config("virDomainGetSchedulerParametersFlags", args.flags)
         # the API entry point adds the typed-string flag the test driver does not take
         params = self._rt(call).scheduler_parameters(dom_ref(args.dom),
                                                      args.flags | bounds.STRING_OKAY)

@@ -50,6 +50,8 @@ class DomainTuningProcedures(RemoteBase):
         return DomainTuning(self.opened(call).hv.domains)
 
     def domain_get_iothread_info(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
+        bounds.live_or_config("virDomainGetIOThreadInfo", args.flags)
         infos = self._tuning(call).iothread_info(dom_ref(args.dom), args.flags)
         # each distinct list is converted once (IOThreads not pinned share one)
         maps = {id(cpus): iothread_cpumap(cpus) for _n, cpus in infos}
@@ -123,6 +125,7 @@ class DomainTuningProcedures(RemoteBase):
     def domain_get_memory_parameters(self, call: Call, args: Any) -> Any:
         self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_MEMORY_PARAMETERS_MAX)
+        bounds.live_or_config("virDomainGetMemoryParameters", args.flags)
         params, n = self._tuning(call).memory_parameters(dom_ref(args.dom), args.nparams,
                                                          args.flags)
         return P.DomainGetMemoryParametersRet(*_reply(params, n, args))
@@ -147,6 +150,7 @@ class DomainTuningProcedures(RemoteBase):
     def domain_get_blkio_parameters(self, call: Call, args: Any) -> Any:
         self.opened(call)  # (before any argument check)
         bounds.nparams(args.nparams, P.DOMAIN_BLKIO_PARAMETERS_MAX)
+        bounds.live_or_config("virDomainGetBlkioParameters", args.flags)
         params, n = self._tuning(call).blkio_parameters(dom_ref(args.dom), args.nparams,
                                                         args.flags)
         return P.DomainGetBlkioParametersRet(*_reply(params, n, args))
@@ -192,6 +196,8 @@ class DomainTuningProcedures(RemoteBase):
     # -------------------------------------------------------------- metadata and name
 
     def domain_get_metadata(self, call: Call, args: Any) -> Any:
+        self.opened(call)  # (before any argument check)
+        bounds.live_or_config("virDomainGetMetadata", args.flags)
         meta = DomainMetadata(self.opened(call).hv.domains)
         return P.DomainGetMetadataRet(meta.get(dom_ref(args.dom), args.type, args.uri,
                                                args.flags))
