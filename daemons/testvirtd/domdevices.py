@@ -1745,6 +1745,33 @@ def _memory_node_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
     return VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
 
 
+def _memory_model_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
+    """What libvirt says about what a memory device's model needs (None: nothing): an
+    nvdimm or virtio-pmem its source path and no discard; an nvdimm no UUID (that is for
+    ppc64 guests, which need a label size instead); a virtio-pmem no guest NUMA node."""
+    model = dev.get("model")
+    if model not in ("nvdimm", "virtio-pmem"):
+        return None
+    path = dev.find("source/path")
+    if path is None or not "".join(path.itertext()):
+        text = f"path is required for model '{model}'"
+        return VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
+    if dev.get("discard") == "yes":
+        return _unsupported("discard is not supported for nvdimms" if model == "nvdimm"
+                            else f"discard is not supported for model '{model}'")
+    if model == "nvdimm":
+        if guest.arch.startswith("ppc64"):
+            label = dev.find("target/label/size")
+            if label is None or not c_number("".join(label.itertext())):
+                return _unsupported("label size is required for NVDIMM device")
+        elif dev.find("uuid") is not None:
+            return _unsupported("UUID is not supported for NVDIMM device")
+        return None
+    if dev.find("target/node") is not None:
+        return _unsupported("virtio-pmem does not support NUMA nodes")
+    return None
+
+
 def _input_problem(dev: ET.Element, guest: _Guest) -> VirtError | None:
     """What libvirt says about an input device's bus (None: nothing)."""
     itype, bus = dev.get("type", ""), dev.get("bus")
@@ -1949,7 +1976,7 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
                 else:
                     problem = _chr_source_problem(dev.get("type"), dev)
             elif tag == "memory":
-                problem = _memory_node_problem(dev, guest)
+                problem = _memory_node_problem(dev, guest) or _memory_model_problem(dev, guest)
             elif tag == "rng":
                 backend = dev.find("backend")
                 if backend is not None and backend.get("model") == "egd":

@@ -790,6 +790,29 @@ REFUSED: list[tuple[str, str]] = [
     ("memory-device-on-missing-node", _dimm(32768, "1")),
     ("memory-device-node-before-redirdev",
      "<redirdev bus='usb' type='spicevmc'/>" + _dimm(1024, "0")),
+    # ... then what each model needs: an nvdimm or virtio-pmem its source path, ...
+    ("nvdimm-without-source", _dimm(1024, model=" model='nvdimm'")),
+    ("nvdimm-source-without-path", "<memory model='nvdimm'><source/><target>"
+     "<size unit='KiB'>1024</size></target></memory>"),
+    ("nvdimm-empty-path", "<memory model='nvdimm'><source><path/></source><target>"
+     "<size unit='KiB'>1024</size></target></memory>"),
+    ("nvdimm-path-after-node", _dimm(1024, "2", model=" model='nvdimm'")),
+    ("nvdimm-path-before-redirdev",
+     "<redirdev bus='usb' type='spicevmc'/>" + _dimm(1024, model=" model='nvdimm'")),
+    ("nvdimm-discard", "<memory model='nvdimm' discard='yes'><source><path>/tmp/nv</path>"
+     "</source><target><size unit='KiB'>1024</size></target></memory>"),
+    ("nvdimm-uuid", "<memory model='nvdimm'><uuid>c2177883-f1bb-47f0-914d-32a22e3a8804"
+     "</uuid><source><path>/tmp/nv</path></source><target><size unit='KiB'>1024</size>"
+     "</target></memory>"),
+    ("virtio-pmem-without-path", _dimm(1024, model=" model='virtio-pmem'")),
+    ("virtio-pmem-discard", "<memory model='virtio-pmem' discard='yes'><source><path>/tmp/p"
+     "</path></source><target><size unit='KiB'>1024</size></target></memory>"),
+    ("virtio-pmem-not-shared", "<memory model='virtio-pmem'><source><path>/tmp/p</path>"
+     "</source><target><size unit='KiB'>1024</size></target></memory>"),
+    ("virtio-pmem-on-node", "<memory model='virtio-pmem' access='shared'><source><path>/tmp/p"
+     "</path></source><target><size unit='KiB'>1024</size><node>0</node></target></memory>"),
+    ("nvdimm-ppc64-without-label", "<memory model='nvdimm'><source><path>/tmp/nv</path>"
+     "</source><target><size unit='KiB'>1024</size></target></memory>"),
     ("two-redirfilters", "<redirfilter/><redirfilter><usbdev allow='yes'/></redirfilter>"),
     ("redirfilter-rule-without-allow", "<redirfilter><usbdev class='0x08'/></redirfilter>"),
     ("pci-root-with-address",
@@ -834,7 +857,12 @@ REFUSED_GUESTS: dict[str, dict[str, str]] = {
         "memory-device-size-over-signed", "memory-device-size-in-mib-overflow",
         "memory-device-size-too-large", "memory-device-size-beyond-64-bits",
         "memory-devices-exceed-memory-on-numa", "memory-devices-take-all-memory",
-        "memory-device-on-missing-node")},
+        "memory-device-on-missing-node", "nvdimm-without-source",
+        "nvdimm-source-without-path", "nvdimm-empty-path", "nvdimm-path-after-node",
+        "nvdimm-path-before-redirdev", "nvdimm-discard", "nvdimm-uuid",
+        "virtio-pmem-without-path", "virtio-pmem-discard", "virtio-pmem-not-shared",
+        "virtio-pmem-on-node")},
+    "nvdimm-ppc64-without-label": {"extra": _numa(), "arch": "ppc64"},
     "memory-devices-without-memory-size": {"memory": ""},
     "memory-devices-exceed-maximum":
         {"extra": _numa() + "<maxMemory slots='1' unit='MiB'>32</maxMemory>"},
