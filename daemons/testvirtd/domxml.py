@@ -579,24 +579,19 @@ def check_memory_overflow(number: int, unit: str | None) -> None:
                             "size value too large")
 
 
-def _memory_size(elem: ET.Element, xpath: str, err_domain: int) -> int:
-    """<memory> or <currentMemory> in bytes; a value that is not a number is refused as
-    libvirt's XPath reader refuses it (naming the element, error domain XML)."""
-    text = "".join(elem.itertext())
+def _memory_kib(elem: ET.Element | None, xpath: str) -> int | None:
+    """<memory> or <currentMemory> in KiB (rounded up), read as libvirt's memory reader
+    reads it (a decimal, its unit, its limits); None when absent or empty."""
+    from . import domsections
+
+    text = "".join(elem.itertext()) if elem is not None else ""
+    if elem is None or not text:
+        return None
     unit = elem.get("unit")
-    invalid = VirtError.fmt(ErrCode.XML_ERROR, ErrDomain.XML, "XML error: %s",
-                            f"Invalid value '{text}' for element or attribute '{xpath}'")
-    try:
-        size = parse_size(text, unit, "KiB", err_domain)
-    except VirtError as exc:
-        if exc.code != ErrCode.XML_ERROR:
-            raise
-        raise invalid from None
-    number = size // parse_size("1", unit, "KiB", err_domain)
-    if number >= 2**64:  # (more than strtoull reads)
-        raise invalid
-    check_memory_overflow(number, unit)
-    return size
+    domsections.scaled_value(elem, xpath, text, unit, memory=True)
+    number = domcanon.c_number(text)
+    assert number is not None  # (checked above)
+    return -(-number * parse_size("1", unit, "KiB", ErrDomain.NONE) // 1024)
 
 
 # virUUIDParse: blanks around, dashes or spaces between (not inside) the sixteen bytes
@@ -931,14 +926,8 @@ def parse_domain_xml(
     domsections.check_title(root)
     domsections.check_seclabels(root)
 
-    memory = root.find("memory")
-    given_kib: int | None = None
-    if memory is not None:
-        given_kib = -(-_memory_size(memory, "./memory[1]", dom) // 1024)
-    current = root.find("currentMemory")
-    current_given: int | None = None
-    if current is not None:
-        current_given = -(-_memory_size(current, "./currentMemory[1]", dom) // 1024)
+    given_kib = _memory_kib(root.find("memory"), "./memory[1]")
+    current_given = _memory_kib(root.find("currentMemory"), "./currentMemory[1]")
     domsections.check_memory_sections(root)
 
     vcpu_elem = root.find("vcpu")

@@ -562,6 +562,14 @@ REFUSED: dict[str, str] = {
       unit='T'>8388608</maxMemory>""",
     "numa_cell_memory_overflow": _BASE + """<cpu><numa><cell cpus='0' memory='8388608'
       unit='TiB'/></numa></cpu>""",
+    "memory_trailing_blank": """<memory unit='MiB'>64 </memory><os><type>hvm</type></os>""",
+    "memory_hex": """<memory>0x10000</memory><os><type>hvm</type></os>""",
+    "memory_number_before_unit": """<memory unit='q'>x</memory><os><type>hvm</type></os>""",
+    "current_memory_leading_blank": _BASE + """<currentMemory
+      unit='MiB'> +1</currentMemory>""",
+    "memory_empty": """<memory unit='MiB'></memory><os><type>hvm</type></os>""",
+    "current_memory_empty": _BASE + """<currentMemory/>""",
+    "memory_unit_unknown": """<memory unit='q'>64</memory><os><type>hvm</type></os>""",
     "hugepages_nodeset": """<memory unit='MiB'>64</memory><memoryBacking><hugepages>
       <page size='2048' nodeset='0-4294967295'/></hugepages></memoryBacking>
       <os><type>hvm</type></os>""",
