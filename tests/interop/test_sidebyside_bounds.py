@@ -241,9 +241,30 @@ EXCLUSIVE_CALLS: list[RawCall] = [
 ]
 
 
+#: no typed parameters to set: libvirtd hands the API a NULL list
+EMPTY_PARAMETER_CALLS: list[RawCall] = [
+    ("DOMAIN_SET_SCHEDULER_PARAMETERS", (_TEST, [])),
+    ("DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS", (_TEST, [], 0)),
+    ("DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS", (_TEST, [], 3)),
+    ("DOMAIN_SET_MEMORY_PARAMETERS", (_TEST, [], 0)),
+    ("DOMAIN_SET_MEMORY_PARAMETERS", (_TEST, [], 3)),
+    ("DOMAIN_SET_BLKIO_PARAMETERS", (_TEST, [], 0)),
+    ("DOMAIN_SET_NUMA_PARAMETERS", (_TEST, [], 0)),
+    ("DOMAIN_SET_NUMA_PARAMETERS", (_TEST, [], 3)),
+    ("DOMAIN_SET_PERF_EVENTS", (_TEST, [], 0)),
+    ("DOMAIN_SET_BLOCK_IO_TUNE", (_TEST, "vda", [], 0)),
+    ("DOMAIN_SET_INTERFACE_PARAMETERS", (_TEST, "eth0", [], 0)),
+    ("DOMAIN_SET_IOTHREAD_PARAMS", (_TEST, 1, [], 0)),
+    ("NODE_SET_MEMORY_PARAMETERS", ([], 0)),
+    ("DOMAIN_SET_SCHEDULER_PARAMETERS", (_GONE, [])),
+    ("DOMAIN_SET_MEMORY_PARAMETERS", (_GONE, [], 0)),
+]
+
+
 @pytest.mark.parametrize("calls", [VCPU_CALLS, STATS_CALLS, PARAMETER_CALLS, LIST_CALLS,
-                                   KEPT_CALLS, EXCLUSIVE_CALLS],
-                         ids=["vcpus", "stats", "parameters", "lists", "kept", "exclusive"])
+                                   KEPT_CALLS, EXCLUSIVE_CALLS, EMPTY_PARAMETER_CALLS],
+                         ids=["vcpus", "stats", "parameters", "lists", "kept", "exclusive",
+                              "empty-parameters"])
 def test_raw_bounds(sidebyside: SideBySide, calls: list[RawCall]) -> None:
     """Counts and sizes at and past their limits get the same answers."""
     real_path, tvd_path = sidebyside.real.unix_path, sidebyside.tvd.unix_path

@@ -251,9 +251,13 @@ class DomainRuntimeProcedures(RemoteBase):
         return P.DomainGetSchedulerParametersFlagsRet(wire_params(params))
 
     def domain_set_scheduler_parameters(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        bounds.arg_non_null(bool(args.params), "virDomainSetSchedulerParameters", "params")
         self._rt(call).set_scheduler_parameters(dom_ref(args.dom), typed_params(args.params), 0)
 
     def domain_set_scheduler_parameters_flags(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        bounds.arg_non_null(bool(args.params), "virDomainSetSchedulerParametersFlags", "params")
         self._rt(call).set_scheduler_parameters(dom_ref(args.dom), typed_params(args.params),
                                                 args.flags)
 

@@ -40,6 +40,12 @@ def _reply(params: list[Any], n: int, args: Any) -> tuple[list[Any], int]:
     return wire_params(got), count
 
 
+def _params_given(api: str, params: list[Any]) -> None:
+    """``virCheckNonNullArgGoto(params)`` of a setter of typed parameters: libvirtd hands
+    the API a NULL list for an empty one."""
+    bounds.arg_non_null(bool(params), api, "params")
+
+
 class DomainTuningProcedures(RemoteBase):
     """Tuning of domains: memory, vCPUs, pinning, lifecycle actions, typed parameters,
     IOThreads, metadata and renaming (REMOTE program)."""
@@ -72,6 +78,8 @@ class DomainTuningProcedures(RemoteBase):
         self.changed(call)
 
     def domain_set_iothread_params(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetIOThreadParams", args.params)
         self._tuning(call).set_iothread_params(dom_ref(args.dom), args.iothread_id,
                                                typed_params(args.params), args.flags)
         self.changed(call)
@@ -131,6 +139,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetMemoryParametersRet(*_reply(params, n, args))
 
     def domain_set_memory_parameters(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetMemoryParameters", args.params)
         self._tuning(call).set_memory_parameters(dom_ref(args.dom), typed_params(args.params),
                                                  args.flags)
         self.changed(call)
@@ -143,6 +153,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetNumaParametersRet(*_reply(params, n, args))
 
     def domain_set_numa_parameters(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetNumaParameters", args.params)
         self._tuning(call).set_numa_parameters(dom_ref(args.dom), typed_params(args.params),
                                                args.flags)
         self.changed(call)
@@ -156,6 +168,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetBlkioParametersRet(*_reply(params, n, args))
 
     def domain_set_blkio_parameters(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetBlkioParameters", args.params)
         self._tuning(call).set_blkio_parameters(dom_ref(args.dom), typed_params(args.params),
                                                 args.flags)
         self.changed(call)
@@ -168,6 +182,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetInterfaceParametersRet(*_reply(params, n, args))
 
     def domain_set_interface_parameters(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetInterfaceParameters", args.params)
         self._tuning(call).set_interface_parameters(dom_ref(args.dom), args.device,
                                                     typed_params(args.params), args.flags)
         self.changed(call)
@@ -180,6 +196,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetBlockIoTuneRet(*_reply(params, n, args))
 
     def domain_set_block_io_tune(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        bounds.arg_positive(len(args.params), "virDomainSetBlockIoTune", "nparams")
         self._tuning(call).set_block_io_tune(dom_ref(args.dom), args.disk,
                                              typed_params(args.params), args.flags)
         self.changed(call)
@@ -189,6 +207,8 @@ class DomainTuningProcedures(RemoteBase):
         return P.DomainGetPerfEventsRet(wire_params(params))
 
     def domain_set_perf_events(self, call: Call, args: Any) -> None:
+        self.opened(call)  # (before any argument check)
+        _params_given("virDomainSetPerfEvents", args.params)
         self._tuning(call).set_perf_events(dom_ref(args.dom), typed_params(args.params),
                                            args.flags)
         self.changed(call)
