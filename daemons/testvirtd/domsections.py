@@ -557,22 +557,25 @@ def check_numa(root: ET.Element, max_vcpus: int) -> None:
     the domain has."""
     if root.find("cpu/numa") is not None and root.find("cpu/numa/cell") is None:
         raise _xml_error("NUMA topology defined without NUMA cells")
-    # each cell's vCPUs (cells naming none left out) by cell number
+    # each cell's vCPUs (cells naming none left out) by cell number, and the cell each vCPU
+    # is in (so that a cell is compared with those before it in one pass over its vCPUs)
     cpus: dict[int, set[int]] = {}
+    owner: dict[int, int] = {}
     seen: set[int] = set()
     for n, cell in enumerate(root.findall("cpu/numa/cell")):
         cell_id = prop_uint(cell, "id")
         number = n if cell_id is None else cell_id
         members = bitmap(cell, "cpus")
         if members:
-            # compared with the cells read before it, in the order of their numbers
-            for other in sorted(cpus):
-                if other != number and cpus[other] & members:
-                    raise VirtError.fmt(
-                        ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
-                        "unsupported configuration: %s",
-                        f"NUMA cells {number} and {other} have overlapping vCPU ids")
+            # libvirt names the lowest-numbered cell read before it that shares a vCPU
+            shared = {owner[c] for c in members if c in owner} - {number}
+            if shared:
+                raise VirtError.fmt(
+                    ErrCode.CONFIG_UNSUPPORTED, ErrDomain.DOMAIN,
+                    "unsupported configuration: %s",
+                    f"NUMA cells {number} and {min(shared)} have overlapping vCPU ids")
             cpus[number] = members
+            owner.update(dict.fromkeys(members, number))
         scaled_value(cell, "./@memory", cell.get("memory"), cell.get("unit"), required=True,
                      memory=True)
         prop_enum(cell, "memAccess", _MEM_ACCESS)
