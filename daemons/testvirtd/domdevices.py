@@ -10,6 +10,7 @@ formatter writes them.  How each element is written is :mod:`.domxml`'s business
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import xml.etree.ElementTree as ET
@@ -1202,16 +1203,17 @@ def _implicit_controllers(kinds: dict[str, list[ET.Element]]) -> None:
                 index = _int(addr.get("controller"), 0)
             _maybe_add_controller(kinds, "virtio-serial", index)
     cards = kinds.get("smartcard", [])
+    # a card without an address gets the slot after the highest on controller 0 (of every
+    # card, those given an address before it included)
+    highest = max((_int(a.get("slot"), 0) for c in cards
+                   if (a := c.find("address")) is not None and a.get("type") == "ccid"
+                   and _int(a.get("controller"), 0) == 0), default=-1)
     for card in cards:
         addr = card.find("address")
         if addr is None:
-            slots = [
-                _int(a.get("slot"), 0) for c in cards
-                if (a := c.find("address")) is not None and a.get("type") == "ccid"
-                and _int(a.get("controller"), 0) == 0
-            ]
+            highest += 1
             addr = ET.SubElement(card, "address", {
-                "type": "ccid", "controller": "0", "slot": str(max(slots, default=-1) + 1)})
+                "type": "ccid", "controller": "0", "slot": str(highest)})
         index = _int(addr.get("controller"), 0) if addr.get("type") == "ccid" else 0
         _maybe_add_controller(kinds, "ccid", index)
     _scsi_hostdev_controllers(kinds)
@@ -1293,12 +1295,17 @@ def _assign_chr_ports(group: list[ET.Element], *, all_seen: bool = False) -> Non
     the devices of their kind before them (libvirt numbers parallel ports and consoles as
     it reads them); with *all_seen* (serial ports, numbered after reading), of all of
     them."""
-    for n, dev in enumerate(group):
+    # the highest port of the devices compared with, counted from -1 (a negative port
+    # below it is not counted)
+    highest = -1
+    if all_seen:
+        highest = max([highest, *(_int(t.get("port"), -1) for d in group
+                                  if (t := d.find("target")) is not None)])
+    for dev in group:
         target = _chr_target(dev)
         if target.get("port") is None:
-            ports = [_int(t.get("port"), -1) for d in (group if all_seen else group[:n])
-                     if (t := d.find("target")) is not None]
-            target.set("port", str(max(ports, default=-1) + 1))
+            target.set("port", str(highest + 1))
+        highest = max(highest, _int(target.get("port"), -1))
 
 
 #: the bus a disk's target name implies (libvirt's order of checks)
@@ -1485,12 +1492,16 @@ def _interface_names(nets: list[ET.Element]) -> None:
             del target.attrib["dev"]
             if not target.attrib and not len(target):
                 dev.remove(target)
+    taken = {t.get("dev") for d in nets if (t := d.find("target")) is not None}
+    free = 0  # no lower number is free (names are only ever taken)
     for dev in nets:
         target = dev.find("target")
         if target is not None and target.get("dev"):
             continue
-        taken = {t.get("dev") for d in nets if (t := d.find("target")) is not None}
-        name = next(f"testnet{n}" for n in range(len(nets) + 1) if f"testnet{n}" not in taken)
+        while f"testnet{free}" in taken:
+            free += 1
+        name = f"testnet{free}"
+        taken.add(name)
         if target is not None:
             _set_first(target, "dev", name)
             continue
@@ -1834,13 +1845,15 @@ def _filesystem_target_problem(fs: ET.Element) -> VirtError | None:
                          "missing target information for device")
 
 
-def _video_problem(video: ET.Element, videos: list[ET.Element]) -> VirtError | None:
-    """What libvirt's validation says about a video device (None: nothing)."""
-    def model_type(dev: ET.Element) -> str | None:
-        model = dev.find("model")
-        return model.get("type") if model is not None else None
+def _none_among_videos(videos: list[ET.Element]) -> bool:
+    """Whether a 'none' video is one of several."""
+    return len(videos) > 1 and any(
+        (model := v.find("model")) is not None and model.get("type") == "none" for v in videos)
 
-    if len(videos) > 1 and any(model_type(v) == "none" for v in videos):
+
+def _video_problem(video: ET.Element, none_among_several: bool) -> VirtError | None:
+    """What libvirt's validation says about a video device (None: nothing)."""
+    if none_among_several:
         return _unsupported("a 'none' video type must be the only video device defined for "
                             "the domain")
     model = video.find("model")
@@ -1857,35 +1870,59 @@ def _video_problem(video: ET.Element, videos: list[ET.Element]) -> VirtError | N
     return None
 
 
+def _first_duplicate(keys: list[object], other_keys: list[object]) -> tuple[int, int] | None:
+    """The first pair (i, j), i < j, with ``keys[i] == other_keys[j]`` as libvirt's nested
+    loops over the devices find it (lowest i, then lowest j), found in one pass each way
+    rather than by comparing every pair."""
+    later: dict[object, list[int]] = {}
+    for j, key in enumerate(other_keys):
+        later.setdefault(key, []).append(j)
+    for i, key in enumerate(keys):
+        positions = later.get(key, [])
+        k = bisect.bisect_right(positions, i)
+        if k < len(positions):
+            return i, positions[k]
+    return None
+
+
+#: a key that matches nothing (a device that cannot be anyone's duplicate)
+_UNMATCHED = object()
+
+
 def _check_disk_targets(disks: list[ET.Element]) -> None:
     """No two disks share a target name."""
-    for i, disk in enumerate(disks):
-        target = disk.find("target")
-        dst = target.get("dev") if target is not None else None
-        for other in disks[i + 1:]:
-            other_target = other.find("target")
-            if other_target is not None and other_target.get("dev") == dst:
-                raise VirtError.xml_error(
-                    ErrDomain.DOMAIN,
-                    f"target '{dst}' duplicated for disk sources "
-                    f"'{_disk_source_name(disk) or '<null>'}' and "
-                    f"'{_disk_source_name(other) or '<null>'}'")
+    targets = [disk.find("target") for disk in disks]
+    names = [t.get("dev") if t is not None else None for t in targets]
+    # a disk without a target is compared with the others, but no other is compared with it
+    others = [n if t is not None else _UNMATCHED
+              for n, t in zip(names, targets, strict=True)]
+    pair = _first_duplicate(list(names), others)
+    if pair is not None:
+        disk, other = disks[pair[0]], disks[pair[1]]
+        raise VirtError.xml_error(
+            ErrDomain.DOMAIN,
+            f"target '{names[pair[0]]}' duplicated for disk sources "
+            f"'{_disk_source_name(disk) or '<null>'}' and "
+            f"'{_disk_source_name(other) or '<null>'}'")
 
 
 def _check_drive_addresses(disks: list[ET.Element]) -> None:
     """No two disks of a bus share a drive address."""
-    for i, disk in enumerate(disks):
+    keys: list[object] = []
+    for disk in disks:
         place = _drive_address(disk)
-        if place is None:
-            continue
-        for other in disks[i + 1:]:
-            if _disk_bus(other) == _disk_bus(disk) and _drive_address(other) == place:
-                target = disk.find("target")
-                dst = target.get("dev", "") if target is not None else ""
-                raise _unsupported(
-                    f"Found duplicate drive address for disk with target name '{dst}' "
-                    f"controller='{place[0]}' bus='{place[1]}' target='{place[2]}' "
-                    f"unit='{place[3]}'")
+        keys.append(None if place is None else (_disk_bus(disk), place))
+    pair = _first_duplicate(keys, [_UNMATCHED if k is None else k for k in keys])
+    if pair is not None:
+        disk = disks[pair[0]]
+        place = _drive_address(disk)
+        assert place is not None
+        target = disk.find("target")
+        dst = target.get("dev", "") if target is not None else ""
+        raise _unsupported(
+            f"Found duplicate drive address for disk with target name '{dst}' "
+            f"controller='{place[0]}' bus='{place[1]}' target='{place[2]}' "
+            f"unit='{place[3]}'")
 
 
 #: the buses whose disks have drive addresses
@@ -1930,6 +1967,7 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
         if tag == "hostdev":
             # an interface of type hostdev is a host device too (read before the others)
             devs = [d for d in kinds.get("interface", []) if d.get("type") == "hostdev"] + devs
+        none_among_videos = tag == "video" and _none_among_videos(devs)
         for dev in devs:
             problem: VirtError | None = None
             addr = dev.find("address")
@@ -1943,7 +1981,7 @@ def _validate(kinds: dict[str, list[ET.Element]], guest: _Guest,
             elif tag == "input":
                 problem = _input_problem(dev, guest)
             elif tag == "video":
-                problem = _video_problem(dev, kinds["video"])
+                problem = _video_problem(dev, none_among_videos)
             elif tag == "filesystem":
                 problem = _filesystem_target_problem(dev)
             elif tag == "smartcard":

@@ -332,3 +332,41 @@ def test_scsi_hostdev_addresses_are_bounded_too() -> None:
 def test_drive_controllers_from_two_to_the_31_add_none(controller: str) -> None:
     # libvirt compares them as C ints (negative): no controller is added for them
     assert controllers(devices_of(_disk_on("scsi", controller))) == []
+
+
+def _disk_name(n: int) -> str:
+    """sda, sdb ... sdz, sdaa ...: the n-th SCSI disk name."""
+    letters = ""
+    n += 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(ord("a") + rest) + letters
+    return "sd" + letters
+
+
+#: one of many devices of a kind, numbered; each kind is compared, numbered or named
+#: against the others of its kind
+_MANY = {
+    "drive-addresses": lambda n: (
+        f"<disk type='file' device='disk'><source file='/i/{n}'/>"
+        f"<target dev='{_disk_name(n)}' bus='scsi'/>"
+        f"<address type='drive' controller='0' bus='0' target='0' unit='{n}'/></disk>"),
+    "disk-targets": lambda n: (f"<disk type='file' device='disk'><source file='/i/{n}'/>"
+                               f"<target dev='{_disk_name(n)}' bus='scsi'/></disk>"),
+    "smartcards": lambda n: "<smartcard mode='host'/>",
+    "serials": lambda n: "<serial type='pty'/>",
+    "parallels": lambda n: "<parallel type='pty'/>",
+    "consoles": lambda n: "<console type='pty'><target type='virtio'/></console>",
+    "videos": lambda n: "<video><model type='vga'/></video>",
+    "interfaces": lambda n: "<interface type='user'/>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_MANY))
+def test_many_devices_of_a_kind_are_read_in_bounded_time(kind: str) -> None:
+    # each device compared with every other took up to half a minute for 4000 devices
+    devices = "".join(_MANY[kind](n) for n in range(4000))
+    started = time.monotonic()
+    lines = devices_of(devices)
+    assert time.monotonic() - started < 5
+    assert len(lines) > 4000

@@ -239,7 +239,8 @@ DOCUMENTS: list[tuple[str, str, dict[str, str]]] = [
      "<console type='pty'><target type='virtio' port='-4294967295'/></console>", {}),
     ("chr-ports-negative",
      "<serial type='pty'><target port='4294967294'/></serial><serial type='pty'/>"
-     "<serial type='pty'><target port='2147483648'/></serial>", {}),
+     "<serial type='pty'><target port='2147483648'/></serial>"
+     "<parallel type='pty'><target port='4294967291'/></parallel><parallel type='pty'/>", {}),
     ("guestfwd-ports-wrap",
      "<channel type='pty'><target type='guestfwd' address='10.0.2.1' port='65536'/></channel>"
      "<channel type='pty'><target type='guestfwd' address='10.0.2.2' port='4294967295'/>"
