@@ -1068,9 +1068,10 @@ def _check_usb_masters(usbs: list[ET.Element]) -> None:
 
 
 def _check_usb_controller(usbs: list[ET.Element], ctrl: ET.Element) -> None:
-    """libvirt accepts no other USB controller next to one of model 'none'."""
-    usbs = [c for c in usbs if c.get("type") == "usb"]
-    if usbs and (ctrl.get("model") == "none" or any(c.get("model") == "none" for c in usbs)):
+    """libvirt accepts no other USB controller next to one of model 'none' (*usbs*: the
+    USB controllers read before *ctrl*)."""
+    # a 'none' one read before can only be the first: any other after it was refused
+    if usbs and (ctrl.get("model") == "none" or usbs[0].get("model") == "none"):
         text = "Can't add another USB controller: USB is disabled for this domain"
         raise VirtError(ErrCode.XML_DETAIL, ErrDomain.DOMAIN, text, str1="%s", str2=text)
 
