@@ -26,7 +26,7 @@ from .domcanon import (
     video_memory,
 )
 from .domsections import prop_enum, prop_uint, scaled_value, tristate
-from .domxml import ErrCode, ErrDomain, VirtError, parse_size, random_mac
+from .domxml import ErrCode, ErrDomain, VirtError, memory_kib, random_mac
 
 __all__ = ("DEVICE_ORDER", "disk_index", "memory_device_kib", "normalise_devices")
 
@@ -545,8 +545,7 @@ def memory_device_kib(dev: ET.Element) -> int:
     text = "".join(size.itertext()) if size is not None else ""
     unit = size.get("unit") if size is not None else None
     scaled_value(dev, "./size", text or None, unit, required=True, memory=True)
-    number = parse_size(str(c_number(text) or 0), unit, "KiB", ErrDomain.NONE)
-    return -(-number // 1024)
+    return memory_kib(c_number(text) or 0, unit)
 
 
 def _check_virtualport(dev: ET.Element) -> None:
@@ -915,11 +914,6 @@ def _uint(base: int, *, wide: bool = False, required: bool = False) -> _Reader:
     return lambda addr, name: prop_uint(addr, name, base=base, wide=wide, required=required)
 
 
-def _on_off(addr: ET.Element, name: str) -> str | None:
-    """``virXMLPropTristateSwitch``: 'on' or 'off'."""
-    return tristate(addr, name)
-
-
 #: a number of a USB port path: strtoul's blanks and sign, decimal digits
 _USB_PORT_PART = re.compile(r"[ \t\n\v\f\r]*\+?([0-9]+)")
 
@@ -1006,7 +1000,7 @@ _ADDRESS_READERS: dict[str, tuple[tuple[_Attr, ...], Callable[
     "pci": ((_Attr("domain", _uint(0), _hex(4)), _Attr("bus", _uint(0), _hex(2)),
              _Attr("slot", _uint(0), _hex(2)),
              _Attr("function", _uint(0), lambda v: f"0x{v}"),  # (written with 0x%d)
-             _Attr("multifunction", _on_off, str, "given")), _pci_check),
+             _Attr("multifunction", tristate, str, "given")), _pci_check),
     "drive": (_decimal_attrs("controller", "bus", "target", "unit"), None),
     "virtio-serial": (_decimal_attrs("controller", "bus", "port"), None),
     "ccid": (_decimal_attrs("controller", "slot"), None),

@@ -31,10 +31,12 @@ __all__ = (
     "ErrCode",
     "ErrDomain",
     "VirtError",
+    "check_memory_overflow",
     "esc",
     "format_domain_xml",
     "format_element",
     "format_uuid",
+    "memory_kib",
     "parse_domain_xml",
     "parse_size",
     "parse_uuid",
@@ -579,6 +581,11 @@ def check_memory_overflow(number: int, unit: str | None) -> None:
                             "size value too large")
 
 
+def memory_kib(number: int, unit: str | None) -> int:
+    """*number* in *unit* (KiB when none), a unit already checked, in KiB rounded up."""
+    return -(-number * parse_size("1", unit, "KiB", ErrDomain.NONE) // 1024)
+
+
 def _memory_kib(elem: ET.Element | None, xpath: str) -> int | None:
     """<memory> or <currentMemory> in KiB (rounded up), read as libvirt's memory reader
     reads it (a decimal, its unit, its limits); None when absent or empty."""
@@ -591,7 +598,7 @@ def _memory_kib(elem: ET.Element | None, xpath: str) -> int | None:
     domsections.scaled_value(elem, xpath, text, unit, memory=True)
     number = domcanon.c_number(text)
     assert number is not None  # (checked above)
-    return -(-number * parse_size("1", unit, "KiB", ErrDomain.NONE) // 1024)
+    return memory_kib(number, unit)
 
 
 # virUUIDParse: blanks around, dashes or spaces between (not inside) the sixteen bytes

@@ -509,10 +509,7 @@ class DomainRuntime:
     def memory_peek(self, key: DomainKey, offset: int, size: int, flags: int) -> bytes:
         """``virDomainMemoryPeek``: byte i of the guest's memory is i mod 256."""
         check_flags("testDomainMemoryPeek", flags, 1 | 2)
-        if flags not in (1, 2):
-            if flags == 3:
-                raise exclusive("VIR_MEMORY_VIRTUAL", "VIR_MEMORY_PHYSICAL",
-                                "virDomainMemoryPeek", "ctl")
+        if flags not in (1, 2):  # (both: refused by the API entry point before)
             raise VirtError.fmt(ErrCode.INVALID_ARG, ErrDomain.TEST, "invalid argument: %s",
                                 "flags parameter must be VIR_MEMORY_VIRTUAL or "
                                 "VIR_MEMORY_PHYSICAL")

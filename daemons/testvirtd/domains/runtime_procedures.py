@@ -17,7 +17,7 @@ from .. import protocol as P
 from ..connection import RemoteBase
 from ..hypervisor import Hypervisor
 from .procedures import dom_ref, wire_dom
-from .runtime import DomainRuntime, TypedParam
+from .runtime import DomainRuntime, TypedParam, exclusive
 
 __all__ = ("DomainRuntimeProcedures", "runtime_of", "typed_params", "wire_params")
 
@@ -196,8 +196,8 @@ class DomainRuntimeProcedures(RemoteBase):
         self.opened(call)  # (before any argument check)
         bounds.at_most(args.size, P.DOMAIN_MEMORY_PEEK_BUFFER_MAX, "size > maximum buffer size")
         if args.flags & 3 == 3:
-            raise bounds.arg_invalid("virDomainMemoryPeek", "ctl", "Flags 'VIR_MEMORY_VIRTUAL' "
-                                     "and 'VIR_MEMORY_PHYSICAL' are mutually exclusive")
+            raise exclusive("VIR_MEMORY_VIRTUAL", "VIR_MEMORY_PHYSICAL", "virDomainMemoryPeek",
+                            "ctl")
         ref = dom_ref(args.dom)
         data = self._rt(call).memory_peek(ref, args.offset, args.size, args.flags)
         return P.DomainMemoryPeekRet(data)
